@@ -1,0 +1,4 @@
+"""Policies, reward models' serving forms, slate construction, propensities and the simulator.
+
+Pure numpy, no I/O: nothing here knows about gRPC, Kafka or Redis.
+"""

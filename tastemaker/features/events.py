@@ -1,0 +1,61 @@
+"""User events: the accepted types, decoding (protobuf or its JSON mapping) and validation."""
+
+from __future__ import annotations
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE
+from tastemaker.v1 import records_pb2
+
+#: Event types that count as engagement with a shelf and a card.
+ENGAGEMENT_TYPES = frozenset({"card_click", "play", "shelf_click"})
+EVENT_TYPES = frozenset(
+    {
+        "home_impression",
+        "card_click",
+        "shelf_click",
+        "play",
+        "skip",
+        "shelf_dwell",
+        "card_dwell",
+        "sticker_shown",
+        "sticker_sent",
+        "message_typed",
+    }
+)
+MAX_ID_LENGTH = 256
+
+
+class EventRejected(ValueError):
+    """A record that is not a valid user event; the message is the reason sent to the DLQ."""
+
+
+def decode_event(value: bytes, headers: dict[str, bytes]) -> records_pb2.UserEvent:
+    """Decode and validate one record from `tastemaker.events`."""
+    event = records_pb2.UserEvent()
+    content_type = headers.get(CONTENT_TYPE_HEADER, b"").decode("utf-8", "replace")
+    try:
+        if content_type == JSON_CONTENT_TYPE:
+            json_format.Parse(value.decode("utf-8"), event)
+        else:
+            event.ParseFromString(value)
+    except (DecodeError, json_format.ParseError, UnicodeDecodeError) as exc:
+        raise EventRejected(f"undecodable {content_type or 'protobuf'} record: {exc}") from exc
+    validate_event(event)
+    return event
+
+
+def validate_event(event: records_pb2.UserEvent) -> None:
+    for name in ("event_id", "user_id"):
+        value = getattr(event, name)
+        if not value:
+            raise EventRejected(f"`{name}` is required")
+        if len(value) > MAX_ID_LENGTH:
+            raise EventRejected(f"`{name}` is longer than {MAX_ID_LENGTH} characters")
+    if event.type not in EVENT_TYPES:
+        raise EventRejected(f"`type` must be one of {sorted(EVENT_TYPES)}, got {event.type!r}")
+    if event.event_time_ms <= 0:
+        raise EventRejected(f"`event_time_ms` must be positive, got {event.event_time_ms}")
+    if event.type in ENGAGEMENT_TYPES and not (event.item_id or event.shelf_id):
+        raise EventRejected(f"a {event.type} event needs `item_id` or `shelf_id`")

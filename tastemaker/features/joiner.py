@@ -1,0 +1,218 @@
+"""The reward joiner: decisions ⨝ outcomes by `decision_id` within a reward window.
+
+Pending decisions and their outcomes live in Redis (not in process memory), so offsets can
+be committed as soon as Redis has a record and a restarted joiner loses nothing. When a
+decision's window closes it is published to `tastemaker.rewarded` with the outcomes that
+arrived in time, or with the default reward when none did. Outcomes for items the decision
+did not show, late outcomes and undecodable records go to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from tastemaker.features import keys
+from tastemaker.features.dead_letters import dead_letter, send_dead_letter
+from tastemaker.messaging.ports import (
+    CONTENT_TYPE_HEADER,
+    JSON_CONTENT_TYPE,
+    PROTOBUF_CONTENT_TYPE,
+    Consumer,
+    Producer,
+    Record,
+    Topics,
+)
+from tastemaker.v1 import records_pb2
+
+log = logging.getLogger(__name__)
+
+#: How long a closed decision is remembered, to recognise late outcomes.
+CLOSED_MEMORY_S = 24 * 3600
+#: How long an outcome waits for a decision that has not arrived yet.
+ORPHAN_OUTCOME_TTL_S = 24 * 3600
+
+
+@dataclass
+class JoinerStats:
+    decisions: int = 0
+    outcomes: int = 0
+    outcomes_joined: int = 0
+    rewarded: int = 0
+    defaulted: int = 0
+    rejected: int = 0
+
+
+class RecordRejected(ValueError):
+    pass
+
+
+def _parse(record: Record, message: records_pb2.DecisionLog | records_pb2.Outcome) -> None:
+    try:
+        if record.headers.get(CONTENT_TYPE_HEADER, b"").decode("utf-8", "replace") == JSON_CONTENT_TYPE:
+            json_format.Parse(record.value.decode("utf-8"), message)
+        else:
+            message.ParseFromString(record.value)
+    except (DecodeError, json_format.ParseError, UnicodeDecodeError) as exc:
+        raise RecordRejected(f"undecodable {type(message).__name__}: {exc}") from exc
+    if not message.decision_id:
+        raise RecordRejected(f"{type(message).__name__} without `decision_id`")
+
+
+def record_id(record: Record) -> str:
+    return f"{record.topic}:{record.partition}:{record.offset}"
+
+
+def shown_items(decision: records_pb2.DecisionLog) -> set[str]:
+    items = {shelf.shelf_id for shelf in decision.shown}
+    items.update(card.card_id for shelf in decision.shown for card in shelf.cards)
+    return items
+
+
+class RewardJoiner:
+    def __init__(
+        self,
+        consumer: Consumer,
+        client: redis.Redis,
+        producer: Producer,
+        topics: Topics,
+        namespace: str = "tm",
+        default_reward: float = 0.0,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self._consumer = consumer
+        self._redis = client
+        self._producer = producer
+        self._topics = topics
+        self._ns = namespace
+        self._default_reward = default_reward
+        self._clock_ms = clock_ms
+        self.stats = JoinerStats()
+
+    # -- intake ---------------------------------------------------------------------------
+    def consume_once(self, timeout_s: float = 0.2) -> int:
+        records = self._consumer.poll(timeout_s)
+        if not records:
+            return 0
+        pipe = self._redis.pipeline(transaction=False)
+        rejects = 0
+        for record in records:
+            try:
+                if record.topic == self._topics.decisions:
+                    self._stage_decision(pipe, record)
+                else:
+                    self._stage_outcome(pipe, record)
+            except RecordRejected as exc:
+                rejects += 1
+                self._reject(record, str(exc))
+        pipe.execute()
+        if rejects:
+            self._producer.flush()
+        self._consumer.commit()
+        return len(records)
+
+    def _stage_decision(self, pipe: redis.client.Pipeline, record: Record) -> None:
+        decision = records_pb2.DecisionLog()
+        _parse(record, decision)
+        deadline_ms = decision.served_at_ms + decision.reward_window_ms
+        ttl_s = max(60, (deadline_ms - self._clock_ms()) // 1000 + ORPHAN_OUTCOME_TTL_S)
+        pipe.set(keys.decision(self._ns, decision.decision_id), decision.SerializeToString(), ex=ttl_s)
+        pipe.zadd(keys.joiner_deadlines(self._ns), {decision.decision_id: deadline_ms})
+        self.stats.decisions += 1
+
+    def _stage_outcome(self, pipe: redis.client.Pipeline, record: Record) -> None:
+        outcome = records_pb2.Outcome()
+        _parse(record, outcome)
+        if self._redis.exists(keys.decision_closed(self._ns, outcome.decision_id)):
+            raise RecordRejected(f"late outcome: the reward window of {outcome.decision_id} had closed")
+        outcomes_key = keys.decision_outcomes(self._ns, outcome.decision_id)
+        # a hash by outcome_id: a redelivered outcome overwrites itself instead of counting twice
+        pipe.hset(outcomes_key, outcome.outcome_id or record_id(record), outcome.SerializeToString())
+        pipe.expire(outcomes_key, ORPHAN_OUTCOME_TTL_S)
+        self.stats.outcomes += 1
+
+    def _reject(self, record: Record, reason: str) -> None:
+        log.warning("joiner rejected a record from %s@%d: %s", record.topic, record.offset, reason)
+        send_dead_letter(self._producer, self._topics.events_dlq, dead_letter(record, reason, "joiner"))
+        self.stats.rejected += 1
+
+    # -- closing windows ------------------------------------------------------------------
+    def close_due(self, now_ms: int | None = None, batch: int = 500) -> int:
+        """Publish every decision whose window closed by `now_ms`; returns how many."""
+        now_ms = self._clock_ms() if now_ms is None else now_ms
+        deadlines = keys.joiner_deadlines(self._ns)
+        due = [keys.text(d) for d in self._redis.zrangebyscore(deadlines, "-inf", now_ms, start=0, num=batch)]
+        if not due:
+            return 0
+        read = self._redis.pipeline(transaction=False)
+        for decision_id in due:
+            read.get(keys.decision(self._ns, decision_id))
+            read.hvals(keys.decision_outcomes(self._ns, decision_id))
+        raw = read.execute()
+        for i, decision_id in enumerate(due):
+            log_bytes, outcome_bytes = raw[2 * i], raw[2 * i + 1]
+            if log_bytes is None:  # expired; nothing to publish
+                log.warning("decision %s expired before its window closed", decision_id)
+                continue
+            self._publish(log_bytes, outcome_bytes, now_ms)
+        self._producer.flush()
+        # Only after the rewarded records are acknowledged do we forget the pending state.
+        done = self._redis.pipeline(transaction=False)
+        for decision_id in due:
+            done.delete(keys.decision(self._ns, decision_id), keys.decision_outcomes(self._ns, decision_id))
+            done.set(keys.decision_closed(self._ns, decision_id), b"1", ex=CLOSED_MEMORY_S)
+            done.zrem(deadlines, decision_id)
+        done.execute()
+        return len(due)
+
+    def _publish(self, log_bytes: bytes, outcome_bytes: list[bytes], now_ms: int) -> None:
+        decision = records_pb2.DecisionLog.FromString(log_bytes)
+        shown = shown_items(decision)
+        rewarded = records_pb2.RewardedDecision(decision=decision, joined_at_ms=now_ms)
+        for raw in outcome_bytes:
+            outcome = records_pb2.Outcome.FromString(raw)
+            if outcome.item_id in shown:
+                rewarded.outcomes.append(outcome)
+            else:
+                fake = Record(self._topics.outcomes, -1, -1, outcome.decision_id.encode(), raw)
+                self._reject(fake, f"outcome for item {outcome.item_id!r} that decision did not show")
+        rewarded.defaulted = not rewarded.outcomes
+        rewarded.reward = self._default_reward if rewarded.defaulted else sum(o.reward for o in rewarded.outcomes)
+        self._producer.send(
+            self._topics.rewarded,
+            rewarded.SerializeToString(),
+            key=decision.decision_id.encode(),
+            headers={CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE.encode()},
+        )
+        self.stats.rewarded += 1
+        self.stats.defaulted += rewarded.defaulted
+        self.stats.outcomes_joined += len(rewarded.outcomes)
+
+    def pending(self) -> int:
+        return int(self._redis.zcard(keys.joiner_deadlines(self._ns)))
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._producer.close()
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("reward joiner started")
+        while not stop.is_set():
+            try:
+                self.consume_once()
+                self.close_due()
+            except Exception:
+                log.exception("reward joiner step failed; rewinding to the last commit, retry in 1 s")
+                stop.wait(1.0)
+                try:
+                    self._consumer.rewind()
+                except Exception:
+                    log.exception("rewind failed; will retry")
+        log.info("reward joiner stopped: %s", self.stats)

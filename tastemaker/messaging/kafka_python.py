@@ -1,0 +1,152 @@
+"""kafka-python adapter (pure Python; the design card's default client)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from tastemaker.messaging.ports import Record
+
+log = logging.getLogger(__name__)
+
+# Group-join settings that join in ~3 s against Tansu (DESIGN.md); the defaults can stall.
+_GROUP_SETTINGS: dict[str, Any] = {
+    "max_poll_interval_ms": 10_000,
+    "session_timeout_ms": 6_000,
+    "heartbeat_interval_ms": 1_000,
+}
+
+
+class KafkaPythonProducer:
+    def __init__(self, bootstrap_servers: str, client_id: str = "tastemaker") -> None:
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            client_id=client_id,
+            acks="all",
+            linger_ms=5,
+            retries=5,
+        )
+        self._futures: list[Any] = []
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: dict[str, bytes] | None = None) -> None:
+        header_list = list((headers or {}).items())
+        self._futures.append(self._producer.send(topic, value=value, key=key, headers=header_list))
+        if len(self._futures) > 10_000:
+            self._futures = [f for f in self._futures if not f.is_done]
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        self._producer.flush(timeout=timeout_s)
+        futures, self._futures = self._futures, []
+        for future in futures:
+            if future.failed():
+                raise future.exception
+        return None
+
+    def close(self) -> None:
+        self._producer.close(timeout=5)
+
+
+class KafkaPythonConsumer:
+    """A group consumer with manual commits: callers commit only after their side effects."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: Iterable[str],
+        group_id: str,
+        client_id: str = "tastemaker",
+        auto_offset_reset: str = "earliest",
+    ) -> None:
+        self._consumer = KafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset=auto_offset_reset,
+            **_GROUP_SETTINGS,
+        )
+
+    def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
+        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        return [_to_record(msg) for messages in batches.values() for msg in messages]
+
+    def commit(self) -> None:
+        self._consumer.commit()
+
+    def rewind(self) -> None:
+        for tp in self._consumer.assignment():
+            committed = self._consumer.committed(tp)
+            if committed is None:
+                self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+
+    def lag(self) -> int:
+        """Records not yet consumed across this consumer's assigned partitions."""
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return 0
+        ends = self._consumer.end_offsets(assigned)
+        return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def _to_record(msg: Any) -> Record:
+    headers = {name: value for name, value in (msg.headers or [])}
+    return Record(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value if msg.value is not None else b"",
+        headers=headers,
+        timestamp_ms=msg.timestamp or 0,
+    )
+
+
+def read_topic_to_end(bootstrap_servers: str, topic: str, timeout_s: float = 10.0) -> list[Record]:
+    """Read every record currently in `topic`, from the beginning, without a consumer group."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, consumer_timeout_ms=1000)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out reading {topic} to its end after {len(records)} records")
+            for messages in consumer.poll(timeout_ms=500).values():
+                records.extend(_to_record(m) for m in messages)
+        return records
+    finally:
+        consumer.close()
+
+
+def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int = 3) -> None:
+    """Create the topics that do not exist yet (idempotent)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="tastemaker-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(n, partitions, 1) for n in names if n not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing)
+                log.info("created topics %s", [t.name for t in missing])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()

@@ -1,0 +1,76 @@
+"""Interfaces every Kafka adapter implements, and the fixed topic names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+#: Header that says how a record's value is encoded.
+CONTENT_TYPE_HEADER = "content-type"
+PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The public topic names, under a configurable prefix (default `tastemaker`)."""
+
+    prefix: str = "tastemaker"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}.events"
+
+    @property
+    def decisions(self) -> str:
+        return f"{self.prefix}.decisions"
+
+    @property
+    def outcomes(self) -> str:
+        return f"{self.prefix}.outcomes"
+
+    @property
+    def rewarded(self) -> str:
+        return f"{self.prefix}.rewarded"
+
+    @property
+    def events_dlq(self) -> str:
+        return f"{self.prefix}.events.dlq"
+
+    def all(self) -> list[str]:
+        return [self.events, self.decisions, self.outcomes, self.rewarded, self.events_dlq]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed record, adapter-neutral."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes] = field(default_factory=dict)
+    timestamp_ms: int = 0
+
+
+class Producer(Protocol):
+    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: dict[str, bytes] | None = None) -> None:
+        """Queue one record; may block only while the client's own buffer is full."""
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until every queued record is acknowledged; raises if one failed."""
+
+    def close(self) -> None: ...
+
+
+class Consumer(Protocol):
+    def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]: ...
+
+    def commit(self) -> None:
+        """Commit the offsets of every record returned by `poll` so far."""
+
+    def rewind(self) -> None:
+        """Go back to the last committed offsets, so uncommitted records are redelivered."""
+
+    def close(self) -> None: ...

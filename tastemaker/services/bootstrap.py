@@ -1,0 +1,123 @@
+"""The composition root: wires real adapters (Redis, Kafka) into the application services."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import redis
+
+from tastemaker.bandits.catalog import Catalog
+from tastemaker.bandits.engagement_model import EngagementLinearModel
+from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.features.joiner import RewardJoiner
+from tastemaker.features.processor import StreamProcessor
+from tastemaker.features.store import FeatureStore
+from tastemaker.messaging.kafka_python import KafkaPythonConsumer, KafkaPythonProducer, ensure_topics
+from tastemaker.messaging.ports import Topics
+from tastemaker.services.config import Settings
+from tastemaker.services.feedback import FeedbackService
+from tastemaker.services.grpc_server import ServingServer, build_server
+from tastemaker.services.home import HomeRankingService
+from tastemaker.services.publisher import BackgroundPublisher
+
+log = logging.getLogger(__name__)
+
+FEATURES_GROUP = "tastemaker-features"
+JOINER_GROUP = "tastemaker-joiner"
+
+
+def default_catalog() -> Catalog:
+    """The bundled catalog: the simulated world's shelves and cards (seed 0)."""
+    return SimulatedWorld().catalog()
+
+
+@dataclass
+class Serving:
+    server: ServingServer
+    home: HomeRankingService
+    feedback: FeedbackService
+    publisher: BackgroundPublisher
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        self.server.stop(grace_s)
+        self.publisher.close()
+
+
+def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int | None = None) -> Serving:
+    topics = Topics(settings.topic_prefix)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    publisher = BackgroundPublisher(
+        KafkaPythonProducer(settings.kafka_bootstrap, client_id="tastemaker-serving"),
+        max_queued=settings.decision_queue_size,
+    )
+    home = HomeRankingService(
+        features=FeatureStore(client, namespace=settings.redis_namespace),
+        catalog=catalog or default_catalog(),
+        model=EngagementLinearModel(),
+        ranker=EpsilonGreedyRanker(settings.epsilon),
+        publish=publisher.publish,
+        decisions_topic=topics.decisions,
+        default_max_shelves=settings.max_shelves_default,
+        default_max_cards=settings.max_cards_default,
+        reward_window_s=settings.reward_window_s,
+        rng=np.random.default_rng(seed),
+    )
+    feedback = FeedbackService(publisher.publish, topics.outcomes)
+    server = build_server(
+        home,
+        feedback,
+        host=settings.grpc_host,
+        port=settings.grpc_port,
+        max_workers=settings.grpc_workers,
+        max_message_bytes=settings.grpc_max_message_bytes,
+    )
+    return Serving(server, home, feedback, publisher)
+
+
+def build_stream_processor(settings: Settings) -> StreamProcessor:
+    topics = Topics(settings.topic_prefix)
+    consumer = KafkaPythonConsumer(settings.kafka_bootstrap, [topics.events], FEATURES_GROUP, "tastemaker-features")
+    client = redis.Redis.from_url(settings.redis_url)
+    dlq = KafkaPythonProducer(settings.kafka_bootstrap, client_id="tastemaker-features-dlq")
+    return StreamProcessor(consumer, FeatureStore(client, namespace=settings.redis_namespace), dlq, topics.events_dlq)
+
+
+def build_joiner(settings: Settings) -> RewardJoiner:
+    topics = Topics(settings.topic_prefix)
+    consumer = KafkaPythonConsumer(
+        settings.kafka_bootstrap, [topics.decisions, topics.outcomes], JOINER_GROUP, "tastemaker-joiner"
+    )
+    return RewardJoiner(
+        consumer,
+        redis.Redis.from_url(settings.redis_url),
+        KafkaPythonProducer(settings.kafka_bootstrap, client_id="tastemaker-joiner"),
+        topics,
+        namespace=settings.redis_namespace,
+        default_reward=settings.default_reward,
+    )
+
+
+def prepare_topics(settings: Settings) -> None:
+    ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all())
+
+
+@dataclass
+class Workers:
+    """Background loops (stream processor, joiner) on threads sharing one stop flag."""
+
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self, name: str, loop: object) -> None:
+        thread = threading.Thread(target=loop, args=(self.stop_event,), name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self.threads.append(thread)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout_s)

@@ -1,0 +1,271 @@
+"""The `tastemaker` command line. Entry points only parse input and call the wiring."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from tastemaker.services.config import ConfigError, Settings
+
+log = logging.getLogger("tastemaker")
+
+EPILOG = """environment:
+  TASTEMAKER_KAFKA_BOOTSTRAP   Kafka bootstrap servers (host:port). Unset: `up` starts an embedded broker.
+  TASTEMAKER_REDIS_URL         Redis URL (redis://host:port/db). Unset: `up` starts an embedded Redis.
+  TASTEMAKER_TOPIC_PREFIX      topic prefix (default tastemaker → tastemaker.events, .decisions, ...)
+  TASTEMAKER_EPSILON           exploration rate of the home ranker (default 0.1)
+  TASTEMAKER_REWARD_WINDOW_S   seconds an outcome may follow its decision (default 30)
+  TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
+"""
+
+
+class UsageError(Exception):
+    """Bad input from the command line: exit code 2 and a one-line reason."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        grpc_port=getattr(args, "port", None),
+        epsilon=getattr(args, "epsilon", None),
+        reward_window_s=getattr(args, "reward_window_s", None),
+    )
+
+
+def _require_infra(settings: Settings) -> None:
+    if not settings.kafka_bootstrap or not settings.redis_url:
+        raise UsageError(
+            "set TASTEMAKER_KAFKA_BOOTSTRAP and TASTEMAKER_REDIS_URL (or use `tastemaker up` for an embedded stack)"
+        )
+
+
+def _wait_for_signal() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from tastemaker.services.up import run_up
+
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration must be positive, got {args.duration}")
+    return run_up(_settings(args), demo=args.demo, duration_s=args.duration, report_json=args.report_json)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tastemaker.services.bootstrap import build_serving, prepare_topics
+
+    settings = _settings(args)
+    _require_infra(settings)
+    prepare_topics(settings)
+    serving = build_serving(settings)
+    stop = _wait_for_signal()
+    serving.server.start()
+    stop.wait()
+    serving.stop()
+    return 0
+
+
+def _run_worker(args: argparse.Namespace, build: Callable[[Settings], object]) -> int:
+    from tastemaker.services.bootstrap import prepare_topics
+
+    settings = _settings(args)
+    _require_infra(settings)
+    prepare_topics(settings)
+    worker = build(settings)
+    stop = _wait_for_signal()
+    worker.run(stop)  # type: ignore[attr-defined]
+    return 0
+
+
+def cmd_features_run(args: argparse.Namespace) -> int:
+    from tastemaker.services.bootstrap import build_stream_processor
+
+    return _run_worker(args, build_stream_processor)
+
+
+def cmd_joiner_run(args: argparse.Namespace) -> int:
+    from tastemaker.services.bootstrap import build_joiner
+
+    return _run_worker(args, build_joiner)
+
+
+def _load_rewarded(args: argparse.Namespace) -> list:
+    from tastemaker.messaging.ports import Topics
+    from tastemaker.training.logs import LogFormatError, read_jsonl, read_topic
+
+    if args.logs is not None:
+        if not args.logs.is_file():
+            raise UsageError(f"--logs {args.logs}: no such file")
+        try:
+            return read_jsonl(args.logs)
+        except LogFormatError as exc:
+            raise UsageError(str(exc)) from exc
+    settings = _settings(args)
+    if not settings.kafka_bootstrap:
+        raise UsageError("give --logs FILE, or set TASTEMAKER_KAFKA_BOOTSTRAP to read tastemaker.rewarded")
+    return read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).rewarded)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tastemaker.training.evaluate import POLICIES, evaluate, format_report
+
+    policies = args.policy or list(POLICIES)
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise UsageError(f"--policy {unknown[0]!r} is not one of {', '.join(POLICIES)}")
+    rewarded = _load_rewarded(args)
+    if not rewarded:
+        raise UsageError("no rewarded decisions found to evaluate")
+    report = evaluate(rewarded, policies)
+    print(format_report(report))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_logs_export(args: argparse.Namespace) -> int:
+    from tastemaker.training.logs import write_jsonl
+
+    args.logs = None
+    count = write_jsonl(_load_rewarded(args), args.out)
+    print(f"exported {count} rewarded decisions to {args.out}")
+    return 0
+
+
+def cmd_events_produce(args: argparse.Namespace) -> int:
+    from tastemaker.messaging.kafka_python import KafkaPythonProducer
+    from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, Topics
+
+    settings = _settings(args)
+    if not settings.kafka_bootstrap:
+        raise UsageError("set TASTEMAKER_KAFKA_BOOTSTRAP to the broker to produce to")
+    if not args.file.is_file():
+        raise UsageError(f"{args.file}: no such file")
+    producer = KafkaPythonProducer(settings.kafka_bootstrap, client_id="tastemaker-cli")
+    topic = Topics(settings.topic_prefix).events
+    count = 0
+    with args.file.open("rb") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            key = _user_key(line)
+            producer.send(topic, line.strip(), key=key, headers={CONTENT_TYPE_HEADER: JSON_CONTENT_TYPE.encode()})
+            count += 1
+    producer.flush()
+    producer.close()
+    print(f"produced {count} events to {topic}")
+    return 0
+
+
+def _user_key(line: bytes) -> bytes | None:
+    """Key a record by its user when the line is readable; unreadable lines still go, to be dead-lettered."""
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    user = parsed.get("userId") or parsed.get("user_id")
+    return str(user).encode() if user else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tastemaker",
+        description="Tastemaker: real-time home-shelf ranking with contextual bandits, propensity logs "
+        "and off-policy evaluation.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser(
+        "up",
+        help="run everything (embedded broker and Redis unless configured)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    up.add_argument("--demo", action="store_true", help="drive simulated users and print a progress line")
+    up.add_argument("--port", type=int, help="gRPC port (default 50051; 0 picks a free one)")
+    up.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this long")
+    up.add_argument("--report-json", type=Path, metavar="PATH", help="write a summary and the estimates here")
+    up.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
+    up.add_argument("--reward-window-s", type=float, help="reward window in seconds (default 30)")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run only the gRPC server against configured Kafka and Redis")
+    serve.add_argument("--port", type=int, help="gRPC port (default 50051)")
+    serve.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
+    serve.set_defaults(func=cmd_serve)
+
+    features = sub.add_parser("features", help="the Kafka → Redis feature stream processor")
+    features_sub = features.add_subparsers(dest="features_command", required=True, metavar="ACTION")
+    features_sub.add_parser("run", help="consume tastemaker.events into Redis").set_defaults(func=cmd_features_run)
+
+    joiner = sub.add_parser("joiner", help="the decisions ⨝ outcomes reward joiner")
+    joiner_sub = joiner.add_subparsers(dest="joiner_command", required=True, metavar="ACTION")
+    joiner_sub.add_parser("run", help="join outcomes to decisions → tastemaker.rewarded").set_defaults(
+        func=cmd_joiner_run
+    )
+
+    ev = sub.add_parser("evaluate", help="IPS and SNIPS estimates with 95%% intervals from rewarded decisions")
+    ev.add_argument(
+        "--logs",
+        type=Path,
+        help="JSON-lines export (`tastemaker logs export`); "
+        "default: read tastemaker.rewarded from TASTEMAKER_KAFKA_BOOTSTRAP",
+    )
+    ev.add_argument(
+        "--policy",
+        action="append",
+        help="policy to evaluate: logging, greedy, uniform-random (repeatable; default all)",
+    )
+    ev.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    ev.set_defaults(func=cmd_evaluate)
+
+    logs = sub.add_parser("logs", help="log export")
+    logs_sub = logs.add_subparsers(dest="logs_command", required=True, metavar="ACTION")
+    export = logs_sub.add_parser("export", help="tastemaker.rewarded → JSON lines")
+    export.add_argument("--out", type=Path, required=True, help="output file (.jsonl)")
+    export.set_defaults(func=cmd_logs_export)
+
+    events = sub.add_parser("events", help="event tools")
+    events_sub = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+    produce = events_sub.add_parser("produce", help="publish one UserEvent per line (protobuf JSON mapping)")
+    produce.add_argument("file", type=Path, metavar="FILE.jsonl")
+    produce.set_defaults(func=cmd_events_produce)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        level = Settings.from_env().log_level
+    except ConfigError as exc:
+        print(f"tastemaker: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        return int(args.func(args))
+    except (UsageError, ConfigError) as exc:
+        print(f"tastemaker: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

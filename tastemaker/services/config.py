@@ -1,0 +1,68 @@
+"""Configuration, read in one place from `TASTEMAKER_*` environment variables (flags override)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+ENV_PREFIX = "TASTEMAKER_"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Kafka bootstrap servers; empty means "start an embedded broker" for `tastemaker up`.
+    kafka_bootstrap: str = ""
+    #: Redis URL; empty means "start an embedded Redis" for `tastemaker up`.
+    redis_url: str = ""
+    topic_prefix: str = "tastemaker"
+    #: Prefix of every Redis key.
+    redis_namespace: str = "tm"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    grpc_workers: int = 16
+    grpc_max_message_bytes: int = 4 * 1024 * 1024
+    epsilon: float = 0.1
+    max_shelves_default: int = 10
+    max_cards_default: int = 10
+    #: Outcomes are joined to a decision until served time + this window.
+    reward_window_s: float = 30.0
+    default_reward: float = 0.0
+    #: Decision-log records waiting to be sent; when full, new ones are dropped and counted.
+    decision_queue_size: int = 10_000
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ConfigError(f"TASTEMAKER_EPSILON must be in [0, 1], got {self.epsilon}")
+        if not 0 <= self.grpc_port <= 65535:
+            raise ConfigError(f"TASTEMAKER_GRPC_PORT must be a port number, got {self.grpc_port}")
+        if self.reward_window_s < 0:
+            raise ConfigError(f"TASTEMAKER_REWARD_WINDOW_S must be non-negative, got {self.reward_window_s}")
+        for name in ("max_shelves_default", "max_cards_default", "grpc_workers", "decision_queue_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"TASTEMAKER_{name.upper()} must be positive, got {getattr(self, name)}")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `TASTEMAKER_*` variables, then `overrides` (flags; None means unset)."""
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            kind = type(getattr(cls, f.name))
+            try:
+                values[f.name] = kind(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)

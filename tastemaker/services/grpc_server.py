@@ -1,0 +1,134 @@
+"""The gRPC server: thin servicers, one error-mapping interceptor, health and reflection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from tastemaker.services.errors import InvalidArgument
+from tastemaker.services.feedback import FeedbackService, parse_report_outcome
+from tastemaker.services.home import HomeRankingService, parse_rank_home, to_response
+from tastemaker.v1 import api_pb2, api_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = tuple(
+    api_pb2.DESCRIPTOR.services_by_name[name].full_name for name in ("HomeRanking", "Stickers", "Feedback")
+)
+
+
+class HomeRankingServicer(api_pb2_grpc.HomeRankingServicer):
+    def __init__(self, home: HomeRankingService) -> None:
+        self._home = home
+
+    def RankHome(self, request: api_pb2.RankHomeRequest, context: grpc.ServicerContext) -> api_pb2.RankHomeResponse:  # noqa: N802
+        return to_response(self._home.rank(parse_rank_home(request)))
+
+
+class FeedbackServicer(api_pb2_grpc.FeedbackServicer):
+    def __init__(self, feedback: FeedbackService) -> None:
+        self._feedback = feedback
+
+    def ReportOutcome(  # noqa: N802
+        self, request: api_pb2.ReportOutcomeRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ReportOutcomeResponse:
+        return api_pb2.ReportOutcomeResponse(outcome_id=self._feedback.report(parse_report_outcome(request)))
+
+
+class StickersServicer(api_pb2_grpc.StickersServicer):
+    def SuggestStickers(  # noqa: N802
+        self, request: api_pb2.SuggestStickersRequest, context: grpc.ServicerContext
+    ) -> api_pb2.SuggestStickersResponse:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "SuggestStickers is not built yet")
+        raise AssertionError("unreachable")
+
+
+class ErrorMappingInterceptor(grpc.ServerInterceptor):
+    """Maps domain errors to status codes in one place; unexpected errors become INTERNAL."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        method = handler_call_details.method
+
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                return inner(request, context)
+            except InvalidArgument as exc:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except Exception as exc:
+                if context.code() is not None:  # the servicer already aborted with a status
+                    raise
+                log.exception("%s failed", method)
+                context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class ServingServer:
+    """A built, not yet started, server and its health servicer (for graceful shutdown)."""
+
+    def __init__(self, server: grpc.Server, health_servicer: health.HealthServicer, port: int) -> None:
+        self.server = server
+        self.health = health_servicer
+        self.port = port
+
+    def start(self) -> None:
+        self.server.start()
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("gRPC server listening on port %d", self.port)
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Report NOT_SERVING, let in-flight requests finish within `grace_s`, then stop."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace_s).wait(grace_s + 1)
+        log.info("gRPC server stopped")
+
+
+def build_server(
+    home: HomeRankingService,
+    feedback: FeedbackService,
+    host: str = "127.0.0.1",
+    port: int = 50051,
+    max_workers: int = 16,
+    max_message_bytes: int = 4 * 1024 * 1024,
+) -> ServingServer:
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        interceptors=[ErrorMappingInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 1),
+        ],
+    )
+    api_pb2_grpc.add_HomeRankingServicer_to_server(HomeRankingServicer(home), server)
+    api_pb2_grpc.add_FeedbackServicer_to_server(FeedbackServicer(feedback), server)
+    api_pb2_grpc.add_StickersServicer_to_server(StickersServicer(), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"could not bind the gRPC port {host}:{port}")
+    return ServingServer(server, health_servicer, bound)

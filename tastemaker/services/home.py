@@ -1,0 +1,223 @@
+"""Home-shelf ranking: reads the user's features, scores shelves and cards, explores,
+and logs the decision with every propensity, score and feature used."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tastemaker.bandits.catalog import Catalog, ShelfCandidates
+from tastemaker.bandits.engagement_model import EngagementLinearModel
+from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.features.events import EVENT_TYPES
+from tastemaker.features.store import FeatureStore, UserFeatures
+from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE
+from tastemaker.services.errors import InvalidArgument
+from tastemaker.v1 import api_pb2, records_pb2
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 256
+MAX_SHELF_CANDIDATES = 500
+MAX_CARD_CANDIDATES = 500
+MAX_CONTEXT_ENTRIES = 64
+_COUNT_TYPES = tuple(sorted(EVENT_TYPES))
+
+
+@dataclass(frozen=True)
+class HomeRequest:
+    user_id: str
+    context: dict[str, str]
+    candidates: tuple[ShelfCandidates, ...]
+    max_shelves: int
+    max_cards_per_shelf: int
+    request_id: str = ""
+
+
+def _check_id(field: str, value: str) -> None:
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidArgument(field, f"is longer than {MAX_ID_LENGTH} characters")
+
+
+def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
+    """Validate a RankHomeRequest; errors name the offending field."""
+    _check_id("user_id", request.user_id)
+    if request.max_shelves < 0:
+        raise InvalidArgument("max_shelves", f"must be >= 0 (0 = server default), got {request.max_shelves}")
+    if request.max_cards_per_shelf < 0:
+        raise InvalidArgument(
+            "max_cards_per_shelf", f"must be >= 0 (0 = server default), got {request.max_cards_per_shelf}"
+        )
+    if len(request.context) > MAX_CONTEXT_ENTRIES:
+        raise InvalidArgument("context", f"has more than {MAX_CONTEXT_ENTRIES} entries")
+    if len(request.candidates) > MAX_SHELF_CANDIDATES:
+        raise InvalidArgument("candidates", f"has more than {MAX_SHELF_CANDIDATES} shelves")
+    if len(request.request_id) > MAX_ID_LENGTH:
+        raise InvalidArgument("request_id", f"is longer than {MAX_ID_LENGTH} characters")
+    shelves = []
+    seen: set[str] = set()
+    for i, shelf in enumerate(request.candidates):
+        _check_id(f"candidates[{i}].shelf_id", shelf.shelf_id)
+        if shelf.shelf_id in seen:
+            raise InvalidArgument(f"candidates[{i}].shelf_id", f"repeats {shelf.shelf_id!r}")
+        seen.add(shelf.shelf_id)
+        if not shelf.card_ids:
+            raise InvalidArgument(f"candidates[{i}].card_ids", "must not be empty")
+        if len(shelf.card_ids) > MAX_CARD_CANDIDATES:
+            raise InvalidArgument(f"candidates[{i}].card_ids", f"has more than {MAX_CARD_CANDIDATES} cards")
+        if len(set(shelf.card_ids)) != len(shelf.card_ids):
+            raise InvalidArgument(f"candidates[{i}].card_ids", "has duplicate card ids")
+        for j, card_id in enumerate(shelf.card_ids):
+            _check_id(f"candidates[{i}].card_ids[{j}]", card_id)
+        shelves.append(ShelfCandidates(shelf.shelf_id, tuple(shelf.card_ids)))
+    return HomeRequest(
+        user_id=request.user_id,
+        context=dict(request.context),
+        candidates=tuple(shelves),
+        max_shelves=request.max_shelves,
+        max_cards_per_shelf=request.max_cards_per_shelf,
+        request_id=request.request_id,
+    )
+
+
+def feature_vector(
+    features: UserFeatures, shelves: Sequence[ShelfCandidates]
+) -> tuple[list[str], np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The exact vector scored and logged: per-type counts, then per-shelf and per-card engagement.
+
+    Returns (names, values, shelf engagement, per-shelf card engagement)."""
+    shelf_engagement = np.array([features.shelf_engagement(s.shelf_id) for s in shelves], dtype=np.float64)
+    card_engagement = [np.array([features.card_engagement(c) for c in s.card_ids], dtype=np.float64) for s in shelves]
+    names = [f"count:{t}" for t in _COUNT_TYPES]
+    names += [f"shelf:{s.shelf_id}" for s in shelves]
+    names += [f"card:{c}" for s in shelves for c in s.card_ids]
+    values = np.concatenate(
+        [np.array([features.event_count(t) for t in _COUNT_TYPES], dtype=np.float64), shelf_engagement]
+        + card_engagement
+    )
+    return names, values, shelf_engagement, card_engagement
+
+
+class HomeRankingService:
+    """Composes the feature store, the reward model and the exploration policy for the home page."""
+
+    POLICY = "epsilon-greedy"
+    FALLBACK_POLICY = "epsilon-greedy/no-features"
+
+    def __init__(
+        self,
+        features: FeatureStore,
+        catalog: Catalog,
+        model: EngagementLinearModel,
+        ranker: EpsilonGreedyRanker,
+        publish: Callable[[str, bytes, bytes | None, dict[str, bytes] | None], bool],
+        decisions_topic: str,
+        default_max_shelves: int,
+        default_max_cards: int,
+        reward_window_s: float,
+        rng: np.random.Generator | None = None,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self._features = features
+        self._catalog = catalog
+        self._model = model
+        self._ranker = ranker
+        self._publish = publish
+        self._decisions_topic = decisions_topic
+        self._default_max_shelves = default_max_shelves
+        self._default_max_cards = default_max_cards
+        self._reward_window_ms = int(reward_window_s * 1000)
+        self._rng = rng or np.random.default_rng()
+        self._clock_ms = clock_ms
+        self.decisions_served = 0
+
+    def rank(self, request: HomeRequest) -> records_pb2.DecisionLog:
+        shelves = request.candidates or self._catalog.shelves
+        policy = self.POLICY
+        try:
+            features = self._features.read(request.user_id)
+        except Exception as exc:  # a feature-store outage degrades ranking, it does not fail it
+            log.warning("features unavailable for %s, serving non-personalised: %s", request.user_id, exc)
+            features = UserFeatures(request.user_id)
+            policy = self.FALLBACK_POLICY
+        names, values, shelf_engagement, card_engagement = feature_vector(features, shelves)
+        max_shelves = request.max_shelves or self._default_max_shelves
+        max_cards = request.max_cards_per_shelf or self._default_max_cards
+
+        shelf_scores = self._model.score(shelf_engagement)
+        shelf_ranking = self._ranker.sample(shelf_scores, max_shelves, self._rng)
+        decision = records_pb2.DecisionLog(
+            decision_id=uuid.uuid4().hex,
+            request_id=request.request_id,
+            user_id=request.user_id,
+            surface="home",
+            served_at_ms=self._clock_ms(),
+            policy=policy,
+            model_version=self._model.version,
+            exploration=records_pb2.Exploration(strategy=self._ranker.strategy, epsilon=self._ranker.epsilon),
+            context=request.context,
+            feature_names=names,
+            feature_values=values.tolist(),
+            candidates=[api_pb2.Shelf(shelf_id=s.shelf_id, card_ids=s.card_ids) for s in shelves],
+            shelf_candidates=records_pb2.CandidateScores(
+                item_ids=[s.shelf_id for s in shelves], scores=shelf_scores.tolist()
+            ),
+            ranking_propensity=shelf_ranking.ranking_propensity,
+            max_shelves=max_shelves,
+            max_cards_per_shelf=max_cards,
+            reward_window_ms=self._reward_window_ms,
+        )
+        for position, (index, propensity) in enumerate(
+            zip(shelf_ranking.order, shelf_ranking.propensities, strict=True)
+        ):
+            shelf = shelves[index]
+            card_scores = self._model.score(card_engagement[index])
+            card_ranking = self._ranker.sample(card_scores, max_cards, self._rng)
+            decision.shown.append(
+                records_pb2.LoggedShelf(
+                    shelf_id=shelf.shelf_id,
+                    position=position,
+                    score=float(shelf_scores[index]),
+                    propensity=float(propensity),
+                    cards=[
+                        records_pb2.LoggedCard(
+                            card_id=shelf.card_ids[c], position=k, score=float(card_scores[c]), propensity=float(p)
+                        )
+                        for k, (c, p) in enumerate(zip(card_ranking.order, card_ranking.propensities, strict=True))
+                    ],
+                    cards_ranking_propensity=card_ranking.ranking_propensity,
+                    card_candidates=records_pb2.CandidateScores(item_ids=shelf.card_ids, scores=card_scores.tolist()),
+                )
+            )
+        self._publish(
+            self._decisions_topic,
+            decision.SerializeToString(),
+            decision.decision_id.encode(),
+            {CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE.encode()},
+        )
+        self.decisions_served += 1
+        return decision
+
+
+def to_response(decision: records_pb2.DecisionLog) -> api_pb2.RankHomeResponse:
+    return api_pb2.RankHomeResponse(
+        decision_id=decision.decision_id,
+        policy=decision.policy,
+        model_version=decision.model_version,
+        shelves=[
+            api_pb2.RankedShelf(
+                shelf_id=s.shelf_id,
+                score=s.score,
+                propensity=s.propensity,
+                cards=[api_pb2.RankedCard(card_id=c.card_id, score=c.score, propensity=c.propensity) for c in s.cards],
+            )
+            for s in decision.shown
+        ],
+    )

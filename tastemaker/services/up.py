@@ -1,0 +1,131 @@
+"""`tastemaker up`: the whole loop in one command — embedded broker and Redis when none are
+configured, the gRPC server, the stream processor, the reward joiner, and with `--demo`
+simulated users, a live progress line and an off-policy report at the end."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.messaging.kafka_python import KafkaPythonProducer
+from tastemaker.messaging.ports import Topics
+from tastemaker.services.bootstrap import (
+    Workers,
+    build_joiner,
+    build_serving,
+    build_stream_processor,
+    prepare_topics,
+)
+from tastemaker.services.config import Settings
+from tastemaker.services.demo import DemoTraffic
+from tastemaker.services.embedded import EmbeddedStack
+from tastemaker.services.publisher import BackgroundPublisher
+from tastemaker.training.evaluate import evaluate, format_report
+from tastemaker.training.logs import read_topic
+
+log = logging.getLogger(__name__)
+
+
+def _install_stop_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_up(settings: Settings, demo: bool, duration_s: float | None, report_json: Path | None) -> int:
+    stop = threading.Event()
+    _install_stop_signals(stop)
+    with EmbeddedStack(settings.kafka_bootstrap, settings.redis_url) as stack:
+        embedded_redis = not settings.redis_url
+        settings = settings.with_(kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url)
+        log.info("kafka at %s, redis at %s", settings.kafka_bootstrap, settings.redis_url)
+        prepare_topics(settings)
+        serving = build_serving(settings)
+        processor = build_stream_processor(settings)
+        joiner = build_joiner(settings)
+        workers = Workers()
+        demo_traffic = None
+        demo_workers = Workers()
+        events_publisher = None
+        try:
+            serving.server.start()
+            workers.start("stream-processor", processor.run)
+            workers.start("reward-joiner", joiner.run)
+            print(f"tastemaker serving gRPC on {settings.grpc_host}:{serving.server.port}", file=sys.stderr, flush=True)
+            if demo:
+                events_publisher = BackgroundPublisher(KafkaPythonProducer(settings.kafka_bootstrap, "tastemaker-demo"))
+                demo_traffic = DemoTraffic(
+                    f"127.0.0.1:{serving.server.port}",
+                    SimulatedWorld(),
+                    events_publisher,
+                    Topics(settings.topic_prefix).events,
+                )
+                demo_workers.start("demo-traffic", demo_traffic.run)
+            started = time.monotonic()
+            last_line = 0.0
+            while not stop.is_set():
+                elapsed = time.monotonic() - started
+                if duration_s is not None and elapsed >= duration_s:
+                    break
+                if demo_traffic is not None and elapsed - last_line >= 2.0:
+                    last_line = elapsed
+                    s = demo_traffic.stats
+                    print(
+                        f"[{elapsed:5.0f}s] decisions {serving.home.decisions_served}  clicks {s.clicks}  "
+                        f"events→features {processor.stats.applied}  rewarded {joiner.stats.rewarded} "
+                        f"(joined outcomes {joiner.stats.outcomes_joined})  errors {s.errors}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                stop.wait(0.2)
+        finally:
+            demo_workers.stop()
+            if events_publisher is not None:
+                events_publisher.close()
+            serving.stop()
+            workers.stop()
+        if embedded_redis:
+            # The embedded Redis, and with it the pending joins, ends with us: close every window now.
+            _drain_joiner(joiner)
+        processor.close()
+        joiner.close()
+        summary = _summary(settings, serving.home.decisions_served, serving.feedback.outcomes_reported, joiner)
+        if summary.get("evaluation"):
+            print(format_report(summary["evaluation"]), file=sys.stderr)
+        if report_json is not None:
+            report_json.write_text(json.dumps(summary, indent=2))
+            log.info("wrote %s", report_json)
+    return 0
+
+
+def _drain_joiner(joiner: Any, quiet_polls: int = 3) -> None:
+    quiet = 0
+    while quiet < quiet_polls:
+        quiet = quiet + 1 if joiner.consume_once(timeout_s=0.5) == 0 else 0
+    closed = joiner.close_due(now_ms=2**62)
+    while closed:
+        closed = joiner.close_due(now_ms=2**62)
+
+
+def _summary(settings: Settings, decisions: int, outcomes: int, joiner: Any) -> dict[str, Any]:
+    rewarded = read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).rewarded)
+    summary: dict[str, Any] = {
+        "decisions_served": decisions,
+        "outcomes_reported": outcomes,
+        "rewarded_decisions": len(rewarded),
+        "outcomes_joined": sum(len(r.outcomes) for r in rewarded),
+        "mean_reward": (sum(r.reward for r in rewarded) / len(rewarded)) if rewarded else None,
+        "joiner_rejected": joiner.stats.rejected,
+        "evaluation": evaluate(rewarded) if rewarded else None,
+    }
+    return summary

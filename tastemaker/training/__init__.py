@@ -1,0 +1,1 @@
+"""Offline jobs over the logs: export, off-policy estimators and reports (retraining later)."""

@@ -1,0 +1,133 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Shelf(_message.Message):
+    __slots__ = ("shelf_id", "card_ids")
+    SHELF_ID_FIELD_NUMBER: _ClassVar[int]
+    CARD_IDS_FIELD_NUMBER: _ClassVar[int]
+    shelf_id: str
+    card_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, shelf_id: _Optional[str] = ..., card_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RankHomeRequest(_message.Message):
+    __slots__ = ("user_id", "context", "candidates", "max_shelves", "max_cards_per_shelf", "request_id")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    MAX_SHELVES_FIELD_NUMBER: _ClassVar[int]
+    MAX_CARDS_PER_SHELF_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    context: _containers.ScalarMap[str, str]
+    candidates: _containers.RepeatedCompositeFieldContainer[Shelf]
+    max_shelves: int
+    max_cards_per_shelf: int
+    request_id: str
+    def __init__(self, user_id: _Optional[str] = ..., context: _Optional[_Mapping[str, str]] = ..., candidates: _Optional[_Iterable[_Union[Shelf, _Mapping]]] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RankedCard(_message.Message):
+    __slots__ = ("card_id", "score", "propensity")
+    CARD_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    PROPENSITY_FIELD_NUMBER: _ClassVar[int]
+    card_id: str
+    score: float
+    propensity: float
+    def __init__(self, card_id: _Optional[str] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ...) -> None: ...
+
+class RankedShelf(_message.Message):
+    __slots__ = ("shelf_id", "score", "propensity", "cards")
+    SHELF_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    PROPENSITY_FIELD_NUMBER: _ClassVar[int]
+    CARDS_FIELD_NUMBER: _ClassVar[int]
+    shelf_id: str
+    score: float
+    propensity: float
+    cards: _containers.RepeatedCompositeFieldContainer[RankedCard]
+    def __init__(self, shelf_id: _Optional[str] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[RankedCard, _Mapping]]] = ...) -> None: ...
+
+class RankHomeResponse(_message.Message):
+    __slots__ = ("decision_id", "shelves", "policy", "model_version")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    SHELVES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    shelves: _containers.RepeatedCompositeFieldContainer[RankedShelf]
+    policy: str
+    model_version: str
+    def __init__(self, decision_id: _Optional[str] = ..., shelves: _Optional[_Iterable[_Union[RankedShelf, _Mapping]]] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+
+class SuggestStickersRequest(_message.Message):
+    __slots__ = ("user_id", "message", "language", "k", "context")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    message: str
+    language: str
+    k: int
+    context: _containers.ScalarMap[str, str]
+    def __init__(self, user_id: _Optional[str] = ..., message: _Optional[str] = ..., language: _Optional[str] = ..., k: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class StickerSuggestion(_message.Message):
+    __slots__ = ("sticker_id", "score", "propensity")
+    STICKER_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    PROPENSITY_FIELD_NUMBER: _ClassVar[int]
+    sticker_id: str
+    score: float
+    propensity: float
+    def __init__(self, sticker_id: _Optional[str] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ...) -> None: ...
+
+class SuggestStickersResponse(_message.Message):
+    __slots__ = ("decision_id", "suggestions", "policy", "model_version")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    suggestions: _containers.RepeatedCompositeFieldContainer[StickerSuggestion]
+    policy: str
+    model_version: str
+    def __init__(self, decision_id: _Optional[str] = ..., suggestions: _Optional[_Iterable[_Union[StickerSuggestion, _Mapping]]] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+
+class ReportOutcomeRequest(_message.Message):
+    __slots__ = ("decision_id", "item_id", "reward", "event_type")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    REWARD_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    item_id: str
+    reward: float
+    event_type: str
+    def __init__(self, decision_id: _Optional[str] = ..., item_id: _Optional[str] = ..., reward: _Optional[float] = ..., event_type: _Optional[str] = ...) -> None: ...
+
+class ReportOutcomeResponse(_message.Message):
+    __slots__ = ("outcome_id",)
+    OUTCOME_ID_FIELD_NUMBER: _ClassVar[int]
+    outcome_id: str
+    def __init__(self, outcome_id: _Optional[str] = ...) -> None: ...

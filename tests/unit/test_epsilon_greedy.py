@@ -1,0 +1,69 @@
+import math
+
+import numpy as np
+import pytest
+
+from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.1, 0.5, 1.0])
+def test_marginals_are_a_distribution_per_position(epsilon: float) -> None:
+    scores = np.array([0.3, 2.0, -1.0, 0.7, 0.7])
+    marginals = EpsilonGreedyRanker(epsilon).marginals(scores, k=3)
+    assert marginals.shape == (5, 3)
+    np.testing.assert_allclose(marginals.sum(axis=0), 1.0)
+    assert (marginals.sum(axis=1) <= 1.0 + 1e-12).all()
+
+
+def test_known_marginals() -> None:
+    # greedy order: 1 (2.0), 3 (0.7, earlier of a tie), 4, 0, 2
+    marginals = EpsilonGreedyRanker(0.2).marginals(np.array([0.3, 2.0, -1.0, 0.7, 0.7]), k=2)
+    assert marginals[1, 0] == pytest.approx(0.8 + 0.2 / 5)
+    assert marginals[3, 1] == pytest.approx(0.8 + 0.2 / 5)
+    assert marginals[4, 1] == pytest.approx(0.2 / 5)
+
+
+def test_empirical_frequencies_match_logged_propensities() -> None:
+    rng = np.random.default_rng(7)
+    scores = rng.normal(size=6)
+    ranker = EpsilonGreedyRanker(0.3)
+    draws, k = 40_000, 3
+    counts = np.zeros((6, k))
+    logged = np.zeros((6, k))
+    for _ in range(draws):
+        ranking = ranker.sample(scores, k, rng)
+        counts[ranking.order, np.arange(k)] += 1
+        logged[ranking.order, np.arange(k)] = ranking.propensities
+    empirical = counts / draws
+    expected = ranker.marginals(scores, k)
+    # every (item, position) that was drawn logged exactly the marginal probability
+    np.testing.assert_allclose(logged[counts > 0], expected[counts > 0])
+    # and the frequencies match it within 4 standard errors
+    stderr = np.sqrt(expected * (1 - expected) / draws)
+    assert (np.abs(empirical - expected) <= 4 * stderr + 1e-12).all()
+
+
+def test_ranking_probability_matches_frequency_of_greedy_and_one_random_ranking() -> None:
+    rng = np.random.default_rng(3)
+    scores = np.array([1.0, 0.5, 0.1, -0.2])
+    ranker = EpsilonGreedyRanker(0.25)
+    draws = 60_000
+    greedy = tuple(ranker.greedy_order(scores)[:2])
+    other = (3, 2)
+    seen = {greedy: 0, other: 0}
+    for _ in range(draws):
+        order = tuple(ranker.sample(scores, 2, rng).order)
+        if order in seen:
+            seen[order] += 1
+    p_greedy = ranker.ranking_probability(scores, np.array(greedy))
+    p_other = ranker.ranking_probability(scores, np.array(other))
+    assert p_greedy == pytest.approx(0.75 + 0.25 / 12)
+    assert p_other == pytest.approx(0.25 / 12)
+    for order, p in ((greedy, p_greedy), (other, p_other)):
+        assert abs(seen[order] / draws - p) <= 4 * math.sqrt(p * (1 - p) / draws)
+
+
+@pytest.mark.parametrize("epsilon", [-0.1, 1.5, float("nan")])
+def test_invalid_epsilon(epsilon: float) -> None:
+    with pytest.raises(ValueError, match="`epsilon` must be in"):
+        EpsilonGreedyRanker(epsilon)
