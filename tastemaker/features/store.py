@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import redis
 
@@ -40,6 +41,10 @@ class UserFeatures:
 
     def card_engagement(self, card_id: str) -> int:
         return self.counts.get(keys.card_engagement_field(card_id), 0)
+
+
+class FeatureReader(Protocol):
+    def read(self, user_id: str) -> UserFeatures: ...
 
 
 def fields_for(event: records_pb2.UserEvent) -> list[str]:

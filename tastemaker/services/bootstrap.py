@@ -26,8 +26,10 @@ from tastemaker.services.publisher import BackgroundPublisher
 
 log = logging.getLogger(__name__)
 
-FEATURES_GROUP = "tastemaker-features"
-JOINER_GROUP = "tastemaker-joiner"
+
+def consumer_group(settings: Settings, role: str) -> str:
+    """Consumer groups are named after the topic prefix, so deployments sharing a broker stay apart."""
+    return f"{settings.topic_prefix}.{role}"
 
 
 def default_catalog() -> Catalog:
@@ -80,7 +82,9 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
 
 def build_stream_processor(settings: Settings) -> StreamProcessor:
     topics = Topics(settings.topic_prefix)
-    consumer = KafkaPythonConsumer(settings.kafka_bootstrap, [topics.events], FEATURES_GROUP, "tastemaker-features")
+    consumer = KafkaPythonConsumer(
+        settings.kafka_bootstrap, [topics.events], consumer_group(settings, "features"), "tastemaker-features"
+    )
     client = redis.Redis.from_url(settings.redis_url)
     dlq = KafkaPythonProducer(settings.kafka_bootstrap, client_id="tastemaker-features-dlq")
     return StreamProcessor(consumer, FeatureStore(client, namespace=settings.redis_namespace), dlq, topics.events_dlq)
@@ -89,7 +93,7 @@ def build_stream_processor(settings: Settings) -> StreamProcessor:
 def build_joiner(settings: Settings) -> RewardJoiner:
     topics = Topics(settings.topic_prefix)
     consumer = KafkaPythonConsumer(
-        settings.kafka_bootstrap, [topics.decisions, topics.outcomes], JOINER_GROUP, "tastemaker-joiner"
+        settings.kafka_bootstrap, [topics.decisions, topics.outcomes], consumer_group(settings, "joiner"), "tastemaker-joiner"
     )
     return RewardJoiner(
         consumer,

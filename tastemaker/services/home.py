@@ -15,7 +15,7 @@ from tastemaker.bandits.catalog import Catalog, ShelfCandidates
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.features.events import EVENT_TYPES
-from tastemaker.features.store import FeatureStore, UserFeatures
+from tastemaker.features.store import FeatureReader, UserFeatures
 from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.v1 import api_pb2, records_pb2
@@ -113,7 +113,7 @@ class HomeRankingService:
 
     def __init__(
         self,
-        features: FeatureStore,
+        features: FeatureReader,
         catalog: Catalog,
         model: EngagementLinearModel,
         ranker: EpsilonGreedyRanker,

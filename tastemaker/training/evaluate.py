@@ -1,7 +1,9 @@
 """Off-policy evaluation of home-page policies from rewarded decisions.
 
-Each shown shelf is a slot; its reward is the sum of the joined outcomes on that shelf or its
-cards. Target policies are re-run on the logged scores, so their propensities are exact:
+Every shown shelf and every shown card is a slot (a cell of the home grid) with its own
+reward and its propensity of being in that cell; the estimators assume rewards depend only on
+what is in each cell (position-based model). Target policies are re-run on the logged
+scores, so their propensities are exact:
 `logging` (the logged ε), `greedy` (ε = 0) and `uniform-random` (ε = 1).
 """
 
@@ -29,36 +31,59 @@ def _ranker_for(policy: str, logged_epsilon: float) -> EpsilonGreedyRanker:
     raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
 
 
+def _grid(decisions: Sequence[records_pb2.RewardedDecision]) -> tuple[int, int]:
+    rows = max((len(d.decision.shown) for d in decisions), default=0)
+    cols = 1 + max((len(s.cards) for d in decisions for s in d.decision.shown), default=0)
+    return rows, cols
+
+
 def slot_data(decisions: Sequence[records_pb2.RewardedDecision]) -> SlotData:
-    n_slots = max((len(d.decision.shown) for d in decisions), default=0)
-    rewards = np.zeros((len(decisions), n_slots))
-    propensity = np.ones((len(decisions), n_slots))
-    mask = np.zeros((len(decisions), n_slots), dtype=bool)
+    """Slots are (row, column) cells flattened: column 0 is the shelf itself, column 1+k its k-th card.
+
+    A card's propensity is its shelf's times its own (conditional on the shelf)."""
+    rows, cols = _grid(decisions)
+    rewards = np.zeros((len(decisions), rows, cols))
+    propensity = np.ones((len(decisions), rows, cols))
+    mask = np.zeros((len(decisions), rows, cols), dtype=bool)
     for i, rewarded in enumerate(decisions):
-        slot_of: dict[str, int] = {}
+        cell: dict[str, tuple[int, int]] = {}
         for shelf in rewarded.decision.shown:
-            slot_of[shelf.shelf_id] = shelf.position
-            slot_of.update((card.card_id, shelf.position) for card in shelf.cards)
-            propensity[i, shelf.position] = shelf.propensity
-            mask[i, shelf.position] = True
+            row = shelf.position
+            cell[shelf.shelf_id] = (row, 0)
+            propensity[i, row, 0] = shelf.propensity
+            mask[i, row, 0] = True
+            for card in shelf.cards:
+                cell[card.card_id] = (row, 1 + card.position)
+                propensity[i, row, 1 + card.position] = shelf.propensity * card.propensity
+                mask[i, row, 1 + card.position] = True
         for outcome in rewarded.outcomes:
-            if outcome.item_id in slot_of:
-                rewards[i, slot_of[outcome.item_id]] += outcome.reward
-    return SlotData(rewards=rewards, logged_propensity=propensity, mask=mask)
+            if outcome.item_id in cell:
+                rewards[(i, *cell[outcome.item_id])] += outcome.reward
+    n = len(decisions)
+    return SlotData(
+        rewards=rewards.reshape(n, -1), logged_propensity=propensity.reshape(n, -1), mask=mask.reshape(n, -1)
+    )
 
 
 def target_propensity(decisions: Sequence[records_pb2.RewardedDecision], policy: str) -> np.ndarray:
-    n_slots = max((len(d.decision.shown) for d in decisions), default=0)
-    out = np.zeros((len(decisions), n_slots))
+    """π(item at its logged cell) for each shown cell, re-running `policy` on the logged scores."""
+    rows, cols = _grid(decisions)
+    out = np.zeros((len(decisions), rows, cols))
     for i, rewarded in enumerate(decisions):
         decision = rewarded.decision
         ranker = _ranker_for(policy, decision.exploration.epsilon)
-        scores = np.asarray(decision.shelf_candidates.scores, dtype=np.float64)
-        index = {shelf_id: c for c, shelf_id in enumerate(decision.shelf_candidates.item_ids)}
-        marginals = ranker.marginals(scores, len(decision.shown))
+        shelf_marginals = ranker.marginals(np.asarray(decision.shelf_candidates.scores), len(decision.shown))
+        shelf_index = {shelf_id: c for c, shelf_id in enumerate(decision.shelf_candidates.item_ids)}
         for shelf in decision.shown:
-            out[i, shelf.position] = marginals[index[shelf.shelf_id], shelf.position]
-    return out
+            p_shelf = shelf_marginals[shelf_index[shelf.shelf_id], shelf.position]
+            out[i, shelf.position, 0] = p_shelf
+            card_marginals = ranker.marginals(np.asarray(shelf.card_candidates.scores), len(shelf.cards))
+            card_index = {card_id: c for c, card_id in enumerate(shelf.card_candidates.item_ids)}
+            for card in shelf.cards:
+                out[i, shelf.position, 1 + card.position] = (
+                    p_shelf * card_marginals[card_index[card.card_id], card.position]
+                )
+    return out.reshape(len(decisions), -1)
 
 
 def evaluate(
