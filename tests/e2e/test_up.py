@@ -1,0 +1,113 @@
+"""`tastemaker up` as a user runs it: a real process with its embedded broker and Redis."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+CLI = [sys.executable, "-m", "tastemaker.services.cli"]
+
+
+def _child_ports(log: str) -> list[int]:
+    return [int(p) for p in re.findall(r"starting (?:kafka broker \(tansu\)|redis) on port (\d+)", log)]
+
+
+def _is_listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
+    report_path = tmp_path / "r.json"
+    done = subprocess.run(
+        [
+            *CLI,
+            "up",
+            "--demo",
+            "--port",
+            "0",
+            "--duration",
+            "20",
+            "--reward-window-s",
+            "2",
+            "--report-json",
+            str(report_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "decisions" in done.stderr  # the progress line
+    report = json.loads(report_path.read_text())
+    assert report["decisions_served"] > 0
+    assert report["outcomes_joined"] > 0
+    assert report["rewarded_decisions"] == report["decisions_served"]
+    logging_ips = report["evaluation"]["policies"]["logging"]["estimates"]["ips"]
+    on_policy = report["evaluation"]["on_policy_mean_reward"]
+    assert logging_ips["lower"] <= on_policy <= logging_ips["upper"]
+    assert report["mean_reward"] == pytest.approx(on_policy)
+    ports = _child_ports(done.stderr)
+    assert len(ports) == 2
+    assert not any(_is_listening(p) for p in ports), "a child process outlived `tastemaker up`"
+
+
+def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    process = subprocess.Popen([*CLI, "up", "--port", "0"], stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "serving gRPC" not in seen and time.monotonic() < deadline:
+        seen += process.stderr.readline()
+    assert "serving gRPC" in seen, seen
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=60)[1]
+    assert process.returncode == 0, rest[-3000:]
+    assert not any(_is_listening(p) for p in _child_ports(seen))
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["up", "--duration", "-5"], {}, "--duration must be positive"),
+        (["evaluate", "--logs", "/nonexistent.jsonl"], {}, "no such file"),
+        (["evaluate", "--policy", "oracle", "--logs", "x"], {}, "'oracle' is not one of"),
+        (["serve"], {}, "set TASTEMAKER_KAFKA_BOOTSTRAP"),
+        (["up"], {"TASTEMAKER_EPSILON": "lots"}, "TASTEMAKER_EPSILON='lots' is not a valid float"),
+        (["bogus-command"], {}, "invalid choice"),
+    ],
+)
+def test_bad_command_lines_exit_2_with_one_line(args: list[str], env: dict[str, str], message: str) -> None:
+    import os
+
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_evaluate_rejects_a_file_that_is_not_a_log(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text('{"decision": 5}\nnot json at all\n')
+    done = subprocess.run([*CLI, "evaluate", "--logs", str(garbage)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "garbage.jsonl:1: not a RewardedDecision" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_help_explains_the_commands() -> None:
+    done = subprocess.run([*CLI, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for word in ("up", "serve", "evaluate", "TASTEMAKER_KAFKA_BOOTSTRAP", "TASTEMAKER_REDIS_URL"):
+        assert word in done.stdout

@@ -1,0 +1,125 @@
+"""The gRPC surface over a real port: reflection-only callers, health, and garbage input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pool, message_factory
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from tastemaker.services.bootstrap import Serving, build_serving, prepare_topics
+from tastemaker.services.config import Settings
+from tastemaker.v1 import api_pb2, api_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def serving(settings: Settings) -> Iterator[Serving]:
+    prepare_topics(settings)
+    serving = build_serving(settings, seed=0)
+    serving.server.start()
+    try:
+        yield serving
+    finally:
+        serving.stop(grace_s=1)
+
+
+@pytest.fixture
+def channel(serving: Serving) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
+        yield channel
+
+
+def test_rank_home_through_reflection_without_generated_code(channel: grpc.Channel) -> None:
+    pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+    service = pool.FindServiceByName("tastemaker.v1.HomeRanking")
+    method = service.FindMethodByName("RankHome")
+    request_class = message_factory.GetMessageClass(method.input_type)
+    response_class = message_factory.GetMessageClass(method.output_type)
+    call = channel.unary_unary(
+        f"/{service.full_name}/{method.name}",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=response_class.FromString,
+    )
+    response = call(request_class(user_id="reflective", max_shelves=3), timeout=10)
+    assert response.decision_id
+    assert len(response.shelves) == 3
+    assert all(0 < shelf.propensity <= 1 for shelf in response.shelves)
+
+
+def test_health_reports_serving(channel: grpc.Channel) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "tastemaker.v1.HomeRanking", "tastemaker.v1.Feedback"):
+        status = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+        assert status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (api_pb2.RankHomeRequest(user_id=""), "`user_id` is required"),
+        (api_pb2.RankHomeRequest(user_id="u", max_shelves=-1), "`max_shelves` must be >= 0"),
+        (api_pb2.RankHomeRequest(user_id="u", max_cards_per_shelf=-3), "`max_cards_per_shelf` must be >= 0"),
+        (api_pb2.RankHomeRequest(user_id="u" * 300), "`user_id` is longer than 256"),
+        (
+            api_pb2.RankHomeRequest(user_id="u", candidates=[api_pb2.Shelf(shelf_id="s", card_ids=[])]),
+            "`candidates[0].card_ids` must not be empty",
+        ),
+        (
+            api_pb2.RankHomeRequest(
+                user_id="u",
+                candidates=[api_pb2.Shelf(shelf_id="s", card_ids=["a"]), api_pb2.Shelf(shelf_id="s", card_ids=["b"])],
+            ),
+            "`candidates[1].shelf_id` repeats",
+        ),
+    ],
+)
+def test_rank_home_rejects_bad_fields(channel: grpc.Channel, request_: api_pb2.RankHomeRequest, field: str) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        api_pb2_grpc.HomeRankingStub(channel).RankHome(request_, timeout=5)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in error.value.details()
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (api_pb2.ReportOutcomeRequest(item_id="x", reward=1), "`decision_id` is required"),
+        (api_pb2.ReportOutcomeRequest(decision_id="d", reward=1), "`item_id` is required"),
+        (api_pb2.ReportOutcomeRequest(decision_id="d", item_id="x", reward=float("nan")), "`reward` must be finite"),
+    ],
+)
+def test_report_outcome_rejects_bad_fields(
+    channel: grpc.Channel, request_: api_pb2.ReportOutcomeRequest, field: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        api_pb2_grpc.FeedbackStub(channel).ReportOutcome(request_, timeout=5)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field.split(" must")[0] in error.value.details()
+
+
+def test_ten_megabyte_request_is_refused_and_the_server_goes_on(channel: grpc.Channel) -> None:
+    huge = api_pb2.RankHomeRequest(user_id="u", context={"blob": "x" * (10 * 1024 * 1024)})
+    stub = api_pb2_grpc.HomeRankingStub(channel)
+    with pytest.raises(grpc.RpcError) as error:
+        stub.RankHome(huge, timeout=10)
+    assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert stub.RankHome(api_pb2.RankHomeRequest(user_id="after"), timeout=5).decision_id
+
+
+def test_suggest_stickers_is_unimplemented(channel: grpc.Channel) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        api_pb2_grpc.StickersStub(channel).SuggestStickers(api_pb2.SuggestStickersRequest(message="hi"), timeout=5)
+    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_garbage_bytes_on_the_wire_are_invalid(channel: grpc.Channel) -> None:
+    call = channel.unary_unary("/tastemaker.v1.HomeRanking/RankHome")
+    with pytest.raises(grpc.RpcError) as error:
+        call(b"\xff\xff\xff\xff garbage", timeout=5)
+    assert error.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+    assert api_pb2_grpc.HomeRankingStub(channel).RankHome(api_pb2.RankHomeRequest(user_id="ok"), timeout=5).shelves
