@@ -93,7 +93,10 @@ def build_stream_processor(settings: Settings) -> StreamProcessor:
 def build_joiner(settings: Settings) -> RewardJoiner:
     topics = Topics(settings.topic_prefix)
     consumer = KafkaPythonConsumer(
-        settings.kafka_bootstrap, [topics.decisions, topics.outcomes], consumer_group(settings, "joiner"), "tastemaker-joiner"
+        settings.kafka_bootstrap,
+        [topics.decisions, topics.outcomes],
+        consumer_group(settings, "joiner"),
+        "tastemaker-joiner",
     )
     return RewardJoiner(
         consumer,
