@@ -12,4 +12,45 @@ from tastemaker.messaging.ports import (
     Topics,
 )
 
-__all__ = ["JSON_CONTENT_TYPE", "PROTOBUF_CONTENT_TYPE", "Consumer", "Producer", "Record", "Topics"]
+KAFKA_CLIENTS = ("kafka-python", "confluent")
+
+
+def make_producer(client: str, bootstrap_servers: str, client_id: str = "tastemaker") -> Producer:
+    """A producer from the named adapter (`kafka-python`, the default, or `confluent`)."""
+    if client == "confluent":
+        from tastemaker.messaging.confluent import ConfluentProducer
+
+        return ConfluentProducer(bootstrap_servers, client_id)
+    if client == "kafka-python":
+        from tastemaker.messaging.kafka_python import KafkaPythonProducer
+
+        return KafkaPythonProducer(bootstrap_servers, client_id)
+    raise ValueError(f"unknown Kafka client {client!r}; known: {', '.join(KAFKA_CLIENTS)}")
+
+
+def make_consumer(
+    client: str, bootstrap_servers: str, topics: list[str], group_id: str, client_id: str = "tastemaker"
+) -> Consumer:
+    """A group consumer with manual commits from the named adapter."""
+    if client == "confluent":
+        from tastemaker.messaging.confluent import ConfluentConsumer
+
+        return ConfluentConsumer(bootstrap_servers, topics, group_id, client_id)
+    if client == "kafka-python":
+        from tastemaker.messaging.kafka_python import KafkaPythonConsumer
+
+        return KafkaPythonConsumer(bootstrap_servers, topics, group_id, client_id)
+    raise ValueError(f"unknown Kafka client {client!r}; known: {', '.join(KAFKA_CLIENTS)}")
+
+
+__all__ = [
+    "KAFKA_CLIENTS",
+    "make_consumer",
+    "make_producer",
+    "JSON_CONTENT_TYPE",
+    "PROTOBUF_CONTENT_TYPE",
+    "Consumer",
+    "Producer",
+    "Record",
+    "Topics",
+]

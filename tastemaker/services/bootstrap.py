@@ -16,7 +16,8 @@ from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.features.joiner import RewardJoiner
 from tastemaker.features.processor import StreamProcessor
 from tastemaker.features.store import FeatureStore
-from tastemaker.messaging.kafka_python import KafkaPythonConsumer, KafkaPythonProducer, ensure_topics
+from tastemaker.messaging import make_consumer, make_producer
+from tastemaker.messaging.kafka_python import ensure_topics
 from tastemaker.messaging.ports import Topics
 from tastemaker.services.config import Settings
 from tastemaker.services.feedback import FeedbackService
@@ -53,7 +54,7 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
     topics = Topics(settings.topic_prefix)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     publisher = BackgroundPublisher(
-        KafkaPythonProducer(settings.kafka_bootstrap, client_id="tastemaker-serving"),
+        make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-serving"),
         max_queued=settings.decision_queue_size,
     )
     home = HomeRankingService(
@@ -82,17 +83,22 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
 
 def build_stream_processor(settings: Settings) -> StreamProcessor:
     topics = Topics(settings.topic_prefix)
-    consumer = KafkaPythonConsumer(
-        settings.kafka_bootstrap, [topics.events], consumer_group(settings, "features"), "tastemaker-features"
+    consumer = make_consumer(
+        settings.kafka_client,
+        settings.kafka_bootstrap,
+        [topics.events],
+        consumer_group(settings, "features"),
+        "tastemaker-features",
     )
     client = redis.Redis.from_url(settings.redis_url)
-    dlq = KafkaPythonProducer(settings.kafka_bootstrap, client_id="tastemaker-features-dlq")
+    dlq = make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-features-dlq")
     return StreamProcessor(consumer, FeatureStore(client, namespace=settings.redis_namespace), dlq, topics.events_dlq)
 
 
 def build_joiner(settings: Settings) -> RewardJoiner:
     topics = Topics(settings.topic_prefix)
-    consumer = KafkaPythonConsumer(
+    consumer = make_consumer(
+        settings.kafka_client,
         settings.kafka_bootstrap,
         [topics.decisions, topics.outcomes],
         consumer_group(settings, "joiner"),
@@ -101,7 +107,7 @@ def build_joiner(settings: Settings) -> RewardJoiner:
     return RewardJoiner(
         consumer,
         redis.Redis.from_url(settings.redis_url),
-        KafkaPythonProducer(settings.kafka_bootstrap, client_id="tastemaker-joiner"),
+        make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-joiner"),
         topics,
         namespace=settings.redis_namespace,
         default_reward=settings.default_reward,

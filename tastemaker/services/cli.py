@@ -22,6 +22,7 @@ EPILOG = """environment:
   TASTEMAKER_EPSILON           exploration rate of the home ranker (default 0.1)
   TASTEMAKER_REWARD_WINDOW_S   seconds an outcome may follow its decision (default 30)
   TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
+  TASTEMAKER_KAFKA_CLIENT      kafka-python (default) or confluent (librdkafka; faster)
 """
 
 

@@ -20,6 +20,8 @@ class Settings:
     #: Redis URL; empty means "start an embedded Redis" for `tastemaker up`.
     redis_url: str = ""
     topic_prefix: str = "tastemaker"
+    #: Kafka adapter: "kafka-python" (pure Python) or "confluent" (librdkafka).
+    kafka_client: str = "kafka-python"
     #: Prefix of every Redis key.
     redis_namespace: str = "tm"
     grpc_host: str = "127.0.0.1"
@@ -43,6 +45,8 @@ class Settings:
             raise ConfigError(f"TASTEMAKER_GRPC_PORT must be a port number, got {self.grpc_port}")
         if self.reward_window_s < 0:
             raise ConfigError(f"TASTEMAKER_REWARD_WINDOW_S must be non-negative, got {self.reward_window_s}")
+        if self.kafka_client not in ("kafka-python", "confluent"):
+            raise ConfigError(f"TASTEMAKER_KAFKA_CLIENT must be kafka-python or confluent, got {self.kafka_client!r}")
         for name in ("max_shelves_default", "max_cards_default", "grpc_workers", "decision_queue_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"TASTEMAKER_{name.upper()} must be positive, got {getattr(self, name)}")

@@ -1,5 +1,6 @@
 """RankHome over gRPC against its floor: a bare gRPC echo of the same request and response
-bytes, on the same machine, in the same run. Reports latencies and their ratio.
+bytes, on the same machine, in the same run, once per Kafka adapter publishing the decision
+log. Reports latencies and each one's ratio to the echo.
 
     make bench            # or: python -m tests.benchmarks.bench_rank_home --requests 2000
 """
@@ -14,6 +15,7 @@ from concurrent import futures
 import grpc
 import numpy as np
 
+from tastemaker.messaging import KAFKA_CLIENTS
 from tastemaker.services.bootstrap import build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.services.embedded import EmbeddedStack
@@ -48,19 +50,22 @@ def main() -> None:
     args = parser.parse_args()
 
     settings0 = Settings.from_env(grpc_port=0)
+    request = api_pb2.RankHomeRequest(user_id="bench-user", max_shelves=args.shelves, max_cards_per_shelf=args.cards)
+    ranked: dict[str, np.ndarray] = {}
     with EmbeddedStack(settings0.kafka_bootstrap, settings0.redis_url) as stack:
-        settings = settings0.with_(kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url)
-        prepare_topics(settings)
-        serving = build_serving(settings, seed=0)
-        serving.server.start()
-        request = api_pb2.RankHomeRequest(
-            user_id="bench-user", max_shelves=args.shelves, max_cards_per_shelf=args.cards
-        )
-        with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
-            rank = api_pb2_grpc.HomeRankingStub(channel).RankHome
-            response_bytes = rank(request).SerializeToString()
-            _time_calls(rank, request, 200)  # warm-up
-            ranked = _time_calls(rank, request, args.requests)
+        for client in KAFKA_CLIENTS:
+            settings = settings0.with_(
+                kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, kafka_client=client
+            )
+            prepare_topics(settings)
+            serving = build_serving(settings, seed=0)
+            serving.server.start()
+            with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
+                rank = api_pb2_grpc.HomeRankingStub(channel).RankHome
+                response_bytes = rank(request).SerializeToString()
+                _time_calls(rank, request, 200)  # warm-up
+                ranked[client] = _time_calls(rank, request, args.requests)
+            serving.stop(grace_s=1)
         echo_server, echo_port = _echo_server(response_bytes)
         with grpc.insecure_channel(f"127.0.0.1:{echo_port}") as channel:
             echo = channel.unary_unary("/bench.Echo/Echo")
@@ -68,20 +73,22 @@ def main() -> None:
             _time_calls(echo, raw, 200)
             floor = _time_calls(echo, raw, args.requests)
         echo_server.stop(0)
-        serving.stop(grace_s=1)
 
     def summary(x: np.ndarray) -> dict[str, float]:
         return {"p50_ms": float(np.percentile(x, 50) * 1e3), "p99_ms": float(np.percentile(x, 99) * 1e3)}
 
-    result = {
+    result: dict[str, object] = {
         "requests": args.requests,
         "shelves_x_cards": f"{args.shelves}x{args.cards}",
         "response_bytes": len(response_bytes),
-        "rank_home": summary(ranked),
         "bare_grpc_echo": summary(floor),
-        "ratio_p50": float(np.percentile(ranked, 50) / np.percentile(floor, 50)),
-        "ratio_p99": float(np.percentile(ranked, 99) / np.percentile(floor, 99)),
     }
+    for client, latencies in ranked.items():
+        result[f"rank_home[{client}]"] = {
+            **summary(latencies),
+            "ratio_p50_to_echo": float(np.percentile(latencies, 50) / np.percentile(floor, 50)),
+            "ratio_p99_to_echo": float(np.percentile(latencies, 99) / np.percentile(floor, 99)),
+        }
     print(json.dumps(result, indent=2))
 
 

@@ -77,6 +77,23 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
     assert not any(_is_listening(p) for p in _child_ports(seen))
 
 
+def test_children_die_with_a_killed_parent() -> None:
+    process = subprocess.Popen([*CLI, "up", "--port", "0"], stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "serving gRPC" not in seen and time.monotonic() < deadline:
+        seen += process.stderr.readline()
+    ports = _child_ports(seen)
+    assert len(ports) == 2 and all(_is_listening(p) for p in ports)
+    process.kill()  # SIGKILL: no handler runs, only the kernel's parent-death signal
+    process.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_is_listening(p) for p in ports) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_is_listening(p) for p in ports), "a child outlived its SIGKILLed parent"
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
