@@ -264,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError) as exc:
         print(f"tastemaker: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the environment, not the input: a port in use, a broker unreachable, ...
+        log.error("%s", exc)
+        print(f"tastemaker: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -116,7 +116,8 @@ def build_server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 1),
+            # Off: a second server on a taken port must fail loudly, not silently share the traffic.
+            ("grpc.so_reuseport", 0),
         ],
     )
     api_pb2_grpc.add_HomeRankingServicer_to_server(HomeRankingServicer(home), server)
@@ -128,7 +129,10 @@ def build_server(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:
+        raise OSError(f"could not bind the gRPC port {host}:{port} (in use?): {exc}") from exc
     if bound == 0:
-        raise OSError(f"could not bind the gRPC port {host}:{port}")
+        raise OSError(f"could not bind the gRPC port {host}:{port} (in use?)")
     return ServingServer(server, health_servicer, bound)

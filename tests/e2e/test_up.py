@@ -94,6 +94,18 @@ def test_children_die_with_a_killed_parent() -> None:
     assert not any(_is_listening(p) for p in ports), "a child outlived its SIGKILLed parent"
 
 
+def test_a_taken_port_is_a_clear_error_and_children_are_stopped() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([*CLI, "up", "--port", str(port)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"could not bind the gRPC port 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not any(_is_listening(p) for p in _child_ports(done.stderr))
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
