@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE, Producer, Record
+from tastemaker.messaging.codec import PROTOBUF_HEADERS
+from tastemaker.messaging.ports import Producer, Record
 from tastemaker.v1 import records_pb2
 
 
@@ -26,5 +27,5 @@ def send_dead_letter(producer: Producer, dlq_topic: str, letter: records_pb2.Dea
         dlq_topic,
         letter.SerializeToString(),
         key=letter.original_key or None,
-        headers={CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE.encode(), "reason": letter.reason.encode()},
+        headers={**PROTOBUF_HEADERS, "reason": letter.reason.encode()},
     )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError
-
-from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE
+from tastemaker.messaging.codec import UndecodableRecord, decode
 from tastemaker.v1 import records_pb2
 
 #: Event types that count as engagement with a shelf and a card.
@@ -33,15 +30,10 @@ class EventRejected(ValueError):
 
 def decode_event(value: bytes, headers: dict[str, bytes]) -> records_pb2.UserEvent:
     """Decode and validate one record from `tastemaker.events`."""
-    event = records_pb2.UserEvent()
-    content_type = headers.get(CONTENT_TYPE_HEADER, b"").decode("utf-8", "replace")
     try:
-        if content_type == JSON_CONTENT_TYPE:
-            json_format.Parse(value.decode("utf-8"), event)
-        else:
-            event.ParseFromString(value)
-    except (DecodeError, json_format.ParseError, UnicodeDecodeError) as exc:
-        raise EventRejected(f"undecodable {content_type or 'protobuf'} record: {exc}") from exc
+        event = decode(value, headers, records_pb2.UserEvent())
+    except UndecodableRecord as exc:
+        raise EventRejected(str(exc)) from exc
     validate_event(event)
     return event
 

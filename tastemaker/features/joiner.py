@@ -16,20 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError
 
 from tastemaker.features import keys
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
-from tastemaker.messaging.ports import (
-    CONTENT_TYPE_HEADER,
-    JSON_CONTENT_TYPE,
-    PROTOBUF_CONTENT_TYPE,
-    Consumer,
-    Producer,
-    Record,
-    Topics,
-)
+from tastemaker.messaging.codec import PROTOBUF_HEADERS, UndecodableRecord, decode
+from tastemaker.messaging.ports import Consumer, Producer, Record, Topics
 from tastemaker.v1 import records_pb2
 
 log = logging.getLogger(__name__)
@@ -56,12 +47,9 @@ class RecordRejected(ValueError):
 
 def _parse(record: Record, message: records_pb2.DecisionLog | records_pb2.Outcome) -> None:
     try:
-        if record.headers.get(CONTENT_TYPE_HEADER, b"").decode("utf-8", "replace") == JSON_CONTENT_TYPE:
-            json_format.Parse(record.value.decode("utf-8"), message)
-        else:
-            message.ParseFromString(record.value)
-    except (DecodeError, json_format.ParseError, UnicodeDecodeError) as exc:
-        raise RecordRejected(f"undecodable {type(message).__name__}: {exc}") from exc
+        decode(record.value, record.headers, message)
+    except UndecodableRecord as exc:
+        raise RecordRejected(str(exc)) from exc
     if not message.decision_id:
         raise RecordRejected(f"{type(message).__name__} without `decision_id`")
 
@@ -189,7 +177,7 @@ class RewardJoiner:
             self._topics.rewarded,
             rewarded.SerializeToString(),
             key=decision.decision_id.encode(),
-            headers={CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE.encode()},
+            headers=PROTOBUF_HEADERS,
         )
         self.stats.rewarded += 1
         self.stats.defaulted += rewarded.defaulted

@@ -142,8 +142,9 @@ def cmd_logs_export(args: argparse.Namespace) -> int:
 
 
 def cmd_events_produce(args: argparse.Namespace) -> int:
+    from tastemaker.messaging.codec import JSON_HEADERS
     from tastemaker.messaging.kafka_python import KafkaPythonProducer
-    from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, Topics
+    from tastemaker.messaging.ports import Topics
 
     settings = _settings(args)
     if not settings.kafka_bootstrap:
@@ -158,7 +159,7 @@ def cmd_events_produce(args: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             key = _user_key(line)
-            producer.send(topic, line.strip(), key=key, headers={CONTENT_TYPE_HEADER: JSON_CONTENT_TYPE.encode()})
+            producer.send(topic, line.strip(), key=key, headers=JSON_HEADERS)
             count += 1
     producer.flush()
     producer.close()

@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 
 from tastemaker.bandits.simulator import SimulatedWorld
-from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE
+from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
 
@@ -63,7 +63,7 @@ class DemoTraffic:
             self._events_topic,
             event.SerializeToString(),
             event.user_id.encode(),
-            {CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE.encode()},
+            PROTOBUF_HEADERS,
         )
         self.stats.events_sent += 1
 

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE
+from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.v1 import api_pb2, records_pb2
 
@@ -52,7 +52,7 @@ class FeedbackService:
             self._topic,
             outcome.SerializeToString(),
             outcome.decision_id.encode(),
-            {CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE.encode()},
+            PROTOBUF_HEADERS,
         )
         self.outcomes_reported += 1
         return outcome.outcome_id

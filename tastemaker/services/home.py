@@ -16,7 +16,7 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.features.events import EVENT_TYPES
 from tastemaker.features.store import FeatureReader, UserFeatures
-from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE
+from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.v1 import api_pb2, records_pb2
 
@@ -200,7 +200,7 @@ class HomeRankingService:
             self._decisions_topic,
             decision.SerializeToString(),
             decision.decision_id.encode(),
-            {CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE.encode()},
+            PROTOBUF_HEADERS,
         )
         self.decisions_served += 1
         return decision

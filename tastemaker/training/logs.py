@@ -8,8 +8,8 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
+from tastemaker.messaging.codec import decode
 from tastemaker.messaging.kafka_python import read_topic_to_end
-from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE
 from tastemaker.v1 import records_pb2
 
 
@@ -40,12 +40,7 @@ def write_jsonl(decisions: Iterable[records_pb2.RewardedDecision], path: Path) -
 
 
 def read_topic(bootstrap_servers: str, topic: str) -> list[records_pb2.RewardedDecision]:
-    out = []
-    for record in read_topic_to_end(bootstrap_servers, topic):
-        message = records_pb2.RewardedDecision()
-        if record.headers.get(CONTENT_TYPE_HEADER, b"").decode() == JSON_CONTENT_TYPE:
-            json_format.Parse(record.value.decode("utf-8"), message)
-        else:
-            message.ParseFromString(record.value)
-        out.append(message)
-    return out
+    return [
+        decode(record.value, record.headers, records_pb2.RewardedDecision())
+        for record in read_topic_to_end(bootstrap_servers, topic)
+    ]
