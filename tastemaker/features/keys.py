@@ -9,25 +9,42 @@ def text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def entity_features(namespace: str, entity: str, entity_id: str) -> str:
+    """The hash of one user's or one item's features."""
+    return f"{namespace}:{entity}:{{{entity_id}}}:features"
+
+
 def user_features(namespace: str, user_id: str) -> str:
-    return f"{namespace}:user:{{{user_id}}}:features"
+    return entity_features(namespace, "user", user_id)
 
 
-def user_seen_event(namespace: str, user_id: str, event_id: str) -> str:
-    """Marker that `event_id` was applied to the user's features (dedup on redelivery)."""
-    return f"{namespace}:user:{{{user_id}}}:seen:{event_id}"
+def item_features(namespace: str, item_id: str) -> str:
+    return entity_features(namespace, "item", item_id)
 
 
-def event_count_field(event_type: str) -> str:
-    return f"count:{event_type}"
+def recent_items(namespace: str, user_id: str, feature: str) -> str:
+    """The sorted set (score = event time) behind a user's recent-items feature."""
+    return f"{namespace}:user:{{{user_id}}}:recent:{feature}"
 
 
-def shelf_engagement_field(shelf_id: str) -> str:
-    return f"shelf:{shelf_id}"
+def watermark_field(topic: str, partition: int) -> str:
+    """The hash field holding the last source offset applied to an entity from one partition."""
+    return f"~wm:{topic}:{partition}"
 
 
-def card_engagement_field(card_id: str) -> str:
-    return f"card:{card_id}"
+def dead_letter_watermark(namespace: str, topic: str) -> str:
+    """Hash: per source partition, the last offset whose dead letter is known to be sent."""
+    return f"{namespace}:dlq:{{{topic}}}:sent"
+
+
+def dead_letter_intent(namespace: str, topic: str) -> str:
+    """Hash: per source partition, 'offset,time_ms' of letters being sent (cleared once sent)."""
+    return f"{namespace}:dlq:{{{topic}}}:sending"
+
+
+def processor_status(namespace: str) -> str:
+    """Hash: per processor instance, its last published stats as JSON."""
+    return f"{namespace}:processors"
 
 
 def decision(namespace: str, decision_id: str) -> str:

@@ -1,20 +1,28 @@
-"""The stream processor: `tastemaker.events` → per-user features in Redis.
+"""The stream processor: `tastemaker.events` → per-user and per-item features in Redis.
 
-Offsets are committed only after Redis holds the batch's updates (and the DLQ holds its
-rejects), and each event is applied at most once per `event_id`, so a crash between the
-update and the commit redelivers events without counting them twice.
+Each poll is one batch: decode, dead-letter the rejects (exactly once, see dead_letters.py),
+apply the rest in one pipelined Redis round trip (exactly once, see store.py), then commit
+the offsets. A crash anywhere in between redelivers the batch, which changes nothing twice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import socket
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 
-from tastemaker.features.dead_letters import dead_letter, send_dead_letter
+import redis
+
+from tastemaker.features import keys
+from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.events import EventRejected, decode_event
-from tastemaker.features.store import FeatureStore
-from tastemaker.messaging.ports import Consumer, Producer
+from tastemaker.features.store import FeatureStore, Provenance
+from tastemaker.messaging.ports import Consumer, Record
 from tastemaker.v1 import records_pb2
 
 log = logging.getLogger(__name__)
@@ -26,45 +34,91 @@ class ProcessorStats:
     applied: int = 0
     duplicates: int = 0
     rejected: int = 0
+    batches: int = 0
+    events_per_s: float = 0.0
+    lag: int = -1
 
 
 class StreamProcessor:
-    def __init__(self, consumer: Consumer, store: FeatureStore, dlq_producer: Producer, dlq_topic: str) -> None:
+    def __init__(
+        self,
+        consumer: Consumer,
+        store: FeatureStore,
+        dead_letters: DeadLetterLedger,
+        status: redis.Redis | None = None,
+        namespace: str = "tm",
+        instance: str | None = None,
+        status_every_s: float = 2.0,
+    ) -> None:
         self._consumer = consumer
         self._store = store
-        self._dlq = dlq_producer
-        self._dlq_topic = dlq_topic
+        self._dead_letters = dead_letters
+        self._status = status
+        self._status_key = keys.processor_status(namespace)
+        self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
+        self._status_every_s = status_every_s
+        self._last_status = (time.monotonic(), 0)
         self.stats = ProcessorStats()
 
     def process_once(self, timeout_s: float = 0.5) -> int:
         """Poll one batch, apply it, commit. Returns the number of records consumed."""
         records = self._consumer.poll(timeout_s)
-        if not records:
-            return 0
-        events: list[records_pb2.UserEvent] = []
-        rejected = 0
+        if records:
+            self._process(records)
+        self._maybe_publish_status()
+        return len(records)
+
+    def _process(self, records: list[Record]) -> None:
+        batch: list[tuple[records_pb2.UserEvent, Provenance]] = []
+        rejects: list[tuple[Record, str]] = []
         for record in records:
             try:
-                events.append(decode_event(record.value, record.headers))
-            except EventRejected as exc:
-                log.warning(
-                    "event rejected to DLQ: %s (topic=%s partition=%d offset=%d)",
-                    exc,
-                    record.topic,
-                    record.partition,
-                    record.offset,
+                batch.append(
+                    (
+                        decode_event(record.value, record.headers),
+                        Provenance(record.topic, record.partition, record.offset),
+                    )
                 )
-                send_dead_letter(self._dlq, self._dlq_topic, dead_letter(record, str(exc), "features"))
-                rejected += 1
-        applied = self._store.apply_events(events)
-        if rejected:
-            self._dlq.flush()
+            except EventRejected as exc:
+                rejects.append((record, str(exc)))
+        if rejects:
+            sent = self._dead_letters.send(rejects)
+            log.warning(
+                "dead-lettered %d of %d rejected records, e.g. offset %d: %s",
+                sent,
+                len(rejects),
+                rejects[0][0].offset,
+                rejects[0][1],
+            )
+        applied = self._store.apply(batch)
         self._consumer.commit()
         self.stats.consumed += len(records)
         self.stats.applied += applied
-        self.stats.duplicates += len(events) - applied
-        self.stats.rejected += rejected
-        return len(records)
+        self.stats.duplicates += len(batch) - applied
+        self.stats.rejected += len(rejects)
+        self.stats.batches += 1
+
+    def _maybe_publish_status(self) -> None:
+        now = time.monotonic()
+        since, consumed_then = self._last_status
+        if now - since < self._status_every_s:
+            return
+        self.stats.events_per_s = (self.stats.consumed - consumed_then) / (now - since)
+        self._last_status = (now, self.stats.consumed)
+        try:
+            self.stats.lag = self._consumer.lag()
+        except Exception:  # lag is best-effort: a metadata hiccup must not stop the stream
+            self.stats.lag = -1
+        if self._status is not None:
+            status = {**asdict(self.stats), "updated_at_ms": int(time.time() * 1000)}
+            self._status.hset(self._status_key, self.instance, json.dumps(status))
+
+    def close(self) -> None:
+        if self._status is not None:
+            with contextlib.suppress(redis.RedisError):
+                self._status.hdel(self._status_key, self.instance)
+        self._consumer.close()
+        self._dead_letters.close()
 
     def _rewind(self) -> None:
         try:
@@ -72,12 +126,8 @@ class StreamProcessor:
         except Exception:
             log.exception("rewind failed; will retry")
 
-    def close(self) -> None:
-        self._consumer.close()
-        self._dlq.close()
-
     def run(self, stop: threading.Event) -> None:
-        log.info("stream processor started")
+        log.info("stream processor %s started", self.instance)
         while not stop.is_set():
             try:
                 self.process_once()

@@ -1,61 +1,172 @@
-"""The online feature store in Redis: applies events idempotently, reads feature vectors."""
+"""The online feature store in Redis.
+
+Writes: each event's updates (features/updates.py) are applied per atomic unit — one user, or
+one item — by one Lua call that also advances that unit's per-partition offset watermark. A
+record whose offset is at or below the watermark was applied before (a redelivery after a
+crash or a rebalance) and changes nothing: exactly-once effect, with O(partitions) state per
+unit and no cross-slot keys, so it works on Redis Cluster as is.
+
+Reads: one user's features in one round trip, many users' in one pipeline; missing features
+read as their typed default; decayed values are decayed to the read time.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
 from tastemaker.features import keys
-from tastemaker.features.events import ENGAGEMENT_TYPES
+from tastemaker.features.definitions import FEATURES, RATIOS, Aggregation, Entity, FeatureDefinition
+from tastemaker.features.updates import DECAY_TIME_SUFFIX, plan
 from tastemaker.v1 import records_pb2
 
-# KEYS[1] = features hash, KEYS[2] = seen marker; ARGV = ttl_s, seen_ttl_s, field1, field2, ...
-# Atomic per event: an event already applied (a redelivery after a crash) changes nothing.
-_APPLY_EVENT_LUA = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) == false then
-  return 0
+# KEYS[1] = the unit's hash, KEYS[2..] = its recent-items sorted sets.
+# ARGV = watermark field, offset, ttl_s, n_ops, then 5 strings per op: kind, field, a, b, c.
+APPLY_LUA = """
+local h = KEYS[1]
+local offset = tonumber(ARGV[2])
+local applied = tonumber(redis.call('HGET', h, ARGV[1]) or '-1')
+if offset <= applied then return 0 end
+local ttl = ARGV[3]
+local i = 5
+for _ = 1, tonumber(ARGV[4]) do
+  local kind, f, a, b, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  i = i + 5
+  if kind == 'inc' then
+    redis.call('HINCRBY', h, f, a)
+  elseif kind == 'incf' then
+    redis.call('HINCRBYFLOAT', h, f, a)
+  elseif kind == 'max' then
+    local old = redis.call('HGET', h, f)
+    if (not old) or tonumber(a) > tonumber(old) then redis.call('HSET', h, f, a) end
+  elseif kind == 'decay' then
+    local t, w, half_life = tonumber(a), tonumber(b), tonumber(c)
+    local v = tonumber(redis.call('HGET', h, f) or '0')
+    local tref = tonumber(redis.call('HGET', h, f .. '@t') or a)
+    if t >= tref then
+      v = v * math.pow(2, -(t - tref) / half_life) + w
+      tref = t
+    else
+      v = v + w * math.pow(2, -(tref - t) / half_life)
+    end
+    redis.call('HSET', h, f, string.format('%.17g', v), f .. '@t', string.format('%.17g', tref))
+  elseif kind == 'recent' then
+    local key = KEYS[tonumber(f)]
+    redis.call('ZADD', key, 'GT', a, b)
+    redis.call('ZREMRANGEBYRANK', key, 0, -tonumber(c) - 1)
+    redis.call('EXPIRE', key, ttl)
+  end
 end
-for i = 3, #ARGV do
-  redis.call('HINCRBY', KEYS[1], ARGV[i], 1)
-end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('HSET', h, ARGV[1], ARGV[2])
+redis.call('EXPIRE', h, ttl)
 return 1
 """
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """Where a record came from; its offset orders it within its partition."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def _default(feature: FeatureDefinition) -> Any:
+    if feature.aggregation is Aggregation.RECENT_ITEMS:
+        return []
+    if feature.aggregation in (Aggregation.COUNT, Aggregation.LAST_TIME):
+        return 0
+    return 0.0
+
+
+def _decayed(raw: dict[str, str], name: str, feature: FeatureDefinition, as_of_ms: int) -> float:
+    value = float(raw.get(name, 0.0))
+    if not value:
+        return 0.0
+    reference_ms = float(raw[name + DECAY_TIME_SUFFIX])
+    return value * 2.0 ** (-max(0.0, as_of_ms - reference_ms) / (1000.0 * (feature.half_life_s or 1.0)))
+
+
+def _typed(raw: dict[str, str], name: str, feature: FeatureDefinition, as_of_ms: int) -> Any:
+    if feature.aggregation in (Aggregation.DECAYED_COUNT, Aggregation.DECAYED_SUM):
+        return _decayed(raw, name, feature, as_of_ms)
+    if name not in raw:
+        return _default(feature)
+    if feature.aggregation in (Aggregation.COUNT, Aggregation.LAST_TIME):
+        return int(raw[name])
+    return float(raw[name])
+
+
+@dataclass(frozen=True)
 class UserFeatures:
-    """One user's features as read from Redis; missing ones default to 0."""
+    """One user's features, typed, with defaults for what is missing."""
 
     user_id: str
-    counts: dict[str, int] = field(default_factory=dict)
+    #: per-user features by name
+    values: dict[str, Any] = field(default_factory=dict)
+    #: per-(user, shelf) and per-(user, item) features: name → {shelf or item id → value}
+    keyed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        return self.values[name]
 
     def event_count(self, event_type: str) -> int:
-        return self.counts.get(keys.event_count_field(event_type), 0)
+        return int(self.values.get(f"events.{event_type}.count", 0))
 
     def shelf_engagement(self, shelf_id: str) -> int:
-        return self.counts.get(keys.shelf_engagement_field(shelf_id), 0)
+        return int(self.keyed.get("shelf.engagement", {}).get(shelf_id, 0))
 
     def card_engagement(self, card_id: str) -> int:
-        return self.counts.get(keys.card_engagement_field(card_id), 0)
+        return int(self.keyed.get("card.engagement", {}).get(card_id, 0))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, **self.values, **self.keyed}
+
+
+def user_features_from(
+    user_id: str,
+    raw: dict[str, str],
+    recent: dict[str, list[str]],
+    as_of_ms: int,
+    features: Iterable[FeatureDefinition],
+) -> UserFeatures:
+    values: dict[str, Any] = {}
+    keyed: dict[str, dict[str, Any]] = {}
+    sub_keys: dict[str, set[str]] = {}
+    for name in raw:
+        if "|" in name and not name.endswith(DECAY_TIME_SUFFIX):
+            feature_name, sub_key = name.split("|", 1)
+            sub_keys.setdefault(feature_name, set()).add(sub_key)
+    for feature in features:
+        if feature.entity is Entity.ITEM:
+            continue
+        if feature.aggregation is Aggregation.RECENT_ITEMS:
+            values[feature.name] = recent.get(feature.name, [])
+        elif feature.entity is Entity.USER:
+            values[feature.name] = _typed(raw, feature.name, feature, as_of_ms)
+        else:
+            keyed[feature.name] = {
+                sub: _typed(raw, f"{feature.name}|{sub}", feature, as_of_ms)
+                for sub in sorted(sub_keys.get(feature.name, ()))
+            }
+    for ratio in RATIOS:
+        denominator = sum(float(values.get(n, 0.0)) for n in ratio.denominators)
+        numerator = sum(float(values.get(n, 0.0)) for n in ratio.numerators)
+        values[ratio.name] = numerator / denominator if denominator else ratio.default
+    return UserFeatures(user_id, values, keyed)
 
 
 class FeatureReader(Protocol):
     def read(self, user_id: str) -> UserFeatures: ...
 
 
-def fields_for(event: records_pb2.UserEvent) -> list[str]:
-    """The counters one event increments."""
-    fields = [keys.event_count_field(event.type)]
-    if event.type in ENGAGEMENT_TYPES:
-        if event.shelf_id:
-            fields.append(keys.shelf_engagement_field(event.shelf_id))
-        if event.item_id:
-            fields.append(keys.card_engagement_field(event.item_id))
-    return fields
+def _decode_hash(raw: dict[Any, Any]) -> dict[str, str]:
+    return {keys.text(k): keys.text(v) for k, v in raw.items()}
 
 
 class FeatureStore:
@@ -64,31 +175,72 @@ class FeatureStore:
         client: redis.Redis,
         namespace: str = "tm",
         ttl_s: int = 30 * 24 * 3600,
-        dedup_ttl_s: int = 7 * 24 * 3600,
+        features: Sequence[FeatureDefinition] = FEATURES,
     ) -> None:
         self._redis = client
         self._namespace = namespace
         self._ttl_s = ttl_s
-        self._dedup_ttl_s = dedup_ttl_s
-        self._apply = client.register_script(_APPLY_EVENT_LUA)
+        self._features = tuple(features)
+        self._recent_names = [f.name for f in self._features if f.aggregation is Aggregation.RECENT_ITEMS]
+        self._apply = client.register_script(APPLY_LUA)
+        self.round_trips = 0
 
-    def apply_events(self, events: Sequence[records_pb2.UserEvent]) -> int:
-        """Apply a batch in one round trip; returns how many were new (not duplicates)."""
-        if not events:
+    # -- writes ---------------------------------------------------------------------------
+    def apply(self, batch: Sequence[tuple[records_pb2.UserEvent, Provenance]]) -> int:
+        """Apply a batch of events in one pipelined round trip, in order.
+
+        Returns how many events changed their user's features (the rest were redeliveries)."""
+        if not batch:
             return 0
         pipe = self._redis.pipeline(transaction=False)
-        for event in events:
-            self._apply(
-                keys=[
-                    keys.user_features(self._namespace, event.user_id),
-                    keys.user_seen_event(self._namespace, event.user_id, event.event_id),
-                ],
-                args=[self._ttl_s, self._dedup_ttl_s, *fields_for(event)],
-                client=pipe,
-            )
-        return int(sum(int(r) for r in pipe.execute()))
+        is_user_result = []
+        for event, source in batch:
+            watermark = keys.watermark_field(source.topic, source.partition)
+            for unit in plan(event, self._features):
+                unit_keys = [keys.entity_features(self._namespace, unit.entity, unit.entity_id)]
+                unit_keys += [keys.recent_items(self._namespace, unit.entity_id, name) for name in unit.recent_lists]
+                args: list[str | int] = [watermark, source.offset, self._ttl_s, len(unit.ops)]
+                for op in unit.ops:
+                    args += [op.kind, op.field, op.a, op.b, op.c]
+                self._apply(keys=unit_keys, args=args, client=pipe)
+                is_user_result.append(unit.entity == "user")
+        results = pipe.execute()
+        self.round_trips += 1
+        return sum(int(r) for r, is_user in zip(results, is_user_result, strict=True) if is_user)
 
-    def read(self, user_id: str) -> UserFeatures:
+    # -- reads ----------------------------------------------------------------------------
+    def _queue_user(self, pipe: Any, user_id: str) -> None:
+        pipe.hgetall(keys.user_features(self._namespace, user_id))
+        for name in self._recent_names:
+            pipe.zrevrange(keys.recent_items(self._namespace, user_id, name), 0, -1)
+
+    def _from_replies(self, user_id: str, replies: list[Any], as_of_ms: int) -> UserFeatures:
+        raw = _decode_hash(replies[0])
+        recent = {
+            name: [keys.text(x) for x in items] for name, items in zip(self._recent_names, replies[1:], strict=True)
+        }
+        return user_features_from(user_id, raw, recent, as_of_ms, self._features)
+
+    def read(self, user_id: str, as_of_ms: int | None = None) -> UserFeatures:
         """One user's features in one round trip."""
-        raw = self._redis.hgetall(keys.user_features(self._namespace, user_id))
-        return UserFeatures(user_id=user_id, counts={keys.text(k): int(v) for k, v in raw.items()})
+        return self.read_many([user_id], as_of_ms)[0]
+
+    def read_many(self, user_ids: Sequence[str], as_of_ms: int | None = None) -> list[UserFeatures]:
+        """Many users' features in one pipelined round trip."""
+        as_of_ms = int(time.time() * 1000) if as_of_ms is None else as_of_ms
+        pipe = self._redis.pipeline(transaction=False)
+        for user_id in user_ids:
+            self._queue_user(pipe, user_id)
+        replies = pipe.execute()
+        self.round_trips += 1
+        width = 1 + len(self._recent_names)
+        return [
+            self._from_replies(user_id, replies[i * width : (i + 1) * width], as_of_ms)
+            for i, user_id in enumerate(user_ids)
+        ]
+
+    def read_item(self, item_id: str, as_of_ms: int | None = None) -> dict[str, Any]:
+        """One item's global features (popularity)."""
+        as_of_ms = int(time.time() * 1000) if as_of_ms is None else as_of_ms
+        raw = _decode_hash(self._redis.hgetall(keys.item_features(self._namespace, item_id)))
+        return {f.name: _typed(raw, f.name, f, as_of_ms) for f in self._features if f.entity is Entity.ITEM}

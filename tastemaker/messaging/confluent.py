@@ -102,6 +102,13 @@ class ConfluentConsumer:
             )
         self._positions.clear()
 
+    def lag(self) -> int:
+        total = 0
+        for tp in self._consumer.position(self._consumer.assignment()):
+            _low, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+            total += max(0, high - tp.offset) if tp.offset >= 0 else high
+        return total
+
     def close(self) -> None:
         self._consumer.close()
 

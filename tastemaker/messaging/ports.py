@@ -73,4 +73,7 @@ class Consumer(Protocol):
     def rewind(self) -> None:
         """Go back to the last committed offsets, so uncommitted records are redelivered."""
 
+    def lag(self) -> int:
+        """Records not yet consumed across this consumer's assigned partitions."""
+
     def close(self) -> None: ...

@@ -13,11 +13,12 @@ from tastemaker.bandits.catalog import Catalog
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.joiner import RewardJoiner
 from tastemaker.features.processor import StreamProcessor
 from tastemaker.features.store import FeatureStore
 from tastemaker.messaging import make_consumer, make_producer
-from tastemaker.messaging.kafka_python import ensure_topics
+from tastemaker.messaging.kafka_python import ensure_topics, read_topic_to_end
 from tastemaker.messaging.ports import Topics
 from tastemaker.services.config import Settings
 from tastemaker.services.feedback import FeedbackService
@@ -81,7 +82,7 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
     return Serving(server, home, feedback, publisher)
 
 
-def build_stream_processor(settings: Settings) -> StreamProcessor:
+def build_stream_processor(settings: Settings, instance: str | None = None) -> StreamProcessor:
     topics = Topics(settings.topic_prefix)
     consumer = make_consumer(
         settings.kafka_client,
@@ -91,8 +92,22 @@ def build_stream_processor(settings: Settings) -> StreamProcessor:
         "tastemaker-features",
     )
     client = redis.Redis.from_url(settings.redis_url)
-    dlq = make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-features-dlq")
-    return StreamProcessor(consumer, FeatureStore(client, namespace=settings.redis_namespace), dlq, topics.events_dlq)
+    ledger = DeadLetterLedger(
+        client,
+        settings.redis_namespace,
+        make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-features-dlq"),
+        topics.events_dlq,
+        topics.events,
+        scan_dlq=lambda: read_topic_to_end(settings.kafka_bootstrap, topics.events_dlq),
+    )
+    return StreamProcessor(
+        consumer,
+        FeatureStore(client, namespace=settings.redis_namespace),
+        ledger,
+        status=client,
+        namespace=settings.redis_namespace,
+        instance=instance,
+    )
 
 
 def build_joiner(settings: Settings) -> RewardJoiner:

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class UserEvent(_message.Message):
-    __slots__ = ("event_id", "user_id", "type", "item_id", "shelf_id", "event_time_ms", "value", "decision_id", "context")
+    __slots__ = ("event_id", "user_id", "type", "item_id", "shelf_id", "event_time_ms", "value", "decision_id", "context", "listened_seconds", "track_length_seconds", "dwell_ms", "text", "language")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,11 @@ class UserEvent(_message.Message):
     VALUE_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    LISTENED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TRACK_LENGTH_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DWELL_MS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     user_id: str
     type: str
@@ -34,7 +39,12 @@ class UserEvent(_message.Message):
     value: float
     decision_id: str
     context: _containers.ScalarMap[str, str]
-    def __init__(self, event_id: _Optional[str] = ..., user_id: _Optional[str] = ..., type: _Optional[str] = ..., item_id: _Optional[str] = ..., shelf_id: _Optional[str] = ..., event_time_ms: _Optional[int] = ..., value: _Optional[float] = ..., decision_id: _Optional[str] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    listened_seconds: float
+    track_length_seconds: float
+    dwell_ms: int
+    text: str
+    language: str
+    def __init__(self, event_id: _Optional[str] = ..., user_id: _Optional[str] = ..., type: _Optional[str] = ..., item_id: _Optional[str] = ..., shelf_id: _Optional[str] = ..., event_time_ms: _Optional[int] = ..., value: _Optional[float] = ..., decision_id: _Optional[str] = ..., context: _Optional[_Mapping[str, str]] = ..., listened_seconds: _Optional[float] = ..., track_length_seconds: _Optional[float] = ..., dwell_ms: _Optional[int] = ..., text: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class Exploration(_message.Message):
     __slots__ = ("strategy", "epsilon")

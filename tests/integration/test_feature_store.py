@@ -5,76 +5,150 @@ from __future__ import annotations
 import time
 import uuid
 
+import numpy as np
 import pytest
 import redis
 
-from tastemaker.features.processor import StreamProcessor
-from tastemaker.features.store import FeatureStore
-from tastemaker.messaging.kafka_python import KafkaPythonConsumer, KafkaPythonProducer
+from tastemaker.features import keys
+from tastemaker.features.events import decode_event
+from tastemaker.features.store import FeatureStore, Provenance
+from tastemaker.messaging.kafka_python import KafkaPythonProducer
 from tastemaker.messaging.ports import Topics
-from tastemaker.services.bootstrap import prepare_topics
+from tastemaker.services.bootstrap import build_stream_processor, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.v1 import records_pb2
 from tests.integration.helpers import wait_for
 
 pytestmark = pytest.mark.integration
+DAY_MS = 24 * 3600 * 1000
 
 
-def _click(user: str, shelf: str, card: str) -> records_pb2.UserEvent:
-    return records_pb2.UserEvent(
-        event_id=uuid.uuid4().hex,
-        user_id=user,
-        type="card_click",
-        shelf_id=shelf,
-        item_id=card,
-        event_time_ms=int(time.time() * 1000),
-    )
+def _event(user: str, event_type: str, t_ms: int, **fields: object) -> records_pb2.UserEvent:
+    return records_pb2.UserEvent(event_id=uuid.uuid4().hex, user_id=user, type=event_type, event_time_ms=t_ms, **fields)
 
 
-def test_applying_the_same_events_twice_counts_them_once(settings: Settings) -> None:
-    store = FeatureStore(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
-    events = [_click("dora", "shelf-01", "c1"), _click("dora", "shelf-01", "c2"), _click("eve", "shelf-02", "c1")]
-    assert store.apply_events(events) == 3
-    assert store.apply_events(events) == 0  # a redelivery after a crash
-    dora = store.read("dora")
+@pytest.fixture
+def store(settings: Settings) -> FeatureStore:
+    return FeatureStore(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
+
+
+def _sourced(events: list[records_pb2.UserEvent], partition: int = 0) -> list[tuple[records_pb2.UserEvent, Provenance]]:
+    return [(e, Provenance("events", partition, offset)) for offset, e in enumerate(events)]
+
+
+def test_redelivered_records_change_nothing(store: FeatureStore) -> None:
+    events = [
+        _event("dora", "card_click", 1000, shelf_id="shelf-01", item_id="c1"),
+        _event("dora", "card_click", 2000, shelf_id="shelf-01", item_id="c2"),
+        _event("eve", "card_click", 3000, shelf_id="shelf-02", item_id="c1"),
+    ]
+    batch = _sourced(events)
+    assert store.apply(batch) == 3
+    assert store.apply(batch) == 0  # the same offsets again: a redelivery after a crash
+    assert store.apply(batch[1:]) == 0
+    dora = store.read("dora", as_of_ms=2000)
     assert dora.shelf_engagement("shelf-01") == 2 and dora.event_count("card_click") == 2
+    assert dora.get("events.card_click.last_ms") == 2000
     assert store.read("eve").card_engagement("c1") == 1
-    assert store.read("nobody").shelf_engagement("shelf-01") == 0
+    assert store.read_item("c1")["item.engagement.count"] == 2
 
 
-def test_uncommitted_batch_is_redelivered_to_the_next_consumer_without_double_counting(settings: Settings) -> None:
+def test_missing_users_and_features_read_as_typed_defaults(store: FeatureStore) -> None:
+    nobody = store.read("nobody")
+    assert nobody.get("events.play.count") == 0 and isinstance(nobody.get("events.play.count"), int)
+    assert nobody.get("listened_seconds.sum") == 0.0 and isinstance(nobody.get("listened_seconds.sum"), float)
+    assert nobody.get("recent.played") == [] and nobody.get("skip_rate") == 0.0
+    assert nobody.shelf_engagement("shelf-01") == 0
+
+
+def test_decayed_features_match_a_numpy_reference_with_out_of_order_events(store: FeatureStore) -> None:
+    rng = np.random.default_rng(5)
+    times = rng.integers(1_700_000_000_000, 1_700_000_000_000 + 30 * DAY_MS, size=300)
+    listened = rng.uniform(1, 300, size=300)
+    events = [
+        _event(
+            "fay",
+            "play",
+            int(t),
+            item_id=f"t{i % 7}",
+            shelf_id="s",
+            listened_seconds=float(x),
+            track_length_seconds=300.0,
+        )
+        for i, (t, x) in enumerate(zip(times, listened, strict=True))
+    ]  # event times in random order: many arrive "late"
+    for start in range(0, 300, 50):
+        store.apply(_sourced(events, partition=1)[start : start + 50])
+    as_of = int(times.max()) + 3 * DAY_MS
+    fay = store.read("fay", as_of_ms=as_of)
+
+    def reference(weights: np.ndarray, half_life_days: float) -> float:
+        return float(np.sum(weights * 2.0 ** (-(as_of - times) / (half_life_days * DAY_MS))))
+
+    assert fay.get("plays.decayed_7d") == pytest.approx(reference(np.ones(300), 7), rel=1e-9)
+    assert fay.get("listened_seconds.decayed_1d") == pytest.approx(reference(listened, 1), rel=1e-9)
+    assert fay.keyed["shelf.engagement.decayed_3d"]["s"] == pytest.approx(reference(np.ones(300), 3), rel=1e-9)
+    assert fay.get("listened_seconds.sum") == pytest.approx(listened.sum(), rel=1e-12)
+    assert fay.get("completion_rate") == pytest.approx(listened.sum() / 90_000.0, rel=1e-12)
+    assert fay.get("events.play.last_ms") == int(times.max())
+    # the recent list is the 7 distinct tracks, newest play first
+    last_play = {f"t{i % 7}": int(t) for i, t in sorted(enumerate(times), key=lambda p: p[1])}
+    assert fay.get("recent.played") == sorted(last_play, key=last_play.get, reverse=True)
+
+
+def test_recent_items_are_bounded(store: FeatureStore) -> None:
+    store.apply(_sourced([_event("gil", "play", 1000 + i, item_id=f"t{i}") for i in range(30)]))
+    assert store.read("gil").get("recent.played") == [f"t{i}" for i in range(29, 9, -1)]
+
+
+def test_many_users_in_one_round_trip_and_inactive_users_expire(settings: Settings) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    store = FeatureStore(client, namespace=settings.redis_namespace, ttl_s=1)
+    store.apply(_sourced([_event(f"u{i}", "skip", 1000) for i in range(100)]))
+    before = store.round_trips
+    users = store.read_many([f"u{i}" for i in range(100)])
+    assert store.round_trips == before + 1
+    assert [u.event_count("skip") for u in users] == [1] * 100
+    assert users[0].get("skip_rate") == 1.0
+    assert 0 < client.ttl(keys.user_features(settings.redis_namespace, "u0")) <= 1
+    time.sleep(1.5)
+    assert store.read("u0").event_count("skip") == 0
+
+
+def test_uncommitted_batch_is_redelivered_to_the_next_processor_without_double_counting(settings: Settings) -> None:
     """A processor that dies after writing Redis but before committing: its successor re-reads
-    the batch and the per-event dedup leaves the counts as if each event was applied once."""
+    the batch and the offset watermarks leave the counts as if each event was applied once."""
     prepare_topics(settings)
     topics = Topics(settings.topic_prefix)
-    client = redis.Redis.from_url(settings.redis_url)
-    store = FeatureStore(client, namespace=settings.redis_namespace)
     producer = KafkaPythonProducer(settings.kafka_bootstrap)
     for _ in range(5):
-        producer.send(topics.events, _click("fay", "shelf-03", "c9").SerializeToString(), key=b"fay")
+        producer.send(
+            topics.events,
+            _event("hal", "card_click", 5, shelf_id="shelf-03", item_id="c9").SerializeToString(),
+            key=b"hal",
+        )
+    producer.send(topics.events, b"not an event", key=b"hal")
     producer.flush()
-    group = f"{settings.topic_prefix}.features"
 
-    crashed = KafkaPythonConsumer(settings.kafka_bootstrap, [topics.events], group)
-    applied = 0
+    crashed = build_stream_processor(settings)
+    store = FeatureStore(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
+    consumer = crashed._consumer  # apply without committing, as if killed just before the commit
+    seen: list = []
 
     def poll_and_apply() -> bool:
-        nonlocal applied
-        from tastemaker.features.events import decode_event
-
-        records = crashed.poll(0.5)
-        applied += store.apply_events([decode_event(r.value, r.headers) for r in records])
-        return applied >= 5
+        records = consumer.poll(0.5)
+        seen.extend(records)
+        good = [r for r in records if r.value != b"not an event"]
+        store.apply([(decode_event(r.value, r.headers), Provenance(r.topic, r.partition, r.offset)) for r in good])
+        return len(seen) >= 6
 
     wait_for(poll_and_apply, what="the first consumer to apply the batch")
-    crashed.close()  # closes without committing: as if killed before the commit
+    crashed.close()
 
-    successor = StreamProcessor(
-        KafkaPythonConsumer(settings.kafka_bootstrap, [topics.events], group), store, producer, topics.events_dlq
-    )
+    successor = build_stream_processor(settings)
     try:
-        wait_for(lambda: successor.process_once() and successor.stats.consumed >= 5, what="redelivery")
-        assert successor.stats.duplicates == 5 and successor.stats.applied == 0
-        assert store.read("fay").shelf_engagement("shelf-03") == 5
+        wait_for(lambda: successor.process_once() and successor.stats.consumed >= 6, what="redelivery")
+        assert successor.stats.duplicates == 5 and successor.stats.applied == 0 and successor.stats.rejected == 1
+        assert store.read("hal").shelf_engagement("shelf-03") == 5
     finally:
         successor.close()

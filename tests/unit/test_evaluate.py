@@ -8,7 +8,6 @@ import pytest
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.simulator import SimulatedWorld
-from tastemaker.features import keys
 from tastemaker.features.store import UserFeatures
 from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.training.evaluate import evaluate
@@ -31,12 +30,13 @@ class FixedFeatures:
 
     def _draw(self, user_id: str) -> UserFeatures:
         rng = np.random.default_rng(zlib.crc32(user_id.encode()))
-        counts = {}
+        shelves: dict[str, int] = {}
+        cards: dict[str, int] = {}
         for shelf in self._world.catalog().shelves:
-            counts[keys.shelf_engagement_field(shelf.shelf_id)] = int(rng.poisson(2))
+            shelves[shelf.shelf_id] = int(rng.poisson(2))
             for card in shelf.card_ids:
-                counts[keys.card_engagement_field(card)] = int(rng.poisson(1))
-        return UserFeatures(user_id, counts)
+                cards[card] = int(rng.poisson(1))
+        return UserFeatures(user_id, {}, {"shelf.engagement": shelves, "card.engagement": cards})
 
 
 def _greedy_layout(features: UserFeatures, world: SimulatedWorld) -> list[tuple[str, list[str]]]:

@@ -3,7 +3,6 @@ from google.protobuf import json_format
 
 from tastemaker.features import keys
 from tastemaker.features.events import EventRejected, decode_event
-from tastemaker.features.store import fields_for
 from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE
 from tastemaker.v1 import records_pb2
 
@@ -49,12 +48,8 @@ def test_bad_records_are_rejected_with_a_reason(value: bytes, headers: dict[str,
         decode_event(value, headers)
 
 
-def test_engagement_events_increment_type_shelf_and_card_counters() -> None:
-    assert fields_for(_valid(type="card_click")) == ["count:card_click", "shelf:s1", "card:c1"]
-    assert fields_for(_valid(type="skip")) == ["count:skip"]
-
-
 def test_keys_keep_an_entity_in_one_cluster_slot() -> None:
     assert keys.user_features("tm", "u1") == "tm:user:{u1}:features"
-    assert keys.user_seen_event("tm", "u1", "e9") == "tm:user:{u1}:seen:e9"
+    assert keys.recent_items("tm", "u1", "recent.played") == "tm:user:{u1}:recent:recent.played"
+    assert keys.item_features("tm", "c1") == "tm:item:{c1}:features"
     assert keys.decision("tm", "d1").split(":")[2] == keys.decision_outcomes("tm", "d1").split(":")[2] == "{d1}"
