@@ -12,6 +12,7 @@ read as their typed default; decayed values are decayed to the read time.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,50 +22,51 @@ import redis
 
 from tastemaker.features import keys
 from tastemaker.features.definitions import FEATURES, RATIOS, Aggregation, Entity, FeatureDefinition
-from tastemaker.features.updates import DECAY_TIME_SUFFIX, plan
+from tastemaker.features.updates import DECAY_TIME_SUFFIX, compile_plans, lua_dispatch, recent_lists
 from tastemaker.v1 import records_pb2
 
-# KEYS[1] = the unit's hash, KEYS[2..] = its recent-items sorted sets.
-# ARGV = watermark field, offset, ttl_s, n_ops, then 5 strings per op: kind, field, a, b, c.
-APPLY_LUA = """
+# KEYS[1] = the unit's hash, KEYS[2..] = the user's recent-items sorted sets for this event type.
+# ARGV = watermark field, offset, ttl_s, unit, type, shelf_id, item_id, event_time_ms, then VALUE_FIELDS.
+# Sums pass the event's own decimal strings to HINCRBYFLOAT (Lua numbers would print with 14 digits);
+# decayed values are written with 17 significant digits, exact for a double.
+_APPLY_LUA_TEMPLATE = """
 local h = KEYS[1]
-local offset = tonumber(ARGV[2])
 local applied = tonumber(redis.call('HGET', h, ARGV[1]) or '-1')
-if offset <= applied then return 0 end
-local ttl = ARGV[3]
-local i = 5
-for _ = 1, tonumber(ARGV[4]) do
-  local kind, f, a, b, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  i = i + 5
-  if kind == 'inc' then
-    redis.call('HINCRBY', h, f, a)
-  elseif kind == 'incf' then
-    redis.call('HINCRBYFLOAT', h, f, a)
-  elseif kind == 'max' then
-    local old = redis.call('HGET', h, f)
-    if (not old) or tonumber(a) > tonumber(old) then redis.call('HSET', h, f, a) end
-  elseif kind == 'decay' then
-    local t, w, half_life = tonumber(a), tonumber(b), tonumber(c)
-    local v = tonumber(redis.call('HGET', h, f) or '0')
-    local tref = tonumber(redis.call('HGET', h, f .. '@t') or a)
-    if t >= tref then
-      v = v * math.pow(2, -(t - tref) / half_life) + w
-      tref = t
-    else
-      v = v + w * math.pow(2, -(tref - t) / half_life)
-    end
-    redis.call('HSET', h, f, string.format('%.17g', v), f .. '@t', string.format('%.17g', tref))
-  elseif kind == 'recent' then
-    local key = KEYS[tonumber(f)]
-    redis.call('ZADD', key, 'GT', a, b)
-    redis.call('ZREMRANGEBYRANK', key, 0, -tonumber(c) - 1)
-    redis.call('EXPIRE', key, ttl)
-  end
+if tonumber(ARGV[2]) <= applied then return 0 end
+local ttl, unit, etype, shelf, item, t_text = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local t = tonumber(t_text)
+local function count(f) redis.call('HINCRBY', h, f, 1) end
+local function sum(f, x) redis.call('HINCRBYFLOAT', h, f, x) end
+local function last(f)
+  local old = redis.call('HGET', h, f)
+  if (not old) or t > tonumber(old) then redis.call('HSET', h, f, t_text) end
 end
+local function decay(f, w, half_life)
+  local v = tonumber(redis.call('HGET', h, f) or '0')
+  local tref = tonumber(redis.call('HGET', h, f .. '@t') or t_text)
+  if t >= tref then
+    v = v * math.pow(2, -(t - tref) / half_life) + w
+    tref = t
+  else
+    v = v + w * math.pow(2, -(tref - t) / half_life)
+  end
+  redis.call('HSET', h, f, string.format('%.17g', v), f .. '@t', string.format('%.17g', tref))
+end
+local function recent(k, max_items)
+  if item == '' then return end
+  redis.call('ZADD', KEYS[k], 'GT', t_text, item)
+  redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -max_items - 1)
+  redis.call('EXPIRE', KEYS[k], ttl)
+end
+__DISPATCH__
 redis.call('HSET', h, ARGV[1], ARGV[2])
 redis.call('EXPIRE', h, ttl)
 return 1
 """
+
+
+def apply_script(features: Sequence[FeatureDefinition] = FEATURES) -> str:
+    return _APPLY_LUA_TEMPLATE.replace("__DISPATCH__", lua_dispatch(compile_plans(features)))
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,11 @@ class FeatureStore:
         self._ttl_s = ttl_s
         self._features = tuple(features)
         self._recent_names = [f.name for f in self._features if f.aggregation is Aggregation.RECENT_ITEMS]
-        self._apply = client.register_script(APPLY_LUA)
+        plans = compile_plans(self._features)
+        self._recent_by_type = {t: recent_lists(plans, t) for t in plans["user"]}
+        self._item_types = frozenset(plans["item"])
+        self._script = apply_script(self._features)
+        self._sha = hashlib.sha1(self._script.encode()).hexdigest().encode()
         self.round_trips = 0
 
     # -- writes ---------------------------------------------------------------------------
@@ -192,21 +198,63 @@ class FeatureStore:
         Returns how many events changed their user's features (the rest were redeliveries)."""
         if not batch:
             return 0
-        pipe = self._redis.pipeline(transaction=False)
-        is_user_result = []
+        ns, ttl = self._namespace, str(self._ttl_s).encode()
+        commands: list[bytes] = []
+        is_user: list[bool] = []
         for event, source in batch:
-            watermark = keys.watermark_field(source.topic, source.partition)
-            for unit in plan(event, self._features):
-                unit_keys = [keys.entity_features(self._namespace, unit.entity, unit.entity_id)]
-                unit_keys += [keys.recent_items(self._namespace, unit.entity_id, name) for name in unit.recent_lists]
-                args: list[str | int] = [watermark, source.offset, self._ttl_s, len(unit.ops)]
-                for op in unit.ops:
-                    args += [op.kind, op.field, op.a, op.b, op.c]
-                self._apply(keys=unit_keys, args=args, client=pipe)
-                is_user_result.append(unit.entity == "user")
-        results = pipe.execute()
-        self.round_trips += 1
-        return sum(int(r) for r, is_user in zip(results, is_user_result, strict=True) if is_user)
+            user_keys = [keys.user_features(ns, event.user_id)]
+            user_keys += [
+                keys.recent_items(ns, event.user_id, name) for name in self._recent_by_type.get(event.type, ())
+            ]
+            args = [
+                keys.watermark_field(source.topic, source.partition).encode(), str(source.offset).encode(), ttl,
+                b"user", event.type.encode(), event.shelf_id.encode(), event.item_id.encode(),
+                str(event.event_time_ms).encode(), repr(event.value).encode(), repr(event.listened_seconds).encode(),
+                repr(event.track_length_seconds).encode(), str(event.dwell_ms).encode(),
+            ]  # fmt: skip
+            commands.append(self._evalsha([k.encode() for k in user_keys], args))
+            is_user.append(True)
+            if event.item_id and event.type in self._item_types:
+                args[3] = b"item"
+                commands.append(self._evalsha([keys.item_features(ns, event.item_id).encode()], args))
+                is_user.append(False)
+        replies = self._send_all(b"".join(commands), len(commands))
+        return sum(int(r) for r, user in zip(replies, is_user, strict=True) if user)
+
+    def _evalsha(self, script_keys: list[bytes], args: list[bytes]) -> bytes:
+        """One EVALSHA in the Redis protocol, packed here: redis-py's packer was most of the cost."""
+        parts = [b"EVALSHA", self._sha, str(len(script_keys)).encode(), *script_keys, *args]
+        return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+    def _send_all(self, payload: bytes, count: int) -> list[Any]:
+        """Send packed commands in one write, read every reply; on NOSCRIPT load the script and
+        resend the whole batch (safe: already applied records are no-ops under the watermarks)."""
+        for attempt in range(2):
+            pool = self._redis.connection_pool
+            connection = pool.get_connection()
+            replies: list[Any] = []
+            errors: list[redis.ResponseError] = []
+            try:
+                connection.send_packed_command([payload])
+                for _ in range(count):
+                    try:
+                        replies.append(connection.read_response())
+                    except redis.ResponseError as exc:
+                        errors.append(exc)
+                        replies.append(None)
+            except BaseException:
+                connection.disconnect()
+                raise
+            finally:
+                pool.release(connection)
+            self.round_trips += 1
+            if not errors:
+                return replies
+            if attempt == 0 and all(isinstance(e, redis.exceptions.NoScriptError) for e in errors):
+                self._redis.script_load(self._script)
+                continue
+            raise errors[0]
+        raise AssertionError("unreachable")
 
     # -- reads ----------------------------------------------------------------------------
     def _queue_user(self, pipe: Any, user_id: str) -> None:

@@ -1,91 +1,98 @@
-"""Turns one event into the Redis updates its features declare, grouped by the atomic unit
-(one user, or one item) that a single Lua call applies. Pure: no Redis here."""
+"""Compiles the feature definitions into the per-event-type update plans that the Redis Lua
+script runs, one plan per atomic unit (a user, or an item). Pure: no Redis here.
+
+The plans are embedded in the script (store.py), so a record costs one short call per unit —
+the event's fields, not a list of operations — and adding a feature changes no code here.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tastemaker.features.definitions import FEATURES, Aggregation, Entity, FeatureDefinition
-from tastemaker.v1 import records_pb2
 
 #: Field suffix holding a decayed feature's reference time (ms).
 DECAY_TIME_SUFFIX = "@t"
+#: Event fields the script receives, in ARGV order after the fixed ones.
+VALUE_FIELDS = ("value", "listened_seconds", "track_length_seconds", "dwell_ms")
+_KEYED = {Entity.USER_SHELF: "shelf", Entity.USER_ITEM: "item"}
 
 
 @dataclass(frozen=True)
-class Op:
-    """One update: `kind` is inc | incf | max | decay | recent (see store.APPLY_LUA)."""
+class OpSpec:
+    """One update a unit makes for one feature when an event of a source type arrives."""
 
-    kind: str
-    field: str
-    a: str = ""
-    b: str = ""
-    c: str = ""
-
-
-@dataclass(frozen=True)
-class UnitUpdate:
-    """Every op one event makes on one atomic unit: a user or an item."""
-
-    entity: str  # "user" or "item"
-    entity_id: str
-    ops: tuple[Op, ...]
-    #: names of the recent-items lists the `recent` ops refer to, by 1-based index
-    recent_lists: tuple[str, ...] = ()
+    aggregation: str
+    name: str
+    #: "" for a plain field, "shelf" or "item" for a field per shelf_id / item_id of the event
+    keyed: str
+    value_field: str
+    half_life_ms: float
+    max_items: int
 
 
-def field_name(feature: FeatureDefinition, event: records_pb2.UserEvent) -> str | None:
-    """The hash field for `feature` on this event, or None when the event lacks the sub-key."""
-    if feature.entity is Entity.USER_SHELF:
-        return f"{feature.name}|{event.shelf_id}" if event.shelf_id else None
-    if feature.entity is Entity.USER_ITEM:
-        return f"{feature.name}|{event.item_id}" if event.item_id else None
-    return feature.name
+def _spec(feature: FeatureDefinition) -> OpSpec:
+    return OpSpec(
+        aggregation=feature.aggregation.value,
+        name=feature.name,
+        keyed=_KEYED.get(feature.entity, ""),
+        value_field=feature.value_field or "",
+        half_life_ms=(feature.half_life_s or 0.0) * 1000.0,
+        max_items=feature.max_items or 0,
+    )
 
 
-def _num(x: float) -> str:
-    return repr(float(x))
-
-
-def _op(feature: FeatureDefinition, field: str, event: records_pb2.UserEvent, recent_index: int) -> Op:
-    t = str(event.event_time_ms)
-    agg = feature.aggregation
-    if agg is Aggregation.COUNT:
-        return Op("inc", field, "1")
-    if agg is Aggregation.SUM:
-        return Op("incf", field, _num(getattr(event, feature.value_field or "value")))
-    if agg is Aggregation.LAST_TIME:
-        return Op("max", field, t)
-    if agg in (Aggregation.DECAYED_COUNT, Aggregation.DECAYED_SUM):
-        weight = 1.0 if agg is Aggregation.DECAYED_COUNT else float(getattr(event, feature.value_field or "value"))
-        return Op("decay", field, t, _num(weight), _num((feature.half_life_s or 0.0) * 1000.0))
-    if agg is Aggregation.RECENT_ITEMS:
-        return Op("recent", str(recent_index), t, event.item_id, str(feature.max_items))
-    raise AssertionError(f"unhandled aggregation {agg}")
-
-
-def plan(event: records_pb2.UserEvent, features: Iterable[FeatureDefinition] = FEATURES) -> list[UnitUpdate]:
-    user_ops: list[Op] = []
-    recent: list[str] = []
-    item_ops: list[Op] = []
+def compile_plans(features: Iterable[FeatureDefinition] = FEATURES) -> dict[str, dict[str, list[OpSpec]]]:
+    """unit ("user" | "item") → event type → the ops, in declaration order."""
+    plans: dict[str, dict[str, list[OpSpec]]] = {"user": {}, "item": {}}
     for feature in features:
-        if event.type not in feature.source_events:
-            continue
-        if feature.aggregation is Aggregation.RECENT_ITEMS:
-            if not event.item_id:
-                continue
-            recent.append(feature.name)
-            user_ops.append(_op(feature, feature.name, event, len(recent) + 1))  # KEYS[1] is the hash
-            continue
-        if feature.entity is Entity.ITEM:
-            if event.item_id:
-                item_ops.append(_op(feature, feature.name, event, 0))
-            continue
-        field = field_name(feature, event)
-        if field is not None:
-            user_ops.append(_op(feature, field, event, 0))
-    units = [UnitUpdate("user", event.user_id, tuple(user_ops), tuple(recent))]
-    if item_ops:
-        units.append(UnitUpdate("item", event.item_id, tuple(item_ops)))
-    return units
+        unit = "item" if feature.entity is Entity.ITEM else "user"
+        for event_type in sorted(feature.source_events):
+            plans[unit].setdefault(event_type, []).append(_spec(feature))
+    return plans
+
+
+def recent_lists(plans: dict[str, dict[str, list[OpSpec]]], event_type: str) -> list[str]:
+    """The recent-items features an event type feeds, in the order the script expects their keys."""
+    return [op.name for op in plans["user"].get(event_type, []) if op.aggregation == Aggregation.RECENT_ITEMS.value]
+
+
+def _lua_statement(op: OpSpec, recent_key: int) -> str:
+    name = json.dumps(op.name)  # a JSON string literal is a valid Lua string literal for these names
+    field = name
+    guard = ""
+    if op.keyed == "shelf":
+        field, guard = f"{name} .. '|' .. shelf", "shelf ~= ''"
+    elif op.keyed == "item":
+        field, guard = f"{name} .. '|' .. item", "item ~= ''"
+    value = f"ARGV[{9 + VALUE_FIELDS.index(op.value_field)}]" if op.value_field else "'1'"
+    statement = {
+        Aggregation.COUNT.value: f"count({field})",
+        Aggregation.SUM.value: f"sum({field}, {value})",
+        Aggregation.LAST_TIME.value: f"last({field})",
+        Aggregation.DECAYED_COUNT.value: f"decay({field}, 1, {op.half_life_ms!r})",
+        Aggregation.DECAYED_SUM.value: f"decay({field}, tonumber({value}), {op.half_life_ms!r})",
+        Aggregation.RECENT_ITEMS.value: f"recent({recent_key}, {op.max_items})",
+    }[op.aggregation]
+    return f"if {guard} then {statement} end" if guard else statement
+
+
+def lua_dispatch(plans: dict[str, dict[str, list[OpSpec]]]) -> str:
+    """Straight-line Lua, one branch per (unit, event type): compiled once by Redis, with no
+    per-call table building (which cost more than the updates themselves)."""
+    lines = []
+    for u, (unit, by_type) in enumerate(plans.items()):
+        lines.append(f"{'if' if u == 0 else 'elseif'} unit == {json.dumps(unit)} then")
+        for t, (event_type, ops) in enumerate(sorted(by_type.items())):
+            lines.append(f"  {'if' if t == 0 else 'elseif'} etype == {json.dumps(event_type)} then")
+            recent_key = 1
+            for op in ops:
+                if op.aggregation == Aggregation.RECENT_ITEMS.value:
+                    recent_key += 1
+                lines.append(f"    {_lua_statement(op, recent_key)}")
+        if by_type:
+            lines.append("  end")
+    lines.append("end")
+    return "\n".join(lines)

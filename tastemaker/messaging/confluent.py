@@ -105,7 +105,9 @@ class ConfluentConsumer:
     def lag(self) -> int:
         total = 0
         for tp in self._consumer.position(self._consumer.assignment()):
-            _low, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)  # from fetch replies; no request
+            if high < 0:
+                continue
             total += max(0, high - tp.offset) if tp.offset >= 0 else high
         return total
 

@@ -89,7 +89,57 @@ def _run_worker(args: argparse.Namespace, build: Callable[[Settings], object]) -
 def cmd_features_run(args: argparse.Namespace) -> int:
     from tastemaker.services.bootstrap import build_stream_processor
 
-    return _run_worker(args, build_stream_processor)
+    if args.processes < 1:
+        raise UsageError(f"--processes must be at least 1, got {args.processes}")
+    if args.processes == 1:
+        return _run_worker(args, build_stream_processor)
+    from tastemaker.services.bootstrap import prepare_topics
+    from tastemaker.services.supervisor import supervise
+
+    settings = _settings(args)
+    _require_infra(settings)
+    prepare_topics(settings)
+    command = [sys.executable, "-m", "tastemaker.services.cli", "features", "run", "--processes", "1"]
+    return supervise([command] * args.processes, _wait_for_signal())
+
+
+def cmd_features_get(args: argparse.Namespace) -> int:
+    import redis
+
+    from tastemaker.features.store import FeatureStore
+
+    settings = _settings(args)
+    if not settings.redis_url:
+        raise UsageError("set TASTEMAKER_REDIS_URL to the Redis holding the features")
+    store = FeatureStore(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
+    print(json.dumps(store.read(args.user).as_json(), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_features_status(args: argparse.Namespace) -> int:
+    import redis
+
+    from tastemaker.features.status import group_lag, processor_statuses
+    from tastemaker.messaging.ports import Topics
+    from tastemaker.services.bootstrap import consumer_group
+
+    settings = _settings(args)
+    _require_infra(settings)
+    processors = processor_statuses(redis.Redis.from_url(settings.redis_url), settings.redis_namespace)
+    lag = group_lag(
+        settings.kafka_bootstrap, consumer_group(settings, "features"), Topics(settings.topic_prefix).events
+    )
+    status = {"group_lag": lag, "processors": processors}
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"consumer group lag: {lag['total']} records over {len(lag['partitions'])} partitions")
+    print(f"{'processor':<32}{'events/s':>10}{'lag':>8}{'consumed':>11}{'rejected':>10}{'age s':>7}")
+    for name, p in sorted(processors.items()):
+        print(
+            f"{name:<32}{p['events_per_s']:>10.0f}{p['lag']:>8}{p['consumed']:>11}{p['rejected']:>10}{p['age_s']:>7.1f}"
+        )
+    return 0
 
 
 def cmd_joiner_run(args: argparse.Namespace) -> int:
@@ -210,7 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     features = sub.add_parser("features", help="the Kafka → Redis feature stream processor")
     features_sub = features.add_subparsers(dest="features_command", required=True, metavar="ACTION")
-    features_sub.add_parser("run", help="consume tastemaker.events into Redis").set_defaults(func=cmd_features_run)
+    features_run = features_sub.add_parser("run", help="consume tastemaker.events into Redis")
+    features_run.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes in the consumer group (default 1); they share the partitions",
+    )
+    features_run.set_defaults(func=cmd_features_run)
+    features_get = features_sub.add_parser("get", help="print one user's features as JSON")
+    features_get.add_argument("--user", required=True, help="user id")
+    features_get.set_defaults(func=cmd_features_get)
+    features_status = features_sub.add_parser("status", help="consumer lag and events/s of the processors")
+    features_status.add_argument("--json", action="store_true", help="print JSON")
+    features_status.set_defaults(func=cmd_features_status)
 
     joiner = sub.add_parser("joiner", help="the decisions ⨝ outcomes reward joiner")
     joiner_sub = joiner.add_subparsers(dest="joiner_command", required=True, metavar="ACTION")

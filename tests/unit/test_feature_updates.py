@@ -3,38 +3,29 @@
 import pytest
 
 from tastemaker.features.definitions import FEATURES, Aggregation, Entity, FeatureDefinition
-from tastemaker.features.updates import Op, plan
-from tastemaker.v1 import records_pb2
+from tastemaker.features.updates import OpSpec, compile_plans, lua_dispatch, recent_lists
 
 
-def _event(**fields: object) -> records_pb2.UserEvent:
-    base = {"event_id": "e", "user_id": "u1", "event_time_ms": 1_000}
-    return records_pb2.UserEvent(**{**base, **fields})
+def test_a_play_is_planned_for_counters_sums_decay_recency_recent_items_shelf_card_and_item() -> None:
+    plans = compile_plans()
+    user = {op.name: op for op in plans["user"]["play"]}
+    assert user["events.play.count"] == OpSpec("count", "events.play.count", "", "", 0.0, 0)
+    assert user["listened_seconds.sum"].value_field == "listened_seconds"
+    assert user["plays.decayed_7d"].half_life_ms == 7 * 24 * 3600 * 1000.0
+    assert user["shelf.engagement"].keyed == "shelf" and user["card.engagement"].keyed == "item"
+    assert user["recent.played"].max_items == 20
+    assert {op.name for op in plans["item"]["play"]} == {"item.popularity.decayed_1d", "item.engagement.count"}
+    assert "play" not in plans["item"] or "skip" not in plans["item"]
+    assert recent_lists(plans, "play") == ["recent.played"] and recent_lists(plans, "skip") == []
 
 
-def test_a_play_updates_counters_sums_decay_recency_recent_items_shelf_card_and_item() -> None:
-    units = plan(_event(type="play", shelf_id="s1", item_id="t9", listened_seconds=30.0, track_length_seconds=200.0))
-    user, item = units
-    assert (user.entity, user.entity_id, item.entity, item.entity_id) == ("user", "u1", "item", "t9")
-    ops = {op.field: op for op in user.ops}
-    assert ops["events.play.count"] == Op("inc", "events.play.count", "1")
-    assert ops["events.play.last_ms"] == Op("max", "events.play.last_ms", "1000")
-    assert ops["listened_seconds.sum"] == Op("incf", "listened_seconds.sum", "30.0")
-    assert ops["track_seconds.sum"].a == "200.0"
-    assert ops["plays.decayed_7d"] == Op("decay", "plays.decayed_7d", "1000", "1.0", repr(7 * 24 * 3600 * 1000.0))
-    assert ops["listened_seconds.decayed_1d"].b == "30.0"
-    assert ops["shelf.engagement|s1"].kind == "inc"
-    assert ops["card.engagement|t9"].kind == "inc"
-    assert user.recent_lists == ("recent.played",)
-    assert [op for op in user.ops if op.kind == "recent"] == [Op("recent", "2", "1000", "t9", "20")]
-    assert {op.field for op in item.ops} == {"item.popularity.decayed_1d", "item.engagement.count"}
-
-
-def test_an_event_without_a_sub_key_skips_the_keyed_features() -> None:
-    [user] = plan(_event(type="skip"))
-    fields = {op.field for op in user.ops}
-    assert "events.skip.count" in fields and "skips.decayed_7d" in fields
-    assert not any("|" in f for f in fields)
+def test_the_generated_lua_has_one_branch_per_unit_and_type() -> None:
+    lua = lua_dispatch(compile_plans())
+    assert 'if unit == "user" then' in lua and 'elseif unit == "item" then' in lua
+    assert 'count("events.play.count")' in lua
+    assert "if shelf ~= '' then count(\"shelf.engagement\" .. '|' .. shelf) end" in lua
+    assert 'sum("listened_seconds.sum", ARGV[10])' in lua  # listened_seconds is the 2nd value field
+    assert "recent(2, 20)" in lua
 
 
 def test_every_event_type_has_an_exact_counter() -> None:

@@ -1,0 +1,42 @@
+"""Operational status of the stream processors: what each publishes, and the group's lag."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+from tastemaker.features import keys
+
+
+def processor_statuses(client: redis.Redis, namespace: str) -> dict[str, dict[str, Any]]:
+    now_ms = int(time.time() * 1000)
+    out = {}
+    for name, raw in client.hgetall(keys.processor_status(namespace)).items():
+        status = json.loads(raw)
+        status["age_s"] = (now_ms - status.get("updated_at_ms", now_ms)) / 1000.0
+        out[keys.text(name)] = status
+    return out
+
+
+def group_lag(bootstrap_servers: str, group_id: str, topic: str) -> dict[str, Any]:
+    """Per partition: end offset minus the group's committed offset (all of it when nothing is committed)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="tastemaker-status")
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, client_id="tastemaker-status")
+    try:
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = consumer.end_offsets(tps) if tps else {}
+        committed = admin.list_consumer_group_offsets(group_id)
+        per_partition = {}
+        for tp in tps:
+            done = committed.get(tp)
+            offset = done.offset if done is not None and done.offset >= 0 else 0
+            per_partition[str(tp.partition)] = max(0, ends[tp] - offset)
+        return {"total": sum(per_partition.values()), "partitions": per_partition}
+    finally:
+        consumer.close()
+        admin.close()
