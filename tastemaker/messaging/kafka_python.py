@@ -114,8 +114,11 @@ def _to_record(msg: Any) -> Record:
 
 
 def read_topic_to_end(bootstrap_servers: str, topic: str, timeout_s: float = 10.0) -> list[Record]:
-    """Read every record currently in `topic`, from the beginning, without a consumer group."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, consumer_timeout_ms=1000)
+    """Read every record currently in `topic`, from the beginning, without a consumer group.
+
+    Reads until every partition is at its reported end offset *and* a poll comes back empty:
+    some brokers (Tansu) report the end as the last batch's base offset + 1."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
@@ -126,12 +129,14 @@ def read_topic_to_end(bootstrap_servers: str, topic: str, timeout_s: float = 10.
         ends = consumer.end_offsets(tps)
         records: list[Record] = []
         deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
+        while True:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"timed out reading {topic} to its end after {len(records)} records")
-            for messages in consumer.poll(timeout_ms=500).values():
+            batches = consumer.poll(timeout_ms=300)
+            for messages in batches.values():
                 records.extend(_to_record(m) for m in messages)
-        return records
+            if not batches and all(consumer.position(tp) >= ends[tp] for tp in tps):
+                return records
     finally:
         consumer.close()
 
