@@ -34,6 +34,7 @@ codegen: setup
 ## bench: ratios against floors measured in the same run
 bench: setup
 	$(BIN)/python -m tests.benchmarks.bench_rank_home $(ARGS)
+	$(BIN)/python -m tests.benchmarks.bench_features $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

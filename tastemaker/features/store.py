@@ -138,12 +138,7 @@ def user_features_from(
     features: Iterable[FeatureDefinition],
 ) -> UserFeatures:
     values: dict[str, Any] = {}
-    keyed: dict[str, dict[str, Any]] = {}
-    sub_keys: dict[str, set[str]] = {}
-    for name in raw:
-        if "|" in name and not name.endswith(DECAY_TIME_SUFFIX):
-            feature_name, sub_key = name.split("|", 1)
-            sub_keys.setdefault(feature_name, set()).add(sub_key)
+    keyed_features: dict[str, FeatureDefinition] = {}
     for feature in features:
         if feature.entity is Entity.ITEM:
             continue
@@ -152,10 +147,12 @@ def user_features_from(
         elif feature.entity is Entity.USER:
             values[feature.name] = _typed(raw, feature.name, feature, as_of_ms)
         else:
-            keyed[feature.name] = {
-                sub: _typed(raw, f"{feature.name}|{sub}", feature, as_of_ms)
-                for sub in sorted(sub_keys.get(feature.name, ()))
-            }
+            keyed_features[feature.name] = feature
+    keyed: dict[str, dict[str, Any]] = {name: {} for name in keyed_features}
+    for name in raw:  # one pass over the hash for every per-shelf and per-item value
+        feature_name, bar, sub_key = name.partition("|")
+        if bar and not name.endswith(DECAY_TIME_SUFFIX) and feature_name in keyed_features:
+            keyed[feature_name][sub_key] = _typed(raw, name, keyed_features[feature_name], as_of_ms)
     for ratio in RATIOS:
         denominator = sum(float(values.get(n, 0.0)) for n in ratio.denominators)
         numerator = sum(float(values.get(n, 0.0)) for n in ratio.numerators)
@@ -167,8 +164,8 @@ class FeatureReader(Protocol):
     def read(self, user_id: str) -> UserFeatures: ...
 
 
-def _decode_hash(raw: dict[Any, Any]) -> dict[str, str]:
-    return {keys.text(k): keys.text(v) for k, v in raw.items()}
+def _decode_hash(raw: dict[Any, Any]) -> dict[str, str]:  # the client returns bytes
+    return {k.decode(): v.decode() for k, v in raw.items()}
 
 
 class FeatureStore:

@@ -69,13 +69,18 @@ class ConfluentConsumer:
                 "session.timeout.ms": 6000,
                 "heartbeat.interval.ms": 1000,
                 "max.poll.interval.ms": 10000,
+                "fetch.wait.max.ms": 100,
             }
         )
         self._consumer.subscribe(list(topics))
         self._positions: dict[tuple[str, int], int] = {}
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
-        messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
+        # Block only until the first record, then take what is already fetched: a batch never
+        # waits to fill up, so features stay fresh at low rates.
+        messages = self._consumer.consume(num_messages=1, timeout=timeout_s)
+        if messages:
+            messages += self._consumer.consume(num_messages=max_records - 1, timeout=0)
         out = []
         for msg in messages:
             error = msg.error()

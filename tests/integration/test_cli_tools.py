@@ -64,3 +64,74 @@ def test_export_then_evaluate_from_the_file(env: Settings, tmp_path: Path, capsy
     report = json.loads(report_path.read_text())
     assert report["on_policy_mean_reward"] == pytest.approx(1.0)
     assert report["policies"]["greedy"]["estimates"]["ips"]["value"] == pytest.approx(1.0)
+
+
+def test_features_run_with_two_processes_get_and_status(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.integration.helpers import wait_for
+
+    environ = {
+        **os.environ,
+        "TASTEMAKER_REDIS_URL": env.redis_url,
+        "TASTEMAKER_REDIS_NAMESPACE": env.redis_namespace,
+        "TASTEMAKER_LOG_LEVEL": "WARNING",
+    }
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "tastemaker.services.cli", "features", "run", "--processes", "2"], env=environ
+    )
+    try:
+        events = tmp_path / "events.jsonl"
+        lines = [
+            json.dumps(
+                {
+                    "event_id": f"e{i}",
+                    "user_id": "ivy",
+                    "type": "play",
+                    "item_id": f"t{i % 3}",
+                    "shelf_id": "s1",
+                    "event_time_ms": 1_700_000_000_000 + i,
+                    "listened_seconds": 10,
+                    "track_length_seconds": 40,
+                }
+            )
+            for i in range(6)
+        ] + [json.dumps({"event_id": "e9", "user_id": "ivy", "type": "skip", "event_time_ms": 1_700_000_000_009})]
+        events.write_text("\n".join(lines) + "\n")
+        monkeypatch.setenv("TASTEMAKER_REDIS_URL", env.redis_url)
+        monkeypatch.setenv("TASTEMAKER_REDIS_NAMESPACE", env.redis_namespace)
+        assert main(["events", "produce", str(events)]) == 0
+
+        def features() -> dict | None:
+            capsys.readouterr()
+            assert main(["features", "get", "--user", "ivy"]) == 0
+            got = json.loads(capsys.readouterr().out)
+            return got if got["events.skip.count"] == 1 and got["events.play.count"] == 6 else None
+
+        got = wait_for(features, timeout_s=60, what="ivy's features")
+        assert got["skip_rate"] == pytest.approx(1 / 7)
+        assert got["completion_rate"] == pytest.approx(0.25)
+        assert got["recent.played"] == ["t2", "t1", "t0"]
+        assert got["shelf.engagement"] == {"s1": 6}
+
+        def two_processors() -> dict | None:
+            capsys.readouterr()
+            assert main(["features", "status", "--json"]) == 0
+            status = json.loads(capsys.readouterr().out)
+            consumed = sum(p["consumed"] for p in status["processors"].values())
+            return status if len(status["processors"]) == 2 and consumed == 7 else None
+
+        status = wait_for(two_processors, timeout_s=30, what="two processors in the status")
+        assert sum(status["group_lag"]["committed"].values()) == 7
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(30) == 0
+    time.sleep(0.5)
+    leftover = subprocess.run(["pgrep", "-f", "features run --processes 1"], capture_output=True, text=True).stdout
+    assert not leftover.strip(), "a worker outlived its supervisor"

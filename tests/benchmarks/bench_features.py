@@ -1,0 +1,146 @@
+"""The stream processor against its floor, per Kafka client, in one run on one broker:
+
+- events/s of one processor (Redis writes included) vs raw consumption of the same topic by
+  the same client library, and their ratio;
+- Redis round trips per batch;
+- freshness: produce → visible in Redis, p50/p99, at 50% of the processor's measured rate;
+- feature-read latency for 1 and for 100 users.
+
+    make bench            # or: python -m tests.benchmarks.bench_features --events 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import uuid
+
+import numpy as np
+import redis
+
+from tastemaker.features import keys
+from tastemaker.features.dead_letters import DeadLetterLedger
+from tastemaker.features.processor import StreamProcessor
+from tastemaker.features.store import FeatureStore
+from tastemaker.messaging import KAFKA_CLIENTS, make_consumer, make_producer
+from tastemaker.messaging.kafka_python import ensure_topics, read_topic_to_end
+from tastemaker.services.embedded import EmbeddedStack
+from tastemaker.v1 import records_pb2
+from tests.support.event_stream import produce_stream
+
+
+def _processor(client: str, bootstrap: str, redis_url: str, topic: str, namespace: str) -> StreamProcessor:
+    connection = redis.Redis.from_url(redis_url)
+    ledger = DeadLetterLedger(
+        connection, namespace, make_producer(client, bootstrap), f"{topic}.dlq", topic,
+        scan_dlq=lambda: read_topic_to_end(bootstrap, f"{topic}.dlq"),
+    )  # fmt: skip
+    consumer = make_consumer(client, bootstrap, [topic], f"bench-{uuid.uuid4().hex[:8]}")
+    return StreamProcessor(consumer, FeatureStore(connection, namespace=namespace), ledger)
+
+
+def _raw_rate(client: str, bootstrap: str, topic: str, n: int) -> float:
+    consumer = make_consumer(client, bootstrap, [topic], f"raw-{uuid.uuid4().hex[:8]}")
+    seen, started = 0, 0.0
+    while seen < n:
+        records = consumer.poll(0.5)
+        if records and not started:
+            started = time.perf_counter()
+        seen += len(records)
+    rate = n / (time.perf_counter() - started)
+    consumer.close()
+    return rate
+
+
+def _processor_rate(processor: StreamProcessor, n: int) -> float:
+    started = 0.0
+    while processor.stats.consumed < n:
+        if processor.process_once() and not started:
+            started = time.perf_counter()
+    return n / (time.perf_counter() - started)
+
+
+def _freshness(client: str, bootstrap: str, redis_url: str, topic: str, rate: float, seconds: float) -> np.ndarray:
+    namespace = f"fresh-{uuid.uuid4().hex[:6]}"
+    processor = _processor(client, bootstrap, redis_url, topic, namespace)
+    stop = threading.Event()
+    worker = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    worker.start()
+    time.sleep(4.0)  # let the group join before the clock starts
+    producer = make_producer(client, bootstrap)
+    connection = redis.Redis.from_url(redis_url)
+    latencies = []
+    interval = 1.0 / rate
+    started = time.perf_counter()
+    i = 0
+    while time.perf_counter() - started < seconds:
+        user = f"fresh-{i}"
+        event = records_pb2.UserEvent(event_id=str(i), user_id=user, type="play", item_id="t", event_time_ms=i + 1)
+        sent_at = time.perf_counter()
+        producer.send(topic, event.SerializeToString(), key=user.encode())
+        if i % 25 == 0:  # sample: wait until this event's counter is visible
+            producer.flush()
+            while not connection.hexists(keys.user_features(namespace, user), "events.play.count"):
+                time.sleep(0.0005)
+            latencies.append(time.perf_counter() - sent_at)
+        i += 1
+        time.sleep(max(0.0, started + i * interval - time.perf_counter()))
+    stop.set()
+    worker.join(10)
+    processor.close()
+    producer.close()
+    return np.array(latencies)
+
+
+def _read_latency(redis_url: str, namespace: str, users: list[str], reps: int = 300) -> dict[str, float]:
+    store = FeatureStore(redis.Redis.from_url(redis_url), namespace=namespace)
+    out = {}
+    for label, batch in (("1_user", users[:1]), ("100_users", users[:100])):
+        times = np.empty(reps)
+        for r in range(reps):
+            t = time.perf_counter()
+            store.read_many(batch)
+            times[r] = time.perf_counter() - t
+        out[f"{label}_p50_ms"] = float(np.percentile(times, 50) * 1e3)
+        out[f"{label}_p99_ms"] = float(np.percentile(times, 99) * 1e3)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--freshness-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    result: dict[str, object] = {"events": args.events}
+    with EmbeddedStack() as stack:
+        topic = f"bench-{uuid.uuid4().hex[:8]}"
+        ensure_topics(stack.kafka_bootstrap, [topic, f"{topic}.dlq", f"{topic}.fresh"])
+        producer = make_producer("confluent", stack.kafka_bootstrap)
+        expected = produce_stream(producer, topic, args.events, malformed_share=0.01, seed=1)
+        producer.close()
+        for client in KAFKA_CLIENTS:
+            raw = _raw_rate(client, stack.kafka_bootstrap, topic, args.events)
+            namespace = f"bench-{client}"
+            processor = _processor(client, stack.kafka_bootstrap, stack.redis_url, topic, namespace)
+            processed = _processor_rate(processor, args.events)
+            round_trips = processor._store.round_trips / max(1, processor.stats.batches)
+            processor.close()
+            fresh = _freshness(
+                client, stack.kafka_bootstrap, stack.redis_url, f"{topic}.fresh", processed / 2, args.freshness_seconds
+            )
+            result[client] = {
+                "raw_consume_per_s": raw,
+                "processor_events_per_s": processed,
+                "ratio_to_raw": processed / raw,
+                "redis_round_trips_per_batch": round_trips,
+                "freshness_at_half_rate_p50_ms": float(np.percentile(fresh, 50) * 1e3),
+                "freshness_at_half_rate_p99_ms": float(np.percentile(fresh, 99) * 1e3),
+                "feature_read": _read_latency(stack.redis_url, namespace, sorted(expected.users)),
+            }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
