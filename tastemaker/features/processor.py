@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import redis
@@ -49,6 +50,7 @@ class StreamProcessor:
         namespace: str = "tm",
         instance: str | None = None,
         status_every_s: float = 2.0,
+        on_status: Callable[[ProcessorStats], None] | None = None,
     ) -> None:
         self._consumer = consumer
         self._store = store
@@ -57,6 +59,7 @@ class StreamProcessor:
         self._status_key = keys.processor_status(namespace)
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
         self._status_every_s = status_every_s
+        self._on_status = on_status
         self._last_status = (time.monotonic(), 0)
         self.stats = ProcessorStats()
 
@@ -109,6 +112,8 @@ class StreamProcessor:
             self.stats.lag = self._consumer.lag()
         except Exception:  # lag is best-effort: a metadata hiccup must not stop the stream
             self.stats.lag = -1
+        if self._on_status is not None:
+            self._on_status(self.stats)
         if self._status is not None:
             status = {**asdict(self.stats), "updated_at_ms": int(time.time() * 1000)}
             self._status.hset(self._status_key, self.instance, json.dumps(status))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.joiner import RewardJoiner
-from tastemaker.features.processor import StreamProcessor
+from tastemaker.features.processor import ProcessorStats, StreamProcessor
 from tastemaker.features.store import FeatureStore
 from tastemaker.messaging import make_consumer, make_producer
 from tastemaker.messaging.kafka_python import ensure_topics, read_topic_to_end
@@ -82,7 +83,9 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
     return Serving(server, home, feedback, publisher)
 
 
-def build_stream_processor(settings: Settings, instance: str | None = None) -> StreamProcessor:
+def build_stream_processor(
+    settings: Settings, instance: str | None = None, on_status: Callable[[ProcessorStats], None] | None = None
+) -> StreamProcessor:
     topics = Topics(settings.topic_prefix)
     consumer = make_consumer(
         settings.kafka_client,
@@ -107,6 +110,7 @@ def build_stream_processor(settings: Settings, instance: str | None = None) -> S
         status=client,
         namespace=settings.redis_namespace,
         instance=instance,
+        on_status=on_status,
     )
 
 

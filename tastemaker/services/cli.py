@@ -91,8 +91,17 @@ def cmd_features_run(args: argparse.Namespace) -> int:
 
     if args.processes < 1:
         raise UsageError(f"--processes must be at least 1, got {args.processes}")
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536 - args.processes:
+        raise UsageError(f"--metrics-port must be a free port number, got {args.metrics_port}")
     if args.processes == 1:
-        return _run_worker(args, build_stream_processor)
+        if args.metrics_port is None:
+            return _run_worker(args, build_stream_processor)
+        from tastemaker.features.metrics import ProcessorMetrics
+
+        metrics = ProcessorMetrics()
+        metrics.serve(args.metrics_port)
+        log.info("metrics on http://127.0.0.1:%d/metrics", args.metrics_port)
+        return _run_worker(args, lambda settings: build_stream_processor(settings, on_status=metrics.update))
     from tastemaker.services.bootstrap import prepare_topics
     from tastemaker.services.supervisor import supervise
 
@@ -100,7 +109,11 @@ def cmd_features_run(args: argparse.Namespace) -> int:
     _require_infra(settings)
     prepare_topics(settings)
     command = [sys.executable, "-m", "tastemaker.services.cli", "features", "run", "--processes", "1"]
-    return supervise([command] * args.processes, _wait_for_signal())
+    commands = [
+        command + ([] if args.metrics_port is None else ["--metrics-port", str(args.metrics_port + i)])
+        for i in range(args.processes)
+    ]
+    return supervise(commands, _wait_for_signal())
 
 
 def cmd_features_get(args: argparse.Namespace) -> int:
@@ -266,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="processes in the consumer group (default 1); they share the partitions",
+    )
+    features_run.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics here (process i of N on PORT+i); default off"
     )
     features_run.set_defaults(func=cmd_features_run)
     features_get = features_sub.add_parser("get", help="print one user's features as JSON")

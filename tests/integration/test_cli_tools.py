@@ -83,9 +83,16 @@ def test_features_run_with_two_processes_get_and_status(
         "TASTEMAKER_REDIS_NAMESPACE": env.redis_namespace,
         "TASTEMAKER_LOG_LEVEL": "WARNING",
     }
+    from tastemaker.services.embedded import free_port
+
+    metrics_port = free_port()
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "tastemaker.services.cli", "features", "run", "--processes", "2"], env=environ
-    )
+        [
+            sys.executable, "-m", "tastemaker.services.cli", "features", "run", "--processes", "2",
+            "--metrics-port", str(metrics_port),
+        ],
+        env=environ,
+    )  # fmt: skip
     try:
         events = tmp_path / "events.jsonl"
         lines = [
@@ -129,6 +136,19 @@ def test_features_run_with_two_processes_get_and_status(
 
         status = wait_for(two_processors, timeout_s=30, what="two processors in the status")
         assert sum(status["group_lag"]["committed"].values()) == 7
+
+        def scraped_applied() -> float | None:
+            import urllib.request
+
+            total = 0.0
+            for port in (metrics_port, metrics_port + 1):
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+                for line in text.splitlines():
+                    if line.startswith('tastemaker_features_events_total{outcome="applied"}'):
+                        total += float(line.split()[-1])
+            return total if total == 7 else None
+
+        wait_for(scraped_applied, timeout_s=30, what="7 applied events in the Prometheus metrics")
     finally:
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(30) == 0
