@@ -3,6 +3,7 @@
 Each poll is one batch: decode, dead-letter the rejects (exactly once, see dead_letters.py),
 apply the rest in one pipelined Redis round trip (exactly once, see store.py), then commit
 the offsets. A crash anywhere in between redelivers the batch, which changes nothing twice.
+Batches overlap by one: the next is polled and decoded while Redis runs the previous one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import redis
 from tastemaker.features import keys
 from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.events import EventRejected, decode_event
-from tastemaker.features.store import FeatureStore, Provenance
+from tastemaker.features.store import FeatureStore, PendingApply, Provenance
 from tastemaker.messaging.ports import Consumer, Record
 from tastemaker.v1 import records_pb2
 
@@ -38,6 +39,15 @@ class ProcessorStats:
     batches: int = 0
     events_per_s: float = 0.0
     lag: int = -1
+
+
+@dataclass
+class _InFlight:
+    pending: PendingApply
+    offsets: dict[tuple[str, int], int]
+    records: int
+    events: int
+    rejected: int
 
 
 class StreamProcessor:
@@ -62,43 +72,53 @@ class StreamProcessor:
         self._on_status = on_status
         self._last_status = (time.monotonic(), 0)
         self.stats = ProcessorStats()
+        self._in_flight: _InFlight | None = None
 
     def process_once(self, timeout_s: float = 0.5) -> int:
-        """Poll one batch, apply it, commit. Returns the number of records consumed."""
-        records = self._consumer.poll(timeout_s)
-        if records:
-            self._process(records)
+        """Poll and prepare one batch while Redis runs the previous one, then finish that one
+        (wait for Redis, commit its offsets) and send this one. Returns the records polled."""
+        records = self._consumer.poll(0.0 if self._in_flight is not None else timeout_s)
+        prepared = self._prepare(records) if records else None
+        self.finish()
+        if prepared is not None:
+            batch, offsets, rejects = prepared
+            self._in_flight = _InFlight(self._store.send(batch), offsets, len(records), len(batch), rejects)
         self._maybe_publish_status()
         return len(records)
 
-    def _process(self, records: list[Record]) -> None:
+    def _prepare(
+        self, records: list[Record]
+    ) -> tuple[list[tuple[records_pb2.UserEvent, Provenance]], dict[tuple[str, int], int], int]:
         batch: list[tuple[records_pb2.UserEvent, Provenance]] = []
         rejects: list[tuple[Record, str]] = []
+        offsets: dict[tuple[str, int], int] = {}
         for record in records:
+            offsets[(record.topic, record.partition)] = record.offset + 1
             try:
-                batch.append(
-                    (
-                        decode_event(record.value, record.headers),
-                        Provenance(record.topic, record.partition, record.offset),
-                    )
-                )
+                event = decode_event(record.value, record.headers)
             except EventRejected as exc:
                 rejects.append((record, str(exc)))
+                continue
+            batch.append((event, Provenance(record.topic, record.partition, record.offset)))
         if rejects:
             sent = self._dead_letters.send(rejects)
+            first, reason = rejects[0]
             log.warning(
-                "dead-lettered %d of %d rejected records, e.g. offset %d: %s",
-                sent,
-                len(rejects),
-                rejects[0][0].offset,
-                rejects[0][1],
+                "dead-lettered %d of %d rejected records, e.g. offset %d: %s", sent, len(rejects), first.offset, reason
             )
-        applied = self._store.apply(batch)
-        self._consumer.commit()
-        self.stats.consumed += len(records)
+        return batch, offsets, len(rejects)
+
+    def finish(self) -> None:
+        """Wait for the batch in flight, then commit its offsets: Redis has it before Kafka forgets it."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
+        applied = in_flight.pending.wait()
+        self._consumer.commit(in_flight.offsets)
+        self.stats.consumed += in_flight.records
         self.stats.applied += applied
-        self.stats.duplicates += len(batch) - applied
-        self.stats.rejected += len(rejects)
+        self.stats.duplicates += in_flight.events - applied
+        self.stats.rejected += in_flight.rejected
         self.stats.batches += 1
 
     def _maybe_publish_status(self) -> None:
@@ -119,6 +139,8 @@ class StreamProcessor:
             self._status.hset(self._status_key, self.instance, json.dumps(status))
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.finish()
         if self._status is not None:
             with contextlib.suppress(redis.RedisError):
                 self._status.hdel(self._status_key, self.instance)
@@ -126,6 +148,7 @@ class StreamProcessor:
         self._dead_letters.close()
 
     def _rewind(self) -> None:
+        self._in_flight = None  # never committed: the rewind redelivers it
         try:
             self._consumer.rewind()
         except Exception:
@@ -140,4 +163,8 @@ class StreamProcessor:
                 log.exception("stream processor batch failed; rewinding to the last commit, retry in 1 s")
                 stop.wait(1.0)
                 self._rewind()
+        try:
+            self.finish()
+        except Exception:
+            log.exception("could not finish the last batch; it will be redelivered")
         log.info("stream processor stopped: %s", self.stats)

@@ -193,8 +193,10 @@ class FeatureStore:
         """Apply a batch of events in one pipelined round trip, in order.
 
         Returns how many events changed their user's features (the rest were redeliveries)."""
-        if not batch:
-            return 0
+        return self.send(batch).wait()
+
+    def send(self, batch: Sequence[tuple[records_pb2.UserEvent, Provenance]]) -> PendingApply:
+        """Write the batch's updates to Redis without waiting for them; `wait()` on the result."""
         ns, ttl = self._namespace, str(self._ttl_s).encode()
         commands: list[bytes] = []
         is_user: list[bool] = []
@@ -215,43 +217,15 @@ class FeatureStore:
                 args[3] = b"item"
                 commands.append(self._evalsha([keys.item_features(ns, event.item_id).encode()], args))
                 is_user.append(False)
-        replies = self._send_all(b"".join(commands), len(commands))
-        return sum(int(r) for r, user in zip(replies, is_user, strict=True) if user)
+        return PendingApply(self, b"".join(commands), is_user)
 
     def _evalsha(self, script_keys: list[bytes], args: list[bytes]) -> bytes:
         """One EVALSHA in the Redis protocol, packed here: redis-py's packer was most of the cost."""
         parts = [b"EVALSHA", self._sha, str(len(script_keys)).encode(), *script_keys, *args]
         return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
-    def _send_all(self, payload: bytes, count: int) -> list[Any]:
-        """Send packed commands in one write, read every reply; on NOSCRIPT load the script and
-        resend the whole batch (safe: already applied records are no-ops under the watermarks)."""
-        for attempt in range(2):
-            pool = self._redis.connection_pool
-            connection = pool.get_connection()
-            replies: list[Any] = []
-            errors: list[redis.ResponseError] = []
-            try:
-                connection.send_packed_command([payload])
-                for _ in range(count):
-                    try:
-                        replies.append(connection.read_response())
-                    except redis.ResponseError as exc:
-                        errors.append(exc)
-                        replies.append(None)
-            except BaseException:
-                connection.disconnect()
-                raise
-            finally:
-                pool.release(connection)
-            self.round_trips += 1
-            if not errors:
-                return replies
-            if attempt == 0 and all(isinstance(e, redis.exceptions.NoScriptError) for e in errors):
-                self._redis.script_load(self._script)
-                continue
-            raise errors[0]
-        raise AssertionError("unreachable")
+    def _reload_script(self) -> None:
+        self._redis.script_load(self._script)
 
     # -- reads ----------------------------------------------------------------------------
     def _queue_user(self, pipe: Any, user_id: str) -> None:
@@ -289,3 +263,63 @@ class FeatureStore:
         as_of_ms = int(time.time() * 1000) if as_of_ms is None else as_of_ms
         raw = _decode_hash(self._redis.hgetall(keys.item_features(self._namespace, item_id)))
         return {f.name: _typed(raw, f.name, f, as_of_ms) for f in self._features if f.entity is Entity.ITEM}
+
+
+class PendingApply:
+    """A batch written to Redis whose replies are not read yet, so the caller can prepare the
+    next batch while Redis runs this one. `wait()` returns how many events were new."""
+
+    def __init__(self, store: FeatureStore, payload: bytes, is_user: list[bool]) -> None:
+        self._store = store
+        self._payload = payload
+        self._is_user = is_user
+        self._pool = store._redis.connection_pool
+        self._connection: Any = None
+        if is_user:
+            self._write()
+
+    def _write(self) -> None:
+        self._connection = self._pool.get_connection()
+        try:
+            self._connection.send_packed_command([self._payload])
+        except BaseException:
+            self._release(broken=True)
+            raise
+
+    def _release(self, broken: bool = False) -> None:
+        if self._connection is not None:
+            if broken:
+                self._connection.disconnect()
+            self._pool.release(self._connection)
+            self._connection = None
+
+    def _read(self) -> tuple[list[Any], list[redis.ResponseError]]:
+        replies: list[Any] = []
+        errors: list[redis.ResponseError] = []
+        try:
+            for _ in self._is_user:
+                try:
+                    replies.append(self._connection.read_response())
+                except redis.ResponseError as exc:
+                    errors.append(exc)
+                    replies.append(None)
+        except BaseException:
+            self._release(broken=True)
+            raise
+        self._release()
+        self._store.round_trips += 1
+        return replies, errors
+
+    def wait(self) -> int:
+        if not self._is_user:
+            return 0
+        replies, errors = self._read()
+        if errors and all(isinstance(e, redis.exceptions.NoScriptError) for e in errors):
+            # Redis lost the script (a restart, SCRIPT FLUSH): load it and resend the whole batch,
+            # which is safe because already-applied records are no-ops under the watermarks.
+            self._store._reload_script()
+            self._write()
+            replies, errors = self._read()
+        if errors:
+            raise errors[0]
+        return sum(int(r) for r, user in zip(replies, self._is_user, strict=True) if user)

@@ -93,10 +93,11 @@ class ConfluentConsumer:
             out.append(record)
         return out
 
-    def commit(self) -> None:
-        if self._positions:
-            offsets = [TopicPartition(t, p, o) for (t, p), o in self._positions.items()]
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
+        chosen = self._positions if offsets is None else offsets
+        if chosen:
+            self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in chosen.items()], asynchronous=False)
+        if offsets is None:
             self._positions.clear()
 
     def rewind(self) -> None:

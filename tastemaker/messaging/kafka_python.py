@@ -10,6 +10,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
 
 from tastemaker.messaging.ports import Record
 
@@ -79,8 +80,11 @@ class KafkaPythonConsumer:
         batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         return [_to_record(msg) for messages in batches.values() for msg in messages]
 
-    def commit(self) -> None:
-        self._consumer.commit()
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
+        if offsets is None:
+            self._consumer.commit()
+        elif offsets:
+            self._consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()})
 
     def rewind(self) -> None:
         for tp in self._consumer.assignment():

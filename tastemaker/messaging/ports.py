@@ -67,8 +67,9 @@ class Producer(Protocol):
 class Consumer(Protocol):
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]: ...
 
-    def commit(self) -> None:
-        """Commit the offsets of every record returned by `poll` so far."""
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
+        """Commit `offsets` ((topic, partition) → next offset to read), or else the offsets of
+        every record returned by `poll` so far."""
 
     def rewind(self) -> None:
         """Go back to the last committed offsets, so uncommitted records are redelivered."""

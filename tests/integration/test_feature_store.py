@@ -147,7 +147,7 @@ def test_uncommitted_batch_is_redelivered_to_the_next_processor_without_double_c
 
     successor = build_stream_processor(settings)
     try:
-        wait_for(lambda: successor.process_once() and successor.stats.consumed >= 6, what="redelivery")
+        wait_for(lambda: (successor.process_once(), successor.stats.consumed >= 6)[1], what="redelivery")
         assert successor.stats.duplicates == 5 and successor.stats.applied == 0 and successor.stats.rejected == 1
         assert store.read("hal").shelf_engagement("shelf-03") == 5
     finally:
