@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tastemaker.messaging.codec import UndecodableRecord, decode
 from tastemaker.v1 import records_pb2
 
@@ -38,13 +40,19 @@ def decode_event(value: bytes, headers: dict[str, bytes]) -> records_pb2.UserEve
     return event
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def validate_event(event: records_pb2.UserEvent) -> None:
     for name in ("event_id", "user_id"):
-        value = getattr(event, name)
-        if not value:
+        if not getattr(event, name):
             raise EventRejected(f"`{name}` is required")
+    for name in ("event_id", "user_id", "item_id", "shelf_id"):
+        value = getattr(event, name)
         if len(value) > MAX_ID_LENGTH:
             raise EventRejected(f"`{name}` is longer than {MAX_ID_LENGTH} characters")
+        if _CONTROL.search(value):
+            raise EventRejected(f"`{name}` may not contain control characters")
     if event.type not in EVENT_TYPES:
         raise EventRejected(f"`type` must be one of {sorted(EVENT_TYPES)}, got {event.type!r}")
     if event.event_time_ms <= 0:

@@ -41,6 +41,7 @@ def test_json_with_snake_case_names_is_accepted() -> None:
         (_valid(event_time_ms=0).SerializeToString(), {}, "`event_time_ms` must be positive"),
         (_valid(type="card_click", shelf_id="", item_id="").SerializeToString(), {}, "needs `item_id` or `shelf_id`"),
         (_valid(user_id="u" * 300).SerializeToString(), {}, "longer than 256"),
+        (_valid(item_id="a\x1fb").SerializeToString(), {}, "`item_id` may not contain control characters"),
     ],
 )
 def test_bad_records_are_rejected_with_a_reason(value: bytes, headers: dict[str, bytes], reason: str) -> None:
