@@ -63,7 +63,8 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
     assert not any(_is_listening(p) for p in ports), "a child process outlived `tastemaker up`"
 
 
-def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
+def _start_serving() -> tuple[subprocess.Popen[str], str]:
+    """`tastemaker up` in the background, once it says it serves; returns it and what it printed."""
     process = subprocess.Popen([*CLI, "up", "--port", "0"], stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     seen = ""
@@ -71,6 +72,11 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
     while "serving gRPC" not in seen and time.monotonic() < deadline:
         seen += process.stderr.readline()
     assert "serving gRPC" in seen, seen
+    return process, seen
+
+
+def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    process, seen = _start_serving()
     process.send_signal(signal.SIGINT)
     rest = process.communicate(timeout=60)[1]
     assert process.returncode == 0, rest[-3000:]
@@ -78,12 +84,7 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
 
 
 def test_children_die_with_a_killed_parent() -> None:
-    process = subprocess.Popen([*CLI, "up", "--port", "0"], stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    seen = ""
-    deadline = time.monotonic() + 60
-    while "serving gRPC" not in seen and time.monotonic() < deadline:
-        seen += process.stderr.readline()
+    process, seen = _start_serving()
     ports = _child_ports(seen)
     assert len(ports) == 2 and all(_is_listening(p) for p in ports)
     process.kill()  # SIGKILL: no handler runs, only the kernel's parent-death signal
