@@ -29,8 +29,7 @@ from tastemaker.v1 import records_pb2
 # ARGV[1] = one string of fields separated by \x1f (ids may not hold control characters): watermark
 # field, offset, ttl_s, unit, type, shelf_id, item_id, event_time_ms, then VALUE_FIELDS. One
 # argument instead of twelve: packing arguments was the processor's largest Python cost.
-# Sums pass the event's own decimal strings to HINCRBYFLOAT (Lua numbers would print with 14 digits);
-# decayed values are written with 17 significant digits, exact for a double.
+# sums and decayed values are written with 17 significant digits, exact for a double.
 _APPLY_LUA_TEMPLATE = """
 local ARGV = (function(packed)
   local out, i = {}, 1
@@ -42,36 +41,63 @@ local ARGV = (function(packed)
   end
 end)(ARGV[1])
 local h = KEYS[1]
-local applied = tonumber(redis.call('HGET', h, ARGV[1]) or '-1')
-if tonumber(ARGV[2]) <= applied then return 0 end
 local ttl, unit, etype, shelf, item, t_text = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local t = tonumber(t_text)
-local function count(f) redis.call('HINCRBY', h, f, 1) end
-local function sum(f, x) redis.call('HINCRBYFLOAT', h, f, x) end
-local function last(f)
-  local old = redis.call('HGET', h, f)
-  if (not old) or t > tonumber(old) then redis.call('HSET', h, f, t_text) end
+-- The generated branch below only lists the updates; then one HMGET reads every field they
+-- touch (and the watermark), and one HSET writes them all: 3 calls into Redis instead of ~15.
+local ops, fields, recents = {}, {ARGV[1]}, {}
+local function add(kind, f, a, b)
+  ops[#ops + 1] = {kind, #fields + 1, a, b}
+  fields[#fields + 1] = f
+  if kind == 'd' then fields[#fields + 1] = f .. '@t' end
 end
-local function decay(f, w, half_life)
-  local v = tonumber(redis.call('HGET', h, f) or '0')
-  local tref = tonumber(redis.call('HGET', h, f .. '@t') or t_text)
-  if t >= tref then
-    v = v * math.pow(2, -(t - tref) / half_life) + w
-    tref = t
-  else
-    v = v + w * math.pow(2, -(tref - t) / half_life)
-  end
-  redis.call('HSET', h, f, string.format('%.17g', v), f .. '@t', string.format('%.17g', tref))
-end
+local function count(f) add('c', f) end
+local function sum(f, x) add('s', f, x) end
+local function last(f) add('l', f) end
+local function decay(f, w, half_life) add('d', f, w, half_life) end
 local function recent(k, max_items)
-  if item == '' then return end
-  redis.call('ZADD', KEYS[k], 'GT', t_text, item)
-  redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -max_items - 1)
-  redis.call('EXPIRE', KEYS[k], ttl)
+  if item ~= '' then recents[#recents + 1] = {k, max_items} end
 end
 __DISPATCH__
-redis.call('HSET', h, ARGV[1], ARGV[2])
+local old = redis.call('HMGET', h, unpack(fields))
+if tonumber(old[1] or '-1') >= tonumber(ARGV[2]) then return 0 end
+local out = {ARGV[1], ARGV[2]}
+for _, op in ipairs(ops) do
+  local kind, i, a, b = op[1], op[2], op[3], op[4]
+  local f = fields[i]
+  if kind == 'c' then
+    out[#out + 1] = f
+    out[#out + 1] = string.format('%d', (tonumber(old[i]) or 0) + 1)
+  elseif kind == 's' then
+    out[#out + 1] = f
+    out[#out + 1] = string.format('%.17g', (tonumber(old[i]) or 0) + tonumber(a))
+  elseif kind == 'l' then
+    if (not old[i]) or t > tonumber(old[i]) then
+      out[#out + 1] = f
+      out[#out + 1] = t_text
+    end
+  else
+    local v = tonumber(old[i]) or 0
+    local tref = tonumber(old[i + 1] or t_text)
+    if t >= tref then
+      v = v * math.pow(2, -(t - tref) / b) + a
+      tref = t
+    else
+      v = v + a * math.pow(2, -(tref - t) / b)
+    end
+    out[#out + 1] = f
+    out[#out + 1] = string.format('%.17g', v)
+    out[#out + 1] = f .. '@t'
+    out[#out + 1] = string.format('%.17g', tref)
+  end
+end
+redis.call('HSET', h, unpack(out))
 redis.call('EXPIRE', h, ttl)
+for _, r in ipairs(recents) do
+  redis.call('ZADD', KEYS[r[1]], 'GT', t_text, item)
+  redis.call('ZREMRANGEBYRANK', KEYS[r[1]], 0, -r[2] - 1)
+  redis.call('EXPIRE', KEYS[r[1]], ttl)
+end
 return 1
 """
 
