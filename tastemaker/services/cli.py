@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_joiner_run
     )
 
-    ev = sub.add_parser("evaluate", help="IPS and SNIPS estimates with 95%% intervals from rewarded decisions")
+    ev = sub.add_parser("evaluate", help="off-policy estimates (IPW, SNIPW, DM, DR, ...) with 95%% intervals")
     ev.add_argument(
         "--logs",
         type=Path,

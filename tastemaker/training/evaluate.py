@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
-from tastemaker.training.ope import IPS, SNIPS, OffPolicyEstimator, SlotData
+from tastemaker.training.ope import IPW, SNIPW, OffPolicyEstimator, SlotData
 from tastemaker.v1 import records_pb2
 
 POLICIES = ("logging", "greedy", "uniform-random")
@@ -89,7 +89,7 @@ def target_propensity(decisions: Sequence[records_pb2.RewardedDecision], policy:
 def evaluate(
     decisions: Sequence[records_pb2.RewardedDecision],
     policies: Sequence[str] = POLICIES,
-    estimators: Sequence[OffPolicyEstimator] = (IPS(), SNIPS()),
+    estimators: Sequence[OffPolicyEstimator] = (IPW(), SNIPW()),
 ) -> dict[str, Any]:
     """Estimates per policy and estimator, the on-policy mean reward and diagnostics."""
     if not decisions:

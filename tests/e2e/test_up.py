@@ -54,7 +54,7 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
     assert report["decisions_served"] > 0
     assert report["outcomes_joined"] > 0
     assert report["rewarded_decisions"] == report["decisions_served"]
-    logging_ips = report["evaluation"]["policies"]["logging"]["estimates"]["ips"]
+    logging_ips = report["evaluation"]["policies"]["logging"]["estimates"]["ipw"]
     on_policy = report["evaluation"]["on_policy_mean_reward"]
     assert logging_ips["lower"] <= on_policy <= logging_ips["upper"]
     assert report["mean_reward"] == pytest.approx(on_policy)

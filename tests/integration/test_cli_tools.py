@@ -63,7 +63,7 @@ def test_export_then_evaluate_from_the_file(env: Settings, tmp_path: Path, capsy
     assert "logging" in printed and "greedy" in printed
     report = json.loads(report_path.read_text())
     assert report["on_policy_mean_reward"] == pytest.approx(1.0)
-    assert report["policies"]["greedy"]["estimates"]["ips"]["value"] == pytest.approx(1.0)
+    assert report["policies"]["greedy"]["estimates"]["ipw"]["value"] == pytest.approx(1.0)
 
 
 def test_features_run_with_two_processes_get_and_status(

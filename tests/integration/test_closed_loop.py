@@ -153,7 +153,7 @@ def test_event_to_rewarded_decision(running: Running) -> None:
     assert letter.topic == topics.events and letter.reason
 
     report = evaluate([joined])
-    assert report["policies"]["logging"]["estimates"]["ips"]["value"] == pytest.approx(1.0)
+    assert report["policies"]["logging"]["estimates"]["ipw"]["value"] == pytest.approx(1.0)
 
 
 def test_decision_without_outcome_gets_the_default_reward(running: Running) -> None:

@@ -89,7 +89,7 @@ def test_logging_policy_estimate_equals_its_on_policy_mean(logs) -> None:
     rewarded, _ = logs
     report = evaluate(rewarded)
     on_policy = report["on_policy_mean_reward"]
-    for name in ("ips", "snips"):
+    for name in ("ipw", "snipw"):
         estimate = report["policies"]["logging"]["estimates"][name]
         assert estimate["value"] == pytest.approx(on_policy)
         assert estimate["lower"] < on_policy < estimate["upper"]
@@ -102,7 +102,7 @@ def test_greedy_estimates_cover_the_simulators_true_value(logs) -> None:
     report = evaluate(rewarded)
     on_policy = report["on_policy_mean_reward"]
     assert abs(true_greedy_value - on_policy) > 0.02  # the policies differ, so this is not trivial
-    for name in ("ips", "snips"):
+    for name in ("ipw", "snipw"):
         estimate = report["policies"]["greedy"]["estimates"][name]
         assert estimate["lower"] <= true_greedy_value <= estimate["upper"], (name, estimate, true_greedy_value)
 
