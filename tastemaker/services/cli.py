@@ -178,17 +178,45 @@ def _load_rewarded(args: argparse.Namespace) -> list:
     return read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).rewarded)
 
 
+def _estimators(args: argparse.Namespace, default: str) -> list:
+    from tastemaker.training.ope import estimator_by_name
+
+    try:
+        return [estimator_by_name(name.strip()) for name in (args.estimators or default).split(",") if name.strip()]
+    except ValueError as exc:
+        raise UsageError(f"--estimators: {exc}") from exc
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from tastemaker.training.evaluate import POLICIES, evaluate, format_report
 
-    policies = args.policy or list(POLICIES)
-    unknown = [p for p in policies if p not in POLICIES]
-    if unknown:
-        raise UsageError(f"--policy {unknown[0]!r} is not one of {', '.join(POLICIES)}")
-    rewarded = _load_rewarded(args)
-    if not rewarded:
-        raise UsageError("no rewarded decisions found to evaluate")
-    report = evaluate(rewarded, policies)
+    if args.format == "obd":
+        from tastemaker.training import obd
+
+        policies = args.policy or list(obd.POLICIES)
+        unknown = [p for p in policies if p not in obd.POLICIES]
+        if unknown:
+            raise UsageError(f"--policy {unknown[0]!r} is not one of {', '.join(obd.POLICIES)} for --format obd")
+        estimators = _estimators(args, "ipw,snipw,dm,dr,sndr,switch-dr,dr-os")
+        if args.logs is None or not args.logs.is_file():
+            raise UsageError(f"--format obd needs --logs pointing at an Open Bandit Dataset CSV, got {args.logs}")
+        try:
+            report = obd.evaluate_obd(obd.read_obd(args.logs), policies, estimators)
+        except obd.OBDFormatError as exc:
+            raise UsageError(str(exc)) from exc
+    else:
+        policies = args.policy or list(POLICIES)
+        unknown = [p for p in policies if p not in POLICIES]
+        if unknown:
+            raise UsageError(f"--policy {unknown[0]!r} is not one of {', '.join(POLICIES)}")
+        estimators = _estimators(args, "ipw,snipw")
+        needing_model = [e.name for e in estimators if e.needs_reward_model]
+        if needing_model:
+            raise UsageError(f"--estimators {','.join(needing_model)} need a reward model, not built for home logs yet")
+        rewarded = _load_rewarded(args)
+        if not rewarded:
+            raise UsageError("no rewarded decisions found to evaluate")
+        report = evaluate(rewarded, policies, estimators)
     print(format_report(report))
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2))
@@ -305,9 +333,20 @@ def build_parser() -> argparse.ArgumentParser:
         "default: read tastemaker.rewarded from TASTEMAKER_KAFKA_BOOTSTRAP",
     )
     ev.add_argument(
+        "--format",
+        choices=("rewarded", "obd"),
+        default="rewarded",
+        help="rewarded: tastemaker's rewarded decisions (default); obd: one Open Bandit Dataset CSV as shipped",
+    )
+    ev.add_argument(
+        "--estimators",
+        help="comma-separated: ipw, snipw, dm, dr, sndr, switch-dr, dr-os "
+        "(default ipw,snipw; all for --format obd; the model-based ones need a reward model)",
+    )
+    ev.add_argument(
         "--policy",
         action="append",
-        help="policy to evaluate: logging, greedy, uniform-random (repeatable; default all)",
+        help="policy to evaluate: logging, greedy, uniform-random (repeatable; default all); obd: uniform-random",
     )
     ev.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
     ev.set_defaults(func=cmd_evaluate)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
-from tastemaker.training.ope import IPW, SNIPW, OffPolicyEstimator, SlotData
+from tastemaker.training.ope import IPW, SNIPW, OffPolicyEstimator, SlotData, weight_diagnostics
 from tastemaker.v1 import records_pb2
 
 POLICIES = ("logging", "greedy", "uniform-random")
@@ -104,11 +104,9 @@ def evaluate(
     }
     for policy in policies:
         target = target_propensity(home, policy)
-        weights = np.where(data.mask, target / data.logged_propensity, 0.0)
         report["policies"][policy] = {
             "estimates": {e.name: e.estimate(data, target).as_dict() for e in estimators},
-            "mean_weight": float(weights[data.mask].mean()) if data.mask.any() else float("nan"),
-            "max_weight": float(weights.max()) if weights.size else float("nan"),
+            **weight_diagnostics(data, target).as_dict(),
         }
     logging_target = target_propensity(home, "logging")
     report["max_logged_propensity_error"] = (
@@ -118,14 +116,20 @@ def evaluate(
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = [
-        f"decisions: {report['n_decisions']}   on-policy mean reward: {report['on_policy_mean_reward']:.4f}"
-        f"   defaulted: {report['defaulted_share']:.1%}",
-        f"largest |logged - recomputed| logging propensity: {report['max_logged_propensity_error']:.2e}",
-        f"{'policy':<16}{'estimator':<10}{'estimate':>10}  {'95% interval':<22}{'mean w':>8}",
-    ]
+    head = f"decisions: {report['n_decisions']}   on-policy mean reward: {report['on_policy_mean_reward']:.4f}"
+    if "defaulted_share" in report:
+        head += f"   defaulted: {report['defaulted_share']:.1%}"
+    lines = [head]
+    if "max_logged_propensity_error" in report:
+        lines.append(f"largest |logged - recomputed| logging propensity: {report['max_logged_propensity_error']:.2e}")
+    lines.append(f"{'policy':<16}{'estimator':<11}{'estimate':>10}  {'95% interval':<22}{'mean w':>8}{'ESS':>9}")
+    warnings = []
     for policy, body in report["policies"].items():
         for name, est in body["estimates"].items():
             interval = f"[{est['lower']:.4f}, {est['upper']:.4f}]"
-            lines.append(f"{policy:<16}{name:<10}{est['value']:>10.4f}  {interval:<22}{body['mean_weight']:>8.3f}")
-    return "\n".join(lines)
+            lines.append(
+                f"{policy:<16}{name:<11}{est['value']:>10.4f}  {interval:<22}{body['mean_weight']:>8.3f}"
+                f"{body['effective_sample_size']:>9.0f}"
+            )
+        warnings += [f"warning ({policy}): {w}" for w in body.get("warnings", [])]
+    return "\n".join(lines + warnings)

@@ -114,6 +114,8 @@ def test_a_taken_port_is_a_clear_error_and_children_are_stopped() -> None:
         (["evaluate", "--logs", "/nonexistent.jsonl"], {}, "no such file"),
         (["evaluate", "--policy", "oracle", "--logs", "x"], {}, "'oracle' is not one of"),
         (["serve"], {}, "set TASTEMAKER_KAFKA_BOOTSTRAP"),
+        (["evaluate", "--estimators", "dr", "--logs", "x"], {}, "need a reward model"),
+        (["evaluate", "--format", "obd"], {}, "--format obd needs --logs"),
         (["up"], {"TASTEMAKER_EPSILON": "lots"}, "TASTEMAKER_EPSILON='lots' is not a valid float"),
         (["bogus-command"], {}, "invalid choice"),
     ],
