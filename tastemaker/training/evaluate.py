@@ -86,12 +86,79 @@ def target_propensity(decisions: Sequence[records_pb2.RewardedDecision], policy:
     return out.reshape(len(decisions), -1)
 
 
+def _row_rewards(rewarded: records_pb2.RewardedDecision, rows: int) -> np.ndarray:
+    """Reward per shown row (a shelf and its cards)."""
+    row_of: dict[str, int] = {}
+    for shelf in rewarded.decision.shown:
+        row_of[shelf.shelf_id] = shelf.position
+        row_of.update((card.card_id, shelf.position) for card in shelf.cards)
+    out = np.zeros(rows)
+    for outcome in rewarded.outcomes:
+        if outcome.item_id in row_of:
+            out[row_of[outcome.item_id]] += outcome.reward
+    return out
+
+
+def prefix_probabilities(decision: records_pb2.DecisionLog, ranker: EpsilonGreedyRanker) -> np.ndarray:
+    """P(the page's first k rows exactly as shown, shelves and their cards), k = 1..rows.
+
+    The last entry is the whole page's probability."""
+    shelf_scores = np.asarray(decision.shelf_candidates.scores)
+    index = {shelf_id: c for c, shelf_id in enumerate(decision.shelf_candidates.item_ids)}
+    order = np.array([index[s.shelf_id] for s in decision.shown], dtype=int)
+    out = np.empty(len(order))
+    cards_so_far = 1.0
+    for k, shelf in enumerate(decision.shown):
+        card_index = {card_id: c for c, card_id in enumerate(shelf.card_candidates.item_ids)}
+        card_order = np.array([card_index[c.card_id] for c in shelf.cards], dtype=int)
+        cards_so_far *= ranker.ranking_probability(np.asarray(shelf.card_candidates.scores), card_order)
+        out[k] = ranker.ranking_probability(shelf_scores, order[: k + 1]) * cards_so_far
+    return out
+
+
+def slate_data(
+    decisions: Sequence[records_pb2.RewardedDecision], policy: str, cascade: bool
+) -> tuple[SlotData, np.ndarray]:
+    """Slot data and target propensities for the whole-page estimators.
+
+    cascade=False: one slot per decision holding the page's total reward, weighted by
+    π(page)/π₀(page) — the standard slate IPS (unbiased with any reward structure).
+    cascade=True: one slot per row k holding row k's reward, weighted by the probability ratio
+    of the first k rows — reward-interaction / cascade IPS (McInerney et al., KDD 2020), unbiased
+    when a row's reward depends only on the rows above it and itself."""
+    rows = max((len(d.decision.shown) for d in decisions), default=0)
+    width = rows if cascade else 1
+    rewards = np.zeros((len(decisions), width))
+    logged = np.ones((len(decisions), width))
+    target = np.zeros((len(decisions), width))
+    mask = np.zeros((len(decisions), width), dtype=bool)
+    for i, rewarded in enumerate(decisions):
+        decision = rewarded.decision
+        if not decision.shown:
+            continue
+        n_rows = len(decision.shown)
+        logged_prefix = prefix_probabilities(decision, EpsilonGreedyRanker(decision.exploration.epsilon))
+        target_prefix = prefix_probabilities(decision, _ranker_for(policy, decision.exploration.epsilon))
+        row_rewards = _row_rewards(rewarded, n_rows)
+        if cascade:
+            rewards[i, :n_rows], logged[i, :n_rows], target[i, :n_rows] = row_rewards, logged_prefix, target_prefix
+            mask[i, :n_rows] = True
+        else:
+            rewards[i, 0], logged[i, 0], target[i, 0] = row_rewards.sum(), logged_prefix[-1], target_prefix[-1]
+            mask[i, 0] = True
+    return SlotData(rewards, logged, mask), target
+
+
 def evaluate(
     decisions: Sequence[records_pb2.RewardedDecision],
     policies: Sequence[str] = POLICIES,
     estimators: Sequence[OffPolicyEstimator] = (IPW(), SNIPW()),
+    slates: bool = True,
 ) -> dict[str, Any]:
-    """Estimates per policy and estimator, the on-policy mean reward and diagnostics."""
+    """Estimates per policy and estimator, the on-policy mean reward and diagnostics.
+
+    `<estimator>` treats every cell independently (position-based); with `slates`, also
+    `slate-<estimator>` (whole page) and `cascade-<estimator>` (page prefixes)."""
     if not decisions:
         raise ValueError("no rewarded decisions to evaluate")
     home = [d for d in decisions if d.decision.surface == "home"]
@@ -104,10 +171,14 @@ def evaluate(
     }
     for policy in policies:
         target = target_propensity(home, policy)
-        report["policies"][policy] = {
-            "estimates": {e.name: e.estimate(data, target).as_dict() for e in estimators},
-            **weight_diagnostics(data, target).as_dict(),
-        }
+        estimates = {e.name: e.estimate(data, target).as_dict() for e in estimators}
+        if slates:
+            for prefix, cascade in (("slate", False), ("cascade", True)):
+                page_data, page_target = slate_data(home, policy, cascade)
+                estimates.update(
+                    {f"{prefix}-{e.name}": e.estimate(page_data, page_target).as_dict() for e in estimators}
+                )
+        report["policies"][policy] = {"estimates": estimates, **weight_diagnostics(data, target).as_dict()}
     logging_target = target_propensity(home, "logging")
     report["max_logged_propensity_error"] = (
         float(np.abs(logging_target - data.logged_propensity)[data.mask].max()) if data.mask.any() else 0.0
@@ -122,13 +193,13 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [head]
     if "max_logged_propensity_error" in report:
         lines.append(f"largest |logged - recomputed| logging propensity: {report['max_logged_propensity_error']:.2e}")
-    lines.append(f"{'policy':<16}{'estimator':<11}{'estimate':>10}  {'95% interval':<22}{'mean w':>8}{'ESS':>9}")
+    lines.append(f"{'policy':<16}{'estimator':<15}{'estimate':>10}  {'95% interval':<22}{'mean w':>8}{'ESS':>9}")
     warnings = []
     for policy, body in report["policies"].items():
         for name, est in body["estimates"].items():
             interval = f"[{est['lower']:.4f}, {est['upper']:.4f}]"
             lines.append(
-                f"{policy:<16}{name:<11}{est['value']:>10.4f}  {interval:<22}{body['mean_weight']:>8.3f}"
+                f"{policy:<16}{name:<15}{est['value']:>10.4f}  {interval:<22}{body['mean_weight']:>8.3f}"
                 f"{body['effective_sample_size']:>9.0f}"
             )
         warnings += [f"warning ({policy}): {w}" for w in body.get("warnings", [])]

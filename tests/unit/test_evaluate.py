@@ -85,11 +85,14 @@ def logs() -> tuple[list[records_pb2.RewardedDecision], float]:
     return rewarded, float(np.mean(truth))
 
 
-def test_logging_policy_estimate_equals_its_on_policy_mean(logs) -> None:
-    rewarded, _ = logs
-    report = evaluate(rewarded)
+@pytest.fixture(scope="module")
+def report(logs) -> dict:
+    return evaluate(logs[0])
+
+
+def test_logging_policy_estimate_equals_its_on_policy_mean(logs, report) -> None:
     on_policy = report["on_policy_mean_reward"]
-    for name in ("ipw", "snipw"):
+    for name in ("ipw", "snipw", "slate-ipw", "slate-snipw", "cascade-ipw", "cascade-snipw"):
         estimate = report["policies"]["logging"]["estimates"][name]
         assert estimate["value"] == pytest.approx(on_policy)
         assert estimate["lower"] < on_policy < estimate["upper"]
@@ -97,12 +100,11 @@ def test_logging_policy_estimate_equals_its_on_policy_mean(logs) -> None:
     assert report["policies"]["logging"]["mean_weight"] == pytest.approx(1.0)
 
 
-def test_greedy_estimates_cover_the_simulators_true_value(logs) -> None:
-    rewarded, true_greedy_value = logs
-    report = evaluate(rewarded)
+def test_greedy_estimates_cover_the_simulators_true_value(logs, report) -> None:
+    _, true_greedy_value = logs
     on_policy = report["on_policy_mean_reward"]
     assert abs(true_greedy_value - on_policy) > 0.02  # the policies differ, so this is not trivial
-    for name in ("ipw", "snipw"):
+    for name in ("ipw", "snipw", "slate-ipw", "slate-snipw", "cascade-ipw", "cascade-snipw"):
         estimate = report["policies"]["greedy"]["estimates"][name]
         assert estimate["lower"] <= true_greedy_value <= estimate["upper"], (name, estimate, true_greedy_value)
 
@@ -110,3 +112,13 @@ def test_greedy_estimates_cover_the_simulators_true_value(logs) -> None:
 def test_evaluate_rejects_empty_logs() -> None:
     with pytest.raises(ValueError, match="no rewarded decisions"):
         evaluate([])
+
+
+def test_logged_page_probabilities_match_the_recomputed_ones(logs) -> None:
+    from tastemaker.training.evaluate import prefix_probabilities
+
+    for rewarded in logs[0][:200]:
+        decision = rewarded.decision
+        logged_page = decision.ranking_propensity * np.prod([s.cards_ranking_propensity for s in decision.shown])
+        recomputed = prefix_probabilities(decision, EpsilonGreedyRanker(decision.exploration.epsilon))[-1]
+        assert recomputed == pytest.approx(logged_page, rel=1e-12)
