@@ -220,6 +220,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(format_report(report))
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2))
+    if args.report is not None:
+        from tastemaker.training.report import write_report
+
+        page, twin = write_report(report, args.report)
+        print(f"wrote {page} and {twin}")
     return 0
 
 
@@ -349,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="policy to evaluate: logging, greedy, uniform-random (repeatable; default all); obd: uniform-random",
     )
     ev.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    ev.add_argument(
+        "--report", type=Path, metavar="OUT.html", help="write a self-contained HTML report with plots, and OUT.json"
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     logs = sub.add_parser("logs", help="log export")

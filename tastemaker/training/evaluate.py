@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
-from tastemaker.training.ope import IPW, SNIPW, OffPolicyEstimator, SlotData, weight_diagnostics
+from tastemaker.training.ope import IPW, SNIPW, OffPolicyEstimator, SlotData, weight_diagnostics, weight_histogram
 from tastemaker.v1 import records_pb2
 
 POLICIES = ("logging", "greedy", "uniform-random")
@@ -149,6 +149,27 @@ def slate_data(
     return SlotData(rewards, logged, mask), target
 
 
+def _per_slot_ipw(data: SlotData, target: np.ndarray) -> list[float]:
+    """Each slot's IPW value (mean over decisions of w·r in that slot)."""
+    weights = np.where(data.mask, target / data.logged_propensity, 0.0)
+    return (weights * np.where(data.mask, data.rewards, 0.0)).mean(axis=0).tolist()
+
+
+def _over_time(
+    decisions: Sequence[records_pb2.RewardedDecision], data: SlotData, target: np.ndarray, buckets: int = 10
+) -> list[dict[str, Any]]:
+    """IPW estimates over consecutive windows of served time (equal numbers of decisions)."""
+    served = np.array([d.decision.served_at_ms for d in decisions])
+    order = np.argsort(served, kind="stable")
+    out = []
+    for rows in np.array_split(order, min(buckets, len(order))):
+        if len(rows) < 2:
+            continue
+        estimate = IPW().estimate(data.subset(rows), target[rows])
+        out.append({"from_ms": float(served[rows].min()), "to_ms": float(served[rows].max()), **estimate.as_dict()})
+    return out
+
+
 def evaluate(
     decisions: Sequence[records_pb2.RewardedDecision],
     policies: Sequence[str] = POLICIES,
@@ -178,7 +199,14 @@ def evaluate(
                 estimates.update(
                     {f"{prefix}-{e.name}": e.estimate(page_data, page_target).as_dict() for e in estimators}
                 )
-        report["policies"][policy] = {"estimates": estimates, **weight_diagnostics(data, target).as_dict()}
+        cascade_data, cascade_target = slate_data(home, policy, cascade=True)
+        report["policies"][policy] = {
+            "estimates": estimates,
+            **weight_diagnostics(data, target).as_dict(),
+            "weight_histogram": weight_histogram(data, target),
+            "per_row_ipw": _per_slot_ipw(cascade_data, cascade_target),
+            "over_time_ipw": _over_time(home, data, target),
+        }
     logging_target = target_propensity(home, "logging")
     report["max_logged_propensity_error"] = (
         float(np.abs(logging_target - data.logged_propensity)[data.mask].max()) if data.mask.any() else 0.0

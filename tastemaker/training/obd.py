@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.training.ope import OffPolicyEstimator, SlotData, weight_diagnostics
+from tastemaker.training.ope import OffPolicyEstimator, SlotData, weight_diagnostics, weight_histogram
 
 REQUIRED_COLUMNS = ("item_id", "position", "click", "propensity_score")
 
@@ -137,5 +137,6 @@ def evaluate_obd(
         report["policies"][policy] = {
             "estimates": {e.name: e.estimate(data, target, q_target).as_dict() for e in estimators},
             **weight_diagnostics(data, target).as_dict(),
+            "weight_histogram": weight_histogram(data, target),
         }
     return report

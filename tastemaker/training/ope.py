@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -339,3 +340,15 @@ def weight_diagnostics(data: SlotData, target_propensity: np.ndarray) -> WeightD
     if peak > 100:
         warnings.append(f"the largest importance weight is {peak:.0f}: consider clipping or switch-dr")
     return WeightDiagnostics(ess, mean, peak, tuple(warnings))
+
+
+def weight_histogram(data: SlotData, target_propensity: np.ndarray, bins: int = 20) -> dict[str, Any]:
+    """Counts of shown slots by importance weight, in log-spaced bins (zero weights counted apart)."""
+    weights = (target_propensity / np.where(data.mask, data.logged_propensity, 1.0))[data.mask]
+    positive = weights[weights > 0]
+    if not positive.size:
+        return {"edges": [], "counts": [], "zero": int(weights.size)}
+    low, high = float(positive.min()), float(positive.max())
+    edges = np.geomspace(low, high * (1 + 1e-9), bins + 1) if high > low else np.array([low, low * (1 + 1e-9) + 1e-12])
+    counts, _ = np.histogram(positive, bins=edges)
+    return {"edges": edges.tolist(), "counts": counts.tolist(), "zero": int((weights == 0).sum())}

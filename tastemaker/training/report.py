@@ -1,0 +1,142 @@
+"""The evaluation report as one self-contained HTML file (inline SVG, no scripts, no network)
+and its JSON twin: estimates with intervals per policy and estimator, importance-weight
+distributions, per-row values of the home page, and estimates over time."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
+_WIDTH = 760
+
+
+def _scale(lo: float, hi: float, out_lo: float, out_hi: float) -> Any:
+    span = (hi - lo) or 1.0
+    return lambda v: out_lo + (v - lo) / span * (out_hi - out_lo)
+
+
+def _estimates_svg(report: dict[str, Any]) -> str:
+    rows = [
+        (policy, name, est)
+        for policy, body in report["policies"].items()
+        for name, est in body["estimates"].items()
+        if math.isfinite(est["lower"]) and math.isfinite(est["upper"])
+    ]
+    if not rows:
+        return "<p>No finite estimates.</p>"
+    lo = min(min(e["lower"] for _, _, e in rows), report["on_policy_mean_reward"])
+    hi = max(max(e["upper"] for _, _, e in rows), report["on_policy_mean_reward"])
+    pad = (hi - lo) * 0.05 or 0.01
+    x = _scale(lo - pad, hi + pad, 230, _WIDTH - 20)
+    height = 30 + 18 * len(rows)
+    parts = [f'<svg width="{_WIDTH}" height="{height}" role="img" aria-label="estimates with 95% intervals">']
+    on_policy = x(report["on_policy_mean_reward"])
+    parts.append(
+        f'<line x1="{on_policy:.1f}" y1="10" x2="{on_policy:.1f}" y2="{height - 10}" '
+        'stroke="#999" stroke-dasharray="4"/>'
+    )
+    parts.append(
+        f'<text x="{on_policy - 4:.1f}" y="12" font-size="10" fill="#666" text-anchor="end">'
+        "logging policy on-policy mean</text>"
+    )
+    policies = list(report["policies"])
+    for i, (policy, name, est) in enumerate(rows):
+        y = 28 + 18 * i
+        colour = _COLOURS[policies.index(policy) % len(_COLOURS)]
+        parts.append(f'<text x="5" y="{y + 4}" font-size="11">{html.escape(policy)} · {html.escape(name)}</text>')
+        parts.append(
+            f'<line x1="{x(est["lower"]):.1f}" y1="{y}" x2="{x(est["upper"]):.1f}" y2="{y}" '
+            f'stroke="{colour}" stroke-width="2"/>'
+        )
+        parts.append(f'<circle cx="{x(est["value"]):.1f}" cy="{y}" r="3.5" fill="{colour}"/>')
+    parts.append(f'<text x="230" y="{height - 2}" font-size="10">{lo - pad:.4g}</text>')
+    parts.append(f'<text x="{_WIDTH - 70}" y="{height - 2}" font-size="10">{hi + pad:.4g}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _bars_svg(values: list[float], labels: list[str], title: str, colour: str = "#1f77b4") -> str:
+    if not values:
+        return ""
+    height, top = 150, max(max(values), 1e-12)
+    width = max(1.0, (_WIDTH - 60) / len(values))
+    parts = [f'<svg width="{_WIDTH}" height="{height + 30}" role="img" aria-label="{html.escape(title)}">']
+    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
+        h = value / top * height
+        parts.append(
+            f'<rect x="{40 + i * width:.1f}" y="{height - h + 5:.1f}" width="{width * 0.85:.1f}" height="{h:.1f}" '
+            f'fill="{colour}"><title>{html.escape(label)}: {value:.4g}</title></rect>'
+        )
+    parts.append(f'<text x="40" y="{height + 22}" font-size="10">{html.escape(labels[0])}</text>')
+    parts.append(f'<text x="{_WIDTH - 120}" y="{height + 22}" font-size="10">{html.escape(labels[-1])}</text>')
+    parts.append(f'<text x="2" y="12" font-size="10">{top:.3g}</text></svg>')
+    return "".join(parts)
+
+
+def _policy_section(policy: str, body: dict[str, Any], colour: str) -> str:
+    out = [f"<h2>{html.escape(policy)}</h2>"]
+    out.append(
+        f"<p>effective sample size {body.get('effective_sample_size', float('nan')):.0f}, "
+        f"mean weight {body.get('mean_weight', float('nan')):.3f}, "
+        f"max weight {body.get('max_weight', float('nan')):.3g}</p>"
+    )
+    for warning in body.get("warnings", []):
+        out.append(f'<p class="warn">⚠ {html.escape(warning)}</p>')
+    histogram = body.get("weight_histogram") or {}
+    if histogram.get("counts"):
+        edges = histogram["edges"]
+        labels = [f"{edges[i]:.3g}–{edges[i + 1]:.3g}" for i in range(len(edges) - 1)]
+        out.append(f"<h3>Importance weights (log bins; {histogram.get('zero', 0)} slots with weight 0)</h3>")
+        out.append(_bars_svg([float(c) for c in histogram["counts"]], labels, "weight distribution", colour))
+    if body.get("per_row_ipw"):
+        rows = body["per_row_ipw"]
+        out.append("<h3>IPW value per home-page row</h3>")
+        out.append(_bars_svg(rows, [f"row {i + 1}" for i in range(len(rows))], "per-row values", colour))
+    if body.get("over_time_ipw"):
+        points = body["over_time_ipw"]
+        out.append("<h3>IPW estimate over served time (equal-size windows)</h3>")
+        out.append(
+            _bars_svg(
+                [p["value"] for p in points], [f"window {i + 1}" for i in range(len(points))], "over time", colour
+            )
+        )
+    return "".join(out)
+
+
+def render_html(report: dict[str, Any], title: str = "Tastemaker off-policy evaluation") -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(policy)}</td><td>{html.escape(name)}</td><td>{e['value']:.5g}</td>"
+        f"<td>[{e['lower']:.5g}, {e['upper']:.5g}]</td></tr>"
+        for policy, body in report["policies"].items()
+        for name, e in body["estimates"].items()
+    )
+    sections = "".join(
+        _policy_section(policy, body, _COLOURS[i % len(_COLOURS)])
+        for i, (policy, body) in enumerate(report["policies"].items())
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:{_WIDTH + 40}px;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px}}.warn{{color:#a40}}</style>
+</head><body>
+<h1>{html.escape(title)}</h1>
+<p>{report["n_decisions"]} decisions; the logging policy's on-policy mean reward is
+{report["on_policy_mean_reward"]:.5g}. Intervals are 95%.</p>
+<h2>Estimates</h2>
+{_estimates_svg(report)}
+<table><tr><th>policy</th><th>estimator</th><th>estimate</th><th>95% interval</th></tr>{rows}</table>
+{sections}
+</body></html>
+"""
+
+
+def write_report(report: dict[str, Any], path: Path) -> tuple[Path, Path]:
+    """Write `path` (HTML) and its JSON twin beside it; returns both paths."""
+    twin = path.with_suffix(".json")
+    path.write_text(render_html(report), encoding="utf-8")
+    twin.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return path, twin
