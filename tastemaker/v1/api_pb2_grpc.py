@@ -5,7 +5,7 @@ import warnings
 
 from tastemaker.v1 import api_pb2 as tastemaker_dot_v1_dot_api__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.76.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class HomeRankingStub:
+class HomeRankingStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -41,7 +41,7 @@ class HomeRankingStub:
                 _registered_method=True)
 
 
-class HomeRankingServicer:
+class HomeRankingServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def RankHome(self, request, context):
@@ -66,7 +66,7 @@ def add_HomeRankingServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class HomeRanking:
+class HomeRanking(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
@@ -97,7 +97,7 @@ class HomeRanking:
             _registered_method=True)
 
 
-class StickersStub:
+class StickersStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -113,7 +113,7 @@ class StickersStub:
                 _registered_method=True)
 
 
-class StickersServicer:
+class StickersServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def SuggestStickers(self, request, context):
@@ -138,7 +138,7 @@ def add_StickersServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class Stickers:
+class Stickers(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
@@ -169,7 +169,7 @@ class Stickers:
             _registered_method=True)
 
 
-class FeedbackStub:
+class FeedbackStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -185,7 +185,7 @@ class FeedbackStub:
                 _registered_method=True)
 
 
-class FeedbackServicer:
+class FeedbackServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def ReportOutcome(self, request, context):
@@ -210,7 +210,7 @@ def add_FeedbackServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class Feedback:
+class Feedback(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

@@ -167,7 +167,7 @@ class RewardedDecision(_message.Message):
     reward: float
     defaulted: bool
     joined_at_ms: int
-    def __init__(self, decision: _Optional[_Union[DecisionLog, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[Outcome, _Mapping]]] = ..., reward: _Optional[float] = ..., defaulted: _Optional[bool] = ..., joined_at_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, decision: _Optional[_Union[DecisionLog, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[Outcome, _Mapping]]] = ..., reward: _Optional[float] = ..., defaulted: bool = ..., joined_at_ms: _Optional[int] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("reason", "original_value", "original_key", "topic", "partition", "offset", "failed_at_ms", "stage")
