@@ -213,6 +213,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         needing_model = [e.name for e in estimators if e.needs_reward_model]
         if needing_model:
             raise UsageError(f"--estimators {','.join(needing_model)} need a reward model, not built for home logs yet")
+        if args.engine == "beam":
+            if args.logs is None:
+                raise UsageError("--engine beam reads files: give --logs 'PATH-or-GLOB' (`tastemaker logs export`)")
+            unsupported = [e.name for e in estimators if e.name not in ("ipw", "snipw")]
+            if unsupported:
+                raise UsageError(f"--engine beam computes ipw and snipw; not {','.join(unsupported)}")
+            from tastemaker.training.beam_ope import evaluate_with_beam
+
+            report = evaluate_with_beam(str(args.logs), policies, pipeline_args=args.beam_args)
+            print(json.dumps(report, indent=2))
+            if args.json is not None:
+                args.json.write_text(json.dumps(report, indent=2))
+            return 0
         rewarded = _load_rewarded(args)
         if not rewarded:
             raise UsageError("no rewarded decisions found to evaluate")
@@ -342,6 +355,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("rewarded", "obd"),
         default="rewarded",
         help="rewarded: tastemaker's rewarded decisions (default); obd: one Open Bandit Dataset CSV as shipped",
+    )
+    ev.add_argument(
+        "--engine",
+        choices=("memory", "beam"),
+        default="memory",
+        help="memory: vectorised numpy (default); beam: an Apache Beam pipeline (ipw, snipw on rewarded logs)",
+    )
+    ev.add_argument(
+        "--beam-arg",
+        dest="beam_args",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="a Beam pipeline option, repeatable, e.g. --beam-arg=--runner=FlinkRunner (default DirectRunner)",
     )
     ev.add_argument(
         "--estimators",
