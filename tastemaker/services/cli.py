@@ -221,7 +221,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 raise UsageError(f"--engine beam computes ipw and snipw; not {','.join(unsupported)}")
             from tastemaker.training.beam_ope import evaluate_with_beam
 
-            report = evaluate_with_beam(str(args.logs), policies, pipeline_args=args.beam_args)
+            report = evaluate_with_beam(
+                str(args.logs), policies, pipeline_args=args.beam_args, output_prefix=args.beam_output
+            )
             print(json.dumps(report, indent=2))
             if args.json is not None:
                 args.json.write_text(json.dumps(report, indent=2))
@@ -369,6 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="OPTION",
         help="a Beam pipeline option, repeatable, e.g. --beam-arg=--runner=FlinkRunner (default DirectRunner)",
+    )
+    ev.add_argument(
+        "--beam-output",
+        metavar="PREFIX",
+        help="where the pipeline writes its sums (default a local temp dir; on a cluster a shared path, e.g. gs://…)",
     )
     ev.add_argument(
         "--estimators",
