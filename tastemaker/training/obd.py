@@ -39,6 +39,13 @@ class OBDLog:
         return int(self.item.shape[0])
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def read_obd(path: Path) -> OBDLog:
     """Read one Open Bandit Dataset CSV (e.g. `bts/all/all.csv`); n_items from `item_context.csv`
     beside it when present, else from the log."""
@@ -53,16 +60,28 @@ def read_obd(path: Path) -> OBDLog:
         raise OBDFormatError(f"{path}: not a CSV text file") from exc
     if not rows:
         raise OBDFormatError(f"{path}: no rows")
-    try:
-        table = np.array(rows, dtype=np.float64)
-    except ValueError as exc:
-        raise OBDFormatError(f"{path}: non-numeric item_id, position, click or propensity_score: {exc}") from exc
+    table = np.array([[_number(x) for x in row] for row in rows], dtype=np.float64)
+    checks = {
+        "item_id": ~np.isfinite(table[:, 0]) | (table[:, 0] < 0) | (table[:, 0] != np.round(table[:, 0])),
+        "position": ~np.isfinite(table[:, 1]) | (table[:, 1] < 1) | (table[:, 1] != np.round(table[:, 1])),
+        "click": ~np.isfinite(table[:, 2]),
+        "propensity_score": ~((table[:, 3] > 0) & (table[:, 3] <= 1)),
+    }
+    rules = {
+        "item_id": "a non-negative integer",
+        "position": "an integer from 1",
+        "click": "a finite number",
+        "propensity_score": "in (0, 1]",
+    }
+    problems = [
+        f"{int(bad.sum())} rows with `{column}` not {rules[column]} (first at data row {int(np.argmax(bad)) + 1})"
+        for column, bad in checks.items()
+        if bad.any()
+    ]
+    if problems:
+        raise OBDFormatError(f"{path}: {'; '.join(problems)} — nothing was evaluated")
     item, position = table[:, 0].astype(int), table[:, 1].astype(int) - 1
-    if position.min() < 0:
-        raise OBDFormatError(f"{path}: positions must start at 1")
     propensity = table[:, 3]
-    if not np.all((propensity > 0) & (propensity <= 1)):
-        raise OBDFormatError(f"{path}: every propensity_score must be in (0, 1]")
     item_context = path.parent / "item_context.csv"
     n_items = int(item.max()) + 1
     if item_context.is_file():

@@ -55,9 +55,13 @@ def test_cross_fitted_click_rates_never_see_their_own_row() -> None:
     [
         ("a,b\n1,2\n", "missing columns"),
         ("item_id,position,click,propensity_score\n", "no rows"),
-        ("item_id,position,click,propensity_score\nx,1,0,0.5\n", "non-numeric"),
-        ("item_id,position,click,propensity_score\n1,1,0,0\n", r"propensity_score must be in \(0, 1\]"),
-        ("item_id,position,click,propensity_score\n1,0,0,0.5\n", "positions must start at 1"),
+        ("item_id,position,click,propensity_score\nx,1,0,0.5\n", r"1 rows with `item_id` not a non-negative integer"),
+        (
+            "item_id,position,click,propensity_score\n1,1,0,0\n1,1,0,0.5\n2,1,0,1.5\n",
+            r"2 rows with `propensity_score` not in \(0, 1\] \(first at data row 1\)",
+        ),
+        ("item_id,position,click,propensity_score\n1,0,0,0.5\n", "1 rows with `position` not an integer from 1"),
+        ("item_id,position,click,propensity_score\n1,1,nan,0.5\n1,1,,0.5\n", "2 rows with `click` not a finite number"),
     ],
 )
 def test_bad_obd_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
