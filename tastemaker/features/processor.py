@@ -148,7 +148,9 @@ class StreamProcessor:
         self._dead_letters.close()
 
     def _rewind(self) -> None:
-        self._in_flight = None  # never committed: the rewind redelivers it
+        if self._in_flight is not None:  # never committed: the rewind redelivers it
+            self._in_flight.pending.abandon()
+            self._in_flight = None
         try:
             self._consumer.rewind()
         except Exception:

@@ -333,6 +333,10 @@ class PendingApply:
             self._release(broken=True)
             raise
 
+    def abandon(self) -> None:
+        """Drop the batch without reading its replies: the connection is closed, not reused."""
+        self._release(broken=True)
+
     def _release(self, broken: bool = False) -> None:
         if self._connection is not None:
             if broken:

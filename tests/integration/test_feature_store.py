@@ -152,3 +152,42 @@ def test_uncommitted_batch_is_redelivered_to_the_next_processor_without_double_c
         assert store.read("hal").shelf_engagement("shelf-03") == 5
     finally:
         successor.close()
+
+
+def test_a_failed_commit_rewinds_and_redelivers_without_double_counting(settings: Settings) -> None:
+    """The broker refuses a commit (e.g. a rebalance took the partition): the processor drops
+    the batch in flight, rewinds to the last commit, and the redelivery changes nothing twice."""
+    import threading
+
+    prepare_topics(settings)
+    topics = Topics(settings.topic_prefix)
+    producer = KafkaPythonProducer(settings.kafka_bootstrap)
+    for i in range(20):
+        event = _event("ivo", "card_click", 10 + i, shelf_id="shelf-04", item_id=f"c{i % 3}")
+        producer.send(topics.events, event.SerializeToString(), key=b"ivo")
+    producer.flush()
+    processor = build_stream_processor(settings)
+    real_commit = processor._consumer.commit
+    failures = {"left": 1}
+
+    def flaky_commit(offsets: dict | None = None) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("commit refused")
+        real_commit(offsets)
+
+    processor._consumer.commit = flaky_commit  # type: ignore[method-assign]
+    stop = threading.Event()
+    worker = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    worker.start()
+    store = FeatureStore(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
+    try:
+        wait_for(
+            lambda: processor.stats.consumed >= 20 and failures["left"] == 0, what="all 20 committed after a failure"
+        )
+        assert store.read("ivo").shelf_engagement("shelf-04") == 20
+        assert processor.stats.duplicates >= 1  # the refused batch came again and was a no-op
+    finally:
+        stop.set()
+        worker.join(10)
+        processor.close()
