@@ -90,16 +90,20 @@ class RewardJoiner:
         if not records:
             return 0
         pipe = self._redis.pipeline(transaction=False)
+        outcomes: list[tuple[Record, records_pb2.Outcome]] = []
         rejects = 0
         for record in records:
             try:
                 if record.topic == self._topics.decisions:
                     self._stage_decision(pipe, record)
                 else:
-                    self._stage_outcome(pipe, record)
+                    outcome = records_pb2.Outcome()
+                    _parse(record, outcome)
+                    outcomes.append((record, outcome))
             except RecordRejected as exc:
                 rejects += 1
                 self._reject(record, str(exc))
+        rejects += self._stage_outcomes(pipe, outcomes)
         pipe.execute()
         if rejects:
             self._producer.flush()
@@ -115,16 +119,27 @@ class RewardJoiner:
         pipe.zadd(keys.joiner_deadlines(self._ns), {decision.decision_id: deadline_ms})
         self.stats.decisions += 1
 
-    def _stage_outcome(self, pipe: redis.client.Pipeline, record: Record) -> None:
-        outcome = records_pb2.Outcome()
-        _parse(record, outcome)
-        if self._redis.exists(keys.decision_closed(self._ns, outcome.decision_id)):
-            raise RecordRejected(f"late outcome: the reward window of {outcome.decision_id} had closed")
-        outcomes_key = keys.decision_outcomes(self._ns, outcome.decision_id)
-        # a hash by outcome_id: a redelivered outcome overwrites itself instead of counting twice
-        pipe.hset(outcomes_key, outcome.outcome_id or record_id(record), outcome.SerializeToString())
-        pipe.expire(outcomes_key, ORPHAN_OUTCOME_TTL_S)
-        self.stats.outcomes += 1
+    def _stage_outcomes(self, pipe: redis.client.Pipeline, outcomes: list[tuple[Record, records_pb2.Outcome]]) -> int:
+        """Stage a batch's outcomes; one round trip finds those whose window already closed.
+
+        Returns how many were rejected as late."""
+        if not outcomes:
+            return 0
+        check = self._redis.pipeline(transaction=False)
+        for _, outcome in outcomes:
+            check.exists(keys.decision_closed(self._ns, outcome.decision_id))
+        late = 0
+        for (record, outcome), closed in zip(outcomes, check.execute(), strict=True):
+            if closed:
+                late += 1
+                self._reject(record, f"late outcome: the reward window of {outcome.decision_id} had closed")
+                continue
+            outcomes_key = keys.decision_outcomes(self._ns, outcome.decision_id)
+            # a hash by outcome_id: a redelivered outcome overwrites itself instead of counting twice
+            pipe.hset(outcomes_key, outcome.outcome_id or record_id(record), outcome.SerializeToString())
+            pipe.expire(outcomes_key, ORPHAN_OUTCOME_TTL_S)
+            self.stats.outcomes += 1
+        return late
 
     def _reject(self, record: Record, reason: str) -> None:
         log.warning("joiner rejected a record from %s@%d: %s", record.topic, record.offset, reason)
