@@ -163,13 +163,13 @@ def cmd_joiner_run(args: argparse.Namespace) -> int:
 
 def _load_rewarded(args: argparse.Namespace) -> list:
     from tastemaker.messaging.ports import Topics
-    from tastemaker.training.logs import LogFormatError, read_jsonl, read_topic
+    from tastemaker.training.logs import LogFormatError, read_export, read_topic
 
     if args.logs is not None:
         if not args.logs.is_file():
             raise UsageError(f"--logs {args.logs}: no such file")
         try:
-            return read_jsonl(args.logs)
+            return read_export(args.logs)
         except LogFormatError as exc:
             raise UsageError(str(exc)) from exc
     settings = _settings(args)
@@ -190,25 +190,40 @@ def _estimators(args: argparse.Namespace, default: str) -> list:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from tastemaker.training.evaluate import POLICIES, evaluate, format_report
 
-    if args.format == "obd":
-        from tastemaker.training import obd
+    if args.bootstrap < 0:
+        raise UsageError(f"--bootstrap must be 0 or a number of resamples, got {args.bootstrap}")
+    if args.format is None:
+        args.format = "rewarded"
+    if args.format == "parquet" and args.logs is not None and args.logs.is_file():
+        from tastemaker.training.logs import is_rewarded_parquet
 
-        policies = args.policy or list(obd.POLICIES)
-        unknown = [p for p in policies if p not in obd.POLICIES]
-        if unknown:
-            raise UsageError(f"--policy {unknown[0]!r} is not one of {', '.join(obd.POLICIES)} for --format obd")
+        if is_rewarded_parquet(args.logs):
+            args.format = "rewarded"  # `tastemaker logs export --out X.parquet`
+    if args.format in ("obd", "csv", "parquet"):
+        from tastemaker.training.action_eval import evaluate_action_log
+        from tastemaker.training.action_policies import PolicyError
+        from tastemaker.training.log_readers import read_action_log
+        from tastemaker.training.logs import LogFormatError
+
+        policies = args.policy or ["uniform-random"]
         estimators = _estimators(args, "ipw,snipw,dm,dr,sndr,switch-dr,dr-os")
-        if args.logs is None or not args.logs.is_file():
-            raise UsageError(f"--format obd needs --logs pointing at an Open Bandit Dataset CSV, got {args.logs}")
+        if args.logs is None:
+            raise UsageError(f"--format {args.format} needs --logs FILE")
         try:
-            report = obd.evaluate_obd(obd.read_obd(args.logs), policies, estimators)
-        except obd.OBDFormatError as exc:
+            log = read_action_log(args.logs, args.format)
+            report = evaluate_action_log(log, policies, estimators, args.format, bootstrap=args.bootstrap)
+        except (LogFormatError, PolicyError) as exc:
             raise UsageError(str(exc)) from exc
     else:
+        from tastemaker.training.action_policies import PolicyError
+        from tastemaker.training.home_policies import resolve
+
         policies = args.policy or list(POLICIES)
-        unknown = [p for p in policies if p not in POLICIES]
-        if unknown:
-            raise UsageError(f"--policy {unknown[0]!r} is not one of {', '.join(POLICIES)}")
+        for name in policies:
+            try:
+                resolve(name)
+            except PolicyError as exc:
+                raise UsageError(f"--policy: {exc}") from exc
         estimators = _estimators(args, "ipw,snipw")
         needing_model = [e.name for e in estimators if e.needs_reward_model]
         if needing_model:
@@ -219,6 +234,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             unsupported = [e.name for e in estimators if e.name not in ("ipw", "snipw")]
             if unsupported:
                 raise UsageError(f"--engine beam computes ipw and snipw; not {','.join(unsupported)}")
+            if args.bootstrap:
+                raise UsageError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
             from tastemaker.training.beam_ope import evaluate_with_beam
 
             report = evaluate_with_beam(
@@ -231,7 +248,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         rewarded = _load_rewarded(args)
         if not rewarded:
             raise UsageError("no rewarded decisions found to evaluate")
-        report = evaluate(rewarded, policies, estimators)
+        try:
+            report = evaluate(rewarded, policies, estimators, bootstrap=args.bootstrap)
+        except PolicyError as exc:
+            raise UsageError(f"--policy: {exc}") from exc
     print(format_report(report))
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2))
@@ -244,10 +264,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_logs_export(args: argparse.Namespace) -> int:
-    from tastemaker.training.logs import write_jsonl
+    from tastemaker.training.logs import write_export
 
+    if args.out.suffix not in (".jsonl", ".parquet"):
+        raise UsageError(f"--out {args.out}: name a .jsonl or a .parquet file")
     args.logs = None
-    count = write_jsonl(_load_rewarded(args), args.out)
+    count = write_export(_load_rewarded(args), args.out)
     print(f"exported {count} rewarded decisions to {args.out}")
     return 0
 
@@ -349,14 +371,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--logs",
         type=Path,
-        help="JSON-lines export (`tastemaker logs export`); "
-        "default: read tastemaker.rewarded from TASTEMAKER_KAFKA_BOOTSTRAP",
+        help="the log to evaluate; default: read tastemaker.rewarded from TASTEMAKER_KAFKA_BOOTSTRAP",
     )
     ev.add_argument(
         "--format",
-        choices=("rewarded", "obd"),
-        default="rewarded",
-        help="rewarded: tastemaker's rewarded decisions (default); obd: one Open Bandit Dataset CSV as shipped",
+        choices=("rewarded", "parquet", "csv", "obd"),
+        default=None,
+        help="rewarded: `tastemaker logs export` output, .jsonl or .parquet (the default); parquet/csv: the "
+        "generic layout of docs/offline-evaluation.md (a .parquet export of rewarded decisions is recognised); "
+        "obd: one Open Bandit Dataset CSV as shipped, item_context.csv beside it",
     )
     ev.add_argument(
         "--engine",
@@ -380,12 +403,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--estimators",
         help="comma-separated: ipw, snipw, dm, dr, sndr, switch-dr, dr-os "
-        "(default ipw,snipw; all for --format obd; the model-based ones need a reward model)",
+        "(default: ipw,snipw for rewarded logs, where each also runs as slate- and cascade-; all for the others)",
     )
     ev.add_argument(
         "--policy",
         action="append",
-        help="policy to evaluate: logging, greedy, uniform-random (repeatable; default all); obd: uniform-random",
+        metavar="NAME_OR_ENTRY_POINT",
+        help="repeatable. Rewarded logs: logging, greedy, uniform-random (the default three), epsilon:E, "
+        "softmax[:T], model:SAVED.json, or MODULE:ATTR / FILE.py:ATTR giving a ranker. Other formats: "
+        "uniform-random (default), greedy, softmax[:T] over the cross-fitted reward model, empirical:OTHER_LOG, "
+        "or MODULE:FUNCTION / FILE.py:FUNCTION returning π(a|row) as an (n_rows, n_actions) array",
+    )
+    ev.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="percentile-bootstrap intervals from N resamples instead of the analytic (normal) ones",
     )
     ev.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
     ev.add_argument(
@@ -395,8 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     logs = sub.add_parser("logs", help="log export")
     logs_sub = logs.add_subparsers(dest="logs_command", required=True, metavar="ACTION")
-    export = logs_sub.add_parser("export", help="tastemaker.rewarded → JSON lines")
-    export.add_argument("--out", type=Path, required=True, help="output file (.jsonl)")
+    export = logs_sub.add_parser("export", help="tastemaker.rewarded → JSON lines or Parquet")
+    export.add_argument(
+        "--out", type=Path, required=True, help="output file: .jsonl (protobuf JSON per line) or .parquet"
+    )
     export.set_defaults(func=cmd_logs_export)
 
     events = sub.add_parser("events", help="event tools")

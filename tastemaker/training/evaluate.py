@@ -3,8 +3,8 @@
 Every shown shelf and every shown card is a slot (a cell of the home grid) with its own
 reward and its propensity of being in that cell; the estimators assume rewards depend only on
 what is in each cell (position-based model). Target policies are re-run on the logged
-scores, so their propensities are exact:
-`logging` (the logged ε), `greedy` (ε = 0) and `uniform-random` (ε = 1).
+scores (or a saved model's scores of the logged features), so their propensities are exact:
+see `home_policies.py` for the policies.
 """
 
 from __future__ import annotations
@@ -14,21 +14,25 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
-from tastemaker.training.ope import IPW, SNIPW, OffPolicyEstimator, SlotData, weight_diagnostics, weight_histogram
+from tastemaker.training.home_policies import DEFAULT as POLICIES
+from tastemaker.training.home_policies import HomePolicy, resolve
+from tastemaker.training.ope import (
+    IPW,
+    SNIPW,
+    OffPolicyEstimator,
+    SlotData,
+    estimate_dict,
+    weight_diagnostics,
+    weight_histogram,
+)
+from tastemaker.training.progress import progress
 from tastemaker.v1 import records_pb2
 
-POLICIES = ("logging", "greedy", "uniform-random")
+__all__ = ["POLICIES", "evaluate", "format_report", "slot_data", "target_propensity"]
 
 
-def _ranker_for(policy: str, logged_epsilon: float) -> EpsilonGreedyRanker:
-    if policy == "logging":
-        return EpsilonGreedyRanker(logged_epsilon)
-    if policy == "greedy":
-        return EpsilonGreedyRanker(0.0)
-    if policy == "uniform-random":
-        return EpsilonGreedyRanker(1.0)
-    raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
+def _policy(policy: str | HomePolicy) -> HomePolicy:
+    return policy if isinstance(policy, HomePolicy) else resolve(policy)
 
 
 def _grid(decisions: Sequence[records_pb2.RewardedDecision]) -> tuple[int, int]:
@@ -65,19 +69,22 @@ def slot_data(decisions: Sequence[records_pb2.RewardedDecision]) -> SlotData:
     )
 
 
-def target_propensity(decisions: Sequence[records_pb2.RewardedDecision], policy: str) -> np.ndarray:
-    """π(item at its logged cell) for each shown cell, re-running `policy` on the logged scores."""
+def target_propensity(
+    decisions: Sequence[records_pb2.RewardedDecision], policy: str | HomePolicy, label: str = ""
+) -> np.ndarray:
+    """π(item at its logged cell) for each shown cell, re-running `policy` on the decision."""
+    policy = _policy(policy)
     rows, cols = _grid(decisions)
     out = np.zeros((len(decisions), rows, cols))
-    for i, rewarded in enumerate(decisions):
+    for i, rewarded in enumerate(progress(decisions, label or f"{policy.name}: cell propensities")):
         decision = rewarded.decision
-        ranker = _ranker_for(policy, decision.exploration.epsilon)
-        shelf_marginals = ranker.marginals(np.asarray(decision.shelf_candidates.scores), len(decision.shown))
+        ranker = policy.ranker_for(decision)
+        shelf_marginals = ranker.marginals(policy.shelf_scores(decision), len(decision.shown))
         shelf_index = {shelf_id: c for c, shelf_id in enumerate(decision.shelf_candidates.item_ids)}
         for shelf in decision.shown:
             p_shelf = shelf_marginals[shelf_index[shelf.shelf_id], shelf.position]
             out[i, shelf.position, 0] = p_shelf
-            card_marginals = ranker.marginals(np.asarray(shelf.card_candidates.scores), len(shelf.cards))
+            card_marginals = ranker.marginals(policy.card_scores(decision, shelf), len(shelf.cards))
             card_index = {card_id: c for c, card_id in enumerate(shelf.card_candidates.item_ids)}
             for card in shelf.cards:
                 out[i, shelf.position, 1 + card.position] = (
@@ -99,11 +106,13 @@ def _row_rewards(rewarded: records_pb2.RewardedDecision, rows: int) -> np.ndarra
     return out
 
 
-def prefix_probabilities(decision: records_pb2.DecisionLog, ranker: EpsilonGreedyRanker) -> np.ndarray:
+def prefix_probabilities(decision: records_pb2.DecisionLog, policy: str | HomePolicy) -> np.ndarray:
     """P(the page's first k rows exactly as shown, shelves and their cards), k = 1..rows.
 
     The last entry is the whole page's probability."""
-    shelf_scores = np.asarray(decision.shelf_candidates.scores)
+    policy = _policy(policy)
+    ranker = policy.ranker_for(decision)
+    shelf_scores = policy.shelf_scores(decision)
     index = {shelf_id: c for c, shelf_id in enumerate(decision.shelf_candidates.item_ids)}
     order = np.array([index[s.shelf_id] for s in decision.shown], dtype=int)
     out = np.empty(len(order))
@@ -111,13 +120,13 @@ def prefix_probabilities(decision: records_pb2.DecisionLog, ranker: EpsilonGreed
     for k, shelf in enumerate(decision.shown):
         card_index = {card_id: c for c, card_id in enumerate(shelf.card_candidates.item_ids)}
         card_order = np.array([card_index[c.card_id] for c in shelf.cards], dtype=int)
-        cards_so_far *= ranker.ranking_probability(np.asarray(shelf.card_candidates.scores), card_order)
+        cards_so_far *= ranker.ranking_probability(policy.card_scores(decision, shelf), card_order)
         out[k] = ranker.ranking_probability(shelf_scores, order[: k + 1]) * cards_so_far
     return out
 
 
 def slate_data(
-    decisions: Sequence[records_pb2.RewardedDecision], policy: str, cascade: bool
+    decisions: Sequence[records_pb2.RewardedDecision], policy: str | HomePolicy, cascade: bool
 ) -> tuple[SlotData, np.ndarray]:
     """Slot data and target propensities for the whole-page estimators.
 
@@ -132,13 +141,15 @@ def slate_data(
     logged = np.ones((len(decisions), width))
     target = np.zeros((len(decisions), width))
     mask = np.zeros((len(decisions), width), dtype=bool)
-    for i, rewarded in enumerate(decisions):
+    logging, target_policy = resolve("logging"), _policy(policy)
+    label = f"{target_policy.name}: {'cascade' if cascade else 'slate'} propensities"
+    for i, rewarded in enumerate(progress(decisions, label)):
         decision = rewarded.decision
         if not decision.shown:
             continue
         n_rows = len(decision.shown)
-        logged_prefix = prefix_probabilities(decision, EpsilonGreedyRanker(decision.exploration.epsilon))
-        target_prefix = prefix_probabilities(decision, _ranker_for(policy, decision.exploration.epsilon))
+        logged_prefix = prefix_probabilities(decision, logging)
+        target_prefix = prefix_probabilities(decision, target_policy)
         row_rewards = _row_rewards(rewarded, n_rows)
         if cascade:
             rewards[i, :n_rows], logged[i, :n_rows], target[i, :n_rows] = row_rewards, logged_prefix, target_prefix
@@ -175,6 +186,7 @@ def evaluate(
     policies: Sequence[str] = POLICIES,
     estimators: Sequence[OffPolicyEstimator] = (IPW(), SNIPW()),
     slates: bool = True,
+    bootstrap: int = 0,
 ) -> dict[str, Any]:
     """Estimates per policy and estimator, the on-policy mean reward and diagnostics.
 
@@ -190,19 +202,24 @@ def evaluate(
         "defaulted_share": float(np.mean([d.defaulted for d in home])),
         "policies": {},
     }
-    for policy in policies:
+    for name in policies:
+        policy = resolve(name)
         target = target_propensity(home, policy)
-        estimates = {e.name: e.estimate(data, target).as_dict() for e in estimators}
+        estimates = {e.name: estimate_dict(e, data, target, bootstrap=bootstrap) for e in estimators}
         if slates:
             for prefix, cascade in (("slate", False), ("cascade", True)):
                 page_data, page_target = slate_data(home, policy, cascade)
                 estimates.update(
-                    {f"{prefix}-{e.name}": e.estimate(page_data, page_target).as_dict() for e in estimators}
+                    {
+                        f"{prefix}-{e.name}": estimate_dict(e, page_data, page_target, bootstrap=bootstrap)
+                        for e in estimators
+                    }
                 )
         cascade_data, cascade_target = slate_data(home, policy, cascade=True)
-        report["policies"][policy] = {
+        report["policies"][name] = {
             "estimates": estimates,
             **weight_diagnostics(data, target).as_dict(),
+            "unsupported_mass": unsupported_shelf_mass(home, policy),
             "weight_histogram": weight_histogram(data, target),
             "per_row_ipw": _per_slot_ipw(cascade_data, cascade_target),
             "over_time_ipw": _over_time(home, data, target),
@@ -212,6 +229,22 @@ def evaluate(
         float(np.abs(logging_target - data.logged_propensity)[data.mask].max()) if data.mask.any() else 0.0
     )
     return report
+
+
+def unsupported_shelf_mass(decisions: Sequence[records_pb2.RewardedDecision], policy: HomePolicy) -> float:
+    """Share of the target's shelf-placement mass where the logging policy never goes (ε = 0 logs,
+    or a target scoring other candidates): IPW-type estimates say nothing about that part."""
+    logging = resolve("logging")
+    total = 0.0
+    for rewarded in decisions:
+        decision = rewarded.decision
+        k = len(decision.shown)
+        if not k:
+            continue
+        target = policy.ranker_for(decision).marginals(policy.shelf_scores(decision), k)
+        logged = logging.ranker_for(decision).marginals(logging.shelf_scores(decision), k)
+        total += float(target[logged <= 0].sum()) / k
+    return total / max(len(decisions), 1)
 
 
 def format_report(report: dict[str, Any]) -> str:

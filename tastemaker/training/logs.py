@@ -1,5 +1,7 @@
-"""Rewarded-decision logs: read from `tastemaker.rewarded` or from a JSON-lines export, and write
-the export (one `RewardedDecision` per line, in the protobuf JSON mapping)."""
+"""Rewarded-decision logs: read from `tastemaker.rewarded` or from an export, and write the export:
+JSON lines (one `RewardedDecision` per line, in the protobuf JSON mapping) or Parquet (one row
+per decision: readable columns for analysis, and `record`, the serialised `RewardedDecision`,
+from which evaluation re-reads everything exactly)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 
 from tastemaker.messaging.codec import decode
 from tastemaker.messaging.kafka_python import read_topic_to_end
@@ -37,6 +40,75 @@ def write_jsonl(decisions: Iterable[records_pb2.RewardedDecision], path: Path) -
             out.write(json_format.MessageToJson(decision, indent=None) + "\n")
             count += 1
     return count
+
+
+#: The Parquet export's readable columns; `record` holds the whole decision.
+PARQUET_COLUMNS = (
+    "decision_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "epsilon",
+    "reward", "defaulted", "n_outcomes", "n_shown", "ranking_propensity",
+)  # fmt: skip
+
+
+def write_parquet(decisions: Iterable[records_pb2.RewardedDecision], path: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = list(decisions)
+    columns = {
+        "decision_id": [r.decision.decision_id for r in rows],
+        "user_id": [r.decision.user_id for r in rows],
+        "surface": [r.decision.surface for r in rows],
+        "served_at_ms": pa.array([r.decision.served_at_ms for r in rows], pa.int64()),
+        "policy": [r.decision.policy for r in rows],
+        "model_version": [r.decision.model_version for r in rows],
+        "epsilon": pa.array([r.decision.exploration.epsilon for r in rows], pa.float64()),
+        "reward": pa.array([r.reward for r in rows], pa.float64()),
+        "defaulted": pa.array([r.defaulted for r in rows], pa.bool_()),
+        "n_outcomes": pa.array([len(r.outcomes) for r in rows], pa.int32()),
+        "n_shown": pa.array([len(r.decision.shown) for r in rows], pa.int32()),
+        "ranking_propensity": pa.array([r.decision.ranking_propensity for r in rows], pa.float64()),
+        "record": pa.array([r.SerializeToString() for r in rows], pa.binary()),
+    }
+    pq.write_table(pa.table(columns), path, compression="zstd")
+    return len(rows)
+
+
+def is_rewarded_parquet(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    try:
+        return "record" in pq.read_schema(path).names
+    except Exception:  # not Parquet at all: the caller's reader says so
+        return False
+
+
+def read_parquet(path: Path) -> list[records_pb2.RewardedDecision]:
+    import pyarrow.parquet as pq
+
+    try:
+        records = pq.read_table(path, columns=["record"]).column("record").to_pylist()
+    except Exception as exc:
+        raise LogFormatError(f"{path}: not a Parquet export of rewarded decisions ({exc})") from exc
+    out = []
+    for number, raw in enumerate(records, 1):
+        if not raw:
+            raise LogFormatError(f"{path}: row {number} has an empty `record`")
+        message = records_pb2.RewardedDecision()
+        try:
+            message.ParseFromString(raw)
+        except DecodeError as exc:
+            raise LogFormatError(f"{path}: row {number}: `record` is not a RewardedDecision ({exc})") from exc
+        out.append(message)
+    return out
+
+
+def read_export(path: Path) -> list[records_pb2.RewardedDecision]:
+    """A JSON-lines or Parquet export, by its suffix."""
+    return read_parquet(path) if path.suffix == ".parquet" else read_jsonl(path)
+
+
+def write_export(decisions: Iterable[records_pb2.RewardedDecision], path: Path) -> int:
+    return write_parquet(decisions, path) if path.suffix == ".parquet" else write_jsonl(decisions, path)
 
 
 def read_topic(bootstrap_servers: str, topic: str) -> list[records_pb2.RewardedDecision]:

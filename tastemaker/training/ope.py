@@ -300,6 +300,23 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
+def estimate_dict(
+    estimator: OffPolicyEstimator,
+    data: SlotData,
+    target_propensity: np.ndarray,
+    q_target: np.ndarray | None = None,
+    bootstrap: int = 0,
+) -> dict[str, float | int | str]:
+    """The estimate as a report entry: the analytic interval, or with `bootstrap` > 0 the
+    percentile bootstrap over that many resamples (`interval` says which)."""
+    estimate = estimator.estimate(data, target_propensity, q_target).as_dict()
+    if bootstrap > 0:
+        estimate["lower"], estimate["upper"] = bootstrap_interval(
+            estimator, data, target_propensity, q_target, n_resamples=bootstrap
+        )
+    return {**estimate, "interval": f"bootstrap-{bootstrap}" if bootstrap > 0 else "normal"}
+
+
 @dataclass(frozen=True)
 class WeightDiagnostics:
     effective_sample_size: float

@@ -1,0 +1,74 @@
+"""Logs of single actions shown at a position (one row per shown (decision, position)), the
+shape shared by the Open Bandit Dataset and the generic CSV/Parquet layout (`log_readers.py`).
+
+Each row is one decision with one slot; the position is part of the context, as in Open Bandit
+Pipeline, so self-normalisation is over all rows. The reward model for DM/DR is the mean reward
+per (action, position), smoothed toward the position's mean and cross-fitted: each row's
+prediction comes from a model fitted on the other folds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tastemaker.training.ope import SlotData
+
+
+@dataclass(frozen=True)
+class ActionLog:
+    action: np.ndarray  # (n,) int, 0..n_actions-1
+    position: np.ndarray  # (n,) int, 0-based
+    reward: np.ndarray  # (n,) float
+    propensity: np.ndarray  # (n,) float in (0, 1]: π₀(action | context, position)
+    n_actions: int
+    len_list: int
+    #: the action's id as written in the log, by index (for entry-point policies and reports)
+    action_ids: tuple[str, ...] = ()
+    #: event time in ms, when the log has one (for estimates over time)
+    timestamp_ms: np.ndarray | None = None
+    #: every other column, as read (for entry-point policies)
+    context: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_rounds(self) -> int:
+        return int(self.action.shape[0])
+
+    def with_propensity(self, propensity: np.ndarray) -> ActionLog:
+        return ActionLog(
+            self.action, self.position, self.reward, propensity, self.n_actions, self.len_list,
+            self.action_ids, self.timestamp_ms, self.context,
+        )  # fmt: skip
+
+
+def slot_data(log: ActionLog, q_logged: np.ndarray | None = None) -> SlotData:
+    """One slot per row; `q_logged` is q̂(x_i, a_i) per row."""
+    q = None if q_logged is None else q_logged[:, None]
+    return SlotData(log.reward[:, None], log.propensity[:, None], np.ones((log.n_rounds, 1), dtype=bool), q)
+
+
+def reward_model(log: ActionLog, folds: int = 2, prior_strength: float = 20.0, seed: int = 0) -> np.ndarray:
+    """Cross-fitted q̂(action, row's position) for every row and action: shape (n_rounds, n_actions)."""
+    rng = np.random.default_rng(seed)
+    fold = rng.integers(0, folds, size=log.n_rounds)
+    out = np.empty((log.n_rounds, log.n_actions))
+    for k in range(folds):
+        train, test = fold != k, fold == k
+        rewards = np.zeros((log.n_actions, log.len_list))
+        shows = np.zeros((log.n_actions, log.len_list))
+        np.add.at(rewards, (log.action[train], log.position[train]), log.reward[train])
+        np.add.at(shows, (log.action[train], log.position[train]), 1.0)
+        position_mean = rewards.sum(axis=0) / np.maximum(shows.sum(axis=0), 1.0)
+        table = (rewards + prior_strength * position_mean) / (shows + prior_strength)
+        out[test] = table[:, log.position[test]].T
+    return out
+
+
+def unsupported_mass(log: ActionLog, distribution: np.ndarray) -> float:
+    """Share of the target's mass on (action, position) pairs that the log never shows: there the
+    logging policy gives (empirically) no support, and IPW-type estimates say nothing."""
+    seen = np.zeros((log.n_actions, log.len_list), dtype=bool)
+    seen[log.action, log.position] = True
+    return float((distribution * ~seen[:, log.position].T).sum(axis=1).mean())

@@ -1,0 +1,98 @@
+"""Policies to evaluate on home-page logs, each re-run on what the decision logged.
+
+A policy is a ranker (`marginals(scores, k)` and `ranking_probability(scores, order)`, the
+interface of `EpsilonGreedyRanker` and `SoftmaxRanker`) applied to scores: by default the logged
+scores; for a saved model, its scores recomputed from the logged feature vector.
+
+- `logging`: ε-greedy with the decision's own ε; `greedy` (ε = 0); `uniform-random` (ε = 1);
+  `epsilon:E` (ε-greedy with ε = E).
+- `softmax[:T]`: Plackett–Luce over the scores at temperature T (default 1).
+- `model:PATH`: greedy over a saved model version's scores (`engagement_model.save_model`).
+- `MODULE:ATTR` or `FILE.py:ATTR`: your own ranker object, or a no-argument factory of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from tastemaker.bandits.engagement_model import EngagementLinearModel, load_model
+from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.plackett_luce import SoftmaxRanker
+from tastemaker.training.action_policies import PolicyError, load_entry_point
+from tastemaker.v1 import records_pb2
+
+BUILT_IN = ("logging", "greedy", "uniform-random", "epsilon:E", "softmax[:T]", "model:PATH", "MODULE:ATTR")
+DEFAULT = ("logging", "greedy", "uniform-random")
+
+
+class Ranker(Protocol):
+    def marginals(self, scores: np.ndarray, k: int) -> np.ndarray: ...
+
+    def ranking_probability(self, scores: np.ndarray, order: np.ndarray) -> float: ...
+
+
+@dataclass(frozen=True)
+class HomePolicy:
+    name: str
+    ranker_for: Callable[[records_pb2.DecisionLog], Ranker]
+    #: None: the logged scores; else a model whose scores are recomputed from the logged features
+    model: EngagementLinearModel | None = None
+
+    def shelf_scores(self, decision: records_pb2.DecisionLog) -> np.ndarray:
+        if self.model is None:
+            return np.asarray(decision.shelf_candidates.scores)
+        return self.model.score(_engagement(decision, "shelf", decision.shelf_candidates.item_ids))
+
+    def card_scores(self, decision: records_pb2.DecisionLog, shelf: records_pb2.LoggedShelf) -> np.ndarray:
+        if self.model is None:
+            return np.asarray(shelf.card_candidates.scores)
+        return self.model.score(_engagement(decision, "card", shelf.card_candidates.item_ids))
+
+
+def _engagement(decision: records_pb2.DecisionLog, kind: str, ids: object) -> np.ndarray:
+    values = dict(zip(decision.feature_names, decision.feature_values, strict=True))
+    try:
+        return np.array([values[f"{kind}:{i}"] for i in ids], dtype=np.float64)  # type: ignore[attr-defined]
+    except KeyError as exc:
+        raise PolicyError(f"decision {decision.decision_id} did not log the feature {exc}") from None
+
+
+def _fixed(ranker: Ranker) -> Callable[[records_pb2.DecisionLog], Ranker]:
+    return lambda decision: ranker
+
+
+def resolve(name: str) -> HomePolicy:
+    if name == "logging":
+        return HomePolicy(name, lambda d: EpsilonGreedyRanker(d.exploration.epsilon))
+    if name == "greedy":
+        return HomePolicy(name, _fixed(EpsilonGreedyRanker(0.0)))
+    if name == "uniform-random":
+        return HomePolicy(name, _fixed(EpsilonGreedyRanker(1.0)))
+    kind, _, value = name.partition(":")
+    try:
+        if kind == "epsilon" and value:
+            return HomePolicy(name, _fixed(EpsilonGreedyRanker(float(value))))
+        if kind == "softmax":
+            return HomePolicy(name, _fixed(SoftmaxRanker(float(value) if value else 1.0)))
+    except ValueError as exc:
+        raise PolicyError(f"policy {name!r}: {exc}") from None
+    if kind == "model" and value:
+        try:
+            model = load_model(Path(value))
+        except ValueError as exc:
+            raise PolicyError(str(exc)) from None
+        return HomePolicy(name, _fixed(EpsilonGreedyRanker(0.0)), model)
+    if ":" in name:
+        found = load_entry_point(name)
+        ranker = found() if isinstance(found, type) or not hasattr(found, "marginals") else found
+        if not (hasattr(ranker, "marginals") and hasattr(ranker, "ranking_probability")):
+            raise PolicyError(
+                f"{name}: neither a ranker nor a factory of one (needs marginals and ranking_probability)"
+            )
+        return HomePolicy(name, _fixed(ranker))
+    raise PolicyError(f"unknown policy {name!r}; known: {', '.join(BUILT_IN)}")
