@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+OBP_VENV ?= .venv-obp
+OBP_STAMP := $(OBP_VENV)/.installed-$(shell cat tests/obp/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup run test lint codegen bench clean
+.PHONY: setup obp-venv run test lint codegen bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,12 +16,22 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+## obp-venv: Open Bandit Pipeline 0.5.7 in its own venv, for the parity test and the OPE benchmark
+$(OBP_STAMP): tests/obp/requirements.txt
+	@test -x $(OBP_VENV)/bin/python || $(PYTHON) -m venv $(OBP_VENV)
+	$(OBP_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OBP_VENV)/bin/python -m pip install --quiet -r tests/obp/requirements.txt
+	$(OBP_VENV)/bin/python -m pip install --quiet --no-deps --ignore-requires-python obp==0.5.7
+	@rm -f $(OBP_VENV)/.installed-* && touch $(OBP_STAMP)
+
+obp-venv: $(OBP_STAMP)
+
 ## run: the whole loop with simulated users (embedded broker and Redis unless configured); Ctrl-C stops it
 run: setup
 	$(BIN)/tastemaker up --demo $(ARGS)
 
 ## test: the whole suite against a real Redis and a real Kafka-protocol broker (started by the fixtures)
-test: setup
+test: setup obp-venv
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: setup
@@ -32,9 +44,9 @@ codegen: setup
 	$(BIN)/python -m tastemaker.codegen
 
 ## bench: ratios against floors measured in the same run
-bench: setup
+bench: setup obp-venv
 	$(BIN)/python -m tests.benchmarks.bench_rank_home $(ARGS)
 	$(BIN)/python -m tests.benchmarks.bench_features $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OBP_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -209,6 +209,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         estimators = _estimators(args, "ipw,snipw,dm,dr,sndr,switch-dr,dr-os")
         if args.logs is None:
             raise UsageError(f"--format {args.format} needs --logs FILE")
+        if args.engine == "beam":
+            from tastemaker.training.beam_action_ope import evaluate_action_log_with_beam
+
+            if args.bootstrap:
+                raise UsageError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
+            try:
+                report = evaluate_action_log_with_beam(
+                    str(args.logs), args.format, policies, [e.name for e in estimators],
+                    pipeline_args=args.beam_args, output_prefix=args.beam_output,
+                )  # fmt: skip
+            except (LogFormatError, PolicyError, ValueError) as exc:
+                raise UsageError(str(exc)) from exc
+            return _write_outputs(report, args, text=json.dumps(report, indent=2))
         try:
             log = read_action_log(args.logs, args.format)
             report = evaluate_action_log(log, policies, estimators, args.format, bootstrap=args.bootstrap)
@@ -241,10 +254,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             report = evaluate_with_beam(
                 str(args.logs), policies, pipeline_args=args.beam_args, output_prefix=args.beam_output
             )
-            print(json.dumps(report, indent=2))
-            if args.json is not None:
-                args.json.write_text(json.dumps(report, indent=2))
-            return 0
+            return _write_outputs(report, args, text=json.dumps(report, indent=2))
         rewarded = _load_rewarded(args)
         if not rewarded:
             raise UsageError("no rewarded decisions found to evaluate")
@@ -252,7 +262,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             report = evaluate(rewarded, policies, estimators, bootstrap=args.bootstrap)
         except PolicyError as exc:
             raise UsageError(f"--policy: {exc}") from exc
-    print(format_report(report))
+    return _write_outputs(report, args, text=format_report(report))
+
+
+def _write_outputs(report: dict, args: argparse.Namespace, text: str) -> int:
+    print(text)
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2))
     if args.report is not None:
@@ -385,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=("memory", "beam"),
         default="memory",
-        help="memory: vectorised numpy (default); beam: an Apache Beam pipeline (ipw, snipw on rewarded logs)",
+        help="memory: vectorised numpy (default); beam: an Apache Beam pipeline (rewarded logs: ipw, snipw; "
+        "obd/csv/parquet: all seven estimators for uniform-random, greedy, softmax[:T])",
     )
     ev.add_argument(
         "--beam-arg",

@@ -9,7 +9,8 @@ prediction comes from a model fitted on the other folds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,8 @@ class ActionLog:
     timestamp_ms: np.ndarray | None = None
     #: every other column, as read (for entry-point policies)
     context: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: a stable hash of each row's text (`row_key`): its cross-fitting fold, the same in every engine
+    row_hash: np.ndarray | None = None
 
     @property
     def n_rounds(self) -> int:
@@ -39,7 +42,7 @@ class ActionLog:
     def with_propensity(self, propensity: np.ndarray) -> ActionLog:
         return ActionLog(
             self.action, self.position, self.reward, propensity, self.n_actions, self.len_list,
-            self.action_ids, self.timestamp_ms, self.context,
+            self.action_ids, self.timestamp_ms, self.context, self.row_hash,
         )  # fmt: skip
 
 
@@ -49,10 +52,33 @@ def slot_data(log: ActionLog, q_logged: np.ndarray | None = None) -> SlotData:
     return SlotData(log.reward[:, None], log.propensity[:, None], np.ones((log.n_rounds, 1), dtype=bool), q)
 
 
-def reward_model(log: ActionLog, folds: int = 2, prior_strength: float = 20.0, seed: int = 0) -> np.ndarray:
-    """Cross-fitted q̂(action, row's position) for every row and action: shape (n_rounds, n_actions)."""
-    rng = np.random.default_rng(seed)
-    fold = rng.integers(0, folds, size=log.n_rounds)
+FOLDS = 2
+PRIOR_STRENGTH = 20.0
+
+
+def row_key(values: Sequence[str]) -> int:
+    """A row's stable hash from its columns' text, in file order: decides its fold anywhere."""
+    return zlib.crc32("\x1f".join(values).encode("utf-8"))
+
+
+def fold_table(rewards: np.ndarray, shows: np.ndarray, prior_strength: float = PRIOR_STRENGTH) -> np.ndarray:
+    """q̂(action, position) from reward sums and show counts of the training rows, each shape
+    (n_actions, len_list): the mean reward smoothed toward the position's mean."""
+    position_mean = rewards.sum(axis=0) / np.maximum(shows.sum(axis=0), 1.0)
+    return (rewards + prior_strength * position_mean) / (shows + prior_strength)
+
+
+def reward_model(
+    log: ActionLog, folds: int = FOLDS, prior_strength: float = PRIOR_STRENGTH, seed: int = 0
+) -> np.ndarray:
+    """Cross-fitted q̂(action, row's position) for every row and action: shape (n_rounds, n_actions).
+
+    A row's fold is its `row_hash` modulo `folds` when the log has one (so that the Beam engine,
+    which never sees row numbers, folds identically), else drawn from `seed`."""
+    if log.row_hash is not None:
+        fold = (log.row_hash % folds).astype(int)
+    else:
+        fold = np.random.default_rng(seed).integers(0, folds, size=log.n_rounds)
     out = np.empty((log.n_rounds, log.n_actions))
     for k in range(folds):
         train, test = fold != k, fold == k
@@ -60,9 +86,7 @@ def reward_model(log: ActionLog, folds: int = 2, prior_strength: float = 20.0, s
         shows = np.zeros((log.n_actions, log.len_list))
         np.add.at(rewards, (log.action[train], log.position[train]), log.reward[train])
         np.add.at(shows, (log.action[train], log.position[train]), 1.0)
-        position_mean = rewards.sum(axis=0) / np.maximum(shows.sum(axis=0), 1.0)
-        table = (rewards + prior_strength * position_mean) / (shows + prior_strength)
-        out[test] = table[:, log.position[test]].T
+        out[test] = fold_table(rewards, shows, prior_strength)[:, log.position[test]].T
     return out
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tastemaker.training.action_log import ActionLog
+from tastemaker.training.action_log import ActionLog, row_key
 from tastemaker.training.logs import LogFormatError
 
 FORMATS = ("obd", "csv", "parquet")
@@ -152,7 +152,11 @@ def to_action_log(columns: dict[str, list[str]], layout: Layout, source: str, n_
     known = {layout.action, layout.reward, layout.propensity, layout.position, layout.timestamp, layout.n_actions}
     context = {name: np.asarray(values) for name, values in columns.items() if name not in known and name}
     position = (position_numbers - layout.position_base).astype(int)
-    return ActionLog(action, position, reward, propensity, n_actions, int(position.max()) + 1, ids, timestamp, context)
+    names = list(columns)
+    hashes = np.array([row_key([columns[c][i] for c in names]) for i in range(n)], dtype=np.int64)
+    return ActionLog(
+        action, position, reward, propensity, n_actions, int(position.max()) + 1, ids, timestamp, context, hashes
+    )
 
 
 def _timestamps(values: list[str]) -> np.ndarray | None:

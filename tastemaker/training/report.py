@@ -28,21 +28,24 @@ def _estimates_svg(report: dict[str, Any]) -> str:
     ]
     if not rows:
         return "<p>No finite estimates.</p>"
-    lo = min(min(e["lower"] for _, _, e in rows), report["on_policy_mean_reward"])
-    hi = max(max(e["upper"] for _, _, e in rows), report["on_policy_mean_reward"])
+    on_policy_mean = report.get("on_policy_mean_reward")
+    marks = [] if on_policy_mean is None else [on_policy_mean]
+    lo = min([e["lower"] for _, _, e in rows] + marks)
+    hi = max([e["upper"] for _, _, e in rows] + marks)
     pad = (hi - lo) * 0.05 or 0.01
     x = _scale(lo - pad, hi + pad, 230, _WIDTH - 20)
     height = 30 + 18 * len(rows)
     parts = [f'<svg width="{_WIDTH}" height="{height}" role="img" aria-label="estimates with 95% intervals">']
-    on_policy = x(report["on_policy_mean_reward"])
-    parts.append(
-        f'<line x1="{on_policy:.1f}" y1="10" x2="{on_policy:.1f}" y2="{height - 10}" '
-        'stroke="#999" stroke-dasharray="4"/>'
-    )
-    parts.append(
-        f'<text x="{on_policy - 4:.1f}" y="12" font-size="10" fill="#666" text-anchor="end">'
-        "logging policy on-policy mean</text>"
-    )
+    if on_policy_mean is not None:
+        on_policy = x(on_policy_mean)
+        parts.append(
+            f'<line x1="{on_policy:.1f}" y1="10" x2="{on_policy:.1f}" y2="{height - 10}" '
+            'stroke="#999" stroke-dasharray="4"/>'
+        )
+        parts.append(
+            f'<text x="{on_policy - 4:.1f}" y="12" font-size="10" fill="#666" text-anchor="end">'
+            "logging policy on-policy mean</text>"
+        )
     policies = list(report["policies"])
     for i, (policy, name, est) in enumerate(rows):
         y = 28 + 18 * i
@@ -92,6 +95,12 @@ def _policy_section(policy: str, body: dict[str, Any], colour: str) -> str:
         labels = [f"{edges[i]:.3g}–{edges[i + 1]:.3g}" for i in range(len(edges) - 1)]
         out.append(f"<h3>Importance weights (log bins; {histogram.get('zero', 0)} slots with weight 0)</h3>")
         out.append(_bars_svg([float(c) for c in histogram["counts"]], labels, "weight distribution", colour))
+    if body.get("unsupported_mass") is not None:
+        out.append(f"<p>share of the target's mass where the log has no support: {body['unsupported_mass']:.2%}</p>")
+    if body.get("per_position_ipw"):
+        values = body["per_position_ipw"]
+        out.append("<h3>IPW value per position</h3>")
+        out.append(_bars_svg(values, [f"position {i}" for i in range(len(values))], "per-position values", colour))
     if body.get("per_row_ipw"):
         rows = body["per_row_ipw"]
         out.append("<h3>IPW value per home-page row</h3>")
@@ -105,6 +114,15 @@ def _policy_section(policy: str, body: dict[str, Any], colour: str) -> str:
             )
         )
     return "".join(out)
+
+
+def _summary(report: dict[str, Any]) -> str:
+    text = f"{report['n_decisions']} decisions"
+    if report.get("on_policy_mean_reward") is not None:
+        text += f"; the logging policy's on-policy mean reward is {report['on_policy_mean_reward']:.5g}"
+    if report.get("engine"):
+        text += f"; engine: {html.escape(str(report['engine']))}"
+    return text + "."
 
 
 def render_html(report: dict[str, Any], title: str = "Tastemaker off-policy evaluation") -> str:
@@ -124,8 +142,7 @@ def render_html(report: dict[str, Any], title: str = "Tastemaker off-policy eval
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px}}.warn{{color:#a40}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
-<p>{report["n_decisions"]} decisions; the logging policy's on-policy mean reward is
-{report["on_policy_mean_reward"]:.5g}. Intervals are 95%.</p>
+<p>{_summary(report)} Intervals are 95%.</p>
 <h2>Estimates</h2>
 {_estimates_svg(report)}
 <table><tr><th>policy</th><th>estimator</th><th>estimate</th><th>95% interval</th></tr>{rows}</table>
