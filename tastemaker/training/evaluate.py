@@ -254,13 +254,14 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [head]
     if "max_logged_propensity_error" in report:
         lines.append(f"largest |logged - recomputed| logging propensity: {report['max_logged_propensity_error']:.2e}")
-    lines.append(f"{'policy':<16}{'estimator':<15}{'estimate':>10}  {'95% interval':<22}{'mean w':>8}{'ESS':>9}")
+    width = max([16] + [len(policy) + 2 for policy in report["policies"]])
+    lines.append(f"{'policy':<{width}}{'estimator':<15}{'estimate':>10}  {'95% interval':<22}{'mean w':>8}{'ESS':>9}")
     warnings = []
     for policy, body in report["policies"].items():
         for name, est in body["estimates"].items():
             interval = f"[{est['lower']:.4f}, {est['upper']:.4f}]"
             lines.append(
-                f"{policy:<16}{name:<15}{est['value']:>10.4f}  {interval:<22}{body['mean_weight']:>8.3f}"
+                f"{policy:<{width}}{name:<15}{est['value']:>10.4f}  {interval:<22}{body['mean_weight']:>8.3f}"
                 f"{body['effective_sample_size']:>9.0f}"
             )
         warnings += [f"warning ({policy}): {w}" for w in body.get("warnings", [])]
