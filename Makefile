@@ -47,6 +47,7 @@ codegen: setup
 bench: setup obp-venv
 	$(BIN)/python -m tests.benchmarks.bench_rank_home $(ARGS)
 	$(BIN)/python -m tests.benchmarks.bench_features $(ARGS)
+	$(BIN)/python -m tests.benchmarks.bench_ope
 
 clean:
 	rm -rf $(VENV) $(OBP_VENV) .pytest_cache .mypy_cache .ruff_cache

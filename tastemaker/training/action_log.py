@@ -9,7 +9,7 @@ prediction comes from a model fitted on the other folds.
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -56,9 +56,17 @@ FOLDS = 2
 PRIOR_STRENGTH = 20.0
 
 
-def row_key(values: Sequence[str]) -> int:
-    """A row's stable hash from its columns' text, in file order: decides its fold anywhere."""
-    return zlib.crc32("\x1f".join(values).encode("utf-8"))
+def row_text(values: Sequence[str]) -> str:
+    """A row's columns' text, in file order."""
+    return "\x1f".join(values)
+
+
+def row_key(text: str, occurrence: int) -> int:
+    """A stable 63-bit hash of a row's text and how many identical rows came before it: decides its
+    fold in every engine. Identical rows are interchangeable, so which of them is counted first
+    does not change any estimate, and the Beam engine, which never sees row numbers, agrees."""
+    digest = hashlib.blake2b(f"{text}\x1e{occurrence}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
 
 
 def fold_table(rewards: np.ndarray, shows: np.ndarray, prior_strength: float = PRIOR_STRENGTH) -> np.ndarray:

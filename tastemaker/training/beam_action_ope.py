@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.training.action_log import FOLDS, fold_table, row_key
+from tastemaker.training.action_log import FOLDS, fold_table, row_key, row_text
 from tastemaker.training.action_policies import DEFAULT_TEMPERATURE, PolicyError
 from tastemaker.training.beam_ope import _interval, _Moments, _tagged, beam
 from tastemaker.training.log_readers import GENERIC, OBD, Layout
@@ -33,6 +33,7 @@ BEAM_POLICIES = ("uniform-random", "greedy", "softmax[:T]")
 BEAM_ESTIMATORS = ("ipw", "snipw", "dm", "dr", "sndr", "switch-dr", "dr-os")
 
 Parsed = tuple[int, str, int, float, float]  # fold, action id, position, reward, propensity
+Unfolded = tuple[str, str, int, float, float]  # the row's text instead of its fold
 
 
 def _number(text: str) -> float:
@@ -47,7 +48,7 @@ def _index_like(value: float) -> bool:
 
 
 def parse_row(values: dict[str, str], layout: Layout, names: Sequence[str]) -> tuple[str, Any]:
-    """("ok", Parsed) or ("bad", column): the same rules as `log_readers.to_action_log`."""
+    """("ok", Unfolded) or ("bad", column): the same rules as `log_readers.to_action_log`."""
     action = values.get(layout.action, "")
     reward = _number(values.get(layout.reward, ""))
     propensity = _number(values.get(layout.propensity, ""))
@@ -60,8 +61,15 @@ def parse_row(values: dict[str, str], layout: Layout, names: Sequence[str]) -> t
         return "bad", layout.propensity
     if not _index_like(position - layout.position_base):
         return "bad", layout.position
-    fold = row_key([values.get(name, "") for name in names]) % FOLDS
-    return "ok", (fold, action, int(position) - layout.position_base, reward, propensity)
+    text = row_text([values.get(name, "") for name in names])
+    return "ok", (text, action, int(position) - layout.position_base, reward, propensity)
+
+
+def _with_folds(group: tuple[str, Iterable[tuple[Unfolded, int]]]) -> Iterable[tuple[Parsed, int]]:
+    """Identical rows, numbered: each gets the fold `row_key` gives in memory."""
+    text, rows = group
+    for occurrence, (row, declared) in enumerate(rows):
+        yield (row_key(text, occurrence) % FOLDS, *row[1:]), declared  # type: ignore[misc]
 
 
 class _Universe(beam.CombineFn):  # type: ignore[misc]
@@ -263,7 +271,9 @@ def evaluate_action_log_with_beam(
         good = (
             parsed
             | "good rows" >> beam.Filter(lambda p: p[0][0] == "ok")
-            | "with declared" >> beam.Map(lambda p: (p[0][1], _declared(p[1], layout)))
+            | "with declared" >> beam.Map(lambda p: (p[0][1][0], (p[0][1], _declared(p[1], layout))))
+            | "identical rows" >> beam.GroupByKey()
+            | "folds" >> beam.FlatMap(_with_folds)
         )
         n = good | "count" >> beam.combiners.Count.Globally()
         universe = good | "universe" >> beam.CombineGlobally(_Universe())

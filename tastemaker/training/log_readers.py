@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tastemaker.training.action_log import ActionLog, row_key
+from tastemaker.training.action_log import ActionLog, row_key, row_text
 from tastemaker.training.logs import LogFormatError
 
 FORMATS = ("obd", "csv", "parquet")
@@ -153,7 +153,12 @@ def to_action_log(columns: dict[str, list[str]], layout: Layout, source: str, n_
     context = {name: np.asarray(values) for name, values in columns.items() if name not in known and name}
     position = (position_numbers - layout.position_base).astype(int)
     names = list(columns)
-    hashes = np.array([row_key([columns[c][i] for c in names]) for i in range(n)], dtype=np.int64)
+    seen: dict[str, int] = {}
+    hashes = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        text = row_text([columns[c][i] for c in names])
+        hashes[i] = row_key(text, seen.get(text, 0))
+        seen[text] = seen.get(text, 0) + 1
     return ActionLog(
         action, position, reward, propensity, n_actions, int(position.max()) + 1, ids, timestamp, context, hashes
     )

@@ -74,8 +74,12 @@ def test_generic_csv_and_parquet_give_the_same_estimates_that_cover_the_truth(tm
     assert len(a["policies"]["uniform-random"]["per_position_ipw"]) == 2
 
 
-def test_greedy_over_the_reward_model_finds_the_best_action(tmp_path: Path) -> None:
-    log = read_action_log(_write_csv(_generic_columns(), tmp_path / "log.csv"), "csv")
+@pytest.mark.parametrize("unique_rows", [True, False])
+def test_greedy_over_the_reward_model_finds_the_best_action(tmp_path: Path, unique_rows: bool) -> None:
+    columns = _generic_columns()
+    if not unique_rows:  # only 20 distinct rows: cross-fitting folds must still split each of them
+        del columns["timestamp_ms"], columns["country"]
+    log = read_action_log(_write_csv(columns, tmp_path / "log.csv"), "csv")
     report = evaluate_action_log(log, ["greedy"], [IPW(), SNIPW()], "csv")
     estimate = report["policies"]["greedy"]["estimates"]["snipw"]
     assert estimate["lower"] <= 0.30 <= estimate["upper"]

@@ -1,0 +1,111 @@
+"""Off-policy estimators against Open Bandit Pipeline, and the Beam engine, in one run:
+
+- rounds/s of IPW, SNIPW and DR (reward model given) in memory on one core, tastemaker vs OBP
+  0.5.7 (its own venv, `make obp-venv`) on the same arrays — ours includes deriving the target's
+  propensities and q̄ from OBP's (n, n_actions, len_list) arrays, and the interval;
+- Beam DirectRunner rounds/s over a generic CSV log of the same rounds (all seven estimators
+  per policy, cross-fitted model included), next to the in-memory engine reading the same file.
+
+    make bench            # or: python -m tests.benchmarks.bench_ope --rounds 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one core, like OBP's subprocess
+
+import numpy as np  # noqa: E402
+
+from tastemaker.training.action_eval import evaluate_action_log  # noqa: E402
+from tastemaker.training.beam_action_ope import evaluate_action_log_with_beam  # noqa: E402
+from tastemaker.training.log_readers import read_action_log  # noqa: E402
+from tastemaker.training.ope import estimator_by_name  # noqa: E402
+from tests.support.obp import BanditArrays, obp_available, ours, run_obp  # noqa: E402
+
+ESTIMATORS = ["ipw", "snipw", "dr"]
+
+
+def synthetic(rounds: int, n_actions: int, len_list: int, seed: int = 0) -> BanditArrays:
+    rng = np.random.default_rng(seed)
+    action = rng.integers(0, n_actions, rounds)
+    position = rng.integers(0, len_list, rounds)
+    pscore = np.full(rounds, 1.0 / n_actions)
+    logits = rng.normal(size=(1, n_actions, len_list))
+    target = np.broadcast_to(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), (rounds, n_actions, len_list))
+    q_hat = np.broadcast_to(rng.uniform(0, 0.2, (1, n_actions, len_list)), (rounds, n_actions, len_list))
+    reward = (rng.random(rounds) < q_hat[0, action, position]).astype(float)
+    return BanditArrays(action, position, reward, pscore, np.ascontiguousarray(target), np.ascontiguousarray(q_hat))
+
+
+def bench_estimators(arrays: BanditArrays, repeat: int) -> None:
+    n = len(arrays.action)
+    theirs = run_obp(arrays, ESTIMATORS, repeat=repeat) if obp_available() else {}
+    print(f"\nIn-memory estimators, {n:,} rounds, {arrays.action_dist.shape[1]} actions × "
+          f"{arrays.action_dist.shape[2]} positions, one core (best of {repeat})")  # fmt: skip
+    print(f"{'estimator':<10}{'tastemaker rounds/s':>22}{'OBP rounds/s':>16}{'ratio':>8}{'same value':>12}")
+    for name in ESTIMATORS:
+        best, value = float("inf"), float("nan")
+        for _ in range(repeat):
+            value, seconds = ours(estimator_by_name(name), arrays)
+            best = min(best, seconds)
+        mine = n / best
+        if name in theirs:
+            other = n / theirs[name]["seconds"]
+            same = abs(value - theirs[name]["value"]) <= 1e-6 * abs(theirs[name]["value"])
+            print(f"{name:<10}{mine:>22,.0f}{other:>16,.0f}{mine / other:>7.1f}×{str(same):>12}")
+        else:
+            print(f"{name:<10}{mine:>22,.0f}{'(no OBP venv)':>16}")
+
+
+def bench_beam(rounds: int, n_actions: int, len_list: int) -> None:
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "log.csv"
+        action = rng.integers(0, n_actions, rounds)
+        position = rng.integers(0, len_list, rounds)
+        reward = (rng.random(rounds) < 0.05 + 0.01 * action).astype(int)
+        with path.open("w") as out:
+            out.write("action,position,reward,propensity\n")
+            out.writelines(f"{a},{p},{r},{1 / n_actions}\n" for a, p, r in zip(action, position, reward, strict=True))
+        estimators = ["ipw", "snipw", "dm", "dr", "sndr", "switch-dr", "dr-os"]
+        start = time.perf_counter()
+        memory = evaluate_action_log(
+            read_action_log(path, "csv"), ["greedy"], [estimator_by_name(e) for e in estimators], "csv"
+        )
+        memory_s = time.perf_counter() - start
+        start = time.perf_counter()
+        beam = evaluate_action_log_with_beam(str(path), "csv", ["greedy"], estimators)
+        beam_s = time.perf_counter() - start
+    pairs = [
+        (beam["policies"]["greedy"]["estimates"][e]["value"], memory["policies"]["greedy"]["estimates"][e]["value"])
+        for e in estimators
+    ]
+    print({e: round(b, 6) for e, (b, _) in zip(estimators, pairs, strict=True)})
+    worst = max(abs(b - a) / max(abs(a), 1e-300) for b, a in pairs)
+    print(f"\nCSV log of {rounds:,} rounds → seven estimators for `greedy` (cross-fitted model), file read included")
+    print(f"{'engine':<22}{'seconds':>10}{'rounds/s':>12}")
+    print(f"{'memory (numpy)':<22}{memory_s:>10.1f}{rounds / memory_s:>12,.0f}")
+    print(f"{'Beam DirectRunner':<22}{beam_s:>10.1f}{rounds / beam_s:>12,.0f}")
+    print(f"largest relative difference between the engines' estimates: {worst:.1e}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=1_000_000)
+    parser.add_argument("--beam-rounds", type=int, default=1_000_000)
+    parser.add_argument("--actions", type=int, default=10)
+    parser.add_argument("--positions", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    bench_estimators(synthetic(args.rounds, args.actions, args.positions), args.repeat)
+    bench_beam(args.beam_rounds, args.actions, args.positions)
+
+
+if __name__ == "__main__":
+    main()
