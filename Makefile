@@ -48,6 +48,7 @@ bench: setup obp-venv
 	$(BIN)/python -m tests.benchmarks.bench_rank_home $(ARGS)
 	$(BIN)/python -m tests.benchmarks.bench_features $(ARGS)
 	$(BIN)/python -m tests.benchmarks.bench_ope
+	$(BIN)/python -m tests.benchmarks.bench_obd_protocol
 
 clean:
 	rm -rf $(VENV) $(OBP_VENV) .pytest_cache .mypy_cache .ruff_cache

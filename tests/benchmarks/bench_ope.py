@@ -86,7 +86,6 @@ def bench_beam(rounds: int, n_actions: int, len_list: int) -> None:
         (beam["policies"]["greedy"]["estimates"][e]["value"], memory["policies"]["greedy"]["estimates"][e]["value"])
         for e in estimators
     ]
-    print({e: round(b, 6) for e, (b, _) in zip(estimators, pairs, strict=True)})
     worst = max(abs(b - a) / max(abs(a), 1e-300) for b, a in pairs)
     print(f"\nCSV log of {rounds:,} rounds → seven estimators for `greedy` (cross-fitted model), file read included")
     print(f"{'engine':<22}{'seconds':>10}{'rounds/s':>12}")
