@@ -238,9 +238,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             except PolicyError as exc:
                 raise UsageError(f"--policy: {exc}") from exc
         estimators = _estimators(args, "ipw,snipw")
-        needing_model = [e.name for e in estimators if e.needs_reward_model]
-        if needing_model:
-            raise UsageError(f"--estimators {','.join(needing_model)} need a reward model, not built for home logs yet")
         if args.engine == "beam":
             if args.logs is None:
                 raise UsageError("--engine beam reads files: give --logs 'PATH-or-GLOB' (`tastemaker logs export`)")

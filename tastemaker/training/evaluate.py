@@ -16,6 +16,7 @@ import numpy as np
 
 from tastemaker.training.home_policies import DEFAULT as POLICIES
 from tastemaker.training.home_policies import HomePolicy, resolve
+from tastemaker.training.home_reward_model import CellRewardModel, q_arrays
 from tastemaker.training.ope import (
     IPW,
     SNIPW,
@@ -202,17 +203,23 @@ def evaluate(
         "defaulted_share": float(np.mean([d.defaulted for d in home])),
         "policies": {},
     }
+    model = CellRewardModel(home) if any(e.needs_reward_model for e in estimators) else None
+    weighting = [e for e in estimators if not e.needs_reward_model]
     for name in policies:
         policy = resolve(name)
         target = target_propensity(home, policy)
-        estimates = {e.name: estimate_dict(e, data, target, bootstrap=bootstrap) for e in estimators}
+        q_target = None
+        if model is not None:
+            q_logged, q_target = q_arrays(home, model, policy, *_grid(home))
+            data = SlotData(data.rewards, data.logged_propensity, data.mask, q_logged)
+        estimates = {e.name: estimate_dict(e, data, target, q_target, bootstrap) for e in estimators}
         if slates:
             for prefix, cascade in (("slate", False), ("cascade", True)):
                 page_data, page_target = slate_data(home, policy, cascade)
                 estimates.update(
                     {
                         f"{prefix}-{e.name}": estimate_dict(e, page_data, page_target, bootstrap=bootstrap)
-                        for e in estimators
+                        for e in weighting
                     }
                 )
         cascade_data, cascade_target = slate_data(home, policy, cascade=True)

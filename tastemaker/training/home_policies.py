@@ -53,6 +53,19 @@ class HomePolicy:
             return np.asarray(shelf.card_candidates.scores)
         return self.model.score(_engagement(decision, "card", shelf.card_candidates.item_ids))
 
+    def candidate_card_scores(self, decision: records_pb2.DecisionLog, shelf_id: str) -> tuple[list[str], np.ndarray]:
+        """Every candidate card of a candidate shelf, shown or not, with its score under this policy:
+        logged scores where the shelf was shown; else the logged model's (or this policy's model's)
+        scores of the logged feature vector."""
+        for shown in decision.shown:
+            if shown.shelf_id == shelf_id:
+                return list(shown.card_candidates.item_ids), self.card_scores(decision, shown)
+        for candidate in decision.candidates:
+            if candidate.shelf_id == shelf_id:
+                model = self.model or EngagementLinearModel()
+                return list(candidate.card_ids), model.score(_engagement(decision, "card", candidate.card_ids))
+        raise PolicyError(f"decision {decision.decision_id} did not log the candidate shelf {shelf_id}")
+
 
 def _engagement(decision: records_pb2.DecisionLog, kind: str, ids: object) -> np.ndarray:
     values = dict(zip(decision.feature_names, decision.feature_values, strict=True))

@@ -196,3 +196,20 @@ def test_a_python_entry_point_policy_is_evaluated(logs) -> None:
     logging_like = report["policies"]["epsilon:0.3"]["estimates"]["ipw"]
     assert reverse["value"] < logging_like["value"]
     assert logging_like["value"] == pytest.approx(report["on_policy_mean_reward"])
+
+
+def test_model_based_estimators_on_home_logs_cover_the_true_values(logs) -> None:
+    from tastemaker.training.ope import ESTIMATORS, estimator_by_name
+
+    decisions, greedy_truth = logs
+    report = evaluate(decisions, policies=["greedy", "logging"], estimators=[estimator_by_name(n) for n in ESTIMATORS])
+    greedy, logging = report["policies"]["greedy"]["estimates"], report["policies"]["logging"]["estimates"]
+    for name in ("dr", "sndr", "switch-dr", "dr-os"):
+        assert greedy[name]["lower"] <= greedy_truth <= greedy[name]["upper"], (name, greedy[name], greedy_truth)
+        on_policy = report["on_policy_mean_reward"]
+        assert logging[name]["lower"] <= on_policy <= logging[name]["upper"], name
+    assert abs(greedy["dm"]["value"] - greedy_truth) / greedy_truth < 0.25
+    # DR's interval is no wider than IPW's: the model takes variance out
+    width = {n: greedy[n]["upper"] - greedy[n]["lower"] for n in ("ipw", "dr")}
+    assert width["dr"] <= width["ipw"]
+    assert "slate-dr" not in greedy  # the slate estimators are weighting-only

@@ -1,0 +1,119 @@
+"""The reward model under DM and DR on home-page logs: q̂(cell, item), the mean reward of an item
+in a cell of the page grid (row, column; column 0 is the shelf, 1+k its k-th card), smoothed
+toward the cell's mean and cross-fitted over decisions (fold = a hash of the decision id).
+
+For a target policy π, the model's expected reward in a cell is
+    shelf cell (r, 0):  q̄ = Σ_s π(s at r) · q̂((r, 0), s)
+    card cell (r, c):   q̄ = Σ_s π(s at r) · Σ_a π(a at c | s) · q̂((r, c), a)
+over every candidate shelf and its candidate cards (scores of shelves that were not shown are
+recomputed from the logged feature vector). Cells are those the logged page showed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from tastemaker.training.home_policies import HomePolicy
+from tastemaker.v1 import records_pb2
+
+FOLDS = 2
+PRIOR_STRENGTH = 20.0
+
+Cell = tuple[int, int]
+
+
+def fold_of(decision_id: str, folds: int = FOLDS) -> int:
+    return int.from_bytes(hashlib.blake2b(decision_id.encode(), digest_size=8).digest(), "big") % folds
+
+
+def _shown_cells(rewarded: records_pb2.RewardedDecision) -> list[tuple[Cell, str, float]]:
+    reward_of: dict[str, float] = defaultdict(float)
+    for outcome in rewarded.outcomes:
+        reward_of[outcome.item_id] += outcome.reward
+    out = []
+    for shelf in rewarded.decision.shown:
+        out.append(((shelf.position, 0), shelf.shelf_id, reward_of.get(shelf.shelf_id, 0.0)))
+        out.extend(
+            ((shelf.position, 1 + card.position), card.card_id, reward_of.get(card.card_id, 0.0))
+            for card in shelf.cards
+        )
+    return out
+
+
+class CellRewardModel:
+    """Cross-fitted q̂(cell, item) from rewarded decisions."""
+
+    def __init__(self, decisions: Sequence[records_pb2.RewardedDecision], prior_strength: float = PRIOR_STRENGTH):
+        self._prior = prior_strength
+        self._cache: dict[tuple[int, Cell, tuple[str, ...]], np.ndarray] = {}
+        self._sums: list[dict[tuple[Cell, str], list[float]]] = [defaultdict(lambda: [0.0, 0.0]) for _ in range(FOLDS)]
+        self._cells: list[dict[Cell, list[float]]] = [defaultdict(lambda: [0.0, 0.0]) for _ in range(FOLDS)]
+        for rewarded in decisions:
+            k = fold_of(rewarded.decision.decision_id)
+            for cell, item, reward in _shown_cells(rewarded):
+                for table, key in ((self._sums[k], (cell, item)), (self._cells[k], cell)):
+                    table[key][0] += reward  # type: ignore[index]
+                    table[key][1] += 1.0  # type: ignore[index]
+
+    def q(self, decision_id: str, cell: Cell, items: Sequence[str]) -> np.ndarray:
+        """q̂(cell, item) for each item, from the folds other than the decision's own."""
+        key = (fold_of(decision_id), cell, tuple(items))
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = self._table(key[0], cell, items)
+        return cached
+
+    def _table(self, own: int, cell: Cell, items: Sequence[str]) -> np.ndarray:
+        others = [f for f in range(FOLDS) if f != own]
+        cell_sum = sum(self._cells[f][cell][0] for f in others if cell in self._cells[f])
+        cell_n = sum(self._cells[f][cell][1] for f in others if cell in self._cells[f])
+        cell_mean = cell_sum / cell_n if cell_n else 0.0
+        out = np.empty(len(items))
+        for i, item in enumerate(items):
+            total = n = 0.0
+            for f in others:
+                entry = self._sums[f].get((cell, item))
+                if entry is not None:
+                    total, n = total + entry[0], n + entry[1]
+            out[i] = (total + self._prior * cell_mean) / (n + self._prior)
+        return out
+
+
+def q_arrays(
+    decisions: Sequence[records_pb2.RewardedDecision], model: CellRewardModel, policy: HomePolicy, rows: int, cols: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(q̂ of each logged item in its cell, q̄ of the target in that cell), each (n, rows·cols)."""
+    q_logged = np.zeros((len(decisions), rows, cols))
+    q_target = np.zeros((len(decisions), rows, cols))
+    for i, rewarded in enumerate(decisions):
+        decision = rewarded.decision
+        if not decision.shown:
+            continue
+        ranker = policy.ranker_for(decision)
+        shelf_ids = list(decision.shelf_candidates.item_ids)
+        shelf_marginals = ranker.marginals(policy.shelf_scores(decision), len(decision.shown))
+        card_k = decision.max_cards_per_shelf or max(len(s.cards) for s in decision.shown)
+        cards: dict[str, tuple[list[str], np.ndarray]] = {}
+        for shelf_id in shelf_ids:
+            ids, scores = policy.candidate_card_scores(decision, shelf_id)
+            cards[shelf_id] = (ids, ranker.marginals(scores, min(card_k, len(ids))))
+        for cell, item, _ in _shown_cells(rewarded):
+            row, col = cell
+            q_logged[i, row, col] = model.q(decision.decision_id, cell, [item])[0]
+            if col == 0:
+                q_target[i, row, 0] = float(shelf_marginals[:, row] @ model.q(decision.decision_id, cell, shelf_ids))
+                continue
+            expected = 0.0
+            for s, shelf_id in enumerate(shelf_ids):
+                ids, marginals = cards[shelf_id]
+                if shelf_marginals[s, row] > 0 and col - 1 < marginals.shape[1]:
+                    expected += shelf_marginals[s, row] * float(
+                        marginals[:, col - 1] @ model.q(decision.decision_id, cell, ids)
+                    )
+            q_target[i, row, col] = expected
+    n = len(decisions)
+    return q_logged.reshape(n, -1), q_target.reshape(n, -1)
