@@ -1,5 +1,6 @@
 """The off-policy evaluation of home logs as an Apache Beam pipeline: the same IPW and SNIPW
-(per shelf and card cell) as `evaluate.py`'s in-memory path, to 1e-9 relative, but computed
+(per shelf and card cell, whole-page slate and page-prefix cascade) as `evaluate.py`'s in-memory
+path, to 1e-9 relative, but computed
 from per-decision elements and combined sums, so it runs on any Beam runner over logs too large
 for one machine.
 
@@ -31,7 +32,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 from google.protobuf import json_format
 
-from tastemaker.training.evaluate import slot_data, target_propensity
+from tastemaker.training.evaluate import slate_data, slot_data, target_propensity
 from tastemaker.v1 import records_pb2
 
 Cell = tuple[int, int]
@@ -55,7 +56,18 @@ def decision_cells(rewarded: records_pb2.RewardedDecision, policies: Sequence[st
             for j in np.flatnonzero(data.mask[0])
         ]
         out.append((policy, cells))
+        for prefix, cascade in (("slate", False), ("cascade", True)):
+            page, page_target = slate_data([rewarded], policy, cascade)
+            page_cells = [
+                ((int(j), 0), float(page_target[0, j] / page.logged_propensity[0, j]), float(page.rewards[0, j]))
+                for j in np.flatnonzero(page.mask[0])
+            ]
+            out.append((f"{policy}{_SEP}{prefix}", page_cells))
     return out
+
+
+#: joins a policy and a page estimator ("slate", "cascade") in the pipeline's keys
+_SEP = "\x1f"
 
 
 def _parse(line: str) -> records_pb2.RewardedDecision:
@@ -186,15 +198,16 @@ def evaluate_with_beam(
     snipw = {policy: tuple(v) for policy, v in collected["snipw"]}
     report: dict[str, Any] = {"n_decisions": n, "engine": "beam", "policies": {}}
     for policy in policies:
-        moments = ipw[policy]
-        value = _snipw_value(sums, n, policy)  # type: ignore[arg-type]
-        count, total, squares = snipw[policy]
-        # the influence stream is ψ − V̂: shift its moments by V̂ for the interval's variance
-        shifted = (count, total + count * value, squares + 2 * value * total + count * value * value)
-        report["policies"][policy] = {
-            "estimates": {
-                "ipw": _interval(moments, moments[1] / moments[0], alpha),  # type: ignore[arg-type]
-                "snipw": _interval(shifted, value, alpha),  # type: ignore[arg-type]
-            }
-        }
+        estimates = {}
+        for prefix in ("", "slate", "cascade"):
+            key = f"{policy}{_SEP}{prefix}" if prefix else policy
+            label = f"{prefix}-" if prefix else ""
+            moments = ipw[key]
+            value = _snipw_value(sums, n, key)  # type: ignore[arg-type]
+            count, total, squares = snipw[key]
+            # the influence stream is ψ − V̂: shift its moments by V̂ for the interval's variance
+            shifted = (count, total + count * value, squares + 2 * value * total + count * value * value)
+            estimates[f"{label}ipw"] = _interval(moments, moments[1] / moments[0], alpha)  # type: ignore[arg-type]
+            estimates[f"{label}snipw"] = _interval(shifted, value, alpha)  # type: ignore[arg-type]
+        report["policies"][policy] = {"estimates": estimates}
     return report

@@ -48,11 +48,11 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[records_pb2.Rew
 
 def test_beam_matches_the_in_memory_engine(logs: tuple[list[records_pb2.RewardedDecision], Path]) -> None:
     rewarded, directory = logs
-    in_memory = evaluate(rewarded, slates=False)
+    in_memory = evaluate(rewarded)
     beam = evaluate_with_beam(str(directory / "rewarded-*.jsonl"), list(POLICIES))
     assert beam["n_decisions"] == len(rewarded)
     for policy in POLICIES:
-        for name in ("ipw", "snipw"):
+        for name in ("ipw", "snipw", "slate-ipw", "slate-snipw", "cascade-ipw", "cascade-snipw"):
             expected = in_memory["policies"][policy]["estimates"][name]
             got = beam["policies"][policy]["estimates"][name]
             for field in ("value", "lower", "upper"):
