@@ -57,7 +57,15 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     if args.duration is not None and args.duration <= 0:
         raise UsageError(f"--duration must be positive, got {args.duration}")
-    return run_up(_settings(args), demo=args.demo, duration_s=args.duration, report_json=args.report_json)
+    if args.export_logs is not None and args.export_logs.suffix not in (".jsonl", ".parquet"):
+        raise UsageError(f"--export-logs {args.export_logs}: name a .jsonl or a .parquet file")
+    return run_up(
+        _settings(args),
+        demo=args.demo,
+        duration_s=args.duration,
+        report_json=args.report_json,
+        export_logs=args.export_logs,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -343,6 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, help="gRPC port (default 50051; 0 picks a free one)")
     up.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this long")
     up.add_argument("--report-json", type=Path, metavar="PATH", help="write a summary and the estimates here")
+    up.add_argument(
+        "--export-logs",
+        type=Path,
+        metavar="FILE",
+        help="on exit, write the rewarded decisions to FILE (.jsonl or .parquet) for `tastemaker evaluate`",
+    )
     up.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
     up.add_argument("--reward-window-s", type=float, help="reward window in seconds (default 30)")
     up.set_defaults(func=cmd_up)

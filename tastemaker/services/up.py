@@ -28,7 +28,7 @@ from tastemaker.services.demo import DemoTraffic
 from tastemaker.services.embedded import EmbeddedStack
 from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.training.evaluate import evaluate, format_report
-from tastemaker.training.logs import read_topic
+from tastemaker.training.logs import read_topic, write_export
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,13 @@ def _install_stop_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def run_up(settings: Settings, demo: bool, duration_s: float | None, report_json: Path | None) -> int:
+def run_up(
+    settings: Settings,
+    demo: bool,
+    duration_s: float | None,
+    report_json: Path | None,
+    export_logs: Path | None = None,
+) -> int:
     stop = threading.Event()
     _install_stop_signals(stop)
     with EmbeddedStack(settings.kafka_bootstrap, settings.redis_url) as stack:
@@ -99,7 +105,11 @@ def run_up(settings: Settings, demo: bool, duration_s: float | None, report_json
             _drain_joiner(joiner)
         processor.close()
         joiner.close()
-        summary = _summary(settings, serving.home.decisions_served, serving.feedback.outcomes_reported, joiner)
+        rewarded = read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).rewarded)
+        if export_logs is not None:
+            count = write_export(rewarded, export_logs)
+            log.info("exported %d rewarded decisions to %s", count, export_logs)
+        summary = _summary(rewarded, serving.home.decisions_served, serving.feedback.outcomes_reported, joiner)
         if summary.get("evaluation"):
             print(format_report(summary["evaluation"]), file=sys.stderr)
         if report_json is not None:
@@ -117,8 +127,7 @@ def _drain_joiner(joiner: Any, quiet_polls: int = 3) -> None:
         closed = joiner.close_due(now_ms=2**62)
 
 
-def _summary(settings: Settings, decisions: int, outcomes: int, joiner: Any) -> dict[str, Any]:
-    rewarded = read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).rewarded)
+def _summary(rewarded: list[Any], decisions: int, outcomes: int, joiner: Any) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "decisions_served": decisions,
         "outcomes_reported": outcomes,

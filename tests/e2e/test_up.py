@@ -43,6 +43,8 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
             "2",
             "--report-json",
             str(report_path),
+            "--export-logs",
+            str(tmp_path / "demo.parquet"),
         ],
         capture_output=True,
         text=True,
@@ -61,6 +63,19 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
     ports = _child_ports(done.stderr)
     assert len(ports) == 2
     assert not any(_is_listening(p) for p in ports), "a child process outlived `tastemaker up`"
+    # the demo's logs, evaluated afterwards: the HTML report and its JSON twin
+    evaluated = subprocess.run(
+        [*CLI, "evaluate", "--format", "parquet", "--logs", str(tmp_path / "demo.parquet"),
+         "--estimators", "ipw,snipw,dr", "--policy", "logging", "--policy", "softmax",
+         "--report", str(tmp_path / "demo.html")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    twin = json.loads((tmp_path / "demo.json").read_text())
+    assert twin["n_decisions"] == report["rewarded_decisions"]
+    assert twin["policies"]["logging"]["estimates"]["ipw"]["value"] == pytest.approx(on_policy)
+    page = (tmp_path / "demo.html").read_text()
+    assert "<svg" in page and "softmax" in page and "slate-ipw" in page
 
 
 def _start_serving() -> tuple[subprocess.Popen[str], str]:
@@ -112,9 +127,11 @@ def test_a_taken_port_is_a_clear_error_and_children_are_stopped() -> None:
     [
         (["up", "--duration", "-5"], {}, "--duration must be positive"),
         (["evaluate", "--logs", "/nonexistent.jsonl"], {}, "no such file"),
-        (["evaluate", "--policy", "oracle", "--logs", "x"], {}, "'oracle' is not one of"),
+        (["evaluate", "--policy", "oracle", "--logs", "x"], {}, "unknown policy 'oracle'"),
         (["serve"], {}, "set TASTEMAKER_KAFKA_BOOTSTRAP"),
-        (["evaluate", "--estimators", "dr", "--logs", "x"], {}, "need a reward model"),
+        (["evaluate", "--bootstrap", "-1", "--logs", "x"], {}, "--bootstrap must be 0 or"),
+        (["evaluate", "--format", "csv", "--logs", "/nonexistent.csv"], {}, "no such file"),
+        (["logs", "export", "--out", "x.txt"], {}, "name a .jsonl or a .parquet file"),
         (["evaluate", "--format", "obd"], {}, "--format obd needs --logs"),
         (["up"], {"TASTEMAKER_EPSILON": "lots"}, "TASTEMAKER_EPSILON='lots' is not a valid float"),
         (["bogus-command"], {}, "invalid choice"),

@@ -64,6 +64,14 @@ def test_export_then_evaluate_from_the_file(env: Settings, tmp_path: Path, capsy
     report = json.loads(report_path.read_text())
     assert report["on_policy_mean_reward"] == pytest.approx(1.0)
     assert report["policies"]["greedy"]["estimates"]["ipw"]["value"] == pytest.approx(1.0)
+    parquet = tmp_path / "rewarded.parquet"
+    assert main(["logs", "export", "--out", str(parquet)]) == 0
+    page = tmp_path / "page.html"
+    assert main(["evaluate", "--format", "parquet", "--logs", str(parquet), "--estimators", "ipw,dr",
+                 "--report", str(page)]) == 0  # fmt: skip
+    twin = json.loads(page.with_suffix(".json").read_text())
+    assert twin["policies"]["greedy"]["estimates"]["dr"]["value"] == pytest.approx(1.0)
+    assert "<svg" in page.read_text()
 
 
 def test_features_run_with_two_processes_get_and_status(
