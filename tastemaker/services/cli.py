@@ -249,15 +249,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.engine == "beam":
             if args.logs is None:
                 raise UsageError("--engine beam reads files: give --logs 'PATH-or-GLOB' (`tastemaker logs export`)")
-            unsupported = [e.name for e in estimators if e.name not in ("ipw", "snipw")]
+            unsupported = [e.name for e in estimators if e.name not in ("ipw", "snipw") and not e.needs_reward_model]
             if unsupported:
-                raise UsageError(f"--engine beam computes ipw and snipw; not {','.join(unsupported)}")
+                raise UsageError(f"--engine beam does not compute {','.join(unsupported)}")
             if args.bootstrap:
                 raise UsageError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
             from tastemaker.training.beam_ope import evaluate_with_beam
 
             report = evaluate_with_beam(
-                str(args.logs), policies, pipeline_args=args.beam_args, output_prefix=args.beam_output
+                str(args.logs),
+                policies,
+                pipeline_args=args.beam_args,
+                output_prefix=args.beam_output,
+                model_based=any(e.needs_reward_model for e in estimators),
             )
             return _write_outputs(report, args, text=json.dumps(report, indent=2))
         rewarded = _load_rewarded(args)
@@ -410,8 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=("memory", "beam"),
         default="memory",
-        help="memory: vectorised numpy (default); beam: an Apache Beam pipeline (rewarded logs: ipw, snipw; "
-        "obd/csv/parquet: all seven estimators for uniform-random, greedy, softmax[:T])",
+        help="memory: vectorised numpy (default); beam: an Apache Beam pipeline giving the same estimates "
+        "(obd/csv/parquet: for uniform-random, greedy, softmax[:T] only)",
     )
     ev.add_argument(
         "--beam-arg",

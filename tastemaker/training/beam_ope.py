@@ -33,11 +33,16 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 from google.protobuf import json_format
 
 from tastemaker.training.evaluate import slate_data, slot_data, target_propensity
+from tastemaker.training.home_policies import resolve
+from tastemaker.training.home_reward_model import CellRewardModel, model_sums, q_arrays
+from tastemaker.training.ope import DROS, SwitchDR
 from tastemaker.v1 import records_pb2
 
 Cell = tuple[int, int]
-#: One decision under one policy: (policy, [(cell, weight, reward), ...]) over its shown cells.
-Element = tuple[str, list[tuple[Cell, float, float]]]
+#: One decision under one key (a policy, or a policy and a page estimator, or a policy's DR terms):
+#: (key, offset, [(cell, weight, value), ...]) over its shown cells. Its IPW-form value is
+#: offset + Σ w·value; its self-normalised form normalises each cell's weights.
+Element = tuple[str, float, list[tuple[Cell, float, float]]]
 
 
 def decision_cells(rewarded: records_pb2.RewardedDecision, policies: Sequence[str]) -> list[Element]:
@@ -55,14 +60,14 @@ def decision_cells(rewarded: records_pb2.RewardedDecision, policies: Sequence[st
             )
             for j in np.flatnonzero(data.mask[0])
         ]
-        out.append((policy, cells))
+        out.append((policy, 0.0, cells))
         for prefix, cascade in (("slate", False), ("cascade", True)):
             page, page_target = slate_data([rewarded], policy, cascade)
             page_cells = [
                 ((int(j), 0), float(page_target[0, j] / page.logged_propensity[0, j]), float(page.rewards[0, j]))
                 for j in np.flatnonzero(page.mask[0])
             ]
-            out.append((f"{policy}{_SEP}{prefix}", page_cells))
+            out.append((f"{policy}{_SEP}{prefix}", 0.0, page_cells))
     return out
 
 
@@ -101,7 +106,7 @@ def _interval(moments: tuple[int, float, float], value: float, alpha: float) -> 
 
 
 def _cell_sums(element: Element) -> list[tuple[tuple[str, Cell], tuple[int, float, float]]]:
-    policy, cells = element
+    policy, _, cells = element
     return [((policy, cell), (1, w, w * r)) for cell, w, r in cells]
 
 
@@ -115,9 +120,10 @@ def _sum3(values: Iterable[tuple[int, float, float]]) -> tuple[int, float, float
 def _snipw_influence(
     element: Element, sums: dict[tuple[str, Cell], tuple[int, float, float]], n: int
 ) -> tuple[str, float]:
-    """ψ_i − V̂ = Σ_j s_j (w_ij r_ij − R_j w_ij) / w̄_j, as in ope._self_normalised."""
-    policy, cells = element
-    out = 0.0
+    """offset_i + Σ_j s_j (w_ij v_ij − R_j w_ij) / w̄_j, as in ope._self_normalised (ψ_i − V̂ when
+    the offset is 0; sndr's offset is the direct term Σ_j q̄_ij)."""
+    policy, offset, cells = element
+    out = offset
     for cell, w, r in cells:
         shown, total_w, total_wr = sums[(policy, cell)]
         mean_w = total_w / n
@@ -136,9 +142,10 @@ def _snipw_value(sums: dict[tuple[str, Cell], tuple[int, float, float]], n: int,
     return value
 
 
-def run(lines: beam.PCollection, policies: Sequence[str]) -> dict[str, beam.PCollection]:
+def run(lines: beam.PCollection, policies: Sequence[str], model_based: bool = False) -> dict[str, beam.PCollection]:
     """Wire the pipeline on a PCollection of JSON lines; returns the result PCollections."""
-    elements = lines | "parse" >> beam.Map(_parse) | "cells" >> beam.FlatMap(decision_cells, policies)
+    decisions = lines | "parse" >> beam.Map(_parse)
+    elements = decisions | "cells" >> beam.FlatMap(decision_cells, policies)
     n = (
         elements
         | "one per decision" >> beam.Filter(lambda e, first: e[0] == first, policies[0])
@@ -146,7 +153,7 @@ def run(lines: beam.PCollection, policies: Sequence[str]) -> dict[str, beam.PCol
     )
     ipw = (
         elements
-        | "ipw value" >> beam.Map(lambda e: (e[0], sum(w * r for _, w, r in e[1])))
+        | "ipw value" >> beam.Map(lambda e: (e[0], e[1] + sum(w * r for _, w, r in e[2])))
         | "ipw moments" >> beam.CombinePerKey(_Moments())
     )
     sums = elements | "cell sums" >> beam.FlatMap(_cell_sums) | "sum per cell" >> beam.CombinePerKey(_sum3)
@@ -155,7 +162,90 @@ def run(lines: beam.PCollection, policies: Sequence[str]) -> dict[str, beam.PCol
         | "snipw influence" >> beam.Map(_snipw_influence, beam.pvalue.AsDict(sums), beam.pvalue.AsSingleton(n))
         | "snipw moments" >> beam.CombinePerKey(_Moments())
     )
-    return {"n": n, "ipw": ipw, "sums": sums, "snipw": influence}
+    outputs = {"n": n, "ipw": ipw, "sums": sums, "snipw": influence}
+    if model_based:
+        outputs.update(run_model_based(decisions, policies, n))
+    return outputs
+
+
+class _ModelTerms(beam.DoFn):  # type: ignore[misc]
+    """Per decision and policy: the DR element (key policy␟dr: offset Σq̄, cells (w, r − q̂)) and
+    the per-decision values of dm, switch-dr and dr-os, from the cross-fitted cell model."""
+
+    def __init__(self, policies: Sequence[str]) -> None:
+        self._policies = list(policies)
+        self._model: CellRewardModel | None = None
+
+    def process(self, rewarded: records_pb2.RewardedDecision, sums: dict[Any, tuple[float, float]]) -> Iterable[Any]:
+        if self._model is None:
+            self._model = CellRewardModel(dict(sums))
+        data = slot_data([rewarded])
+        columns = 1 + max((len(s.cards) for s in rewarded.decision.shown), default=0)
+        rows = len(rewarded.decision.shown)
+        shown = np.flatnonzero(data.mask[0])
+        switch, dros = SwitchDR(), DROS()
+        for policy in self._policies:
+            home_policy = resolve(policy)
+            target = target_propensity([rewarded], home_policy)[0]
+            q_logged, q_target = q_arrays([rewarded], self._model, home_policy, rows, columns)
+            w = target[shown] / data.logged_propensity[0, shown]
+            e = data.rewards[0, shown] - q_logged[0, shown]
+            direct = float(q_target[0, shown].sum())
+            cells = [
+                ((int(j // columns), int(j % columns)), float(wj), float(ej))
+                for j, wj, ej in zip(shown, w, e, strict=True)
+            ]
+            yield beam.pvalue.TaggedOutput("dr", (f"{policy}{_SEP}dr", direct, cells))
+            yield (policy, "dm"), direct
+            yield (policy, "switch-dr"), direct + float((np.where(w <= switch.tau, w, 0.0) * e).sum())
+            yield (policy, "dr-os"), direct + float((dros.lambda_ * w / (w**2 + dros.lambda_) * e).sum())
+
+
+def run_model_based(
+    decisions: beam.PCollection, policies: Sequence[str], n: beam.PCollection
+) -> dict[str, beam.PCollection]:
+    """DM, DR, SNDR, Switch-DR and DR-OS: fit the cell model from summed statistics (a side input),
+    then reuse the IPW/SNIPW machinery on the DR elements (IPW form = DR, self-normalised = SNDR)."""
+    sums = decisions | "model statistics" >> beam.FlatMap(model_sums) | "sum statistics" >> beam.CombinePerKey(_add2)
+    terms = decisions | "model terms" >> beam.ParDo(_ModelTerms(policies), beam.pvalue.AsDict(sums)).with_outputs(
+        "dr", main="values"
+    )
+    dr_elements = terms.dr
+    values = terms.values | "model value moments" >> beam.CombinePerKey(_Moments())
+    dr = (
+        dr_elements
+        | "dr value" >> beam.Map(lambda e: (e[0], e[1] + sum(w * v for _, w, v in e[2])))
+        | "dr moments" >> beam.CombinePerKey(_Moments())
+    )
+    dr_sums = dr_elements | "dr cell sums" >> beam.FlatMap(_cell_sums) | "dr sum per cell" >> beam.CombinePerKey(_sum3)
+    sndr = (
+        dr_elements
+        | "sndr influence" >> beam.Map(_snipw_influence, beam.pvalue.AsDict(dr_sums), beam.pvalue.AsSingleton(n))
+        | "sndr moments" >> beam.CombinePerKey(_Moments())
+    )
+    return {"model_values": values, "dr": dr, "dr_sums": dr_sums, "sndr": sndr}
+
+
+def _add2(values: Iterable[tuple[float, float]]) -> tuple[float, float]:
+    a = b = 0.0
+    for x, y in values:
+        a, b = a + x, b + y
+    return a, b
+
+
+def _weighting(
+    key: str, moments: dict[str, Any], influence: dict[str, Any], sums: dict[Any, Any], n: int, alpha: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The IPW form (offset + Σ w·v) and the self-normalised form of one key's elements."""
+    first = moments[key]
+    value = _snipw_value(sums, n, key)
+    count, total, squares = influence[key]
+    # the influence stream is ψ − (V̂ − mean offset): shift its moments for the interval's variance
+    shifted = (count, total + count * value, squares + 2 * value * total + count * value * value)
+    return (
+        _interval(first, first[1] / first[0], alpha),
+        _interval(shifted, total / count + value, alpha),
+    )
 
 
 def _tagged(name: str) -> Any:
@@ -168,6 +258,7 @@ def evaluate_with_beam(
     alpha: float = 0.05,
     pipeline_args: Sequence[str] = (),
     output_prefix: str | None = None,
+    model_based: bool = False,
 ) -> dict[str, Any]:
     """Run the pipeline (DirectRunner unless `pipeline_args` say otherwise) over JSON-lines files.
 
@@ -179,7 +270,7 @@ def evaluate_with_beam(
         output_prefix = str(Path(workdir) / "sums")
     options = PipelineOptions(list(pipeline_args) or ["--runner=DirectRunner"])
     with beam.Pipeline(options=options) as pipeline:
-        outputs = run(pipeline | "read" >> beam.io.ReadFromText(paths), policies)
+        outputs = run(pipeline | "read" >> beam.io.ReadFromText(paths), policies, model_based)
         tagged = [pcoll | f"tag {name}" >> beam.Map(_tagged(name)) for name, pcoll in outputs.items()]
         _ = tagged | "merge" >> beam.Flatten() | "write" >> beam.io.WriteToText(output_prefix)
     collected: dict[str, list[Any]] = {}
@@ -194,20 +285,21 @@ def evaluate_with_beam(
         raise ValueError(f"no rewarded decisions in {paths}")
     n = int(collected["n"][0])
     sums = {(policy, (int(cell[0]), int(cell[1]))): tuple(v) for (policy, cell), v in collected["sums"]}
-    ipw = {policy: tuple(v) for policy, v in collected["ipw"]}
-    snipw = {policy: tuple(v) for policy, v in collected["snipw"]}
+    sums.update({(key, (int(c[0]), int(c[1]))): tuple(v) for (key, c), v in collected.get("dr_sums", [])})
+    moments = {key: tuple(v) for key, v in collected["ipw"] + collected.get("dr", [])}
+    influence = {key: tuple(v) for key, v in collected["snipw"] + collected.get("sndr", [])}
+    model_values = {(policy, name): tuple(v) for (policy, name), v in collected.get("model_values", [])}
     report: dict[str, Any] = {"n_decisions": n, "engine": "beam", "policies": {}}
     for policy in policies:
         estimates = {}
-        for prefix in ("", "slate", "cascade"):
-            key = f"{policy}{_SEP}{prefix}" if prefix else policy
-            label = f"{prefix}-" if prefix else ""
-            moments = ipw[key]
-            value = _snipw_value(sums, n, key)  # type: ignore[arg-type]
-            count, total, squares = snipw[key]
-            # the influence stream is ψ − V̂: shift its moments by V̂ for the interval's variance
-            shifted = (count, total + count * value, squares + 2 * value * total + count * value * value)
-            estimates[f"{label}ipw"] = _interval(moments, moments[1] / moments[0], alpha)  # type: ignore[arg-type]
-            estimates[f"{label}snipw"] = _interval(shifted, value, alpha)  # type: ignore[arg-type]
+        keys = [("", policy), ("slate-", f"{policy}{_SEP}slate"), ("cascade-", f"{policy}{_SEP}cascade")]
+        for label, key in keys:
+            estimates[f"{label}ipw"], estimates[f"{label}snipw"] = _weighting(key, moments, influence, sums, n, alpha)
+        if model_based:
+            key = f"{policy}{_SEP}dr"
+            estimates["dr"], estimates["sndr"] = _weighting(key, moments, influence, sums, n, alpha)
+            for name in ("dm", "switch-dr", "dr-os"):
+                m = model_values[(policy, name)]
+                estimates[name] = _interval(m, m[1] / m[0], alpha)  # type: ignore[arg-type]
         report["policies"][policy] = {"estimates": estimates}
     return report

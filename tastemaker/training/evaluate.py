@@ -203,7 +203,7 @@ def evaluate(
         "defaulted_share": float(np.mean([d.defaulted for d in home])),
         "policies": {},
     }
-    model = CellRewardModel(home) if any(e.needs_reward_model for e in estimators) else None
+    model = CellRewardModel.fit(home) if any(e.needs_reward_model for e in estimators) else None
     weighting = [e for e in estimators if not e.needs_reward_model]
     for name in policies:
         policy = resolve(name)

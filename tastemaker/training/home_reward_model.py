@@ -44,20 +44,35 @@ def _shown_cells(rewarded: records_pb2.RewardedDecision) -> list[tuple[Cell, str
     return out
 
 
-class CellRewardModel:
-    """Cross-fitted q̂(cell, item) from rewarded decisions."""
+def model_sums(rewarded: records_pb2.RewardedDecision) -> list[tuple[tuple[int, Cell, str], tuple[float, float]]]:
+    """The model's sufficient statistics from one decision: (fold, cell, item) → (reward, 1), and
+    (fold, cell, "") → (reward, 1) for the cell's own mean. Sums of these fit the model anywhere."""
+    k = fold_of(rewarded.decision.decision_id)
+    out = []
+    for cell, item, reward in _shown_cells(rewarded):
+        out.append(((k, cell, item), (reward, 1.0)))
+        out.append(((k, cell, ""), (reward, 1.0)))
+    return out
 
-    def __init__(self, decisions: Sequence[records_pb2.RewardedDecision], prior_strength: float = PRIOR_STRENGTH):
+
+class CellRewardModel:
+    """Cross-fitted q̂(cell, item) from summed statistics (`model_sums`); `fit` sums them in memory."""
+
+    def __init__(
+        self, sums: dict[tuple[int, Cell, str], tuple[float, float]], prior_strength: float = PRIOR_STRENGTH
+    ) -> None:
         self._prior = prior_strength
         self._cache: dict[tuple[int, Cell, tuple[str, ...]], np.ndarray] = {}
-        self._sums: list[dict[tuple[Cell, str], list[float]]] = [defaultdict(lambda: [0.0, 0.0]) for _ in range(FOLDS)]
-        self._cells: list[dict[Cell, list[float]]] = [defaultdict(lambda: [0.0, 0.0]) for _ in range(FOLDS)]
+        self._sums = sums
+
+    @classmethod
+    def fit(cls, decisions: Sequence[records_pb2.RewardedDecision]) -> CellRewardModel:
+        sums: dict[tuple[int, Cell, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
         for rewarded in decisions:
-            k = fold_of(rewarded.decision.decision_id)
-            for cell, item, reward in _shown_cells(rewarded):
-                for table, key in ((self._sums[k], (cell, item)), (self._cells[k], cell)):
-                    table[key][0] += reward  # type: ignore[index]
-                    table[key][1] += 1.0  # type: ignore[index]
+            for key, (reward, count) in model_sums(rewarded):
+                sums[key][0] += reward
+                sums[key][1] += count
+        return cls({key: (v[0], v[1]) for key, v in sums.items()})
 
     def q(self, decision_id: str, cell: Cell, items: Sequence[str]) -> np.ndarray:
         """q̂(cell, item) for each item, from the folds other than the decision's own."""
@@ -69,16 +84,20 @@ class CellRewardModel:
 
     def _table(self, own: int, cell: Cell, items: Sequence[str]) -> np.ndarray:
         others = [f for f in range(FOLDS) if f != own]
-        cell_sum = sum(self._cells[f][cell][0] for f in others if cell in self._cells[f])
-        cell_n = sum(self._cells[f][cell][1] for f in others if cell in self._cells[f])
-        cell_mean = cell_sum / cell_n if cell_n else 0.0
-        out = np.empty(len(items))
-        for i, item in enumerate(items):
+
+        def summed(item: str) -> tuple[float, float]:
             total = n = 0.0
             for f in others:
-                entry = self._sums[f].get((cell, item))
+                entry = self._sums.get((f, cell, item))
                 if entry is not None:
                     total, n = total + entry[0], n + entry[1]
+            return total, n
+
+        cell_total, cell_n = summed("")
+        cell_mean = cell_total / cell_n if cell_n else 0.0
+        out = np.empty(len(items))
+        for i, item in enumerate(items):
+            total, n = summed(item)
             out[i] = (total + self._prior * cell_mean) / (n + self._prior)
         return out
 

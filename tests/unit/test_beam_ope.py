@@ -1,5 +1,6 @@
 """Two engines, one answer: the Apache Beam pipeline (DirectRunner) and the in-memory path
-give the same IPW and SNIPW estimates and intervals to 1e-9 relative."""
+give the same estimates and intervals to 1e-9 relative: IPW and SNIPW per cell, whole page and
+cascade, and DM, DR, SNDR, Switch-DR and DR-OS with the cross-fitted cell model."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.training.beam_ope import evaluate_with_beam
 from tastemaker.training.evaluate import POLICIES, evaluate
 from tastemaker.training.logs import write_jsonl
+from tastemaker.training.ope import ESTIMATORS, estimator_by_name
 from tastemaker.v1 import records_pb2
 from tests.unit.test_evaluate import FixedFeatures
 
@@ -48,11 +50,13 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[records_pb2.Rew
 
 def test_beam_matches_the_in_memory_engine(logs: tuple[list[records_pb2.RewardedDecision], Path]) -> None:
     rewarded, directory = logs
-    in_memory = evaluate(rewarded)
-    beam = evaluate_with_beam(str(directory / "rewarded-*.jsonl"), list(POLICIES))
+    in_memory = evaluate(rewarded, estimators=[estimator_by_name(n) for n in ESTIMATORS])
+    beam = evaluate_with_beam(str(directory / "rewarded-*.jsonl"), list(POLICIES), model_based=True)
     assert beam["n_decisions"] == len(rewarded)
+    names = ["slate-ipw", "slate-snipw", "cascade-ipw", "cascade-snipw", *ESTIMATORS]
     for policy in POLICIES:
-        for name in ("ipw", "snipw", "slate-ipw", "slate-snipw", "cascade-ipw", "cascade-snipw"):
+        assert set(beam["policies"][policy]["estimates"]) == set(names)
+        for name in names:
             expected = in_memory["policies"][policy]["estimates"][name]
             got = beam["policies"][policy]["estimates"][name]
             for field in ("value", "lower", "upper"):
@@ -67,4 +71,8 @@ def test_beam_engine_from_the_command_line(logs, tmp_path: Path) -> None:
     assert code == 0
     report = json.loads(out.read_text())
     assert report["engine"] == "beam" and set(report["policies"]) == {"greedy"}
-    assert main(["evaluate", "--engine", "beam", "--estimators", "dr"]) == 2
+    assert main(["evaluate", "--engine", "beam", "--estimators", "dr"]) == 2  # no --logs
+    code = main(["evaluate", "--engine", "beam", "--logs", str(directory / "rewarded-*.jsonl"),
+                 "--policy", "greedy", "--estimators", "dr,sndr", "--json", str(out)])  # fmt: skip
+    assert code == 0
+    assert set(json.loads(out.read_text())["policies"]["greedy"]["estimates"]) >= {"dr", "sndr", "ipw"}
