@@ -15,7 +15,7 @@ class Shelf(_message.Message):
     def __init__(self, shelf_id: _Optional[str] = ..., card_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RankHomeRequest(_message.Message):
-    __slots__ = ("user_id", "context", "candidates", "max_shelves", "max_cards_per_shelf", "request_id")
+    __slots__ = ("user_id", "context", "candidates", "max_shelves", "max_cards_per_shelf", "request_id", "pinned_shelves", "excluded_item_ids")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -29,13 +29,25 @@ class RankHomeRequest(_message.Message):
     MAX_SHELVES_FIELD_NUMBER: _ClassVar[int]
     MAX_CARDS_PER_SHELF_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PINNED_SHELVES_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     context: _containers.ScalarMap[str, str]
     candidates: _containers.RepeatedCompositeFieldContainer[Shelf]
     max_shelves: int
     max_cards_per_shelf: int
     request_id: str
-    def __init__(self, user_id: _Optional[str] = ..., context: _Optional[_Mapping[str, str]] = ..., candidates: _Optional[_Iterable[_Union[Shelf, _Mapping]]] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+    pinned_shelves: _containers.RepeatedCompositeFieldContainer[PinnedShelf]
+    excluded_item_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_id: _Optional[str] = ..., context: _Optional[_Mapping[str, str]] = ..., candidates: _Optional[_Iterable[_Union[Shelf, _Mapping]]] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., request_id: _Optional[str] = ..., pinned_shelves: _Optional[_Iterable[_Union[PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PinnedShelf(_message.Message):
+    __slots__ = ("shelf_id", "position")
+    SHELF_ID_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    shelf_id: str
+    position: int
+    def __init__(self, shelf_id: _Optional[str] = ..., position: _Optional[int] = ...) -> None: ...
 
 class RankedCard(_message.Message):
     __slots__ = ("card_id", "score", "propensity")

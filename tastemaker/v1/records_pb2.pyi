@@ -47,12 +47,29 @@ class UserEvent(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., user_id: _Optional[str] = ..., type: _Optional[str] = ..., item_id: _Optional[str] = ..., shelf_id: _Optional[str] = ..., event_time_ms: _Optional[int] = ..., value: _Optional[float] = ..., decision_id: _Optional[str] = ..., context: _Optional[_Mapping[str, str]] = ..., listened_seconds: _Optional[float] = ..., track_length_seconds: _Optional[float] = ..., dwell_ms: _Optional[int] = ..., text: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class Exploration(_message.Message):
-    __slots__ = ("strategy", "epsilon")
+    __slots__ = ("strategy", "epsilon", "propensity_method", "monte_carlo_samples", "propensity_error_bound", "propensity_floor", "parameters")
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
+    PROPENSITY_METHOD_FIELD_NUMBER: _ClassVar[int]
+    MONTE_CARLO_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    PROPENSITY_ERROR_BOUND_FIELD_NUMBER: _ClassVar[int]
+    PROPENSITY_FLOOR_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     strategy: str
     epsilon: float
-    def __init__(self, strategy: _Optional[str] = ..., epsilon: _Optional[float] = ...) -> None: ...
+    propensity_method: str
+    monte_carlo_samples: int
+    propensity_error_bound: float
+    propensity_floor: float
+    parameters: _containers.ScalarMap[str, float]
+    def __init__(self, strategy: _Optional[str] = ..., epsilon: _Optional[float] = ..., propensity_method: _Optional[str] = ..., monte_carlo_samples: _Optional[int] = ..., propensity_error_bound: _Optional[float] = ..., propensity_floor: _Optional[float] = ..., parameters: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class CandidateScores(_message.Message):
     __slots__ = ("item_ids", "scores")
@@ -93,7 +110,7 @@ class LoggedShelf(_message.Message):
     def __init__(self, shelf_id: _Optional[str] = ..., position: _Optional[int] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[LoggedCard, _Mapping]]] = ..., cards_ranking_propensity: _Optional[float] = ..., card_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ...) -> None: ...
 
 class DecisionLog(_message.Message):
-    __slots__ = ("decision_id", "request_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "exploration", "context", "feature_names", "feature_values", "candidates", "shelf_candidates", "shown", "ranking_propensity", "max_shelves", "max_cards_per_shelf", "reward_window_ms")
+    __slots__ = ("decision_id", "request_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "exploration", "context", "feature_names", "feature_values", "candidates", "shelf_candidates", "shown", "ranking_propensity", "max_shelves", "max_cards_per_shelf", "reward_window_ms", "pinned_shelves", "excluded_item_ids")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +136,8 @@ class DecisionLog(_message.Message):
     MAX_SHELVES_FIELD_NUMBER: _ClassVar[int]
     MAX_CARDS_PER_SHELF_FIELD_NUMBER: _ClassVar[int]
     REWARD_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
+    PINNED_SHELVES_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     request_id: str
     user_id: str
@@ -137,7 +156,9 @@ class DecisionLog(_message.Message):
     max_shelves: int
     max_cards_per_shelf: int
     reward_window_ms: int
-    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., surface: _Optional[str] = ..., served_at_ms: _Optional[int] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., exploration: _Optional[_Union[Exploration, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., feature_names: _Optional[_Iterable[str]] = ..., feature_values: _Optional[_Iterable[float]] = ..., candidates: _Optional[_Iterable[_Union[_api_pb2.Shelf, _Mapping]]] = ..., shelf_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., reward_window_ms: _Optional[int] = ...) -> None: ...
+    pinned_shelves: _containers.RepeatedCompositeFieldContainer[_api_pb2.PinnedShelf]
+    excluded_item_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., surface: _Optional[str] = ..., served_at_ms: _Optional[int] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., exploration: _Optional[_Union[Exploration, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., feature_names: _Optional[_Iterable[str]] = ..., feature_values: _Optional[_Iterable[float]] = ..., candidates: _Optional[_Iterable[_Union[_api_pb2.Shelf, _Mapping]]] = ..., shelf_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., reward_window_ms: _Optional[int] = ..., pinned_shelves: _Optional[_Iterable[_Union[_api_pb2.PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Outcome(_message.Message):
     __slots__ = ("outcome_id", "decision_id", "item_id", "reward", "event_type", "reported_at_ms")

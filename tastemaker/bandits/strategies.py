@@ -1,0 +1,320 @@
+"""Exploration strategies for one ranking level, behind one interface, each with correct
+propensities: P(candidate i at position j) for every candidate and position (`marginals`) and
+P(the exact ranking shown) (`ranking_probability`).
+
+- `epsilon-greedy` (closed form) and `softmax` (Plackett–Luce; enumerated, or Monte-Carlo for
+  large candidate sets) rank the reward model's scores.
+- `linucb` ranks by the upper confidence bound x·θ̂ + α·√(xᵀA⁻¹x) of a linear model (deterministic:
+  with a propensity floor, closed form).
+- `thompson` ranks by x·θ̃ with θ̃ drawn from the linear model's posterior N(θ̂, v²A⁻¹); its
+  propensities are Monte-Carlo estimates from `n_samples` posterior draws seeded by the context,
+  so the same context always logs the same propensities, with standard error ≤ 0.5/√n_samples.
+
+`Floored` mixes any strategy with a uniformly random ranking so that every candidate's
+probability of every position is at least `floor`: P = (1 − λ)·P_inner + λ·P_uniform, λ = n·floor.
+`rank_with_constraints` adds pinned positions (probability 1) and excluded candidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker, Ranking
+from tastemaker.bandits.plackett_luce import SoftmaxRanker
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One ranking level's candidates: the reward model's scores, and features for linear strategies."""
+
+    ids: tuple[str, ...]
+    scores: np.ndarray  # (n,)
+    features: np.ndarray | None = None  # (n, d)
+
+    def subset(self, keep: np.ndarray) -> Candidates:
+        features = None if self.features is None else self.features[keep]
+        return Candidates(tuple(self.ids[i] for i in keep), self.scores[keep], features)
+
+
+@dataclass(frozen=True)
+class PropensityInfo:
+    """How the propensities were computed, for the decision log."""
+
+    method: str  # closed-form | enumerated | monte-carlo
+    samples: int = 0
+    error_bound: float = 0.0
+
+
+class Strategy(Protocol):
+    name: str
+
+    def marginals(self, candidates: Candidates, k: int) -> np.ndarray: ...
+
+    def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float: ...
+
+    def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray: ...
+
+    def info(self, n: int, k: int) -> PropensityInfo: ...
+
+    def parameters(self) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class EpsilonGreedy:
+    epsilon: float = 0.1
+    name: str = "epsilon-greedy"
+
+    def _ranker(self) -> EpsilonGreedyRanker:
+        return EpsilonGreedyRanker(self.epsilon)
+
+    def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
+        return self._ranker().marginals(candidates.scores, k)
+
+    def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float:
+        return self._ranker().ranking_probability(candidates.scores, order)
+
+    def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
+        return self._ranker().sample(candidates.scores, k, rng).order
+
+    def info(self, n: int, k: int) -> PropensityInfo:
+        return PropensityInfo("closed-form")
+
+    def parameters(self) -> dict[str, float]:
+        return {"epsilon": self.epsilon}
+
+
+@dataclass(frozen=True)
+class Softmax:
+    temperature: float = 1.0
+    name: str = "softmax"
+
+    def _ranker(self) -> SoftmaxRanker:
+        return SoftmaxRanker(self.temperature)
+
+    def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
+        return self._ranker().marginals(candidates.scores, k)
+
+    def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float:
+        return self._ranker().ranking_probability(candidates.scores, order)
+
+    def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
+        ranker = self._ranker()
+        keys = np.log(np.maximum(ranker._weights(candidates.scores), 1e-300)) + rng.gumbel(size=len(candidates.ids))
+        return np.argsort(-keys)[: min(k, len(candidates.ids))]
+
+    def info(self, n: int, k: int) -> PropensityInfo:
+        ranker = self._ranker()
+        error = ranker.marginals_error(n, k)
+        if error == 0.0:
+            return PropensityInfo("enumerated")
+        return PropensityInfo("monte-carlo", ranker.n_samples, error)
+
+    def parameters(self) -> dict[str, float]:
+        return {"temperature": self.temperature}
+
+
+@dataclass
+class LinearState:
+    """A ridge-regression posterior per level: A = λI + Σ xxᵀ, b = Σ r·x, θ̂ = A⁻¹b."""
+
+    dim: int
+    ridge: float = 1.0
+    a: np.ndarray = field(init=False)
+    b: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.a = self.ridge * np.eye(self.dim)
+        self.b = np.zeros(self.dim)
+
+    def theta(self) -> np.ndarray:
+        return np.linalg.solve(self.a, self.b)
+
+    def update(self, x: np.ndarray, reward: np.ndarray) -> None:
+        """Rank-k update from rows x (k, d) with rewards (k,)."""
+        x = np.atleast_2d(x)
+        self.a += x.T @ x
+        self.b += x.T @ np.asarray(reward, dtype=np.float64).reshape(-1)
+
+
+def _features(candidates: Candidates, dim: int) -> np.ndarray:
+    if candidates.features is None or candidates.features.shape != (len(candidates.ids), dim):
+        raise ValueError(f"linear strategies need candidate features of shape (n, {dim})")
+    return candidates.features
+
+
+@dataclass(frozen=True)
+class LinUCB:
+    state: LinearState
+    alpha: float = 1.0
+    name: str = "linucb"
+
+    def ucb(self, candidates: Candidates) -> np.ndarray:
+        x = _features(candidates, self.state.dim)
+        inverse = np.linalg.inv(self.state.a)
+        width = np.sqrt(np.einsum("nd,de,ne->n", x, inverse, x))
+        return x @ self.state.theta() + self.alpha * width
+
+    def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
+        return EpsilonGreedyRanker(0.0).marginals(self.ucb(candidates), k)
+
+    def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float:
+        return EpsilonGreedyRanker(0.0).ranking_probability(self.ucb(candidates), order)
+
+    def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
+        return EpsilonGreedyRanker.greedy_order(self.ucb(candidates))[: min(k, len(candidates.ids))]
+
+    def info(self, n: int, k: int) -> PropensityInfo:
+        return PropensityInfo("closed-form")
+
+    def parameters(self) -> dict[str, float]:
+        return {"alpha": self.alpha}
+
+
+@dataclass(frozen=True)
+class Thompson:
+    state: LinearState
+    scale: float = 1.0  # v: posterior scale
+    n_samples: int = 4000
+    name: str = "thompson"
+    _cache: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    def _draw_scores(self, candidates: Candidates, count: int, rng: np.random.Generator) -> np.ndarray:
+        x = _features(candidates, self.state.dim)
+        covariance = self.scale**2 * np.linalg.inv(self.state.a)
+        thetas = rng.multivariate_normal(self.state.theta(), covariance, size=count, method="cholesky")
+        return thetas @ x.T  # (count, n)
+
+    def _seed(self, candidates: Candidates) -> int:
+        x = _features(candidates, self.state.dim)
+        digest = hashlib.blake2b(x.tobytes() + self.state.a.tobytes() + self.state.b.tobytes(), digest_size=8).digest()
+        return int.from_bytes(digest, "big")
+
+    def _orders(self, candidates: Candidates, k: int) -> np.ndarray:
+        """The top-k of `n_samples` posterior draws, seeded by the context (cached per context)."""
+        seed = self._seed(candidates)
+        key = (seed, k)
+        if key not in self._cache:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            rng = np.random.default_rng(seed)
+            self._cache[key] = np.argsort(-self._draw_scores(candidates, self.n_samples, rng), axis=1)[:, :k]
+        return self._cache[key]
+
+    def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
+        n = len(candidates.ids)
+        k = min(k, n)
+        orders = self._orders(candidates, k)
+        out = np.zeros((n, k))
+        for j in range(k):
+            out[:, j] = np.bincount(orders[:, j], minlength=n) / self.n_samples
+        return out
+
+    def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float:
+        orders = self._orders(candidates, len(order))
+        return float(np.all(orders == np.asarray(order), axis=1).mean())
+
+    def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
+        return np.argsort(-self._draw_scores(candidates, 1, rng)[0])[: min(k, len(candidates.ids))]
+
+    def info(self, n: int, k: int) -> PropensityInfo:
+        return PropensityInfo("monte-carlo", self.n_samples, 0.5 / math.sqrt(self.n_samples))
+
+    def parameters(self) -> dict[str, float]:
+        return {"scale": self.scale}
+
+
+@dataclass(frozen=True)
+class Floored:
+    """With probability λ = min(1, n·floor) a uniformly random ranking, else the inner strategy's."""
+
+    inner: Strategy
+    floor: float
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def _mix(self, n: int) -> float:
+        return min(1.0, n * self.floor)
+
+    def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
+        n = len(candidates.ids)
+        lam = self._mix(n)
+        return (1 - lam) * self.inner.marginals(candidates, k) + lam / n
+
+    def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float:
+        n, k = len(candidates.ids), len(order)
+        lam = self._mix(n)
+        uniform = 1.0 / math.perm(n, k)
+        return (1 - lam) * self.inner.ranking_probability(candidates, order) + lam * uniform
+
+    def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
+        n = len(candidates.ids)
+        if rng.random() < self._mix(n):
+            return rng.permutation(n)[: min(k, n)]
+        return self.inner.sample_order(candidates, k, rng)
+
+    def info(self, n: int, k: int) -> PropensityInfo:
+        inner = self.inner.info(n, k)
+        return PropensityInfo(inner.method, inner.samples, (1 - self._mix(n)) * inner.error_bound)
+
+    def parameters(self) -> dict[str, float]:
+        return self.inner.parameters()
+
+
+def with_floor(strategy: Strategy, floor: float) -> Strategy:
+    if not 0.0 <= floor <= 1.0:
+        raise ValueError(f"`floor` must be in [0, 1], got {floor}")
+    return Floored(strategy, floor) if floor > 0 else strategy
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A ranking under constraints: `ids[j]` shown at `positions[j]` with `propensities[j]`."""
+
+    ids: list[str]
+    positions: list[int]
+    propensities: np.ndarray
+    ranking_probability: float  # P(the free positions exactly as shown); pinned ones are certain
+    scores: dict[str, float]
+
+
+def rank_with_constraints(
+    strategy: Strategy,
+    candidates: Candidates,
+    k: int,
+    rng: np.random.Generator,
+    pinned: Mapping[int, str] | None = None,
+    excluded: frozenset[str] = frozenset(),
+) -> Placement:
+    """Up to k positions: pinned ids at their positions (probability 1), excluded ids never; the
+    free positions, in order, filled by the strategy from the remaining candidates. A pinned id
+    that is not a candidate, or pinned beyond k, is ignored."""
+    pinned = {p: i for p, i in (pinned or {}).items() if 0 <= p < k and i in candidates.ids and i not in excluded}
+    pinned_ids = set(pinned.values())
+    keep = np.array(
+        [i for i, cid in enumerate(candidates.ids) if cid not in excluded and cid not in pinned_ids], dtype=int
+    )
+    free = candidates.subset(keep)
+    free_slots = [p for p in range(k) if p not in pinned]
+    n_free = min(len(free_slots), len(free.ids))
+    order = strategy.sample_order(free, n_free, rng) if n_free else np.zeros(0, dtype=int)
+    marginals = strategy.marginals(free, n_free) if n_free else np.zeros((0, 0))
+    placed = {p: (i, 1.0) for p, i in pinned.items()}
+    for slot, (position, index) in enumerate(zip(free_slots[:n_free], order, strict=True)):
+        placed[position] = (free.ids[index], float(marginals[index, slot]))
+    positions = sorted(placed)
+    score_of = dict(zip(candidates.ids, candidates.scores.tolist(), strict=True))
+    return Placement(
+        ids=[placed[p][0] for p in positions],
+        positions=positions,
+        propensities=np.array([placed[p][1] for p in positions]),
+        ranking_probability=strategy.ranking_probability(free, order) if n_free else 1.0,
+        scores={placed[p][0]: score_of[placed[p][0]] for p in positions},
+    )
