@@ -25,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker, Ranking
+from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.plackett_luce import SoftmaxRanker
 
 
@@ -52,7 +52,8 @@ class PropensityInfo:
 
 
 class Strategy(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def marginals(self, candidates: Candidates, k: int) -> np.ndarray: ...
 
