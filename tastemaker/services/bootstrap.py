@@ -12,8 +12,8 @@ import redis
 
 from tastemaker.bandits.catalog import Catalog
 from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, Strategy, Thompson
 from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.joiner import RewardJoiner
 from tastemaker.features.processor import ProcessorStats, StreamProcessor
@@ -52,6 +52,18 @@ class Serving:
         self.publisher.close()
 
 
+def strategy_for(settings: Settings, level: str) -> Strategy:
+    """The configured exploration strategy for one level (shelves or cards); linear strategies get
+    their own posterior per level over the candidate features [1, log(1 + engagement)]."""
+    if settings.strategy == "softmax":
+        return Softmax(settings.temperature)
+    if settings.strategy == "linucb":
+        return LinUCB(LinearState(dim=2), alpha=settings.ucb_alpha)
+    if settings.strategy == "thompson":
+        return Thompson(LinearState(dim=2), scale=settings.thompson_scale)
+    return EpsilonGreedy(settings.epsilon)
+
+
 def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int | None = None) -> Serving:
     topics = Topics(settings.topic_prefix)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
@@ -63,7 +75,9 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
         features=FeatureStore(client, namespace=settings.redis_namespace),
         catalog=catalog or default_catalog(),
         model=EngagementLinearModel(),
-        ranker=EpsilonGreedyRanker(settings.epsilon),
+        ranker=strategy_for(settings, "shelf"),
+        card_ranker=strategy_for(settings, "card"),
+        propensity_floor=settings.propensity_floor,
         publish=publisher.publish,
         decisions_topic=topics.decisions,
         default_max_shelves=settings.max_shelves_default,

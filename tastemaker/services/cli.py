@@ -19,7 +19,10 @@ EPILOG = """environment:
   TASTEMAKER_KAFKA_BOOTSTRAP   Kafka bootstrap servers (host:port). Unset: `up` starts an embedded broker.
   TASTEMAKER_REDIS_URL         Redis URL (redis://host:port/db). Unset: `up` starts an embedded Redis.
   TASTEMAKER_TOPIC_PREFIX      topic prefix (default tastemaker → tastemaker.events, .decisions, ...)
-  TASTEMAKER_EPSILON           exploration rate of the home ranker (default 0.1)
+  TASTEMAKER_STRATEGY          home exploration: epsilon-greedy (default), softmax, linucb, thompson
+  TASTEMAKER_EPSILON           ε of epsilon-greedy (default 0.1); TASTEMAKER_TEMPERATURE (softmax, 1.0),
+                               TASTEMAKER_UCB_ALPHA (linucb, 1.0), TASTEMAKER_THOMPSON_SCALE (1.0)
+  TASTEMAKER_PROPENSITY_FLOOR  least probability of any candidate at any position (default 0; max 0.1)
   TASTEMAKER_REWARD_WINDOW_S   seconds an outcome may follow its decision (default 30)
   TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
   TASTEMAKER_KAFKA_CLIENT      kafka-python (default) or confluent (librdkafka; faster)
@@ -34,6 +37,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         grpc_port=getattr(args, "port", None),
         epsilon=getattr(args, "epsilon", None),
+        strategy=getattr(args, "strategy", None),
         reward_window_s=getattr(args, "reward_window_s", None),
     )
 
@@ -362,12 +366,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="on exit, write the rewarded decisions to FILE (.jsonl or .parquet) for `tastemaker evaluate`",
     )
     up.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
+    up.add_argument(
+        "--strategy",
+        choices=("epsilon-greedy", "softmax", "linucb", "thompson"),
+        help="home exploration strategy (default epsilon-greedy; TASTEMAKER_STRATEGY)",
+    )
     up.add_argument("--reward-window-s", type=float, help="reward window in seconds (default 30)")
     up.set_defaults(func=cmd_up)
 
     serve = sub.add_parser("serve", help="run only the gRPC server against configured Kafka and Redis")
     serve.add_argument("--port", type=int, help="gRPC port (default 50051)")
     serve.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
+    serve.add_argument(
+        "--strategy",
+        choices=("epsilon-greedy", "softmax", "linucb", "thompson"),
+        help="home exploration strategy (default epsilon-greedy; TASTEMAKER_STRATEGY)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     features = sub.add_parser("features", help="the Kafka → Redis feature stream processor")

@@ -13,6 +13,9 @@ class ConfigError(ValueError):
     pass
 
 
+STRATEGIES = ("epsilon-greedy", "softmax", "linucb", "thompson")
+
+
 @dataclass(frozen=True)
 class Settings:
     #: Kafka bootstrap servers; empty means "start an embedded broker" for `tastemaker up`.
@@ -29,6 +32,14 @@ class Settings:
     grpc_workers: int = 16
     grpc_max_message_bytes: int = 4 * 1024 * 1024
     epsilon: float = 0.1
+    #: exploration strategy of the home ranker: epsilon-greedy, softmax, linucb or thompson
+    strategy: str = "epsilon-greedy"
+    #: softmax temperature; LinUCB's confidence width α; Thompson's posterior scale
+    temperature: float = 1.0
+    ucb_alpha: float = 1.0
+    thompson_scale: float = 1.0
+    #: every candidate's probability of each position is at least this (0: no floor)
+    propensity_floor: float = 0.0
     max_shelves_default: int = 10
     max_cards_default: int = 10
     #: Outcomes are joined to a decision until served time + this window.
@@ -41,6 +52,13 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0.0 <= self.epsilon <= 1.0:
             raise ConfigError(f"TASTEMAKER_EPSILON must be in [0, 1], got {self.epsilon}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"TASTEMAKER_STRATEGY must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        for name in ("temperature", "ucb_alpha", "thompson_scale"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"TASTEMAKER_{name.upper()} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.propensity_floor <= 0.1:
+            raise ConfigError(f"TASTEMAKER_PROPENSITY_FLOOR must be in [0, 0.1], got {self.propensity_floor}")
         if not 0 <= self.grpc_port <= 65535:
             raise ConfigError(f"TASTEMAKER_GRPC_PORT must be a port number, got {self.grpc_port}")
         if self.reward_window_s < 0:

@@ -14,6 +14,7 @@ import numpy as np
 from tastemaker.bandits.catalog import Catalog, ShelfCandidates
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, rank_with_constraints, with_floor
 from tastemaker.features.events import EVENT_TYPES
 from tastemaker.features.store import FeatureReader, UserFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
@@ -37,6 +38,9 @@ class HomeRequest:
     max_shelves: int
     max_cards_per_shelf: int
     request_id: str = ""
+    #: 0-based row → shelf id that must be there
+    pinned: tuple[tuple[int, str], ...] = ()
+    excluded: frozenset[str] = frozenset()
 
 
 def _check_id(field: str, value: str) -> None:
@@ -77,6 +81,20 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
         for j, card_id in enumerate(shelf.card_ids):
             _check_id(f"candidates[{i}].card_ids[{j}]", card_id)
         shelves.append(ShelfCandidates(shelf.shelf_id, tuple(shelf.card_ids)))
+    pinned: dict[int, str] = {}
+    for i, pin in enumerate(request.pinned_shelves):
+        _check_id(f"pinned_shelves[{i}].shelf_id", pin.shelf_id)
+        if pin.position < 0:
+            raise InvalidArgument(f"pinned_shelves[{i}].position", f"must be >= 0, got {pin.position}")
+        if pin.position in pinned:
+            raise InvalidArgument(f"pinned_shelves[{i}].position", f"pins a second shelf to row {pin.position}")
+        if pin.shelf_id in pinned.values():
+            raise InvalidArgument(f"pinned_shelves[{i}].shelf_id", f"pins {pin.shelf_id!r} twice")
+        pinned[pin.position] = pin.shelf_id
+    if len(request.excluded_item_ids) > MAX_CARD_CANDIDATES:
+        raise InvalidArgument("excluded_item_ids", f"has more than {MAX_CARD_CANDIDATES} ids")
+    for i, item in enumerate(request.excluded_item_ids):
+        _check_id(f"excluded_item_ids[{i}]", item)
     return HomeRequest(
         user_id=request.user_id,
         context=dict(request.context),
@@ -84,6 +102,8 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
         max_shelves=request.max_shelves,
         max_cards_per_shelf=request.max_cards_per_shelf,
         request_id=request.request_id,
+        pinned=tuple(sorted(pinned.items())),
+        excluded=frozenset(request.excluded_item_ids),
     )
 
 
@@ -116,7 +136,7 @@ class HomeRankingService:
         features: FeatureReader,
         catalog: Catalog,
         model: EngagementLinearModel,
-        ranker: EpsilonGreedyRanker,
+        ranker: Strategy | EpsilonGreedyRanker,
         publish: Callable[[str, bytes, bytes | None, dict[str, bytes] | None], bool],
         decisions_topic: str,
         default_max_shelves: int,
@@ -124,11 +144,15 @@ class HomeRankingService:
         reward_window_s: float,
         rng: np.random.Generator | None = None,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        card_ranker: Strategy | None = None,
+        propensity_floor: float = 0.0,
     ) -> None:
         self._features = features
         self._catalog = catalog
         self._model = model
-        self._ranker = ranker
+        self._shelf_strategy = with_floor(_as_strategy(ranker), propensity_floor)
+        self._card_strategy = with_floor(_as_strategy(card_ranker or ranker), propensity_floor)
+        self._floor = propensity_floor
         self._publish = publish
         self._decisions_topic = decisions_topic
         self._default_max_shelves = default_max_shelves
@@ -152,7 +176,18 @@ class HomeRankingService:
         max_cards = request.max_cards_per_shelf or self._default_max_cards
 
         shelf_scores = self._model.score(shelf_engagement)
-        shelf_ranking = self._ranker.sample(shelf_scores, max_shelves, self._rng)
+        shelf_ids = tuple(s.shelf_id for s in shelves)
+        placement = rank_with_constraints(
+            self._shelf_strategy,
+            Candidates(shelf_ids, shelf_scores, _linear_features(shelf_engagement)),
+            max_shelves,
+            self._rng,
+            dict(request.pinned),
+            request.excluded,
+        )
+        pinned_ids = {shelf_id for _, shelf_id in request.pinned}
+        free = [i for i, shelf_id in enumerate(shelf_ids) if shelf_id not in request.excluded | pinned_ids]
+        info = self._shelf_strategy.info(len(free), max_shelves)
         decision = records_pb2.DecisionLog(
             decision_id=uuid.uuid4().hex,
             request_id=request.request_id,
@@ -161,39 +196,61 @@ class HomeRankingService:
             served_at_ms=self._clock_ms(),
             policy=policy,
             model_version=self._model.version,
-            exploration=records_pb2.Exploration(strategy=self._ranker.strategy, epsilon=self._ranker.epsilon),
+            exploration=records_pb2.Exploration(
+                strategy=self._shelf_strategy.name,
+                epsilon=self._shelf_strategy.parameters().get("epsilon", 0.0),
+                propensity_method=info.method,
+                monte_carlo_samples=info.samples,
+                propensity_error_bound=info.error_bound,
+                propensity_floor=self._floor,
+                parameters=self._shelf_strategy.parameters(),
+            ),
             context=request.context,
             feature_names=names,
             feature_values=values.tolist(),
             candidates=[api_pb2.Shelf(shelf_id=s.shelf_id, card_ids=s.card_ids) for s in shelves],
             shelf_candidates=records_pb2.CandidateScores(
-                item_ids=[s.shelf_id for s in shelves], scores=shelf_scores.tolist()
+                item_ids=[shelf_ids[i] for i in free], scores=shelf_scores[free].tolist()
             ),
-            ranking_propensity=shelf_ranking.ranking_propensity,
+            ranking_propensity=placement.ranking_probability,
             max_shelves=max_shelves,
             max_cards_per_shelf=max_cards,
             reward_window_ms=self._reward_window_ms,
+            pinned_shelves=[api_pb2.PinnedShelf(shelf_id=i, position=p) for p, i in request.pinned],
+            excluded_item_ids=sorted(request.excluded),
         )
-        for position, (index, propensity) in enumerate(
-            zip(shelf_ranking.order, shelf_ranking.propensities, strict=True)
+        index_of = {shelf_id: i for i, shelf_id in enumerate(shelf_ids)}
+        shown_cards: set[str] = set()
+        for shelf_id, position, propensity in zip(
+            placement.ids, placement.positions, placement.propensities, strict=True
         ):
+            index = index_of[shelf_id]
             shelf = shelves[index]
-            card_scores = self._model.score(card_engagement[index])
-            card_ranking = self._ranker.sample(card_scores, max_cards, self._rng)
+            # cards: never excluded ones, never one an earlier row already shows
+            available = [c for c, card_id in enumerate(shelf.card_ids) if card_id not in request.excluded | shown_cards]
+            card_scores = self._model.score(card_engagement[index][available])
+            card_ids = tuple(shelf.card_ids[c] for c in available)
+            cards = rank_with_constraints(
+                self._card_strategy,
+                Candidates(card_ids, card_scores, _linear_features(card_engagement[index][available])),
+                max_cards,
+                self._rng,
+            )
+            shown_cards.update(cards.ids)
             decision.shown.append(
                 records_pb2.LoggedShelf(
-                    shelf_id=shelf.shelf_id,
+                    shelf_id=shelf_id,
                     position=position,
                     score=float(shelf_scores[index]),
                     propensity=float(propensity),
                     cards=[
                         records_pb2.LoggedCard(
-                            card_id=shelf.card_ids[c], position=k, score=float(card_scores[c]), propensity=float(p)
+                            card_id=card_id, position=k, score=cards.scores[card_id], propensity=float(p)
                         )
-                        for k, (c, p) in enumerate(zip(card_ranking.order, card_ranking.propensities, strict=True))
+                        for card_id, k, p in zip(cards.ids, cards.positions, cards.propensities, strict=True)
                     ],
-                    cards_ranking_propensity=card_ranking.ranking_propensity,
-                    card_candidates=records_pb2.CandidateScores(item_ids=shelf.card_ids, scores=card_scores.tolist()),
+                    cards_ranking_propensity=cards.ranking_probability,
+                    card_candidates=records_pb2.CandidateScores(item_ids=card_ids, scores=card_scores.tolist()),
                 )
             )
         self._publish(
@@ -204,6 +261,15 @@ class HomeRankingService:
         )
         self.decisions_served += 1
         return decision
+
+
+def _as_strategy(ranker: Strategy | EpsilonGreedyRanker) -> Strategy:
+    return EpsilonGreedy(ranker.epsilon) if isinstance(ranker, EpsilonGreedyRanker) else ranker
+
+
+def _linear_features(engagement: np.ndarray) -> np.ndarray:
+    """What the linear strategies (LinUCB, Thompson) see of a candidate: [1, log(1 + engagement)]."""
+    return np.column_stack([np.ones(len(engagement)), np.log1p(engagement)])
 
 
 def to_response(decision: records_pb2.DecisionLog) -> api_pb2.RankHomeResponse:

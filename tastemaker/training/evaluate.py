@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tastemaker.training.home_policies import DEFAULT as POLICIES
-from tastemaker.training.home_policies import HomePolicy, resolve
+from tastemaker.training.home_policies import HomePolicy, free_slots, logging_ranker, resolve
 from tastemaker.training.home_reward_model import CellRewardModel, q_arrays
 from tastemaker.training.ope import (
     IPW,
@@ -80,10 +80,20 @@ def target_propensity(
     for i, rewarded in enumerate(progress(decisions, label or f"{policy.name}: cell propensities")):
         decision = rewarded.decision
         ranker = policy.ranker_for(decision)
-        shelf_marginals = ranker.marginals(policy.shelf_scores(decision), len(decision.shown))
+        if ranker is None:  # the logging policy, not re-runnable: its logged propensities
+            for shelf in decision.shown:
+                out[i, shelf.position, 0] = shelf.propensity
+                for card in shelf.cards:
+                    out[i, shelf.position, 1 + card.position] = shelf.propensity * card.propensity
+            continue
+        slot_of_row, pinned = free_slots(decision)
+        shelf_marginals = ranker.marginals(policy.shelf_scores(decision), len(slot_of_row))
         shelf_index = {shelf_id: c for c, shelf_id in enumerate(decision.shelf_candidates.item_ids)}
         for shelf in decision.shown:
-            p_shelf = shelf_marginals[shelf_index[shelf.shelf_id], shelf.position]
+            if shelf.position in pinned:
+                p_shelf = 1.0
+            else:
+                p_shelf = shelf_marginals[shelf_index[shelf.shelf_id], slot_of_row[shelf.position]]
             out[i, shelf.position, 0] = p_shelf
             card_marginals = ranker.marginals(policy.card_scores(decision, shelf), len(shelf.cards))
             card_index = {card_id: c for c, card_id in enumerate(shelf.card_candidates.item_ids)}
@@ -113,16 +123,25 @@ def prefix_probabilities(decision: records_pb2.DecisionLog, policy: str | HomePo
     The last entry is the whole page's probability."""
     policy = _policy(policy)
     ranker = policy.ranker_for(decision)
+    if ranker is None:  # logged: only the whole page's probability is known
+        out = np.full(len(decision.shown), np.nan)
+        if len(out):
+            out[-1] = decision.ranking_propensity * float(np.prod([s.cards_ranking_propensity for s in decision.shown]))
+        return out
+    slot_of_row, _ = free_slots(decision)
     shelf_scores = policy.shelf_scores(decision)
     index = {shelf_id: c for c, shelf_id in enumerate(decision.shelf_candidates.item_ids)}
-    order = np.array([index[s.shelf_id] for s in decision.shown], dtype=int)
-    out = np.empty(len(order))
+    order = np.array([index[s.shelf_id] for s in decision.shown if s.position in slot_of_row], dtype=int)
+    out = np.empty(len(decision.shown))
     cards_so_far = 1.0
+    free_so_far = 0
     for k, shelf in enumerate(decision.shown):
         card_index = {card_id: c for c, card_id in enumerate(shelf.card_candidates.item_ids)}
         card_order = np.array([card_index[c.card_id] for c in shelf.cards], dtype=int)
         cards_so_far *= ranker.ranking_probability(policy.card_scores(decision, shelf), card_order)
-        out[k] = ranker.ranking_probability(shelf_scores, order[: k + 1]) * cards_so_far
+        free_so_far += shelf.position in slot_of_row
+        shelves = ranker.ranking_probability(shelf_scores, order[:free_so_far]) if free_so_far else 1.0
+        out[k] = shelves * cards_so_far
     return out
 
 
@@ -203,6 +222,12 @@ def evaluate(
         "defaulted_share": float(np.mean([d.defaulted for d in home])),
         "policies": {},
     }
+    rerunnable = all(logging_ranker(d.decision) is not None for d in home)
+    if not rerunnable:
+        report["notes"] = [
+            "cascade estimates need the logging policy's page-prefix probabilities; the logs of "
+            "LinUCB or Thompson sampling carry only each item's and the whole page's"
+        ]
     model = CellRewardModel.fit(home) if any(e.needs_reward_model for e in estimators) else None
     weighting = [e for e in estimators if not e.needs_reward_model]
     for name in policies:
@@ -214,7 +239,7 @@ def evaluate(
             data = SlotData(data.rewards, data.logged_propensity, data.mask, q_logged)
         estimates = {e.name: estimate_dict(e, data, target, q_target, bootstrap) for e in estimators}
         if slates:
-            for prefix, cascade in (("slate", False), ("cascade", True)):
+            for prefix, cascade in (("slate", False), ("cascade", True))[: 2 if rerunnable else 1]:
                 page_data, page_target = slate_data(home, policy, cascade)
                 estimates.update(
                     {
@@ -222,13 +247,13 @@ def evaluate(
                         for e in weighting
                     }
                 )
-        cascade_data, cascade_target = slate_data(home, policy, cascade=True)
+        rows, cols = _grid(home)
         report["policies"][name] = {
             "estimates": estimates,
             **weight_diagnostics(data, target).as_dict(),
             "unsupported_mass": unsupported_shelf_mass(home, policy),
             "weight_histogram": weight_histogram(data, target),
-            "per_row_ipw": _per_slot_ipw(cascade_data, cascade_target),
+            "per_row_ipw": np.asarray(_per_slot_ipw(data, target)).reshape(rows, cols).sum(axis=1).tolist(),
             "over_time_ipw": _over_time(home, data, target),
         }
     logging_target = target_propensity(home, "logging")
@@ -238,18 +263,22 @@ def evaluate(
     return report
 
 
-def unsupported_shelf_mass(decisions: Sequence[records_pb2.RewardedDecision], policy: HomePolicy) -> float:
+def unsupported_shelf_mass(decisions: Sequence[records_pb2.RewardedDecision], policy: HomePolicy) -> float | None:
     """Share of the target's shelf-placement mass where the logging policy never goes (ε = 0 logs,
-    or a target scoring other candidates): IPW-type estimates say nothing about that part."""
+    or a target scoring other candidates): IPW-type estimates say nothing about that part.
+    None when the logging policy cannot be re-run (LinUCB, Thompson logs)."""
     logging = resolve("logging")
     total = 0.0
     for rewarded in decisions:
         decision = rewarded.decision
-        k = len(decision.shown)
-        if not k:
+        k = len(free_slots(decision)[0])
+        target_ranker, logging_ranker_ = policy.ranker_for(decision), logging.ranker_for(decision)
+        if not k or target_ranker is None:
             continue
-        target = policy.ranker_for(decision).marginals(policy.shelf_scores(decision), k)
-        logged = logging.ranker_for(decision).marginals(logging.shelf_scores(decision), k)
+        if logging_ranker_ is None:
+            return None
+        target = target_ranker.marginals(policy.shelf_scores(decision), k)
+        logged = logging_ranker_.marginals(logging.shelf_scores(decision), k)
         total += float(target[logged <= 0].sum()) / k
     return total / max(len(decisions), 1)
 

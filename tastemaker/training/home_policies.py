@@ -4,8 +4,9 @@ A policy is a ranker (`marginals(scores, k)` and `ranking_probability(scores, or
 interface of `EpsilonGreedyRanker` and `SoftmaxRanker`) applied to scores: by default the logged
 scores; for a saved model, its scores recomputed from the logged feature vector.
 
-- `logging`: ε-greedy with the decision's own ε; `greedy` (ε = 0); `uniform-random` (ε = 1);
-  `epsilon:E` (ε-greedy with ε = E).
+- `logging`: the decision's own strategy re-run (ε-greedy or softmax, with its floor); for
+  strategies that depend on state the log does not carry (LinUCB, Thompson), the logged
+  propensities themselves. `greedy` (ε = 0); `uniform-random` (ε = 1); `epsilon:E`.
 - `softmax[:T]`: Plackett–Luce over the scores at temperature T (default 1).
 - `model:PATH`: greedy over a saved model version's scores (`engagement_model.save_model`).
 - `MODULE:ATTR` or `FILE.py:ATTR`: your own ranker object, or a no-argument factory of one.
@@ -13,6 +14,7 @@ scores; for a saved model, its scores recomputed from the logged feature vector.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +39,42 @@ class Ranker(Protocol):
 
 
 @dataclass(frozen=True)
+class FlooredRanker:
+    """A ranker mixed with a uniformly random ranking: λ = min(1, n·floor) (`strategies.Floored`)."""
+
+    inner: Ranker
+    floor: float
+
+    def marginals(self, scores: np.ndarray, k: int) -> np.ndarray:
+        n = len(scores)
+        lam = min(1.0, n * self.floor)
+        return (1 - lam) * self.inner.marginals(scores, k) + lam / n
+
+    def ranking_probability(self, scores: np.ndarray, order: np.ndarray) -> float:
+        n, k = len(scores), len(order)
+        lam = min(1.0, n * self.floor)
+        return (1 - lam) * self.inner.ranking_probability(scores, order) + lam / math.perm(n, k)
+
+
+def logging_ranker(decision: records_pb2.DecisionLog) -> Ranker | None:
+    """The logging policy re-run from what the decision logged; None when it cannot be (its
+    propensities depend on model state the log does not carry)."""
+    exploration = decision.exploration
+    ranker: Ranker
+    if exploration.strategy in ("", "epsilon-greedy"):
+        ranker = EpsilonGreedyRanker(exploration.epsilon)
+    elif exploration.strategy == "softmax":
+        ranker = SoftmaxRanker(exploration.parameters.get("temperature", 1.0))
+    else:
+        return None
+    return FlooredRanker(ranker, exploration.propensity_floor) if exploration.propensity_floor > 0 else ranker
+
+
+@dataclass(frozen=True)
 class HomePolicy:
     name: str
-    ranker_for: Callable[[records_pb2.DecisionLog], Ranker]
+    #: the ranker to re-run on a decision; None: use the logged propensities (logging policy only)
+    ranker_for: Callable[[records_pb2.DecisionLog], Ranker | None]
     #: None: the logged scores; else a model whose scores are recomputed from the logged features
     model: EngagementLinearModel | None = None
 
@@ -75,13 +110,13 @@ def _engagement(decision: records_pb2.DecisionLog, kind: str, ids: object) -> np
         raise PolicyError(f"decision {decision.decision_id} did not log the feature {exc}") from None
 
 
-def _fixed(ranker: Ranker) -> Callable[[records_pb2.DecisionLog], Ranker]:
+def _fixed(ranker: Ranker) -> Callable[[records_pb2.DecisionLog], Ranker | None]:
     return lambda decision: ranker
 
 
 def resolve(name: str) -> HomePolicy:
     if name == "logging":
-        return HomePolicy(name, lambda d: EpsilonGreedyRanker(d.exploration.epsilon))
+        return HomePolicy(name, logging_ranker)
     if name == "greedy":
         return HomePolicy(name, _fixed(EpsilonGreedyRanker(0.0)))
     if name == "uniform-random":
@@ -109,3 +144,11 @@ def resolve(name: str) -> HomePolicy:
             )
         return HomePolicy(name, _fixed(ranker))
     raise PolicyError(f"unknown policy {name!r}; known: {', '.join(BUILT_IN)}")
+
+
+def free_slots(decision: records_pb2.DecisionLog) -> tuple[dict[int, int], set[int]]:
+    """Rows not pinned, each mapped to its index among the free rows (the strategy ranks only those),
+    and the pinned rows."""
+    pinned = {p.position for p in decision.pinned_shelves}
+    rows = sorted(s.position for s in decision.shown if s.position not in pinned)
+    return {row: i for i, row in enumerate(rows)}, pinned

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tastemaker.training.home_policies import HomePolicy
+from tastemaker.training.home_policies import HomePolicy, free_slots
 from tastemaker.v1 import records_pb2
 
 FOLDS = 2
@@ -113,26 +113,43 @@ def q_arrays(
         if not decision.shown:
             continue
         ranker = policy.ranker_for(decision)
+        slot_of_row, pinned_rows = free_slots(decision)
+        pinned = {p.position: p.shelf_id for p in decision.pinned_shelves}
         shelf_ids = list(decision.shelf_candidates.item_ids)
-        shelf_marginals = ranker.marginals(policy.shelf_scores(decision), len(decision.shown))
+        if ranker is None:  # the logging policy, not re-runnable: q̄ is the model at the logged items
+            for cell, item, _ in _shown_cells(rewarded):
+                q_logged[i, cell[0], cell[1]] = q_target[i, cell[0], cell[1]] = model.q(
+                    decision.decision_id, cell, [item]
+                )[0]
+            continue
+        shelf_marginals = ranker.marginals(policy.shelf_scores(decision), len(slot_of_row))
         card_k = decision.max_cards_per_shelf or max(len(s.cards) for s in decision.shown)
         cards: dict[str, tuple[list[str], np.ndarray]] = {}
         for shelf_id in shelf_ids:
             ids, scores = policy.candidate_card_scores(decision, shelf_id)
             cards[shelf_id] = (ids, ranker.marginals(scores, min(card_k, len(ids))))
+        for shelf_id in set(pinned.values()) - set(cards):
+            ids, scores = policy.candidate_card_scores(decision, shelf_id)
+            cards[shelf_id] = (ids, ranker.marginals(scores, min(card_k, len(ids))))
         for cell, item, _ in _shown_cells(rewarded):
             row, col = cell
             q_logged[i, row, col] = model.q(decision.decision_id, cell, [item])[0]
+            # which shelf the target puts in this row, with what probability
+            if row in pinned_rows:
+                row_shelves = [(pinned[row], 1.0)]
+            else:
+                slot = slot_of_row[row]
+                row_shelves = [(sid, float(shelf_marginals[s, slot])) for s, sid in enumerate(shelf_ids)]
             if col == 0:
-                q_target[i, row, 0] = float(shelf_marginals[:, row] @ model.q(decision.decision_id, cell, shelf_ids))
+                q_target[i, row, 0] = sum(
+                    p * model.q(decision.decision_id, cell, [sid])[0] for sid, p in row_shelves if p > 0
+                )
                 continue
             expected = 0.0
-            for s, shelf_id in enumerate(shelf_ids):
+            for shelf_id, p in row_shelves:
                 ids, marginals = cards[shelf_id]
-                if shelf_marginals[s, row] > 0 and col - 1 < marginals.shape[1]:
-                    expected += shelf_marginals[s, row] * float(
-                        marginals[:, col - 1] @ model.q(decision.decision_id, cell, ids)
-                    )
+                if p > 0 and col - 1 < marginals.shape[1]:
+                    expected += p * float(marginals[:, col - 1] @ model.q(decision.decision_id, cell, ids))
             q_target[i, row, col] = expected
     n = len(decisions)
     return q_logged.reshape(n, -1), q_target.reshape(n, -1)
