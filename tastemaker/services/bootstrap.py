@@ -12,6 +12,8 @@ import redis
 
 from tastemaker.bandits.catalog import Catalog
 from tastemaker.bandits.engagement_model import EngagementLinearModel
+from tastemaker.bandits.learner import LinearLearner
+from tastemaker.bandits.linear_store import LinearStateStore, SharedLinearStates
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, Strategy, Thompson
 from tastemaker.features.dead_letters import DeadLetterLedger
@@ -52,15 +54,19 @@ class Serving:
         self.publisher.close()
 
 
-def strategy_for(settings: Settings, level: str) -> Strategy:
-    """The configured exploration strategy for one level (shelves or cards); linear strategies get
-    their own posterior per level over the candidate features [1, log(1 + engagement)]."""
+LINEAR_STRATEGIES = ("linucb", "thompson")
+
+
+def strategy_for(settings: Settings, level: str, shared: SharedLinearStates | None = None) -> Strategy:
+    """The configured exploration strategy for one level (shelves or cards); linear strategies rank
+    with that level's shared posterior over the candidate features [1, log(1 + engagement)]."""
+    state = shared.states[level] if shared is not None else LinearState(dim=2)
     if settings.strategy == "softmax":
         return Softmax(settings.temperature)
     if settings.strategy == "linucb":
-        return LinUCB(LinearState(dim=2), alpha=settings.ucb_alpha)
+        return LinUCB(state, alpha=settings.ucb_alpha)
     if settings.strategy == "thompson":
-        return Thompson(LinearState(dim=2), scale=settings.thompson_scale)
+        return Thompson(state, scale=settings.thompson_scale)
     return EpsilonGreedy(settings.epsilon)
 
 
@@ -71,13 +77,18 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
         make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-serving"),
         max_queued=settings.decision_queue_size,
     )
+    shared = None
+    if settings.strategy in LINEAR_STRATEGIES:
+        shared = SharedLinearStates(LinearStateStore(client, settings.redis_namespace))
+        shared.maybe_refresh()
     home = HomeRankingService(
         features=FeatureStore(client, namespace=settings.redis_namespace),
         catalog=catalog or default_catalog(),
         model=EngagementLinearModel(),
-        ranker=strategy_for(settings, "shelf"),
-        card_ranker=strategy_for(settings, "card"),
+        ranker=strategy_for(settings, "shelf", shared),
+        card_ranker=strategy_for(settings, "card", shared),
         propensity_floor=settings.propensity_floor,
+        before_rank=shared.maybe_refresh if shared is not None else None,
         publish=publisher.publish,
         decisions_topic=topics.decisions,
         default_max_shelves=settings.max_shelves_default,
@@ -145,6 +156,21 @@ def build_joiner(settings: Settings) -> RewardJoiner:
         namespace=settings.redis_namespace,
         default_reward=settings.default_reward,
     )
+
+
+def build_learner(settings: Settings) -> LinearLearner:
+    """The online learner of the linear strategies: tastemaker.rewarded → the shared posterior."""
+    topics = Topics(settings.topic_prefix)
+    consumer = make_consumer(
+        settings.kafka_client,
+        settings.kafka_bootstrap,
+        [topics.rewarded],
+        consumer_group(settings, "learner"),
+        "tastemaker-learner",
+    )
+    store = LinearStateStore(redis.Redis.from_url(settings.redis_url), settings.redis_namespace)
+    producer = make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-learner")
+    return LinearLearner(consumer, store, producer, topics.events_dlq)
 
 
 def prepare_topics(settings: Settings) -> None:

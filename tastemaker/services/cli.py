@@ -173,6 +173,12 @@ def cmd_joiner_run(args: argparse.Namespace) -> int:
     return _run_worker(args, build_joiner)
 
 
+def cmd_learner_run(args: argparse.Namespace) -> int:
+    from tastemaker.services.bootstrap import build_learner
+
+    return _run_worker(args, build_learner)
+
+
 def _load_rewarded(args: argparse.Namespace) -> list:
     from tastemaker.messaging.ports import Topics
     from tastemaker.training.logs import LogFormatError, read_export, read_topic
@@ -408,6 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     joiner_sub = joiner.add_subparsers(dest="joiner_command", required=True, metavar="ACTION")
     joiner_sub.add_parser("run", help="join outcomes to decisions → tastemaker.rewarded").set_defaults(
         func=cmd_joiner_run
+    )
+
+    learner = sub.add_parser("learner", help="online learning of the linear strategies (LinUCB, Thompson)")
+    learner_sub = learner.add_subparsers(dest="learner_command", required=True, metavar="ACTION")
+    learner_sub.add_parser("run", help="tastemaker.rewarded → the shared posterior in Redis").set_defaults(
+        func=cmd_learner_run
     )
 
     ev = sub.add_parser("evaluate", help="off-policy estimates (IPW, SNIPW, DM, DR, ...) with 95%% intervals")

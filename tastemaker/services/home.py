@@ -146,6 +146,7 @@ class HomeRankingService:
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         card_ranker: Strategy | None = None,
         propensity_floor: float = 0.0,
+        before_rank: Callable[[], None] | None = None,
     ) -> None:
         self._features = features
         self._catalog = catalog
@@ -153,6 +154,7 @@ class HomeRankingService:
         self._shelf_strategy = with_floor(_as_strategy(ranker), propensity_floor)
         self._card_strategy = with_floor(_as_strategy(card_ranker or ranker), propensity_floor)
         self._floor = propensity_floor
+        self._before_rank = before_rank
         self._publish = publish
         self._decisions_topic = decisions_topic
         self._default_max_shelves = default_max_shelves
@@ -163,6 +165,8 @@ class HomeRankingService:
         self.decisions_served = 0
 
     def rank(self, request: HomeRequest) -> records_pb2.DecisionLog:
+        if self._before_rank is not None:
+            self._before_rank()  # e.g. pick up the shared linear posterior, at most once a second
         shelves = request.candidates or self._catalog.shelves
         policy = self.POLICY
         try:

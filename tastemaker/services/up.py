@@ -17,8 +17,10 @@ from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.messaging.kafka_python import KafkaPythonProducer
 from tastemaker.messaging.ports import Topics
 from tastemaker.services.bootstrap import (
+    LINEAR_STRATEGIES,
     Workers,
     build_joiner,
+    build_learner,
     build_serving,
     build_stream_processor,
     prepare_topics,
@@ -59,6 +61,7 @@ def run_up(
         serving = build_serving(settings)
         processor = build_stream_processor(settings)
         joiner = build_joiner(settings)
+        learner = build_learner(settings) if settings.strategy in LINEAR_STRATEGIES else None
         workers = Workers()
         demo_traffic = None
         demo_workers = Workers()
@@ -67,6 +70,8 @@ def run_up(
             serving.server.start()
             workers.start("stream-processor", processor.run)
             workers.start("reward-joiner", joiner.run)
+            if learner is not None:
+                workers.start("linear-learner", learner.run)
             print(f"tastemaker serving gRPC on {settings.grpc_host}:{serving.server.port}", file=sys.stderr, flush=True)
             if demo:
                 events_publisher = BackgroundPublisher(KafkaPythonProducer(settings.kafka_bootstrap, "tastemaker-demo"))
@@ -105,11 +110,16 @@ def run_up(
             _drain_joiner(joiner)
         processor.close()
         joiner.close()
+        if learner is not None:
+            learner.close()
         rewarded = read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).rewarded)
         if export_logs is not None:
             count = write_export(rewarded, export_logs)
             log.info("exported %d rewarded decisions to %s", count, export_logs)
         summary = _summary(rewarded, serving.home.decisions_served, serving.feedback.outcomes_reported, joiner)
+        summary["strategy"] = settings.strategy
+        if learner is not None:
+            summary["learner"] = {"decisions": learner.stats.decisions, "rows_applied": learner.stats.rows_applied}
         if summary.get("evaluation"):
             print(format_report(summary["evaluation"]), file=sys.stderr)
         if report_json is not None:

@@ -78,6 +78,21 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
     assert "<svg" in page and "softmax" in page and "slate-ipw" in page
 
 
+def test_demo_with_thompson_sampling_learns_online(tmp_path: Path) -> None:
+    report_path = tmp_path / "r.json"
+    done = subprocess.run(
+        [*CLI, "up", "--demo", "--port", "0", "--duration", "20", "--reward-window-s", "2",
+         "--strategy", "thompson", "--report-json", str(report_path)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    assert report["strategy"] == "thompson" and report["decisions_served"] > 0
+    assert report["learner"]["rows_applied"] > 0  # the shared posterior moved while serving
+    logging = report["evaluation"]["policies"]["logging"]["estimates"]["ipw"]
+    assert logging["value"] == pytest.approx(report["evaluation"]["on_policy_mean_reward"])
+
+
 def _start_serving() -> tuple[subprocess.Popen[str], str]:
     """`tastemaker up` in the background, once it says it serves; returns it and what it printed."""
     process = subprocess.Popen([*CLI, "up", "--port", "0"], stderr=subprocess.PIPE, text=True)

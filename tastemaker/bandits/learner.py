@@ -1,0 +1,93 @@
+"""The online learner of the linear strategies: rewarded home decisions → the shared posterior.
+
+For every shown shelf, a row x = [1, log(1 + the user's engagement with the shelf)] with the row's
+reward (clicks on the shelf and its cards); for every shown card, x from the card's engagement with
+its own reward. Engagement comes from the feature vector the decision logged, so the model learns
+from exactly what the ranker saw. Offsets are committed after Redis has the update.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from tastemaker.bandits.linear_store import LinearStateStore
+from tastemaker.features.dead_letters import dead_letter, send_dead_letter
+from tastemaker.messaging.codec import UndecodableRecord, decode
+from tastemaker.messaging.ports import Consumer, Producer
+from tastemaker.v1 import records_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LearnerStats:
+    decisions: int = 0
+    rows_applied: int = 0
+    skipped: int = 0
+
+
+def rows_of(rewarded: records_pb2.RewardedDecision) -> dict[str, list[tuple[np.ndarray, float]]]:
+    """The (x, reward) rows one rewarded decision teaches each level."""
+    decision = rewarded.decision
+    features = dict(zip(decision.feature_names, decision.feature_values, strict=False))
+    reward_of: dict[str, float] = defaultdict(float)
+    for outcome in rewarded.outcomes:
+        reward_of[outcome.item_id] += outcome.reward
+    out: dict[str, list[tuple[np.ndarray, float]]] = {"shelf": [], "card": []}
+    for shelf in decision.shown:
+        row_reward = reward_of[shelf.shelf_id] + sum(reward_of[c.card_id] for c in shelf.cards)
+        out["shelf"].append((np.array([1.0, np.log1p(features.get(f"shelf:{shelf.shelf_id}", 0.0))]), row_reward))
+        for card in shelf.cards:
+            x = np.array([1.0, np.log1p(features.get(f"card:{card.card_id}", 0.0))])
+            out["card"].append((x, reward_of[card.card_id]))
+    return out
+
+
+class LinearLearner:
+    def __init__(self, consumer: Consumer, store: LinearStateStore, producer: Producer, dlq_topic: str) -> None:
+        self._consumer = consumer
+        self._store = store
+        self._producer = producer
+        self._dlq_topic = dlq_topic
+        self.stats = LearnerStats()
+
+    def consume_once(self, timeout_s: float = 0.2) -> int:
+        records = self._consumer.poll(timeout_s)
+        if not records:
+            return 0
+        batches: dict[tuple[str, str, int], list[tuple[int, np.ndarray, float]]] = defaultdict(list)
+        for record in records:
+            rewarded = records_pb2.RewardedDecision()
+            try:
+                decode(record.value, record.headers, rewarded)
+            except UndecodableRecord as exc:
+                self.stats.skipped += 1
+                log.warning(
+                    "dead-lettering an unreadable rewarded record at %s:%d: %s", record.partition, record.offset, exc
+                )
+                send_dead_letter(self._producer, self._dlq_topic, dead_letter(record, str(exc), "learner"))
+                continue
+            if rewarded.decision.surface != "home":
+                continue
+            self.stats.decisions += 1
+            for level, taught in rows_of(rewarded).items():
+                batches[(level, record.topic, record.partition)].extend((record.offset, x, r) for x, r in taught)
+        for (level, topic, partition), batch in batches.items():
+            self.stats.rows_applied += self._store.apply(level, topic, partition, batch)
+        if self.stats.skipped:
+            self._producer.flush()
+        self._consumer.commit()
+        return len(records)
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._producer.close()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.consume_once()

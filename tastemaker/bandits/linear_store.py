@@ -1,0 +1,118 @@
+"""The linear strategies' posterior (LinUCB, Thompson) in Redis, so that every serving process
+ranks with the same model, updated online from `tastemaker.rewarded` within seconds.
+
+One hash per level (`shelf`, `card`), keyed `{ns}:{linear:<level>}` (one Redis Cluster slot):
+fields `a:i:j` and `b:i` hold Σ x xᵀ and Σ r x (the ridge prior λI is added on load), `version`
+counts updates, and `wm:<topic>:<partition>` is the last offset applied from each partition.
+An update is exactly-once: the learner reads the watermark, sums the records after it, and a Lua
+script applies the sums only if the watermark is still what it read (else it reads again).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import redis
+
+from tastemaker.bandits.strategies import LinearState
+
+LEVELS = ("shelf", "card")
+
+_APPLY = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if (current or '') ~= ARGV[2] then return 0 end
+local n = tonumber(ARGV[4])
+for i = 5, 4 + 2 * n, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+return 1
+"""
+
+
+def state_key(namespace: str, level: str) -> str:
+    return f"{namespace}:{{linear:{level}}}"
+
+
+class LinearStateStore:
+    def __init__(self, client: redis.Redis, namespace: str = "tm", dim: int = 2, ridge: float = 1.0) -> None:
+        self._redis = client
+        self._ns = namespace
+        self.dim = dim
+        self.ridge = ridge
+        self._apply = client.register_script(_APPLY)
+
+    def load(self, levels: Sequence[str] = LEVELS) -> dict[str, tuple[LinearState, int]]:
+        """Each level's posterior and version, in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for level in levels:
+            pipe.hgetall(state_key(self._ns, level))
+        out = {}
+        for level, raw in zip(levels, pipe.execute(), strict=True):
+            fields = {k.decode(): v.decode() for k, v in raw.items()}
+            state = LinearState(self.dim, self.ridge)
+            for i in range(self.dim):
+                state.b[i] = float(fields.get(f"b:{i}", 0.0))
+                for j in range(self.dim):
+                    state.a[i, j] += float(fields.get(f"a:{i}:{j}", 0.0))
+            out[level] = (state, int(fields.get("version", 0)))
+        return out
+
+    def apply(
+        self, level: str, topic: str, partition: int, rows: Iterable[tuple[int, np.ndarray, float]], retries: int = 5
+    ) -> int:
+        """Add the rows (offset, x, reward) past this partition's watermark; returns how many rows
+        were applied (0 for a redelivered batch)."""
+        rows = list(rows)
+        key, watermark = state_key(self._ns, level), f"wm:{topic}:{partition}"
+        for _ in range(retries):
+            raw = self._redis.hget(key, watermark)
+            seen = int(raw) if raw is not None else -1
+            fresh = [(offset, x, r) for offset, x, r in rows if offset > seen]
+            if not fresh:
+                return 0
+            x = np.array([row[1] for row in fresh], dtype=np.float64)
+            reward = np.array([row[2] for row in fresh], dtype=np.float64)
+            delta_a, delta_b = x.T @ x, x.T @ reward
+            expected = "" if raw is None else raw.decode() if isinstance(raw, bytes) else str(raw)
+            args: list[str | float] = [watermark, expected, max(o for o, _, _ in fresh)]
+            pairs = [(f"a:{i}:{j}", delta_a[i, j]) for i in range(self.dim) for j in range(self.dim)]
+            pairs += [(f"b:{i}", delta_b[i]) for i in range(self.dim)]
+            args.append(len(pairs))
+            for name, value in pairs:
+                args += [name, repr(float(value))]
+            if self._apply(keys=[key], args=args):
+                return len(fresh)
+        raise RuntimeError(f"the {level} posterior kept changing under this learner: another learner owns {topic}")
+
+
+class SharedLinearStates:
+    """The serving side: the strategies' LinearState objects, refreshed in place from Redis at
+    most every `refresh_s` seconds (a failed refresh keeps the last model and is logged once)."""
+
+    def __init__(self, store: LinearStateStore, refresh_s: float = 1.0) -> None:
+        self.store = store
+        self.refresh_s = refresh_s
+        self.states = {level: LinearState(store.dim, store.ridge) for level in LEVELS}
+        self.version = {level: 0 for level in LEVELS}
+        self._last = 0.0
+        self._lock = threading.Lock()
+        self.failures = 0
+
+    def maybe_refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._last < self.refresh_s or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._last = now
+            loaded = self.store.load()
+            for level, (state, version) in loaded.items():
+                self.states[level].a[:] = state.a
+                self.states[level].b[:] = state.b
+                self.version[level] = version
+        except redis.RedisError:
+            self.failures += 1  # ranking goes on with the last model
+        finally:
+            self._lock.release()
