@@ -128,8 +128,8 @@ def feature_vector(
 class HomeRankingService:
     """Composes the feature store, the reward model and the exploration policy for the home page."""
 
-    POLICY = "epsilon-greedy"
-    FALLBACK_POLICY = "epsilon-greedy/no-features"
+    #: appended to the strategy's name in `policy` when features are unavailable
+    FALLBACK_SUFFIX = "/no-features"
 
     def __init__(
         self,
@@ -168,13 +168,13 @@ class HomeRankingService:
         if self._before_rank is not None:
             self._before_rank()  # e.g. pick up the shared linear posterior, at most once a second
         shelves = request.candidates or self._catalog.shelves
-        policy = self.POLICY
+        policy = self._shelf_strategy.name
         try:
             features = self._features.read(request.user_id)
         except Exception as exc:  # a feature-store outage degrades ranking, it does not fail it
             log.warning("features unavailable for %s, serving non-personalised: %s", request.user_id, exc)
             features = UserFeatures(request.user_id)
-            policy = self.FALLBACK_POLICY
+            policy = f"{policy}{self.FALLBACK_SUFFIX}"
         names, values, shelf_engagement, card_engagement = feature_vector(features, shelves)
         max_shelves = request.max_shelves or self._default_max_shelves
         max_cards = request.max_cards_per_shelf or self._default_max_cards
