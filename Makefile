@@ -11,7 +11,7 @@ OBP_STAMP := $(OBP_VENV)/.installed-$(shell cat tests/obp/requirements.txt | cks
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,beam]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,beam,ml,peers]'
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 setup: $(STAMP)

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import redis
@@ -14,6 +15,7 @@ from tastemaker.bandits.catalog import Catalog
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.learner import LinearLearner
 from tastemaker.bandits.linear_store import LinearStateStore, SharedLinearStates
+from tastemaker.bandits.reward_models import ArtifactError, EngagementScorer, RewardModel, load_reward_model
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, Strategy, Thompson
 from tastemaker.features.dead_letters import DeadLetterLedger
@@ -23,7 +25,7 @@ from tastemaker.features.store import FeatureStore
 from tastemaker.messaging import make_consumer, make_producer
 from tastemaker.messaging.kafka_python import ensure_topics, read_topic_to_end
 from tastemaker.messaging.ports import Topics
-from tastemaker.services.config import Settings
+from tastemaker.services.config import ConfigError, Settings
 from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.grpc_server import ServingServer, build_server
 from tastemaker.services.home import HomeRankingService
@@ -70,6 +72,18 @@ def strategy_for(settings: Settings, level: str, shared: SharedLinearStates | No
     return EpsilonGreedy(settings.epsilon)
 
 
+def reward_model_for(settings: Settings) -> RewardModel:
+    """The configured reward model: an artifact directory, or the built-in engagement-linear model."""
+    if not settings.reward_model:
+        return EngagementScorer(EngagementLinearModel())
+    try:
+        model = load_reward_model(Path(settings.reward_model))
+    except ArtifactError as exc:
+        raise ConfigError(f"TASTEMAKER_REWARD_MODEL: {exc}") from exc
+    log.info("reward model %s from %s", model.version, settings.reward_model)
+    return model
+
+
 def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int | None = None) -> Serving:
     topics = Topics(settings.topic_prefix)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
@@ -84,7 +98,7 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
     home = HomeRankingService(
         features=FeatureStore(client, namespace=settings.redis_namespace),
         catalog=catalog or default_catalog(),
-        model=EngagementLinearModel(),
+        model=reward_model_for(settings),
         ranker=strategy_for(settings, "shelf", shared),
         card_ranker=strategy_for(settings, "card", shared),
         propensity_floor=settings.propensity_floor,

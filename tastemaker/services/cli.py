@@ -23,6 +23,7 @@ EPILOG = """environment:
   TASTEMAKER_EPSILON           ε of epsilon-greedy (default 0.1); TASTEMAKER_TEMPERATURE (softmax, 1.0),
                                TASTEMAKER_UCB_ALPHA (linucb, 1.0), TASTEMAKER_THOMPSON_SCALE (1.0)
   TASTEMAKER_PROPENSITY_FLOOR  least probability of any candidate at any position (default 0; max 0.1)
+  TASTEMAKER_REWARD_MODEL      reward model artifact directory (`train reward-model`); unset: engagement-linear
   TASTEMAKER_REWARD_WINDOW_S   seconds an outcome may follow its decision (default 30)
   TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
   TASTEMAKER_KAFKA_CLIENT      kafka-python (default) or confluent (librdkafka; faster)
@@ -171,6 +172,22 @@ def cmd_joiner_run(args: argparse.Namespace) -> int:
     from tastemaker.services.bootstrap import build_joiner
 
     return _run_worker(args, build_joiner)
+
+
+def cmd_train_reward_model(args: argparse.Namespace) -> int:
+    if args.epochs <= 0:
+        raise UsageError(f"--epochs must be positive, got {args.epochs}")
+    rewarded = _load_rewarded(args)
+    from tastemaker.training.reward_training import train_reward_model
+
+    try:
+        trained = train_reward_model(args.kind, rewarded, args.out, version=args.version, epochs=args.epochs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in trained.metrics.items())
+    print(f"wrote {args.kind} reward model {trained.version} to {trained.directory} ({metrics})")
+    print(f"serve it with TASTEMAKER_REWARD_MODEL={trained.directory}")
+    return 0
 
 
 def cmd_learner_run(args: argparse.Namespace) -> int:
@@ -415,6 +432,21 @@ def build_parser() -> argparse.ArgumentParser:
     joiner_sub.add_parser("run", help="join outcomes to decisions → tastemaker.rewarded").set_defaults(
         func=cmd_joiner_run
     )
+
+    train = sub.add_parser("train", help="train models from rewarded decisions")
+    train_sub = train.add_subparsers(dest="train_command", required=True, metavar="WHAT")
+    reward_model = train_sub.add_parser(
+        "reward-model",
+        help="the home reward model: logistic or dnn (TensorFlow, served in numpy) or gbt (YDF)",
+    )
+    reward_model.add_argument("--kind", choices=("logistic", "dnn", "gbt"), required=True)
+    reward_model.add_argument(
+        "--logs", type=Path, help="rewarded decisions (.jsonl or .parquet export); default: the topic"
+    )
+    reward_model.add_argument("--out", type=Path, required=True, help="artifact directory to write")
+    reward_model.add_argument("--epochs", type=int, default=5, help="TensorFlow training epochs (default 5)")
+    reward_model.add_argument("--version", help="version name (default KIND-TIMESTAMP)")
+    reward_model.set_defaults(func=cmd_train_reward_model)
 
     learner = sub.add_parser("learner", help="online learning of the linear strategies (LinUCB, Thompson)")
     learner_sub = learner.add_subparsers(dest="learner_command", required=True, metavar="ACTION")

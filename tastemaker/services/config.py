@@ -38,6 +38,8 @@ class Settings:
     temperature: float = 1.0
     ucb_alpha: float = 1.0
     thompson_scale: float = 1.0
+    #: reward model artifact directory (`tastemaker train reward-model`); empty: engagement-linear
+    reward_model: str = ""
     #: every candidate's probability of each position is at least this (0: no floor)
     propensity_floor: float = 0.0
     max_shelves_default: int = 10

@@ -14,6 +14,7 @@ import numpy as np
 from tastemaker.bandits.catalog import Catalog, ShelfCandidates
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.reward_models import EngagementScorer, RewardModel
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, rank_with_constraints, with_floor
 from tastemaker.features.events import EVENT_TYPES
 from tastemaker.features.store import FeatureReader, UserFeatures
@@ -135,7 +136,7 @@ class HomeRankingService:
         self,
         features: FeatureReader,
         catalog: Catalog,
-        model: EngagementLinearModel,
+        model: RewardModel | EngagementLinearModel,
         ranker: Strategy | EpsilonGreedyRanker,
         publish: Callable[[str, bytes, bytes | None, dict[str, bytes] | None], bool],
         decisions_topic: str,
@@ -150,7 +151,7 @@ class HomeRankingService:
     ) -> None:
         self._features = features
         self._catalog = catalog
-        self._model = model
+        self._model: RewardModel = EngagementScorer(model) if isinstance(model, EngagementLinearModel) else model
         self._shelf_strategy = with_floor(_as_strategy(ranker), propensity_floor)
         self._card_strategy = with_floor(_as_strategy(card_ranker or ranker), propensity_floor)
         self._floor = propensity_floor
@@ -179,7 +180,10 @@ class HomeRankingService:
         max_shelves = request.max_shelves or self._default_max_shelves
         max_cards = request.max_cards_per_shelf or self._default_max_cards
 
-        shelf_scores = self._model.score(shelf_engagement)
+        counts = values[: len(_COUNT_TYPES)]
+        shelf_scores = self._model.score_level(
+            "shelf", counts, [s.shelf_id for s in shelves], shelf_engagement, request.context
+        )
         shelf_ids = tuple(s.shelf_id for s in shelves)
         placement = rank_with_constraints(
             self._shelf_strategy,
@@ -232,8 +236,10 @@ class HomeRankingService:
             shelf = shelves[index]
             # cards: never excluded ones, never one an earlier row already shows
             available = [c for c, card_id in enumerate(shelf.card_ids) if card_id not in request.excluded | shown_cards]
-            card_scores = self._model.score(card_engagement[index][available])
             card_ids = tuple(shelf.card_ids[c] for c in available)
+            card_scores = self._model.score_level(
+                "card", counts, card_ids, card_engagement[index][available], request.context
+            )
             cards = rank_with_constraints(
                 self._card_strategy,
                 Candidates(card_ids, card_scores, _linear_features(card_engagement[index][available])),

@@ -8,14 +8,15 @@ scores; for a saved model, its scores recomputed from the logged feature vector.
   strategies that depend on state the log does not carry (LinUCB, Thompson), the logged
   propensities themselves. `greedy` (ε = 0); `uniform-random` (ε = 1); `epsilon:E`.
 - `softmax[:T]`: Plackett–Luce over the scores at temperature T (default 1).
-- `model:PATH`: greedy over a saved model version's scores (`engagement_model.save_model`).
+- `model:PATH`: greedy over a saved model version's scores: a reward-model artifact directory
+  (`tastemaker train reward-model`) or an engagement-linear JSON (`engagement_model.save_model`).
 - `MODULE:ATTR` or `FILE.py:ATTR`: your own ranker object, or a no-argument factory of one.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +26,8 @@ import numpy as np
 from tastemaker.bandits.engagement_model import EngagementLinearModel, load_model
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.plackett_luce import SoftmaxRanker
+from tastemaker.bandits.reward_features import COUNT_TYPES
+from tastemaker.bandits.reward_models import EngagementScorer, RewardModel, load_reward_model
 from tastemaker.training.action_policies import PolicyError, load_entry_point
 from tastemaker.v1 import records_pb2
 
@@ -76,17 +79,17 @@ class HomePolicy:
     #: the ranker to re-run on a decision; None: use the logged propensities (logging policy only)
     ranker_for: Callable[[records_pb2.DecisionLog], Ranker | None]
     #: None: the logged scores; else a model whose scores are recomputed from the logged features
-    model: EngagementLinearModel | None = None
+    model: RewardModel | None = None
 
     def shelf_scores(self, decision: records_pb2.DecisionLog) -> np.ndarray:
         if self.model is None:
             return np.asarray(decision.shelf_candidates.scores)
-        return self.model.score(_engagement(decision, "shelf", decision.shelf_candidates.item_ids))
+        return _rescore(self.model, decision, "shelf", decision.shelf_candidates.item_ids)
 
     def card_scores(self, decision: records_pb2.DecisionLog, shelf: records_pb2.LoggedShelf) -> np.ndarray:
         if self.model is None:
             return np.asarray(shelf.card_candidates.scores)
-        return self.model.score(_engagement(decision, "card", shelf.card_candidates.item_ids))
+        return _rescore(self.model, decision, "card", shelf.card_candidates.item_ids)
 
     def candidate_card_scores(self, decision: records_pb2.DecisionLog, shelf_id: str) -> tuple[list[str], np.ndarray]:
         """Every candidate card of a candidate shelf, shown or not, with its score under this policy:
@@ -97,9 +100,15 @@ class HomePolicy:
                 return list(shown.card_candidates.item_ids), self.card_scores(decision, shown)
         for candidate in decision.candidates:
             if candidate.shelf_id == shelf_id:
-                model = self.model or EngagementLinearModel()
-                return list(candidate.card_ids), model.score(_engagement(decision, "card", candidate.card_ids))
+                model = self.model or EngagementScorer(EngagementLinearModel())
+                return list(candidate.card_ids), _rescore(model, decision, "card", candidate.card_ids)
         raise PolicyError(f"decision {decision.decision_id} did not log the candidate shelf {shelf_id}")
+
+
+def _rescore(model: RewardModel, decision: records_pb2.DecisionLog, level: str, ids: Sequence[str]) -> np.ndarray:
+    values = dict(zip(decision.feature_names, decision.feature_values, strict=True))
+    counts = np.array([values.get(f"count:{t}", 0.0) for t in COUNT_TYPES])
+    return model.score_level(level, counts, list(ids), _engagement(decision, level, ids), dict(decision.context))
 
 
 def _engagement(decision: records_pb2.DecisionLog, kind: str, ids: object) -> np.ndarray:
@@ -131,7 +140,8 @@ def resolve(name: str) -> HomePolicy:
         raise PolicyError(f"policy {name!r}: {exc}") from None
     if kind == "model" and value:
         try:
-            model = load_model(Path(value))
+            path = Path(value)
+            model: RewardModel = load_reward_model(path) if path.is_dir() else EngagementScorer(load_model(path))
         except ValueError as exc:
             raise PolicyError(str(exc)) from None
         return HomePolicy(name, _fixed(EpsilonGreedyRanker(0.0)), model)

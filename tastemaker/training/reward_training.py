@@ -1,0 +1,186 @@
+"""Batch training of the home reward models from rewarded decisions: logistic regression and a
+deep network in TensorFlow (exported as numpy weights), gradient-boosted trees with YDF.
+
+Rows: every shown shelf (label: a click anywhere in its row) and every shown card (label: a click
+on it), with the features `reward_features.encode` builds from what the decision logged. A fifth
+of the decisions (by a hash of the decision id) is held out for the log loss and AUC written to
+the manifest.
+
+    tastemaker train reward-model --kind logistic|dnn|gbt --logs rewarded.parquet --out models/rm-1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tastemaker.bandits.reward_features import COUNT_TYPES, encode, feature_names
+from tastemaker.bandits.reward_models import KINDS, write_manifest
+from tastemaker.v1 import records_pb2
+
+
+def training_rows(decisions: Sequence[records_pb2.RewardedDecision]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, held_out) over every shown shelf and card of the home decisions."""
+    blocks, labels, held = [], [], []
+    for rewarded in decisions:
+        decision = rewarded.decision
+        if decision.surface != "home" or not decision.shown:
+            continue
+        values = dict(zip(decision.feature_names, decision.feature_values, strict=False))
+        counts = np.array([values.get(f"count:{t}", 0.0) for t in COUNT_TYPES])
+        clicked = {o.item_id for o in rewarded.outcomes if o.reward > 0}
+        context = dict(decision.context)
+        hold = int(hashlib.blake2b(decision.decision_id.encode(), digest_size=2).hexdigest(), 16) % 5 == 0
+        shelves = list(decision.shown)
+        blocks.append(
+            encode(
+                counts,
+                np.array([values.get(f"shelf:{s.shelf_id}", 0.0) for s in shelves]),
+                [s.shelf_id for s in shelves],
+                "shelf",
+                context,
+                np.array([s.position for s in shelves]),
+            )
+        )
+        labels += [float(s.shelf_id in clicked or any(c.card_id in clicked for c in s.cards)) for s in shelves]
+        held += [hold] * len(shelves)
+        for shelf in shelves:
+            cards = list(shelf.cards)
+            if not cards:
+                continue
+            blocks.append(
+                encode(
+                    counts,
+                    np.array([values.get(f"card:{c.card_id}", 0.0) for c in cards]),
+                    [c.card_id for c in cards],
+                    "card",
+                    context,
+                    np.array([c.position for c in cards]),
+                )
+            )
+            labels += [float(c.card_id in clicked) for c in cards]
+            held += [hold] * len(cards)
+    if not blocks:
+        raise ValueError("no shown home items to train on")
+    return np.vstack(blocks), np.array(labels), np.array(held, dtype=bool)
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve (the Mann–Whitney statistic, ties counted half)."""
+    positives, negatives = p[y > 0.5], p[y <= 0.5]
+    if not len(positives) or not len(negatives):
+        return float("nan")
+    order = np.argsort(np.concatenate([positives, negatives]), kind="stable")
+    ranks = np.empty(len(order))
+    values = np.concatenate([positives, negatives])[order]
+    ranks[order] = _average_ranks(values)
+    return float(
+        (ranks[: len(positives)].sum() - len(positives) * (len(positives) + 1) / 2) / (len(positives) * len(negatives))
+    )
+
+
+def _average_ranks(sorted_values: np.ndarray) -> np.ndarray:
+    ranks = np.arange(1, len(sorted_values) + 1, dtype=np.float64)
+    start = 0
+    for i in range(1, len(sorted_values) + 1):
+        if i == len(sorted_values) or sorted_values[i] != sorted_values[start]:
+            ranks[start:i] = (start + 1 + i) / 2
+            start = i
+    return ranks
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+@dataclass(frozen=True)
+class Trained:
+    directory: Path
+    version: str
+    #: the training framework's own prediction (TensorFlow or YDF), to check the served one against
+    reference: Callable[[np.ndarray], np.ndarray]
+    metrics: dict[str, float]
+
+
+def _tensorflow_dense(
+    x: np.ndarray, y: np.ndarray, hidden: Sequence[int], epochs: int, seed: int
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], Callable[[np.ndarray], np.ndarray]]:
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf  # type: ignore[import-not-found]
+    import tf_keras as keras  # type: ignore[import-not-found]
+
+    tf.keras.utils.set_random_seed(seed)
+    layers: list[Any] = [keras.layers.Input((x.shape[1],))]
+    layers += [keras.layers.Dense(units, activation="relu") for units in hidden]
+    layers.append(keras.layers.Dense(1, activation="sigmoid"))
+    model = keras.Sequential(layers)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    model.fit(x.astype(np.float32), y.astype(np.float32), epochs=epochs, batch_size=256, verbose=0)
+    weights = [
+        (layer.kernel.numpy().astype(np.float64), layer.bias.numpy().astype(np.float64)) for layer in model.layers
+    ]
+
+    def reference(rows: np.ndarray) -> np.ndarray:
+        return model(rows.astype(np.float32), training=False).numpy().reshape(-1).astype(np.float64)
+
+    return weights, reference
+
+
+def _ydf_trees(x: np.ndarray, y: np.ndarray, seed: int, directory: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import ydf  # type: ignore[import-not-found]
+
+    names = feature_names()
+    data: dict[str, np.ndarray] = {name: x[:, i].astype(np.float32) for i, name in enumerate(names)}
+    data["label"] = np.where(y > 0.5, "click", "none")
+    learner = ydf.GradientBoostedTreesLearner(
+        label="label", task=ydf.Task.CLASSIFICATION, num_trees=100, max_depth=5, random_seed=seed
+    )
+    model = learner.train(data, verbose=0)
+    model.save(str(directory / "ydf"))
+
+    def reference(rows: np.ndarray) -> np.ndarray:
+        p = np.asarray(model.predict({n: rows[:, i].astype(np.float32) for i, n in enumerate(names)}))
+        # YDF gives P(the second class) for binary tasks; make it P(click)
+        return p.reshape(-1) if list(model.label_classes())[1] == "click" else 1.0 - p.reshape(-1)
+
+    return reference
+
+
+def train_reward_model(
+    kind: str,
+    decisions: Sequence[records_pb2.RewardedDecision],
+    out: Path,
+    version: str | None = None,
+    epochs: int = 5,
+    seed: int = 0,
+) -> Trained:
+    if kind not in KINDS:
+        raise ValueError(f"unknown reward model kind {kind!r}; known: {', '.join(KINDS)}")
+    x, y, held = training_rows(decisions)
+    train_x, train_y = x[~held], y[~held]
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("weights.npz", "manifest.json"):
+        (out / stale).unlink(missing_ok=True)
+    version = version or f"{kind}-{time.strftime('%Y%m%dT%H%M%S')}"
+    if kind == "gbt":
+        reference = _ydf_trees(train_x, train_y, seed, out)
+    else:
+        weights, reference = _tensorflow_dense(train_x, train_y, () if kind == "logistic" else (32, 16), epochs, seed)
+        arrays: dict[str, Any] = {f"w{i}": w for i, (w, _) in enumerate(weights)}
+        arrays.update({f"b{i}": b for i, (_, b) in enumerate(weights)})
+        np.savez(out / "weights.npz", **arrays)
+    metrics = {"rows": float(len(y)), "train_rows": float(len(train_y)), "positive_rate": float(y.mean())}
+    if held.any():
+        p = reference(x[held])
+        metrics.update({"heldout_log_loss": log_loss(y[held], p), "heldout_auc": auc(y[held], p)})
+    write_manifest(out, kind, version, {"metrics": metrics})
+    return Trained(out, version, reference, metrics)

@@ -1,0 +1,116 @@
+"""The three reward models: trained from rewarded decisions (TensorFlow for logistic and dnn, YDF
+for gbt), served without TensorFlow with the training framework's own predictions, and swapped
+in the ranker by configuration alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tastemaker.bandits.engagement_model import EngagementLinearModel
+from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.reward_features import COUNT_TYPES, encode
+from tastemaker.bandits.reward_models import ArtifactError, load_reward_model
+from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.services.bootstrap import reward_model_for
+from tastemaker.services.config import ConfigError, Settings
+from tastemaker.services.home import HomeRankingService, HomeRequest
+from tastemaker.training.evaluate import evaluate
+from tastemaker.training.reward_training import train_reward_model, training_rows
+from tastemaker.v1 import records_pb2
+from tests.unit.test_evaluate import FixedFeatures
+
+WORLD = SimulatedWorld(seed=1)
+
+
+def _service(model) -> HomeRankingService:  # type: ignore[no-untyped-def]
+    return HomeRankingService(
+        features=FixedFeatures(WORLD), catalog=WORLD.catalog(), model=model, ranker=EpsilonGreedyRanker(0.3),
+        publish=lambda *a: True, decisions_topic="unused", default_max_shelves=4, default_max_cards=4,
+        reward_window_s=1.0, rng=np.random.default_rng(0),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def logs() -> list[records_pb2.RewardedDecision]:
+    service, rng, out = _service(EngagementLinearModel()), np.random.default_rng(1), []
+    for i in range(1500):
+        user_id = f"user-{i % 40}"
+        decision = service.rank(HomeRequest(user_id, {"device": "ios" if i % 2 else "web"}, (), 0, 0))
+        clicks = WORLD.respond(user_id, [(s.shelf_id, [c.card_id for c in s.cards]) for s in decision.shown], rng)
+        outcomes = [
+            records_pb2.Outcome(decision_id=decision.decision_id, item_id=c.card_id, reward=1.0) for c in clicks
+        ]
+        out.append(records_pb2.RewardedDecision(decision=decision, outcomes=outcomes, reward=float(len(clicks))))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["logistic", "dnn", "gbt"])
+def test_trained_served_and_swapped_by_configuration(kind: str, logs, tmp_path: Path) -> None:
+    trained = train_reward_model(kind, logs, tmp_path / kind, version=f"{kind}-test", epochs=3)
+    assert trained.metrics["heldout_auc"] > 0.55, trained.metrics  # it learned something (position, items)
+    served = load_reward_model(trained.directory)
+    x, _, _ = training_rows(logs[:200])
+    np.testing.assert_allclose(served.predict(x), trained.reference(x), atol=2e-5)  # type: ignore[attr-defined]
+
+    model = reward_model_for(Settings(reward_model=str(trained.directory)))
+    assert model.version == f"{kind}-test"
+    decision = _service(model).rank(HomeRequest("user-3", {"device": "ios"}, (), 0, 0))
+    assert decision.model_version == f"{kind}-test"
+    values = dict(zip(decision.feature_names, decision.feature_values, strict=True))
+    counts = np.array([values[f"count:{t}"] for t in COUNT_TYPES])
+    ids = list(decision.shelf_candidates.item_ids)
+    expected = trained.reference(encode(counts, np.array([values[f"shelf:{i}"] for i in ids]), ids, "shelf",
+                                        {"device": "ios"}))  # fmt: skip
+    np.testing.assert_allclose(decision.shelf_candidates.scores, expected, atol=2e-5)
+
+    # and a saved model version is a policy to evaluate offline
+    report = evaluate(logs[:300], policies=[f"model:{trained.directory}"], slates=False)
+    assert np.isfinite(report["policies"][f"model:{trained.directory}"]["estimates"]["ipw"]["value"])
+
+
+def test_a_changed_artifact_is_refused(logs, tmp_path: Path) -> None:
+    trained = train_reward_model("logistic", logs[:300], tmp_path / "m", epochs=1)
+    weights = trained.directory / "weights.npz"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(ArtifactError, match="checksum"):
+        load_reward_model(trained.directory)
+    with pytest.raises(ConfigError, match="TASTEMAKER_REWARD_MODEL"):
+        reward_model_for(Settings(reward_model=str(trained.directory)))
+    with pytest.raises(ArtifactError, match="manifest"):
+        load_reward_model(tmp_path / "nothing-here")
+
+
+@pytest.mark.parametrize("kind", ["dnn", "gbt"])
+def test_serving_never_imports_tensorflow(kind: str, logs, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    trained = train_reward_model(kind, logs[:300], tmp_path / kind, epochs=1)
+    probe = (
+        "import sys, numpy as np\n"
+        "from tastemaker.services.bootstrap import reward_model_for\n"
+        "from tastemaker.services.config import Settings\n"
+        f"m = reward_model_for(Settings(reward_model={str(trained.directory)!r}))\n"
+        "print(m.score_level('shelf', np.zeros(10), ['a', 'b'], np.array([1.0, 5.0]))[0] >= 0)\n"
+        "assert 'tensorflow' not in sys.modules, 'serving imported TensorFlow'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_train_from_the_command_line(logs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tastemaker.services.cli import main
+    from tastemaker.training.logs import write_export
+
+    export = tmp_path / "rewarded.parquet"
+    write_export(logs[:400], export)
+    out = tmp_path / "model"
+    assert main(["train", "reward-model", "--kind", "logistic", "--logs", str(export), "--out", str(out),
+                 "--epochs", "1", "--version", "lr-cli"]) == 0  # fmt: skip
+    assert f"TASTEMAKER_REWARD_MODEL={out}" in capsys.readouterr().out
+    assert load_reward_model(out).version == "lr-cli"
+    assert main(["train", "reward-model", "--kind", "logistic", "--logs", str(export), "--out", str(out),
+                 "--epochs", "0"]) == 2  # fmt: skip
