@@ -49,6 +49,7 @@ bench: setup obp-venv
 	$(BIN)/python -m tests.benchmarks.bench_features $(ARGS)
 	$(BIN)/python -m tests.benchmarks.bench_ope
 	$(BIN)/python -m tests.benchmarks.bench_obd_protocol
+	$(BIN)/python -m tests.benchmarks.bench_home_bandit
 
 clean:
 	rm -rf $(VENV) $(OBP_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -122,14 +122,20 @@ class Softmax:
 
 @dataclass
 class LinearState:
-    """A ridge-regression posterior per level: A = λI + Σ xxᵀ, b = Σ r·x, θ̂ = A⁻¹b."""
+    """A ridge-regression posterior per level: A = λI + Σ xxᵀ, b = Σ r·x, θ̂ = A⁻¹b.
+
+    With `forget` < 1 each update first discounts the past (A ← λI + γ(A − λI), b ← γb), so the
+    model follows drifting tastes; the effective memory is about 1/(1 − γ) updates."""
 
     dim: int
     ridge: float = 1.0
+    forget: float = 1.0
     a: np.ndarray = field(init=False)
     b: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.forget <= 1.0:
+            raise ValueError(f"`forget` must be in (0, 1], got {self.forget}")
         self.a = self.ridge * np.eye(self.dim)
         self.b = np.zeros(self.dim)
 
@@ -139,6 +145,10 @@ class LinearState:
     def update(self, x: np.ndarray, reward: np.ndarray) -> None:
         """Rank-k update from rows x (k, d) with rewards (k,)."""
         x = np.atleast_2d(x)
+        if self.forget < 1.0:
+            prior = self.ridge * np.eye(self.dim)
+            self.a = prior + self.forget * (self.a - prior)
+            self.b = self.forget * self.b
         self.a += x.T @ x
         self.b += x.T @ np.asarray(reward, dtype=np.float64).reshape(-1)
 

@@ -213,3 +213,17 @@ def test_model_based_estimators_on_home_logs_cover_the_true_values(logs) -> None
     width = {n: greedy[n]["upper"] - greedy[n]["lower"] for n in ("ipw", "dr")}
     assert width["dr"] <= width["ipw"]
     assert "slate-dr" not in greedy  # the slate estimators are weighting-only
+
+
+def test_the_oracle_page_beats_any_other_and_drift_changes_tastes() -> None:
+    world = SimulatedWorld(seed=4, drift=0.01)
+    rng = np.random.default_rng(0)
+    best = world.oracle_page("u", 3, 4)
+    value = world.expected_clicks("u", best)
+    shelves = world.catalog().shelves
+    for _ in range(200):  # random pages never beat it
+        picked = rng.choice(len(shelves), 3, replace=False)
+        page = [(shelves[s].shelf_id, list(rng.choice(shelves[s].card_ids, 4, replace=False))) for s in picked]
+        assert world.expected_clicks("u", page) <= value + 1e-12
+    assert not np.allclose(world.user_taste("u", 0.0), world.user_taste("u", 100.0))
+    assert np.allclose(SimulatedWorld(seed=4).user_taste("u", 100.0), world.user_taste("u", 0.0))
