@@ -162,6 +162,7 @@ def load_reward_model(directory: Path) -> RewardModel:
     if manifest["kind"] == "gbt":
         import ydf  # type: ignore[import-not-found]
 
+        ydf.verbose(0)  # no "Loading model from ..." on every load
         return TreesModel(version, ydf.load_model(str(directory / "ydf")))
     with np.load(directory / "weights.npz", allow_pickle=False) as weights:
         count = len(weights.files) // 2

@@ -1,0 +1,119 @@
+"""How fast the home bandit learns and swaps models, on the embedded broker and Redis:
+
+- online update rate: rewarded decisions (and the shelf and card rows they teach) applied per
+  second by one `LinearLearner` (Kafka consume + exactly-once Redis update), next to raw
+  consumption of the same topic by the same client in the same run;
+- linear-model pickup: how long a serving process's refresh (one Redis round trip) takes, and the
+  refresh interval that bounds when every process serves the new posterior;
+- reward-model swap: the time to load each kind of artifact (what a process pays to switch).
+
+    make bench   # or: python -m tests.benchmarks.bench_learning --decisions 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import redis
+
+from tastemaker.bandits.learner import LinearLearner
+from tastemaker.bandits.linear_store import LinearStateStore, SharedLinearStates
+from tastemaker.bandits.reward_models import load_reward_model
+from tastemaker.messaging import make_consumer, make_producer
+from tastemaker.messaging.codec import PROTOBUF_HEADERS
+from tastemaker.messaging.kafka_python import ensure_topics
+from tastemaker.services.embedded import EmbeddedStack
+from tests.integration.test_linear_learner import _rewarded
+
+
+def _raw_rate(bootstrap: str, topic: str, count: int) -> float:
+    consumer = make_consumer("kafka-python", bootstrap, [topic], f"raw-{uuid.uuid4().hex[:6]}")
+    seen, start = 0, time.perf_counter()
+    while seen < count:
+        seen += len(consumer.poll(1.0))
+    rate = count / (time.perf_counter() - start)
+    consumer.close()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--decisions", type=int, default=20_000)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    with EmbeddedStack() as stack:
+        topic = f"bench-rewarded-{uuid.uuid4().hex[:6]}"
+        ensure_topics(stack.kafka_bootstrap, [topic, f"{topic}.dlq"])
+        producer = make_producer("confluent", stack.kafka_bootstrap)
+        for i in range(args.decisions):
+            producer.send(topic, _rewarded(i, rng).SerializeToString(), key=str(i).encode(), headers=PROTOBUF_HEADERS)
+        producer.flush()
+        producer.close()
+        raw = _raw_rate(stack.kafka_bootstrap, topic, args.decisions)
+        client = redis.Redis.from_url(stack.redis_url)
+        store = LinearStateStore(client, namespace=f"bench-{uuid.uuid4().hex[:6]}")
+        learner = LinearLearner(
+            make_consumer("kafka-python", stack.kafka_bootstrap, [topic], f"learn-{uuid.uuid4().hex[:6]}"),
+            store,
+            make_producer("kafka-python", stack.kafka_bootstrap),
+            f"{topic}.dlq",
+        )
+        start = time.perf_counter()
+        while learner.stats.decisions < args.decisions:
+            learner.consume_once(1.0)
+        seconds = time.perf_counter() - start
+        learner.close()
+        shared = SharedLinearStates(store, refresh_s=0.0)
+        refresh = []
+        for _ in range(200):
+            t0 = time.perf_counter()
+            shared.maybe_refresh()
+            refresh.append(time.perf_counter() - t0)
+    print(
+        f"\nOnline learning: {args.decisions:,} rewarded decisions ({learner.stats.rows_applied:,} shelf and card rows)"
+    )
+    print(f"{'':<34}{'per second':>12}")
+    print(f"{'raw consumption (kafka-python)':<34}{raw:>12,.0f}")
+    rate = args.decisions / seconds
+    print(f"{'learner: decisions applied':<34}{rate:>12,.0f}   ({rate / raw:.2f}× raw)")
+    print(f"{'learner: rows applied':<34}{learner.stats.rows_applied / seconds:>12,.0f}")
+    print(f"serving refresh of the posterior: p50 {np.percentile(refresh, 50) * 1e3:.2f} ms, "
+          f"p99 {np.percentile(refresh, 99) * 1e3:.2f} ms; every process serves an update within the "
+          f"refresh interval ({SharedLinearStates(store).refresh_s:.0f} s) plus that")  # fmt: skip
+
+    from tastemaker.bandits.engagement_model import EngagementLinearModel
+    from tastemaker.bandits.simulator import SimulatedWorld
+    from tastemaker.services.home import HomeRequest
+    from tastemaker.training.reward_training import train_reward_model
+    from tastemaker.v1 import records_pb2
+    from tests.unit.test_reward_models import _service
+
+    world, service, logs = SimulatedWorld(seed=1), _service(EngagementLinearModel()), []
+    for i in range(500):
+        decision = service.rank(HomeRequest(f"user-{i % 40}", {}, (), 0, 0))
+        clicks = world.respond(
+            decision.user_id, [(s.shelf_id, [c.card_id for c in s.cards]) for s in decision.shown], rng
+        )
+        outcomes = [
+            records_pb2.Outcome(decision_id=decision.decision_id, item_id=c.card_id, reward=1.0) for c in clicks
+        ]
+        logs.append(records_pb2.RewardedDecision(decision=decision, outcomes=outcomes))
+    print("\nReward-model swap: loading an artifact (checksums verified), best of 5")
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in ("logistic", "dnn", "gbt"):
+            trained = train_reward_model(kind, logs, Path(tmp) / kind, epochs=1)
+            best = float("inf")
+            for _ in range(5):
+                t0 = time.perf_counter()
+                load_reward_model(trained.directory)
+                best = min(best, time.perf_counter() - t0)
+            print(f"{kind:<10}{best * 1e3:>8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
