@@ -67,8 +67,25 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
+class _EncodedScorer:
+    """Scores through `reward_features.encode` and the subclass's `predict`."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def score_level(
+        self,
+        level: str,
+        counts: np.ndarray,
+        ids: Sequence[str],
+        engagement: np.ndarray,
+        context: Mapping[str, str] | None = None,
+    ) -> np.ndarray:
+        return self.predict(encode(counts, engagement, ids, level, context))
+
+
 @dataclass(frozen=True)
-class DenseModel:
+class DenseModel(_EncodedScorer):
     """Logistic regression (one layer) or an MLP with ReLU hidden layers, in numpy: P(click)."""
 
     version: str
@@ -82,19 +99,9 @@ class DenseModel:
                 h = np.maximum(h, 0.0)
         return _sigmoid(h[:, 0])
 
-    def score_level(
-        self,
-        level: str,
-        counts: np.ndarray,
-        ids: Sequence[str],
-        engagement: np.ndarray,
-        context: Mapping[str, str] | None = None,
-    ) -> np.ndarray:
-        return self.predict(encode(counts, engagement, ids, level, context))
-
 
 @dataclass(frozen=True)
-class TreesModel:
+class TreesModel(_EncodedScorer):
     """Gradient-boosted trees served by YDF's own inference: P(click)."""
 
     version: str
@@ -105,16 +112,6 @@ class TreesModel:
         p = np.asarray(self.model.predict(columns), dtype=np.float64).reshape(-1)
         # YDF gives P(the second label class) for binary tasks; the labels are "click" and "none"
         return p if list(self.model.label_classes())[1] == "click" else 1.0 - p
-
-    def score_level(
-        self,
-        level: str,
-        counts: np.ndarray,
-        ids: Sequence[str],
-        engagement: np.ndarray,
-        context: Mapping[str, str] | None = None,
-    ) -> np.ndarray:
-        return self.predict(encode(counts, engagement, ids, level, context))
 
 
 class ArtifactError(ValueError):

@@ -80,9 +80,7 @@ class SimulatedWorld:
     def column_bias(n: int) -> np.ndarray:
         return 1.0 / (1.0 + np.arange(n)) ** 0.5
 
-    def click_probabilities(
-        self, user_id: str, shown: list[tuple[str, list[str]]], t: float = 0.0
-    ) -> list[np.ndarray]:
+    def click_probabilities(self, user_id: str, shown: list[tuple[str, list[str]]], t: float = 0.0) -> list[np.ndarray]:
         """For each shown shelf (in row order), the click probability of each of its cards."""
         taste = self.user_taste(user_id, t)
         rows = self.row_bias(len(shown))

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import json
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ import numpy as np
 
 from tastemaker.training.action_log import FOLDS, fold_table, row_key, row_text
 from tastemaker.training.action_policies import DEFAULT_TEMPERATURE, PolicyError
-from tastemaker.training.beam_ope import _interval, _Moments, _tagged, beam
+from tastemaker.training.beam_ope import _interval, _Moments, beam, run_and_collect
 from tastemaker.training.log_readers import GENERIC, OBD, Layout
 from tastemaker.training.logs import LogFormatError
 from tastemaker.training.ope import DROS, SwitchDR
@@ -216,7 +213,6 @@ def evaluate_action_log_with_beam(
     output_prefix: str | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline over one CSV/OBD file (or a glob of CSVs with one header) or Parquet files."""
-    from apache_beam.options.pipeline_options import PipelineOptions
 
     for name in policies:
         _check_policy(name)
@@ -233,12 +229,8 @@ def evaluate_action_log_with_beam(
         if item_context.is_file():
             with item_context.open(newline="") as handle:
                 hint = sum(1 for _ in csv.DictReader(handle))
-    workdir = None
-    if output_prefix is None:
-        workdir = tempfile.mkdtemp(prefix="tastemaker-beam-")
-        output_prefix = str(Path(workdir) / "sums")
-    options = PipelineOptions(list(pipeline_args) or ["--runner=DirectRunner"])
-    with beam.Pipeline(options=options) as pipeline:
+
+    def build(pipeline: beam.Pipeline) -> dict[str, beam.PCollection]:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -291,17 +283,9 @@ def evaluate_action_log_with_beam(
             | "influence" >> beam.FlatMap(_influences, beam.pvalue.AsDict(norm), beam.pvalue.AsSingleton(n))
             | "moments" >> beam.CombinePerKey(_Moments())
         )
-        outputs = {"n": n, "bad": bad, "norm": norm, "moments": moments}
-        tagged = [pcoll | f"tag {name}" >> beam.Map(_tagged(name)) for name, pcoll in outputs.items()]
-        _ = tagged | "merge" >> beam.Flatten() | "write" >> beam.io.WriteToText(output_prefix)
-    collected: dict[str, list[Any]] = {}
-    for shard in sorted(glob.glob(output_prefix + "*")):
-        with open(shard, encoding="utf-8") as lines:
-            for line in lines:
-                name, value = json.loads(line)
-                collected.setdefault(name, []).append(value)
-    if workdir is not None:
-        shutil.rmtree(workdir, ignore_errors=True)
+        return {"n": n, "bad": bad, "norm": norm, "moments": moments}
+
+    collected = run_and_collect(build, pipeline_args, output_prefix)
     if collected.get("bad"):
         problems = "; ".join(f"{count} rows with a bad `{column}`" for column, count in sorted(collected["bad"]))
         raise LogFormatError(f"{path}: {problems} — nothing was evaluated")

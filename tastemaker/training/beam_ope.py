@@ -17,7 +17,7 @@ import glob
 import json
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -142,6 +142,27 @@ def _snipw_value(sums: dict[tuple[str, Cell], tuple[int, float, float]], n: int,
     return value
 
 
+def _weighting_streams(
+    elements: beam.PCollection, n: beam.PCollection, label: str
+) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
+    """Per key: moments of the IPW form (offset + Σ w·v), per-cell sums, and moments of the
+    self-normalised influence (which needs the sums as a side input)."""
+    ipw = (
+        elements
+        | f"{label}ipw value" >> beam.Map(lambda e: (e[0], e[1] + sum(w * v for _, w, v in e[2])))
+        | f"{label}ipw moments" >> beam.CombinePerKey(_Moments())
+    )
+    sums = (
+        elements | f"{label}cell sums" >> beam.FlatMap(_cell_sums) | f"{label}sum per cell" >> beam.CombinePerKey(_sum3)
+    )
+    influence = (
+        elements
+        | f"{label}snipw influence" >> beam.Map(_snipw_influence, beam.pvalue.AsDict(sums), beam.pvalue.AsSingleton(n))
+        | f"{label}snipw moments" >> beam.CombinePerKey(_Moments())
+    )
+    return ipw, sums, influence
+
+
 def run(lines: beam.PCollection, policies: Sequence[str], model_based: bool = False) -> dict[str, beam.PCollection]:
     """Wire the pipeline on a PCollection of JSON lines; returns the result PCollections."""
     decisions = lines | "parse" >> beam.Map(_parse)
@@ -151,17 +172,7 @@ def run(lines: beam.PCollection, policies: Sequence[str], model_based: bool = Fa
         | "one per decision" >> beam.Filter(lambda e, first: e[0] == first, policies[0])
         | beam.combiners.Count.Globally()
     )
-    ipw = (
-        elements
-        | "ipw value" >> beam.Map(lambda e: (e[0], e[1] + sum(w * r for _, w, r in e[2])))
-        | "ipw moments" >> beam.CombinePerKey(_Moments())
-    )
-    sums = elements | "cell sums" >> beam.FlatMap(_cell_sums) | "sum per cell" >> beam.CombinePerKey(_sum3)
-    influence = (
-        elements
-        | "snipw influence" >> beam.Map(_snipw_influence, beam.pvalue.AsDict(sums), beam.pvalue.AsSingleton(n))
-        | "snipw moments" >> beam.CombinePerKey(_Moments())
-    )
+    ipw, sums, influence = _weighting_streams(elements, n, "")
     outputs = {"n": n, "ipw": ipw, "sums": sums, "snipw": influence}
     if model_based:
         outputs.update(run_model_based(decisions, policies, n))
@@ -212,17 +223,7 @@ def run_model_based(
     )
     dr_elements = terms.dr
     values = terms.values | "model value moments" >> beam.CombinePerKey(_Moments())
-    dr = (
-        dr_elements
-        | "dr value" >> beam.Map(lambda e: (e[0], e[1] + sum(w * v for _, w, v in e[2])))
-        | "dr moments" >> beam.CombinePerKey(_Moments())
-    )
-    dr_sums = dr_elements | "dr cell sums" >> beam.FlatMap(_cell_sums) | "dr sum per cell" >> beam.CombinePerKey(_sum3)
-    sndr = (
-        dr_elements
-        | "sndr influence" >> beam.Map(_snipw_influence, beam.pvalue.AsDict(dr_sums), beam.pvalue.AsSingleton(n))
-        | "sndr moments" >> beam.CombinePerKey(_Moments())
-    )
+    dr, dr_sums, sndr = _weighting_streams(dr_elements, n, "dr ")
     return {"model_values": values, "dr": dr, "dr_sums": dr_sums, "sndr": sndr}
 
 
@@ -252,6 +253,36 @@ def _tagged(name: str) -> Any:
     return lambda value: json.dumps([name, value])
 
 
+def run_and_collect(
+    build: Callable[[beam.Pipeline], dict[str, beam.PCollection]],
+    pipeline_args: Sequence[str] = (),
+    output_prefix: str | None = None,
+) -> dict[str, list[Any]]:
+    """Build and run a pipeline (DirectRunner unless `pipeline_args` say otherwise) whose named
+    results are written as JSON lines under `output_prefix` (a temporary directory by default; on
+    a distributed runner a path the workers and this process share, e.g. gs://…), then read back."""
+    workdir = None
+    if output_prefix is None:
+        workdir = tempfile.mkdtemp(prefix="tastemaker-beam-")
+        output_prefix = str(Path(workdir) / "sums")
+    options = PipelineOptions(list(pipeline_args) or ["--runner=DirectRunner"])
+    try:
+        with beam.Pipeline(options=options) as pipeline:
+            outputs = build(pipeline)
+            tagged = [pcoll | f"tag {name}" >> beam.Map(_tagged(name)) for name, pcoll in outputs.items()]
+            _ = tagged | "merge" >> beam.Flatten() | "write" >> beam.io.WriteToText(output_prefix)
+        collected: dict[str, list[Any]] = {}
+        for shard in sorted(glob.glob(output_prefix + "*")):
+            with open(shard, encoding="utf-8") as lines:
+                for line in lines:
+                    name, value = json.loads(line)
+                    collected.setdefault(name, []).append(value)
+        return collected
+    finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
 def evaluate_with_beam(
     paths: str,
     policies: Sequence[str],
@@ -264,23 +295,11 @@ def evaluate_with_beam(
 
     The combined sums are written as JSON lines under `output_prefix` (a temporary directory by
     default; give a shared path such as gs://… on a distributed runner) and finished here."""
-    workdir = None
-    if output_prefix is None:
-        workdir = tempfile.mkdtemp(prefix="tastemaker-beam-")
-        output_prefix = str(Path(workdir) / "sums")
-    options = PipelineOptions(list(pipeline_args) or ["--runner=DirectRunner"])
-    with beam.Pipeline(options=options) as pipeline:
-        outputs = run(pipeline | "read" >> beam.io.ReadFromText(paths), policies, model_based)
-        tagged = [pcoll | f"tag {name}" >> beam.Map(_tagged(name)) for name, pcoll in outputs.items()]
-        _ = tagged | "merge" >> beam.Flatten() | "write" >> beam.io.WriteToText(output_prefix)
-    collected: dict[str, list[Any]] = {}
-    for shard in sorted(glob.glob(output_prefix + "*")):
-        with open(shard, encoding="utf-8") as lines:
-            for line in lines:
-                name, value = json.loads(line)
-                collected.setdefault(name, []).append(value)
-    if workdir is not None:
-        shutil.rmtree(workdir, ignore_errors=True)
+    collected = run_and_collect(
+        lambda pipeline: run(pipeline | "read" >> beam.io.ReadFromText(paths), policies, model_based),
+        pipeline_args,
+        output_prefix,
+    )
     if not collected.get("n") or not collected["n"][0]:
         raise ValueError(f"no rewarded decisions in {paths}")
     n = int(collected["n"][0])

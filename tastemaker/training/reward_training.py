@@ -28,7 +28,9 @@ from tastemaker.v1 import records_pb2
 
 def training_rows(decisions: Sequence[records_pb2.RewardedDecision]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(X, y, held_out) over every shown shelf and card of the home decisions."""
-    blocks, labels, held = [], [], []
+    blocks: list[np.ndarray] = []
+    labels: list[float] = []
+    held: list[bool] = []
     for rewarded in decisions:
         decision = rewarded.decision
         if decision.surface != "home" or not decision.shown:
@@ -38,35 +40,27 @@ def training_rows(decisions: Sequence[records_pb2.RewardedDecision]) -> tuple[np
         clicked = {o.item_id for o in rewarded.outcomes if o.reward > 0}
         context = dict(decision.context)
         hold = int(hashlib.blake2b(decision.decision_id.encode(), digest_size=2).hexdigest(), 16) % 5 == 0
+
         shelves = list(decision.shown)
-        blocks.append(
-            encode(
-                counts,
-                np.array([values.get(f"shelf:{s.shelf_id}", 0.0) for s in shelves]),
+        groups = [
+            (
                 [s.shelf_id for s in shelves],
                 "shelf",
-                context,
-                np.array([s.position for s in shelves]),
+                [s.position for s in shelves],
+                [float(s.shelf_id in clicked or any(c.card_id in clicked for c in s.cards)) for s in shelves],
             )
-        )
-        labels += [float(s.shelf_id in clicked or any(c.card_id in clicked for c in s.cards)) for s in shelves]
-        held += [hold] * len(shelves)
-        for shelf in shelves:
-            cards = list(shelf.cards)
-            if not cards:
-                continue
-            blocks.append(
-                encode(
-                    counts,
-                    np.array([values.get(f"card:{c.card_id}", 0.0) for c in cards]),
-                    [c.card_id for c in cards],
-                    "card",
-                    context,
-                    np.array([c.position for c in cards]),
-                )
-            )
-            labels += [float(c.card_id in clicked) for c in cards]
-            held += [hold] * len(cards)
+        ]
+        groups += [
+            ([c.card_id for c in s.cards], "card", [c.position for c in s.cards],
+             [float(c.card_id in clicked) for c in s.cards])
+            for s in shelves
+            if s.cards
+        ]  # fmt: skip
+        for ids, level, positions, row_labels in groups:
+            engagement = np.array([values.get(f"{level}:{i}", 0.0) for i in ids])
+            blocks.append(encode(counts, engagement, ids, level, context, np.array(positions)))
+            labels.extend(row_labels)
+            held.extend([hold] * len(ids))
     if not blocks:
         raise ValueError("no shown home items to train on")
     return np.vstack(blocks), np.array(labels), np.array(held, dtype=bool)
