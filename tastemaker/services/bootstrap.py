@@ -30,6 +30,7 @@ from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.grpc_server import ServingServer, build_server
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.publisher import BackgroundPublisher
+from tastemaker.training.registry import ModelWatcher, Registry
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
         ranker=strategy_for(settings, "shelf", shared),
         card_ranker=strategy_for(settings, "card", shared),
         propensity_floor=settings.propensity_floor,
-        before_rank=shared.maybe_refresh if shared is not None else None,
+        before_rank=None,
         publish=publisher.publish,
         decisions_topic=topics.decisions,
         default_max_shelves=settings.max_shelves_default,
@@ -110,6 +111,18 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
         reward_window_s=settings.reward_window_s,
         rng=np.random.default_rng(seed),
     )
+    hooks: list[Callable[[], None]] = [] if shared is None else [shared.maybe_refresh]
+    if settings.model_registry:
+        watcher = ModelWatcher(Registry(Path(settings.model_registry)), home.set_model, settings.model_refresh_s)
+        watcher.maybe_swap()  # serve the current version from the first request
+        hooks.append(watcher.maybe_swap)
+    if hooks:
+
+        def before_rank() -> None:
+            for hook in hooks:
+                hook()
+
+        home.set_before_rank(before_rank)
     feedback = FeedbackService(publisher.publish, topics.outcomes)
     server = build_server(
         home,

@@ -24,6 +24,7 @@ EPILOG = """environment:
                                TASTEMAKER_UCB_ALPHA (linucb, 1.0), TASTEMAKER_THOMPSON_SCALE (1.0)
   TASTEMAKER_PROPENSITY_FLOOR  least probability of any candidate at any position (default 0; max 0.1)
   TASTEMAKER_REWARD_MODEL      reward model artifact directory (`train reward-model`); unset: engagement-linear
+  TASTEMAKER_MODEL_REGISTRY    registry directory: serving follows its current version (`models promote`)
   TASTEMAKER_REWARD_WINDOW_S   seconds an outcome may follow its decision (default 30)
   TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
   TASTEMAKER_KAFKA_CLIENT      kafka-python (default) or confluent (librdkafka; faster)
@@ -188,6 +189,75 @@ def cmd_train_reward_model(args: argparse.Namespace) -> int:
     print(f"wrote {args.kind} reward model {trained.version} to {trained.directory} ({metrics})")
     print(f"serve it with TASTEMAKER_REWARD_MODEL={trained.directory}")
     return 0
+
+
+def _registry(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from tastemaker.training.registry import Registry
+
+    root = args.registry or _settings(args).model_registry
+    if not root:
+        raise UsageError("give --registry DIR or set TASTEMAKER_MODEL_REGISTRY")
+    return Registry(Path(root))
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    entries = registry.versions()
+    if not entries:
+        print(f"no models in {registry.home}")
+        return 0
+    print(f"{'':2}{'version':<28}{'kind':<10}{'registered':<22}{'gate':<10}{'held-out AUC':>13}")
+    for entry in entries:
+        m = entry.manifest
+        gate = (m.get("gate") or {}).get("decision", "-")
+        auc = (m.get("metrics") or {}).get("heldout_auc")
+        auc_text = "-" if auc is None else f"{auc:.3f}"
+        print(f"{'*' if entry.current else ' ':2}{entry.version:<28}{m.get('kind', '?'):<10}"
+              f"{str(m.get('registered_at', '-')):<22}{gate:<10}{auc_text:>13}")  # fmt: skip
+    return 0
+
+
+def cmd_models_register(args: argparse.Namespace) -> int:
+    from tastemaker.training.registry import RegistryError
+
+    registry = _registry(args)
+    try:
+        version = registry.register(args.artifact, {"registered_at": _now()})
+    except RegistryError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"registered {version} in {registry.home}")
+    return 0
+
+
+def cmd_models_promote(args: argparse.Namespace) -> int:
+    from tastemaker.bandits.reward_models import ArtifactError
+    from tastemaker.training.registry import RegistryError
+
+    registry = _registry(args)
+    try:
+        registry.promote(args.version)
+    except (RegistryError, ArtifactError) as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"{args.version} is current; serving processes follow within their refresh interval")
+    return 0
+
+
+def cmd_models_rollback(args: argparse.Namespace) -> int:
+    from tastemaker.training.registry import RegistryError
+
+    registry = _registry(args)
+    try:
+        version = registry.rollback()
+    except RegistryError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"rolled back: {version} is current")
+    return 0
+
+
+def _now() -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def cmd_learner_run(args: argparse.Namespace) -> int:
@@ -447,6 +517,22 @@ def build_parser() -> argparse.ArgumentParser:
     reward_model.add_argument("--epochs", type=int, default=5, help="TensorFlow training epochs (default 5)")
     reward_model.add_argument("--version", help="version name (default KIND-TIMESTAMP)")
     reward_model.set_defaults(func=cmd_train_reward_model)
+
+    models = sub.add_parser("models", help="the model registry: list, register, promote, rollback")
+    models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    for name, func, text in (
+        ("list", cmd_models_list, "versions, the current one starred, with gate decisions"),
+        ("register", cmd_models_register, "copy an artifact directory into the registry"),
+        ("promote", cmd_models_promote, "make VERSION current (serving follows within seconds)"),
+        ("rollback", cmd_models_rollback, "make the previously current version current again"),
+    ):
+        action = models_sub.add_parser(name, help=text)
+        action.add_argument("--registry", help="registry directory (default TASTEMAKER_MODEL_REGISTRY)")
+        if name == "register":
+            action.add_argument("artifact", type=Path, help="an artifact directory (`train reward-model --out`)")
+        if name == "promote":
+            action.add_argument("version")
+        action.set_defaults(func=func)
 
     learner = sub.add_parser("learner", help="online learning of the linear strategies (LinUCB, Thompson)")
     learner_sub = learner.add_subparsers(dest="learner_command", required=True, metavar="ACTION")

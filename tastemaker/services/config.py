@@ -40,6 +40,10 @@ class Settings:
     thompson_scale: float = 1.0
     #: reward model artifact directory (`tastemaker train reward-model`); empty: engagement-linear
     reward_model: str = ""
+    #: model registry directory: serving follows its current reward model (overrides reward_model)
+    model_registry: str = ""
+    #: how often serving checks the registry's current pointer and the linear posterior, seconds
+    model_refresh_s: float = 1.0
     #: every candidate's probability of each position is at least this (0: no floor)
     propensity_floor: float = 0.0
     max_shelves_default: int = 10

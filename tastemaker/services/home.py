@@ -165,6 +165,17 @@ class HomeRankingService:
         self._clock_ms = clock_ms
         self.decisions_served = 0
 
+    def set_before_rank(self, hook: Callable[[], None] | None) -> None:
+        self._before_rank = hook
+
+    def set_model(self, model: RewardModel) -> None:
+        """Swap the reward model (one reference assignment: requests in flight keep the old one)."""
+        self._model = model
+
+    @property
+    def model_version(self) -> str:
+        return self._model.version
+
     def rank(self, request: HomeRequest) -> records_pb2.DecisionLog:
         if self._before_rank is not None:
             self._before_rank()  # e.g. pick up the shared linear posterior, at most once a second
@@ -181,7 +192,8 @@ class HomeRankingService:
         max_cards = request.max_cards_per_shelf or self._default_max_cards
 
         counts = values[: len(_COUNT_TYPES)]
-        shelf_scores = self._model.score_level(
+        model = self._model  # one version scores the whole request, even if a swap lands meanwhile
+        shelf_scores = model.score_level(
             "shelf", counts, [s.shelf_id for s in shelves], shelf_engagement, request.context
         )
         shelf_ids = tuple(s.shelf_id for s in shelves)
@@ -203,7 +215,7 @@ class HomeRankingService:
             surface="home",
             served_at_ms=self._clock_ms(),
             policy=policy,
-            model_version=self._model.version,
+            model_version=model.version,
             exploration=records_pb2.Exploration(
                 strategy=self._shelf_strategy.name,
                 epsilon=self._shelf_strategy.parameters().get("epsilon", 0.0),
@@ -237,7 +249,7 @@ class HomeRankingService:
             # cards: never excluded ones, never one an earlier row already shows
             available = [c for c, card_id in enumerate(shelf.card_ids) if card_id not in request.excluded | shown_cards]
             card_ids = tuple(shelf.card_ids[c] for c in available)
-            card_scores = self._model.score_level(
+            card_scores = model.score_level(
                 "card", counts, card_ids, card_engagement[index][available], request.context
             )
             cards = rank_with_constraints(

@@ -1,0 +1,181 @@
+"""The model registry: versioned reward-model artifacts in a directory (local or a shared mount),
+a current pointer, and the history of promotions for rollback.
+
+    <root>/reward-model/<version>/    an artifact (manifest.json, weights.npz or ydf/)
+    <root>/reward-model/CURRENT       the current version's name (replaced atomically)
+    <root>/reward-model/HISTORY       one JSON line per promotion or rollback
+
+Serving processes follow CURRENT (`ModelWatcher`): they load a new version off the request path
+and swap one reference, so a request is scored wholly by one version and none fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tastemaker.bandits.reward_models import ArtifactError, RewardModel, load_reward_model
+
+log = logging.getLogger(__name__)
+
+KIND = "reward-model"
+
+
+class RegistryError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Entry:
+    version: str
+    manifest: dict[str, Any]
+    current: bool
+
+
+class Registry:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.home = self.root / KIND
+
+    def path(self, version: str) -> Path:
+        if not version or "/" in version or version.startswith("."):
+            raise RegistryError(f"{version!r} is not a version name")
+        return self.home / version
+
+    def register(self, artifact: Path, manifest_updates: dict[str, Any] | None = None) -> str:
+        """Copy an artifact into the registry under its manifest's version; returns the version."""
+        try:
+            load_reward_model(artifact)  # refuse anything that would not serve
+            manifest = json.loads((artifact / "manifest.json").read_text(encoding="utf-8"))
+        except (ArtifactError, OSError, ValueError) as exc:
+            raise RegistryError(f"{artifact}: not a loadable artifact ({exc})") from exc
+        version = str(manifest["version"])
+        target = self.path(version)
+        if target.exists():
+            raise RegistryError(f"version {version} is already registered")
+        self.home.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.home))
+        shutil.copytree(artifact, staging, dirs_exist_ok=True)
+        if manifest_updates:
+            manifest.update(manifest_updates)
+            (staging / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        os.replace(staging, target)
+        return version
+
+    def update_manifest(self, version: str, updates: dict[str, Any]) -> None:
+        path = self.path(version) / "manifest.json"
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest.update(updates)
+        _atomic_write(path, json.dumps(manifest, indent=2))
+
+    def manifest(self, version: str) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.path(version) / "manifest.json").read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise RegistryError(f"no version {version!r} in {self.home}") from None
+
+    def current(self) -> str | None:
+        try:
+            return (self.home / "CURRENT").read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    def versions(self) -> list[Entry]:
+        current = self.current()
+        if not self.home.is_dir():
+            return []
+        out = []
+        for path in sorted(self.home.iterdir()):
+            if path.is_dir() and not path.name.startswith("."):
+                manifest = self.manifest(path.name)
+                out.append(Entry(path.name, manifest, path.name == current))
+        return sorted(out, key=lambda e: str(e.manifest.get("registered_at", "")))
+
+    def promote(self, version: str, reason: str = "manual") -> None:
+        self.manifest(version)  # exists
+        load_reward_model(self.path(version))  # and serves
+        previous = self.current()
+        _atomic_write(self.home / "CURRENT", version + "\n")
+        self._history({"action": "promote", "version": version, "previous": previous, "reason": reason})
+
+    def rollback(self) -> str:
+        """Back to the version that was current before the current one; returns it."""
+        history = self.history()
+        current = self.current()
+        for entry in reversed(history):
+            if entry.get("version") == current and entry.get("previous"):
+                previous = str(entry["previous"])
+                _atomic_write(self.home / "CURRENT", previous + "\n")
+                self._history({"action": "rollback", "version": previous, "previous": current, "reason": "rollback"})
+                return previous
+        raise RegistryError("nothing to roll back to: the current version has no predecessor")
+
+    def history(self) -> list[dict[str, Any]]:
+        try:
+            lines = (self.home / "HISTORY").read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def _history(self, entry: dict[str, Any]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / "HISTORY").open("a", encoding="utf-8") as out:
+            out.write(json.dumps({**entry, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(temporary, path)
+
+
+class ModelWatcher:
+    """Follows a registry's CURRENT: `maybe_swap()` (cheap, at most every `refresh_s`) loads a new
+    current version and hands it to `on_swap`; a version that fails to load is logged and skipped,
+    and the last good model keeps serving."""
+
+    def __init__(self, registry: Registry, on_swap: Any, refresh_s: float = 1.0) -> None:
+        self.registry = registry
+        self.refresh_s = refresh_s
+        self._on_swap = on_swap
+        self._serving: str | None = None
+        self._failed: str | None = None
+        self._last = 0.0
+        self._lock = threading.Lock()
+        self.swaps = 0
+
+    @property
+    def serving(self) -> str | None:
+        return self._serving
+
+    def maybe_swap(self) -> None:
+        now = time.monotonic()
+        if now - self._last < self.refresh_s or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._last = now
+            current = self.registry.current()
+            if current is None or current == self._serving or current == self._failed:
+                return
+            try:
+                model: RewardModel = load_reward_model(self.registry.path(current))
+            except (ArtifactError, RegistryError, OSError) as exc:
+                self._failed = current
+                log.error("cannot serve reward model %s, keeping %s: %s", current, self._serving, exc)
+                return
+            self._on_swap(model)
+            log.info("serving reward model %s (was %s)", current, self._serving)
+            self._serving, self._failed = current, None
+            self.swaps += 1
+        finally:
+            self._lock.release()
