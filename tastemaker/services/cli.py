@@ -254,6 +254,30 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+#: exit code of a retrain stopped by log validation (the report is on stderr)
+EXIT_VALIDATION = 3
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from tastemaker.training.retrain import retrain
+    from tastemaker.training.validation import ValidationFailed
+
+    registry = _registry(args)
+    rewarded = _load_rewarded(args)
+    try:
+        summary = retrain(
+            rewarded, registry, kind=args.kind, holdout_share=args.holdout_share, epochs=args.epochs,
+            ips_clip=args.ips_clip or None, promote=not args.no_promote,
+        )  # fmt: skip
+    except ValidationFailed as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_VALIDATION
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print("\n".join(summary.lines()))
+    return 0
+
+
 def _now() -> str:
     import time
 
@@ -533,6 +557,21 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "promote":
             action.add_argument("version")
         action.set_defaults(func=func)
+
+    retrain_parser = sub.add_parser(
+        "retrain",
+        help="validate logs, train a reward model, gate it by OPE on later logs, promote with confidence",
+        description="Exit codes: 0 done (promoted or refused by the gate), 2 bad input, 3 stopped by log "
+        "validation (the report is on stderr). Re-running on the same logs repeats the same decision.",
+    )
+    retrain_parser.add_argument("--registry", help="registry directory (default TASTEMAKER_MODEL_REGISTRY)")
+    retrain_parser.add_argument("--logs", type=Path, help="rewarded decisions (.jsonl/.parquet); default: the topic")
+    retrain_parser.add_argument("--kind", choices=("logistic", "dnn", "gbt"), default="gbt")
+    retrain_parser.add_argument("--holdout-share", type=float, default=0.3, help="later share held out for the gate")
+    retrain_parser.add_argument("--epochs", type=int, default=5)
+    retrain_parser.add_argument("--ips-clip", type=float, default=10.0, help="importance-weight clip (0: unweighted)")
+    retrain_parser.add_argument("--no-promote", action="store_true", help="register and gate, but do not promote")
+    retrain_parser.set_defaults(func=cmd_retrain)
 
     learner = sub.add_parser("learner", help="online learning of the linear strategies (LinUCB, Thompson)")
     learner_sub = learner.add_subparsers(dest="learner_command", required=True, metavar="ACTION")

@@ -203,7 +203,7 @@ def _over_time(
 
 def evaluate(
     decisions: Sequence[records_pb2.RewardedDecision],
-    policies: Sequence[str] = POLICIES,
+    policies: Sequence[str | HomePolicy] = POLICIES,
     estimators: Sequence[OffPolicyEstimator] = (IPW(), SNIPW()),
     slates: bool = True,
     bootstrap: int = 0,
@@ -230,8 +230,9 @@ def evaluate(
         ]
     model = CellRewardModel.fit(home) if any(e.needs_reward_model for e in estimators) else None
     weighting = [e for e in estimators if not e.needs_reward_model]
-    for name in policies:
-        policy = resolve(name)
+    for given in policies:
+        policy = given if isinstance(given, HomePolicy) else resolve(given)
+        name = policy.name
         target = target_propensity(home, policy)
         q_target = None
         if model is not None:

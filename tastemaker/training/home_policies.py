@@ -9,7 +9,8 @@ scores; for a saved model, its scores recomputed from the logged feature vector.
   propensities themselves. `greedy` (ε = 0); `uniform-random` (ε = 1); `epsilon:E`.
 - `softmax[:T]`: Plackett–Luce over the scores at temperature T (default 1).
 - `model:PATH`: greedy over a saved model version's scores: a reward-model artifact directory
-  (`tastemaker train reward-model`) or an engagement-linear JSON (`engagement_model.save_model`).
+  (`tastemaker train reward-model`) or an engagement-linear JSON (`engagement_model.save_model`);
+  `model:builtin` is the built-in engagement-linear model.
 - `MODULE:ATTR` or `FILE.py:ATTR`: your own ranker object, or a no-argument factory of one.
 """
 
@@ -141,7 +142,13 @@ def resolve(name: str) -> HomePolicy:
     if kind == "model" and value:
         try:
             path = Path(value)
-            model: RewardModel = load_reward_model(path) if path.is_dir() else EngagementScorer(load_model(path))
+            model: RewardModel
+            if value == "builtin":
+                model = EngagementScorer(EngagementLinearModel())
+            elif path.is_dir():
+                model = load_reward_model(path)
+            else:
+                model = EngagementScorer(load_model(path))
         except ValueError as exc:
             raise PolicyError(str(exc)) from None
         return HomePolicy(name, _fixed(EpsilonGreedyRanker(0.0)), model)

@@ -26,11 +26,15 @@ from tastemaker.bandits.reward_models import KINDS, write_manifest
 from tastemaker.v1 import records_pb2
 
 
-def training_rows(decisions: Sequence[records_pb2.RewardedDecision]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X, y, held_out) over every shown shelf and card of the home decisions."""
+def training_rows(
+    decisions: Sequence[records_pb2.RewardedDecision],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, held_out, propensity) over every shown shelf and card of the home decisions; a card's
+    propensity is its shelf's times its own."""
     blocks: list[np.ndarray] = []
     labels: list[float] = []
     held: list[bool] = []
+    propensities: list[float] = []
     for rewarded in decisions:
         decision = rewarded.decision
         if decision.surface != "home" or not decision.shown:
@@ -48,22 +52,24 @@ def training_rows(decisions: Sequence[records_pb2.RewardedDecision]) -> tuple[np
                 "shelf",
                 [s.position for s in shelves],
                 [float(s.shelf_id in clicked or any(c.card_id in clicked for c in s.cards)) for s in shelves],
+                [s.propensity for s in shelves],
             )
         ]
         groups += [
             ([c.card_id for c in s.cards], "card", [c.position for c in s.cards],
-             [float(c.card_id in clicked) for c in s.cards])
+             [float(c.card_id in clicked) for c in s.cards], [s.propensity * c.propensity for c in s.cards])
             for s in shelves
             if s.cards
         ]  # fmt: skip
-        for ids, level, positions, row_labels in groups:
+        for ids, level, positions, row_labels, row_propensities in groups:
+            propensities.extend(row_propensities)
             engagement = np.array([values.get(f"{level}:{i}", 0.0) for i in ids])
             blocks.append(encode(counts, engagement, ids, level, context, np.array(positions)))
             labels.extend(row_labels)
             held.extend([hold] * len(ids))
     if not blocks:
         raise ValueError("no shown home items to train on")
-    return np.vstack(blocks), np.array(labels), np.array(held, dtype=bool)
+    return np.vstack(blocks), np.array(labels), np.array(held, dtype=bool), np.array(propensities)
 
 
 def auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -105,7 +111,7 @@ class Trained:
 
 
 def _tensorflow_dense(
-    x: np.ndarray, y: np.ndarray, hidden: Sequence[int], epochs: int, seed: int
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray, hidden: Sequence[int], epochs: int, seed: int
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], Callable[[np.ndarray], np.ndarray]]:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -118,7 +124,10 @@ def _tensorflow_dense(
     layers.append(keras.layers.Dense(1, activation="sigmoid"))
     model = keras.Sequential(layers)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
-    model.fit(x.astype(np.float32), y.astype(np.float32), epochs=epochs, batch_size=256, verbose=0)
+    model.fit(
+        x.astype(np.float32), y.astype(np.float32), sample_weight=weight.astype(np.float32),
+        epochs=epochs, batch_size=256, verbose=0,
+    )  # fmt: skip
     weights = [
         (layer.kernel.numpy().astype(np.float64), layer.bias.numpy().astype(np.float64)) for layer in model.layers
     ]
@@ -129,14 +138,17 @@ def _tensorflow_dense(
     return weights, reference
 
 
-def _ydf_trees(x: np.ndarray, y: np.ndarray, seed: int, directory: Path) -> Callable[[np.ndarray], np.ndarray]:
+def _ydf_trees(
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray, seed: int, directory: Path
+) -> Callable[[np.ndarray], np.ndarray]:
     import ydf  # type: ignore[import-not-found]
 
     names = feature_names()
     data: dict[str, np.ndarray] = {name: x[:, i].astype(np.float32) for i, name in enumerate(names)}
     data["label"] = np.where(y > 0.5, "click", "none")
+    data["weight"] = weight.astype(np.float32)
     learner = ydf.GradientBoostedTreesLearner(
-        label="label", task=ydf.Task.CLASSIFICATION, num_trees=100, max_depth=5, random_seed=seed
+        label="label", weights="weight", task=ydf.Task.CLASSIFICATION, num_trees=100, max_depth=5, random_seed=seed
     )
     model = learner.train(data, verbose=0)
     model.save(str(directory / "ydf"))
@@ -156,19 +168,28 @@ def train_reward_model(
     version: str | None = None,
     epochs: int = 5,
     seed: int = 0,
+    ips_clip: float | None = None,
+    extra_manifest: dict[str, Any] | None = None,
 ) -> Trained:
+    """`ips_clip`: weight each row by min(1/propensity, clip) (counterfactual training: the rows
+    the logging policy rarely showed count as much as the ones it favoured); None: unweighted."""
     if kind not in KINDS:
         raise ValueError(f"unknown reward model kind {kind!r}; known: {', '.join(KINDS)}")
-    x, y, held = training_rows(decisions)
-    train_x, train_y = x[~held], y[~held]
+    if ips_clip is not None and not ips_clip >= 1:
+        raise ValueError(f"the IPS clip must be at least 1, got {ips_clip}")
+    x, y, held, propensity = training_rows(decisions)
+    weight = np.ones(len(y)) if ips_clip is None else np.minimum(1.0 / propensity, ips_clip)
+    weight = weight / weight.mean()
+    train_x, train_y, train_w = x[~held], y[~held], weight[~held]
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("weights.npz", "manifest.json"):
         (out / stale).unlink(missing_ok=True)
     version = version or f"{kind}-{time.strftime('%Y%m%dT%H%M%S')}"
     if kind == "gbt":
-        reference = _ydf_trees(train_x, train_y, seed, out)
+        reference = _ydf_trees(train_x, train_y, train_w, seed, out)
     else:
-        weights, reference = _tensorflow_dense(train_x, train_y, () if kind == "logistic" else (32, 16), epochs, seed)
+        hidden = () if kind == "logistic" else (32, 16)
+        weights, reference = _tensorflow_dense(train_x, train_y, train_w, hidden, epochs, seed)
         arrays: dict[str, Any] = {f"w{i}": w for i, (w, _) in enumerate(weights)}
         arrays.update({f"b{i}": b for i, (_, b) in enumerate(weights)})
         np.savez(out / "weights.npz", **arrays)
@@ -176,5 +197,6 @@ def train_reward_model(
     if held.any():
         p = reference(x[held])
         metrics.update({"heldout_log_loss": log_loss(y[held], p), "heldout_auc": auc(y[held], p)})
-    write_manifest(out, kind, version, {"metrics": metrics})
+    training = {"kind": kind, "epochs": epochs, "seed": seed, "ips_clip": ips_clip}
+    write_manifest(out, kind, version, {"metrics": metrics, "training": training, **(extra_manifest or {})})
     return Trained(out, version, reference, metrics)

@@ -52,7 +52,7 @@ def test_trained_served_and_swapped_by_configuration(kind: str, logs, tmp_path: 
     trained = train_reward_model(kind, logs, tmp_path / kind, version=f"{kind}-test", epochs=3)
     assert trained.metrics["heldout_auc"] > 0.55, trained.metrics  # it learned something (position, items)
     served = load_reward_model(trained.directory)
-    x, _, _ = training_rows(logs[:200])
+    x, _, _, _ = training_rows(logs[:200])
     np.testing.assert_allclose(served.predict(x), trained.reference(x), atol=2e-5)  # type: ignore[attr-defined]
 
     model = reward_model_for(Settings(reward_model=str(trained.directory)))

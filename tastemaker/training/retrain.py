@@ -1,0 +1,148 @@
+"""`tastemaker retrain`: validate the logs, train the next reward model from them, gate it by
+off-policy evaluation on a later held-out window, register it and promote it only with confidence.
+
+1. Sort the rewarded decisions by served time; the later `holdout_share` is the gate's window.
+2. Validate both windows (`validation.py`) against the current model's training window (its
+   manifest's `data_stats`), or the training window against the held-out one when there is no
+   current model; critical findings stop the run.
+3. Train (`reward_training.py`, importance-weighted with a clip) on the earlier window. The version
+   name is a fingerprint of the kind, the settings and the training decisions, so re-running on
+   the same logs trains nothing new and repeats the same decision (safe for cron or Airflow).
+4. Gate: greedy over the candidate vs greedy over the current model, both estimated by SNIPW per
+   page cell on the held-out window; the candidate is promoted only if its lower 95% bound beats
+   the current policy's estimate. The decision and its numbers go into the candidate's manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tastemaker.training.evaluate import evaluate
+from tastemaker.training.ope import SNIPW
+from tastemaker.training.registry import Registry
+from tastemaker.training.validation import CRITICAL, ValidationFailed, validate, window_stats
+from tastemaker.v1 import records_pb2
+
+
+@dataclass(frozen=True)
+class RetrainSummary:
+    version: str
+    trained: bool  # False: this exact model was already registered (an idempotent re-run)
+    gate: dict[str, Any]
+    promoted: bool
+    current: str | None
+    warnings: list[str]
+
+    def lines(self) -> list[str]:
+        g = self.gate
+        head = f"candidate {self.version} ({'trained' if self.trained else 'already registered'})"
+        return [
+            head,
+            f"gate on {g['window']['n_decisions']} held-out decisions ({g['estimator']}): candidate "
+            f"{g['candidate']['value']:.4f} [{g['candidate']['lower']:.4f}, {g['candidate']['upper']:.4f}] vs current "
+            f"({g['current_version']}) {g['current']['value']:.4f} → {g['decision']}",
+            f"{'promoted' if self.promoted else 'not promoted'}; current model: {self.current}",
+            *[f"warning: {w}" for w in self.warnings],
+        ]
+
+
+def gate(
+    holdout: Sequence[records_pb2.RewardedDecision], candidate: Path, current: Path | None, current_version: str
+) -> dict[str, Any]:
+    """Promote only if the candidate's lower 95% bound beats the current policy's estimate."""
+    candidate_policy = f"model:{candidate}"
+    current_policy = f"model:{current}" if current is not None else "model:builtin"
+    if candidate_policy == current_policy:
+        raise ValueError("the gate needs a candidate other than the current model")
+    report = evaluate(holdout, policies=[candidate_policy, current_policy], estimators=[SNIPW()], slates=False)
+    cand = report["policies"][candidate_policy]["estimates"]["snipw"]
+    cur = report["policies"][current_policy]["estimates"]["snipw"]
+    served = [d.decision.served_at_ms for d in holdout]
+    return {
+        "decision": "promote" if cand["lower"] > cur["value"] else "refuse",
+        "estimator": "snipw (per page cell, greedy over each model)",
+        "candidate": cand,
+        "current": cur,
+        "current_version": current_version,
+        "window": {"from_ms": min(served), "to_ms": max(served), "n_decisions": len(holdout)},
+    }
+
+
+def _fingerprint(kind: str, settings: dict[str, Any], decisions: Sequence[records_pb2.RewardedDecision]) -> str:
+    digest = hashlib.sha256(repr((kind, sorted(settings.items()))).encode())
+    for decision_id in sorted(d.decision.decision_id for d in decisions):
+        digest.update(decision_id.encode())
+    return digest.hexdigest()[:12]
+
+
+def retrain(
+    decisions: Sequence[records_pb2.RewardedDecision],
+    registry: Registry,
+    kind: str = "gbt",
+    holdout_share: float = 0.3,
+    epochs: int = 5,
+    ips_clip: float | None = 10.0,
+    promote: bool = True,
+    say: Callable[[str], None] = print,
+) -> RetrainSummary:
+    from tastemaker.training.reward_training import train_reward_model
+
+    if not 0.05 <= holdout_share <= 0.8:
+        raise ValueError(f"the held-out share must be in [0.05, 0.8], got {holdout_share}")
+    home = sorted((d for d in decisions if d.decision.surface == "home"), key=lambda d: d.decision.served_at_ms)
+    if len(home) < 50:
+        raise ValueError(f"{len(home)} home decisions are too few to train and gate on (need 50)")
+    split = int(len(home) * (1 - holdout_share))
+    train, holdout = home[:split], home[split:]
+    say(f"[1/4] {len(home)} decisions: {len(train)} to train on, the later {len(holdout)} held out for the gate")
+
+    current = registry.current()
+    reference = registry.manifest(current).get("data_stats") if current else None
+    findings = validate(train, reference or window_stats(holdout)) + validate(holdout, reference or window_stats(train))
+    critical = [f for f in findings if f.severity == CRITICAL]
+    if critical:
+        raise ValidationFailed(critical, f"{len(train)} training and {len(holdout)} held-out decisions")
+    warnings = sorted({f"{f.check}: {f.message}" for f in findings})
+    say(f"[2/4] logs valid ({len(warnings)} warnings)")
+
+    settings = {"epochs": epochs, "ips_clip": ips_clip, "holdout_share": holdout_share}
+    version = f"{kind}-{_fingerprint(kind, settings, train)}"
+    trained = False
+    if not registry.path(version).exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            served = [d.decision.served_at_ms for d in train]
+            extra = {
+                "registered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "data_window": {"from_ms": min(served), "to_ms": max(served), "n_decisions": len(train)},
+                "data_stats": window_stats(train),
+                "parent": current,
+                "validation_warnings": warnings,
+            }
+            result = train_reward_model(kind, train, Path(tmp) / version, version=version, epochs=epochs,
+                                        ips_clip=ips_clip, extra_manifest=extra)  # fmt: skip
+            registry.register(result.directory)
+        trained = True
+        say(f"[3/4] trained and registered {version}")
+    else:
+        say(f"[3/4] {version} is already registered (same kind, settings and training decisions)")
+
+    manifest = registry.manifest(version)
+    decision = manifest.get("gate")
+    # gate once per (candidate, current) pair; a candidate that is already current keeps its decision
+    if decision is None or (decision.get("current_version") != (current or "builtin") and current != version):
+        decision = gate(
+            holdout, registry.path(version), registry.path(current) if current else None, current or "builtin"
+        )
+        registry.update_manifest(version, {"gate": decision})
+    say(f"[4/4] gate: {decision['decision']}")
+    promoted = False
+    if promote and decision["decision"] == "promote" and current != version:
+        registry.promote(version, reason="gate")
+        promoted = True
+    return RetrainSummary(version, trained, decision, promoted, registry.current(), warnings)
