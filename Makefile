@@ -51,6 +51,7 @@ bench: setup obp-venv
 	$(BIN)/python -m tests.benchmarks.bench_obd_protocol
 	$(BIN)/python -m tests.benchmarks.bench_home_bandit
 	$(BIN)/python -m tests.benchmarks.bench_learning
+	$(BIN)/python -m tests.benchmarks.bench_retrain
 
 clean:
 	rm -rf $(VENV) $(OBP_VENV) .pytest_cache .mypy_cache .ruff_cache
