@@ -30,6 +30,7 @@ from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.grpc_server import ServingServer, build_server
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.publisher import BackgroundPublisher
+from tastemaker.services.shadow import ShadowRunner
 from tastemaker.training.registry import ModelWatcher, Registry
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,18 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
         reward_window_s=settings.reward_window_s,
         rng=np.random.default_rng(seed),
     )
+    if settings.shadow_model:
+        try:
+            home.set_shadow(
+                ShadowRunner(
+                    load_reward_model(Path(settings.shadow_model)),
+                    settings.shadow_mode,
+                    settings.apprentice_agreement,
+                    settings.apprentice_window,
+                )
+            )
+        except (ArtifactError, ValueError) as exc:
+            raise ConfigError(f"TASTEMAKER_SHADOW_MODEL: {exc}") from exc
     hooks: list[Callable[[], None]] = [] if shared is None else [shared.maybe_refresh]
     if settings.model_registry:
         watcher = ModelWatcher(Registry(Path(settings.model_registry)), home.set_model, settings.model_refresh_s)

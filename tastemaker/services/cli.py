@@ -25,6 +25,8 @@ EPILOG = """environment:
   TASTEMAKER_PROPENSITY_FLOOR  least probability of any candidate at any position (default 0; max 0.1)
   TASTEMAKER_REWARD_MODEL      reward model artifact directory (`train reward-model`); unset: engagement-linear
   TASTEMAKER_MODEL_REGISTRY    registry directory: serving follows its current version (`models promote`)
+  TASTEMAKER_SHADOW_MODEL      a candidate artifact run beside the live model, logged never shown;
+                               TASTEMAKER_SHADOW_MODE=apprentice lets it take over once it agrees often enough
   TASTEMAKER_REWARD_WINDOW_S   seconds an outcome may follow its decision (default 30)
   TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
   TASTEMAKER_KAFKA_CLIENT      kafka-python (default) or confluent (librdkafka; faster)

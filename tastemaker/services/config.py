@@ -44,6 +44,12 @@ class Settings:
     model_registry: str = ""
     #: how often serving checks the registry's current pointer and the linear posterior, seconds
     model_refresh_s: float = 1.0
+    #: a candidate reward model (artifact directory) run beside the live one on every request
+    shadow_model: str = ""
+    #: "shadow" (logged, never shown) or "apprentice" (takes over once it agrees often enough)
+    shadow_mode: str = "shadow"
+    apprentice_agreement: float = 0.9
+    apprentice_window: int = 500
     #: every candidate's probability of each position is at least this (0: no floor)
     propensity_floor: float = 0.0
     max_shelves_default: int = 10
@@ -58,6 +64,10 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0.0 <= self.epsilon <= 1.0:
             raise ConfigError(f"TASTEMAKER_EPSILON must be in [0, 1], got {self.epsilon}")
+        if self.shadow_mode not in ("shadow", "apprentice"):
+            raise ConfigError(f"TASTEMAKER_SHADOW_MODE must be shadow or apprentice, got {self.shadow_mode!r}")
+        if not 0.0 < self.apprentice_agreement <= 1.0 or self.apprentice_window < 1:
+            raise ConfigError("TASTEMAKER_APPRENTICE_AGREEMENT must be in (0, 1] and TASTEMAKER_APPRENTICE_WINDOW >= 1")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"TASTEMAKER_STRATEGY must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         for name in ("temperature", "ucb_alpha", "thompson_scale"):

@@ -20,6 +20,7 @@ from tastemaker.features.events import EVENT_TYPES
 from tastemaker.features.store import FeatureReader, UserFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
+from tastemaker.services.shadow import ShadowRunner
 from tastemaker.v1 import api_pb2, records_pb2
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ class HomeRankingService:
         card_ranker: Strategy | None = None,
         propensity_floor: float = 0.0,
         before_rank: Callable[[], None] | None = None,
+        shadow: ShadowRunner | None = None,
     ) -> None:
         self._features = features
         self._catalog = catalog
@@ -156,6 +158,7 @@ class HomeRankingService:
         self._card_strategy = with_floor(_as_strategy(card_ranker or ranker), propensity_floor)
         self._floor = propensity_floor
         self._before_rank = before_rank
+        self._shadow = shadow
         self._publish = publish
         self._decisions_topic = decisions_topic
         self._default_max_shelves = default_max_shelves
@@ -164,6 +167,62 @@ class HomeRankingService:
         self._rng = rng or np.random.default_rng()
         self._clock_ms = clock_ms
         self.decisions_served = 0
+
+    def _page(self, model: RewardModel, inputs: _PageInputs, rng: np.random.Generator) -> Page:
+        """Score with `model`, explore with the strategies, and lay out the page with every propensity."""
+        request, shelves = inputs.request, inputs.shelves
+        shelf_ids = tuple(s.shelf_id for s in shelves)
+        shelf_scores = model.score_level(
+            "shelf", inputs.counts, list(shelf_ids), inputs.shelf_engagement, request.context
+        )
+        placement = rank_with_constraints(
+            self._shelf_strategy,
+            Candidates(shelf_ids, shelf_scores, _linear_features(inputs.shelf_engagement)),
+            inputs.max_shelves,
+            rng,
+            dict(request.pinned),
+            request.excluded,
+        )
+        index_of = {shelf_id: i for i, shelf_id in enumerate(shelf_ids)}
+        shown_cards: set[str] = set()
+        shown = []
+        for shelf_id, position, propensity in zip(
+            placement.ids, placement.positions, placement.propensities, strict=True
+        ):
+            index = index_of[shelf_id]
+            shelf = shelves[index]
+            # cards: never excluded ones, never one an earlier row already shows
+            available = [c for c, card_id in enumerate(shelf.card_ids) if card_id not in request.excluded | shown_cards]
+            card_ids = tuple(shelf.card_ids[c] for c in available)
+            engagement = inputs.card_engagement[index][available]
+            card_scores = model.score_level("card", inputs.counts, card_ids, engagement, request.context)
+            cards = rank_with_constraints(
+                self._card_strategy,
+                Candidates(card_ids, card_scores, _linear_features(engagement)),
+                inputs.max_cards,
+                rng,
+            )
+            shown_cards.update(cards.ids)
+            shown.append(
+                records_pb2.LoggedShelf(
+                    shelf_id=shelf_id,
+                    position=position,
+                    score=float(shelf_scores[index]),
+                    propensity=float(propensity),
+                    cards=[
+                        records_pb2.LoggedCard(
+                            card_id=card_id, position=k, score=cards.scores[card_id], propensity=float(p)
+                        )
+                        for card_id, k, p in zip(cards.ids, cards.positions, cards.propensities, strict=True)
+                    ],
+                    cards_ranking_propensity=cards.ranking_probability,
+                    card_candidates=records_pb2.CandidateScores(item_ids=card_ids, scores=card_scores.tolist()),
+                )
+            )
+        return Page(shown, placement.ranking_probability, shelf_scores)
+
+    def set_shadow(self, shadow: ShadowRunner | None) -> None:
+        self._shadow = shadow
 
     def set_before_rank(self, hook: Callable[[], None] | None) -> None:
         self._before_rank = hook
@@ -193,20 +252,10 @@ class HomeRankingService:
 
         counts = values[: len(_COUNT_TYPES)]
         model = self._model  # one version scores the whole request, even if a swap lands meanwhile
-        shelf_scores = model.score_level(
-            "shelf", counts, [s.shelf_id for s in shelves], shelf_engagement, request.context
-        )
-        shelf_ids = tuple(s.shelf_id for s in shelves)
-        placement = rank_with_constraints(
-            self._shelf_strategy,
-            Candidates(shelf_ids, shelf_scores, _linear_features(shelf_engagement)),
-            max_shelves,
-            self._rng,
-            dict(request.pinned),
-            request.excluded,
-        )
+        inputs = _PageInputs(request, shelves, counts, shelf_engagement, card_engagement, max_shelves, max_cards)
+        page = self._page(model, inputs, self._rng)
         pinned_ids = {shelf_id for _, shelf_id in request.pinned}
-        free = [i for i, shelf_id in enumerate(shelf_ids) if shelf_id not in request.excluded | pinned_ids]
+        free = [i for i, s in enumerate(shelves) if s.shelf_id not in request.excluded | pinned_ids]
         info = self._shelf_strategy.info(len(free), max_shelves)
         decision = records_pb2.DecisionLog(
             decision_id=uuid.uuid4().hex,
@@ -230,51 +279,33 @@ class HomeRankingService:
             feature_values=values.tolist(),
             candidates=[api_pb2.Shelf(shelf_id=s.shelf_id, card_ids=s.card_ids) for s in shelves],
             shelf_candidates=records_pb2.CandidateScores(
-                item_ids=[shelf_ids[i] for i in free], scores=shelf_scores[free].tolist()
+                item_ids=[shelves[i].shelf_id for i in free], scores=page.shelf_scores[free].tolist()
             ),
-            ranking_propensity=placement.ranking_probability,
+            shown=page.shown,
+            ranking_propensity=page.ranking_probability,
             max_shelves=max_shelves,
             max_cards_per_shelf=max_cards,
             reward_window_ms=self._reward_window_ms,
             pinned_shelves=[api_pb2.PinnedShelf(shelf_id=i, position=p) for p, i in request.pinned],
             excluded_item_ids=sorted(request.excluded),
         )
-        index_of = {shelf_id: i for i, shelf_id in enumerate(shelf_ids)}
-        shown_cards: set[str] = set()
-        for shelf_id, position, propensity in zip(
-            placement.ids, placement.positions, placement.propensities, strict=True
-        ):
-            index = index_of[shelf_id]
-            shelf = shelves[index]
-            # cards: never excluded ones, never one an earlier row already shows
-            available = [c for c, card_id in enumerate(shelf.card_ids) if card_id not in request.excluded | shown_cards]
-            card_ids = tuple(shelf.card_ids[c] for c in available)
-            card_scores = model.score_level(
-                "card", counts, card_ids, card_engagement[index][available], request.context
-            )
-            cards = rank_with_constraints(
-                self._card_strategy,
-                Candidates(card_ids, card_scores, _linear_features(card_engagement[index][available])),
-                max_cards,
-                self._rng,
-            )
-            shown_cards.update(cards.ids)
-            decision.shown.append(
-                records_pb2.LoggedShelf(
-                    shelf_id=shelf_id,
-                    position=position,
-                    score=float(shelf_scores[index]),
-                    propensity=float(propensity),
-                    cards=[
-                        records_pb2.LoggedCard(
-                            card_id=card_id, position=k, score=cards.scores[card_id], propensity=float(p)
-                        )
-                        for card_id, k, p in zip(cards.ids, cards.positions, cards.propensities, strict=True)
-                    ],
-                    cards_ranking_propensity=cards.ranking_probability,
-                    card_candidates=records_pb2.CandidateScores(item_ids=card_ids, scores=card_scores.tolist()),
-                )
-            )
+        if self._shadow is not None:
+
+            def page_of(
+                m: RewardModel, rng: np.random.Generator
+            ) -> tuple[list[records_pb2.LoggedShelf], float, np.ndarray]:
+                other = self._page(m, inputs, rng)
+                return other.shown, other.ranking_probability, other.shelf_scores
+
+            shadow = self._shadow.decide(page_of, page.shelf_scores, free)
+            decision.shadow.CopyFrom(shadow.message)
+            if self._shadow.serves_candidate():  # an apprentice that agrees often enough takes over
+                decision.ClearField("shown")
+                decision.shown.extend(shadow.message.shown)
+                decision.ranking_propensity = shadow.message.ranking_propensity
+                decision.model_version = shadow.message.model_version
+                del decision.shelf_candidates.scores[:]
+                decision.shelf_candidates.scores.extend(shadow.shelf_scores[free].tolist())
         self._publish(
             self._decisions_topic,
             decision.SerializeToString(),
@@ -283,6 +314,24 @@ class HomeRankingService:
         )
         self.decisions_served += 1
         return decision
+
+
+@dataclass(frozen=True)
+class _PageInputs:
+    request: HomeRequest
+    shelves: Sequence[ShelfCandidates]
+    counts: np.ndarray
+    shelf_engagement: np.ndarray
+    card_engagement: list[np.ndarray]
+    max_shelves: int
+    max_cards: int
+
+
+@dataclass(frozen=True)
+class Page:
+    shown: list[records_pb2.LoggedShelf]
+    ranking_probability: float
+    shelf_scores: np.ndarray
 
 
 def _as_strategy(ranker: Strategy | EpsilonGreedyRanker) -> Strategy:

@@ -110,7 +110,7 @@ class LoggedShelf(_message.Message):
     def __init__(self, shelf_id: _Optional[str] = ..., position: _Optional[int] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[LoggedCard, _Mapping]]] = ..., cards_ranking_propensity: _Optional[float] = ..., card_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ...) -> None: ...
 
 class DecisionLog(_message.Message):
-    __slots__ = ("decision_id", "request_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "exploration", "context", "feature_names", "feature_values", "candidates", "shelf_candidates", "shown", "ranking_propensity", "max_shelves", "max_cards_per_shelf", "reward_window_ms", "pinned_shelves", "excluded_item_ids")
+    __slots__ = ("decision_id", "request_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "exploration", "context", "feature_names", "feature_values", "candidates", "shelf_candidates", "shown", "ranking_propensity", "max_shelves", "max_cards_per_shelf", "reward_window_ms", "pinned_shelves", "excluded_item_ids", "shadow")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +138,7 @@ class DecisionLog(_message.Message):
     REWARD_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
     PINNED_SHELVES_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     request_id: str
     user_id: str
@@ -158,7 +159,22 @@ class DecisionLog(_message.Message):
     reward_window_ms: int
     pinned_shelves: _containers.RepeatedCompositeFieldContainer[_api_pb2.PinnedShelf]
     excluded_item_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., surface: _Optional[str] = ..., served_at_ms: _Optional[int] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., exploration: _Optional[_Union[Exploration, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., feature_names: _Optional[_Iterable[str]] = ..., feature_values: _Optional[_Iterable[float]] = ..., candidates: _Optional[_Iterable[_Union[_api_pb2.Shelf, _Mapping]]] = ..., shelf_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., reward_window_ms: _Optional[int] = ..., pinned_shelves: _Optional[_Iterable[_Union[_api_pb2.PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    shadow: ShadowDecision
+    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., surface: _Optional[str] = ..., served_at_ms: _Optional[int] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., exploration: _Optional[_Union[Exploration, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., feature_names: _Optional[_Iterable[str]] = ..., feature_values: _Optional[_Iterable[float]] = ..., candidates: _Optional[_Iterable[_Union[_api_pb2.Shelf, _Mapping]]] = ..., shelf_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., reward_window_ms: _Optional[int] = ..., pinned_shelves: _Optional[_Iterable[_Union[_api_pb2.PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ..., shadow: _Optional[_Union[ShadowDecision, _Mapping]] = ...) -> None: ...
+
+class ShadowDecision(_message.Message):
+    __slots__ = ("model_version", "mode", "shown", "ranking_propensity", "agrees")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_FIELD_NUMBER: _ClassVar[int]
+    RANKING_PROPENSITY_FIELD_NUMBER: _ClassVar[int]
+    AGREES_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    mode: str
+    shown: _containers.RepeatedCompositeFieldContainer[LoggedShelf]
+    ranking_propensity: float
+    agrees: bool
+    def __init__(self, model_version: _Optional[str] = ..., mode: _Optional[str] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., agrees: bool = ...) -> None: ...
 
 class Outcome(_message.Message):
     __slots__ = ("outcome_id", "decision_id", "item_id", "reward", "event_type", "reported_at_ms")
