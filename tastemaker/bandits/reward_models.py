@@ -4,7 +4,8 @@ empty for the built-in engagement-linear model, or a directory written by
 
 An artifact directory holds `manifest.json` (format, kind, version, the feature columns, the
 SHA-256 of every other file) and the weights: `weights.npz` (numpy arrays, loaded without pickle)
-for `logistic` and `dnn` (trained in TensorFlow, served here in numpy), or `ydf/` for `gbt`
+for `logistic` and `dnn` (trained in TensorFlow, served here in numpy) and `banditnet` (a policy
+learned directly from the logs, `training/policy_learning.py`), or `ydf/` for `gbt`
 (gradient-boosted trees trained and served by YDF). Serving never imports TensorFlow.
 """
 
@@ -23,7 +24,7 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_features import WIDTH, encode, feature_names
 
 FORMAT = "tastemaker.reward-model/1"
-KINDS = ("logistic", "dnn", "gbt")
+KINDS = ("logistic", "dnn", "gbt", "banditnet")
 
 
 class RewardModel(Protocol):

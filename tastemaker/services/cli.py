@@ -535,7 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
         "reward-model",
         help="the home reward model: logistic or dnn (TensorFlow, served in numpy) or gbt (YDF)",
     )
-    reward_model.add_argument("--kind", choices=("logistic", "dnn", "gbt"), required=True)
+    reward_model.add_argument(
+        "--kind",
+        choices=("logistic", "dnn", "gbt", "banditnet"),
+        required=True,
+        help="banditnet: the policy learned directly (self-normalised IPS with the Lagrangian trick)",
+    )
     reward_model.add_argument(
         "--logs", type=Path, help="rewarded decisions (.jsonl or .parquet export); default: the topic"
     )
@@ -568,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retrain_parser.add_argument("--registry", help="registry directory (default TASTEMAKER_MODEL_REGISTRY)")
     retrain_parser.add_argument("--logs", type=Path, help="rewarded decisions (.jsonl/.parquet); default: the topic")
-    retrain_parser.add_argument("--kind", choices=("logistic", "dnn", "gbt"), default="gbt")
+    retrain_parser.add_argument("--kind", choices=("logistic", "dnn", "gbt", "banditnet"), default="gbt")
     retrain_parser.add_argument("--holdout-share", type=float, default=0.3, help="later share held out for the gate")
     retrain_parser.add_argument("--epochs", type=int, default=5)
     retrain_parser.add_argument("--ips-clip", type=float, default=10.0, help="importance-weight clip (0: unweighted)")

@@ -185,15 +185,24 @@ def train_reward_model(
     for stale in ("weights.npz", "manifest.json"):
         (out / stale).unlink(missing_ok=True)
     version = version or f"{kind}-{time.strftime('%Y%m%dT%H%M%S')}"
+    learned: dict[str, float] = {}
     if kind == "gbt":
         reference = _ydf_trees(train_x, train_y, train_w, seed, out)
+    elif kind == "banditnet":
+        from tastemaker.training.policy_learning import learn_policy
+
+        theta, learned = learn_policy(decisions)
+        np.savez(out / "weights.npz", w0=theta[:, None], b0=np.zeros(1))
+
+        def reference(rows: np.ndarray) -> np.ndarray:
+            return 1.0 / (1.0 + np.exp(-(rows @ theta)))
     else:
         hidden = () if kind == "logistic" else (32, 16)
         weights, reference = _tensorflow_dense(train_x, train_y, train_w, hidden, epochs, seed)
         arrays: dict[str, Any] = {f"w{i}": w for i, (w, _) in enumerate(weights)}
         arrays.update({f"b{i}": b for i, (_, b) in enumerate(weights)})
         np.savez(out / "weights.npz", **arrays)
-    metrics = {"rows": float(len(y)), "train_rows": float(len(train_y)), "positive_rate": float(y.mean())}
+    metrics = {"rows": float(len(y)), "train_rows": float(len(train_y)), "positive_rate": float(y.mean()), **learned}
     if held.any():
         p = reference(x[held])
         metrics.update({"heldout_log_loss": log_loss(y[held], p), "heldout_auc": auc(y[held], p)})
