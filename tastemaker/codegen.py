@@ -6,6 +6,7 @@ Run `python -m tastemaker.codegen` after editing a .proto; a test checks the out
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,16 +16,20 @@ PROTO_FILES = ("tastemaker/v1/api.proto", "tastemaker/v1/records.proto")
 
 
 def generate(out_dir: Path) -> list[Path]:
-    """Compile the protos into `out_dir/tastemaker/v1/`; returns the files written."""
+    """Compile the protos into `out_dir/tastemaker/v1/`; returns the files written.
+
+    protoc runs in its own process: its C++ extension must not share a process with TensorFlow's
+    (both bundle protobuf and absl; loading one after the other crashed here)."""
     try:
-        from grpc_tools import protoc
+        import grpc_tools
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError("codegen needs grpcio-tools: pip install 'tastemaker[dev]'") from exc
-    import grpc_tools
 
     include = Path(grpc_tools.__file__).parent / "_proto"
     args = [
-        "protoc",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
         f"-I{include}",
         f"--python_out={out_dir}",
@@ -32,8 +37,9 @@ def generate(out_dir: Path) -> list[Path]:
         f"--grpc_python_out={out_dir}",
         *PROTO_FILES,
     ]
-    if protoc.main(args) != 0:
-        raise RuntimeError(f"protoc failed: {' '.join(args)}")
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"protoc failed: {' '.join(args)}\n{done.stderr}")
     generated = sorted((out_dir / "tastemaker" / "v1").glob("*_pb2*.py*"))
     return generated
 
