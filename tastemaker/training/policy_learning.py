@@ -15,13 +15,12 @@ is sigmoid(θ·x), which ranks as the policy does.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.bandits.reward_features import COUNT_TYPES, WIDTH, encode
+from tastemaker.bandits.reward_features import WIDTH, encode, logged_inputs
 from tastemaker.v1 import records_pb2
 
 
@@ -41,13 +40,10 @@ def cell_sets(decisions: Sequence[records_pb2.RewardedDecision]) -> CellSets:
         decision = rewarded.decision
         if decision.surface != "home" or not decision.shown:
             continue
-        values = dict(zip(decision.feature_names, decision.feature_values, strict=False))
-        counts = np.array([values.get(f"count:{t}", 0.0) for t in COUNT_TYPES])
+        values, counts, context, hold = logged_inputs(decision)
         reward_of: dict[str, float] = {}
         for outcome in rewarded.outcomes:
             reward_of[outcome.item_id] = reward_of.get(outcome.item_id, 0.0) + outcome.reward
-        context = dict(decision.context)
-        hold = int(hashlib.blake2b(decision.decision_id.encode(), digest_size=2).hexdigest(), 16) % 5 == 0
         pinned = {p.position for p in decision.pinned_shelves}
         shelf_ids = list(decision.shelf_candidates.item_ids)
         for shelf in decision.shown:

@@ -11,7 +11,6 @@ the manifest.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.bandits.reward_features import COUNT_TYPES, encode, feature_names
+from tastemaker.bandits.reward_features import encode, feature_names, logged_inputs
 from tastemaker.bandits.reward_models import KINDS, write_manifest
 from tastemaker.v1 import records_pb2
 
@@ -39,11 +38,8 @@ def training_rows(
         decision = rewarded.decision
         if decision.surface != "home" or not decision.shown:
             continue
-        values = dict(zip(decision.feature_names, decision.feature_values, strict=False))
-        counts = np.array([values.get(f"count:{t}", 0.0) for t in COUNT_TYPES])
+        values, counts, context, hold = logged_inputs(decision)
         clicked = {o.item_id for o in rewarded.outcomes if o.reward > 0}
-        context = dict(decision.context)
-        hold = int(hashlib.blake2b(decision.decision_id.encode(), digest_size=2).hexdigest(), 16) % 5 == 0
 
         shelves = list(decision.shown)
         groups = [

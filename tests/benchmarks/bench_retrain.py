@@ -22,11 +22,12 @@ import numpy as np
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.simulator import SimulatedWorld
-from tastemaker.services.home import HomeRankingService, HomeRequest
+from tastemaker.services.home import HomeRankingService
 from tastemaker.training.registry import ModelWatcher, Registry
 from tastemaker.training.retrain import retrain
 from tastemaker.training.reward_training import train_reward_model, training_rows
 from tastemaker.v1 import records_pb2
+from tests.support.simulated import rewarded_logs
 from tests.unit.test_evaluate import FixedFeatures
 
 
@@ -38,16 +39,7 @@ def simulated_logs(n: int) -> list[records_pb2.RewardedDecision]:
         default_max_shelves=4, default_max_cards=4, reward_window_s=1.0, rng=np.random.default_rng(0),
         clock_ms=lambda: next(clock),
     )  # fmt: skip
-    rng, out = np.random.default_rng(1), []
-    for i in range(n):
-        decision = service.rank(HomeRequest(f"user-{i % 60}", {"device": "ios" if i % 3 else "web"}, (), 0, 0))
-        shown = [(s.shelf_id, [c.card_id for c in s.cards]) for s in decision.shown]
-        clicks = world.respond(decision.user_id, shown, rng)
-        outcomes = [
-            records_pb2.Outcome(decision_id=decision.decision_id, item_id=c.card_id, reward=1.0) for c in clicks
-        ]
-        out.append(records_pb2.RewardedDecision(decision=decision, outcomes=outcomes, reward=float(len(clicks))))
-    return out
+    return rewarded_logs(service, world, n, users=60, context=lambda i: {"device": "ios" if i % 3 else "web"})
 
 
 def main() -> None:

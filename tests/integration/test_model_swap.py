@@ -16,10 +16,11 @@ from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.services.bootstrap import build_serving, prepare_topics
 from tastemaker.services.config import Settings
-from tastemaker.services.home import HomeRankingService, HomeRequest
+from tastemaker.services.home import HomeRankingService
 from tastemaker.training.registry import Registry
 from tastemaker.training.reward_training import train_reward_model
-from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
+from tastemaker.v1 import api_pb2, api_pb2_grpc
+from tests.support.simulated import rewarded_logs
 from tests.unit.test_evaluate import FixedFeatures
 
 pytestmark = pytest.mark.integration
@@ -32,15 +33,7 @@ def _two_versions(root: Path) -> Registry:
         ranker=EpsilonGreedyRanker(0.5), publish=lambda *a: True, decisions_topic="unused",
         default_max_shelves=4, default_max_cards=4, reward_window_s=1.0, rng=np.random.default_rng(0),
     )  # fmt: skip
-    rng, logs = np.random.default_rng(1), []
-    for i in range(300):
-        decision = service.rank(HomeRequest(f"user-{i % 20}", {}, (), 0, 0))
-        shown = [(s.shelf_id, [c.card_id for c in s.cards]) for s in decision.shown]
-        clicks = world.respond(decision.user_id, shown, rng)
-        outcomes = [
-            records_pb2.Outcome(decision_id=decision.decision_id, item_id=c.card_id, reward=1.0) for c in clicks
-        ]
-        logs.append(records_pb2.RewardedDecision(decision=decision, outcomes=outcomes))
+    logs = rewarded_logs(service, world, 300, users=20)
     registry = Registry(root)
     for kind in ("logistic", "gbt"):
         registry.register(train_reward_model(kind, logs, root.parent / f"artifact-{kind}", version=f"v-{kind}",

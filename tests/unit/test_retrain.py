@@ -16,12 +16,13 @@ from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.bandits.reward_models import RewardModel, load_reward_model, write_manifest
 from tastemaker.bandits.simulator import SimulatedWorld
-from tastemaker.services.home import HomeRankingService, HomeRequest
+from tastemaker.services.home import HomeRankingService
 from tastemaker.training.registry import Registry
 from tastemaker.training.retrain import gate, retrain
 from tastemaker.training.reward_training import train_reward_model
 from tastemaker.training.validation import ValidationFailed
 from tastemaker.v1 import records_pb2
+from tests.support.simulated import rewarded_logs
 from tests.unit.test_evaluate import FixedFeatures
 
 # a small world and an exploration-heavy log (a randomised bucket), so that 2,400 held-out decisions
@@ -40,16 +41,7 @@ def logs() -> list[records_pb2.RewardedDecision]:
         default_max_shelves=ROWS, default_max_cards=COLUMNS, reward_window_s=1.0, rng=np.random.default_rng(0),
         clock_ms=lambda: next(clock),
     )  # fmt: skip
-    rng, out = np.random.default_rng(1), []
-    for i in range(N_DECISIONS):
-        user_id = f"user-{i % 40}"
-        decision = service.rank(HomeRequest(user_id, {"device": "ios" if i % 3 else "web"}, (), 0, 0))
-        clicks = WORLD.respond(user_id, [(s.shelf_id, [c.card_id for c in s.cards]) for s in decision.shown], rng)
-        outcomes = [
-            records_pb2.Outcome(decision_id=decision.decision_id, item_id=c.card_id, reward=1.0) for c in clicks
-        ]
-        out.append(records_pb2.RewardedDecision(decision=decision, outcomes=outcomes, reward=float(len(clicks))))
-    return out
+    return rewarded_logs(service, WORLD, N_DECISIONS, context=lambda i: {"device": "ios" if i % 3 else "web"})
 
 
 def _true_value(model: RewardModel, decisions: list[records_pb2.RewardedDecision]) -> float:

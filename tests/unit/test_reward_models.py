@@ -20,6 +20,7 @@ from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.training.evaluate import evaluate
 from tastemaker.training.reward_training import train_reward_model, training_rows
 from tastemaker.v1 import records_pb2
+from tests.support.simulated import rewarded_logs
 from tests.unit.test_evaluate import FixedFeatures
 
 WORLD = SimulatedWorld(seed=1)
@@ -35,16 +36,8 @@ def _service(model) -> HomeRankingService:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def logs() -> list[records_pb2.RewardedDecision]:
-    service, rng, out = _service(EngagementLinearModel()), np.random.default_rng(1), []
-    for i in range(1500):
-        user_id = f"user-{i % 40}"
-        decision = service.rank(HomeRequest(user_id, {"device": "ios" if i % 2 else "web"}, (), 0, 0))
-        clicks = WORLD.respond(user_id, [(s.shelf_id, [c.card_id for c in s.cards]) for s in decision.shown], rng)
-        outcomes = [
-            records_pb2.Outcome(decision_id=decision.decision_id, item_id=c.card_id, reward=1.0) for c in clicks
-        ]
-        out.append(records_pb2.RewardedDecision(decision=decision, outcomes=outcomes, reward=float(len(clicks))))
-    return out
+    return rewarded_logs(_service(EngagementLinearModel()), WORLD, 1500,
+                         context=lambda i: {"device": "ios" if i % 2 else "web"})  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["logistic", "dnn", "gbt"])
