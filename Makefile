@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 OBP_VENV ?= .venv-obp
 OBP_STAMP := $(OBP_VENV)/.installed-$(shell cat tests/obp/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup obp-venv run test lint codegen bench clean
+.PHONY: setup obp-venv stickers-catalog run test lint codegen bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,12 +26,21 @@ $(OBP_STAMP): tests/obp/requirements.txt
 
 obp-venv: $(OBP_STAMP)
 
+## stickers-catalog: every CLDR emoji as a sticker in 10 languages (npm's cldr-annotations-full)
+CLDR_VERSION := 48.2.0
+CATALOG := data/stickers/cldr-catalog.jsonl
+$(CATALOG): $(STAMP)
+	npm install --silent --no-audit --no-fund --prefix .cache/cldr cldr-annotations-full@$(CLDR_VERSION)
+	$(BIN)/tastemaker stickers import-cldr --cldr .cache/cldr/node_modules/cldr-annotations-full --out $(CATALOG)
+
+stickers-catalog: $(CATALOG)
+
 ## run: the whole loop with simulated users (embedded broker and Redis unless configured); Ctrl-C stops it
 run: setup
 	$(BIN)/tastemaker up --demo $(ARGS)
 
 ## test: the whole suite against a real Redis and a real Kafka-protocol broker (started by the fixtures)
-test: setup obp-venv
+test: setup obp-venv stickers-catalog
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: setup

@@ -31,6 +31,7 @@ from tastemaker.services.grpc_server import ServingServer, build_server
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.services.shadow import ShadowRunner
+from tastemaker.stickers.suggest import StickerService
 from tastemaker.training.registry import ModelWatcher, Registry
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,21 @@ def reward_model_for(settings: Settings) -> RewardModel:
         raise ConfigError(f"TASTEMAKER_REWARD_MODEL: {exc}") from exc
     log.info("reward model %s from %s", model.version, settings.reward_model)
     return model
+
+
+def sticker_service_for(settings: Settings, publisher: BackgroundPublisher, topic: str) -> StickerService | None:
+    """SuggestStickers from the configured bundle, or None (the RPC then says how to get one)."""
+    if not settings.sticker_model:
+        return None
+    from tastemaker.stickers.bundle import load_bundle
+    from tastemaker.stickers.encoder import EncoderError
+
+    try:
+        bundle = load_bundle(Path(settings.sticker_model))
+    except (EncoderError, ValueError, OSError) as exc:
+        raise ConfigError(f"TASTEMAKER_STICKER_MODEL: {exc}") from exc
+    log.info("stickers: encoder %s, %d stickers", bundle.encoder.version, len(bundle.index.index))
+    return StickerService(bundle.encoder, bundle.index, EpsilonGreedy(settings.epsilon), publisher.publish, topic)
 
 
 def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int | None = None) -> Serving:
@@ -144,6 +160,7 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
         port=settings.grpc_port,
         max_workers=settings.grpc_workers,
         max_message_bytes=settings.grpc_max_message_bytes,
+        stickers=sticker_service_for(settings, publisher, topics.decisions),
     )
     return Serving(server, home, feedback, publisher)
 

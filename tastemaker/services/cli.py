@@ -25,6 +25,7 @@ EPILOG = """environment:
   TASTEMAKER_PROPENSITY_FLOOR  least probability of any candidate at any position (default 0; max 0.1)
   TASTEMAKER_REWARD_MODEL      reward model artifact directory (`train reward-model`); unset: engagement-linear
   TASTEMAKER_MODEL_REGISTRY    registry directory: serving follows its current version (`models promote`)
+  TASTEMAKER_STICKER_MODEL     sticker bundle (`stickers train --out`) for SuggestStickers
   TASTEMAKER_SHADOW_MODEL      a candidate artifact run beside the live model, logged never shown;
                                TASTEMAKER_SHADOW_MODE=apprentice lets it take over once it agrees often enough
   TASTEMAKER_REWARD_WINDOW_S   seconds an outcome may follow its decision (default 30)
@@ -284,6 +285,66 @@ def _now() -> str:
     import time
 
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def cmd_stickers_import_cldr(args: argparse.Namespace) -> int:
+    from tastemaker.stickers.catalog import CatalogError, import_cldr, write_catalog
+
+    try:
+        count = write_catalog(import_cldr(args.cldr), args.out)
+    except CatalogError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"wrote {count} stickers to {args.out}")
+    return 0
+
+
+def cmd_stickers_train(args: argparse.Namespace) -> int:
+    from tastemaker.stickers.bundle import save_bundle
+    from tastemaker.stickers.catalog import CatalogError, read_catalog
+    from tastemaker.training.sticker_training import train_encoder
+
+    if args.epochs <= 0:
+        raise UsageError(f"--epochs must be positive, got {args.epochs}")
+    try:
+        stickers = read_catalog(args.catalog)
+    except CatalogError as exc:
+        raise UsageError(str(exc)) from exc
+    trained = train_encoder(stickers, version=args.version, epochs=args.epochs)
+    index = save_bundle(args.out, trained.encoder, stickers, args.catalog)
+    print(f"trained {trained.encoder.version} on {trained.pairs:,} pairs in {trained.seconds:.0f} s; "
+          f"indexed {len(index)} stickers ({index.backend}) → {args.out}")  # fmt: skip
+    print(f"serve it with TASTEMAKER_STICKER_MODEL={args.out}")
+    return 0
+
+
+def cmd_stickers_suggest(args: argparse.Namespace) -> int:
+    from tastemaker.services.errors import InvalidArgument
+    from tastemaker.stickers.bundle import load_bundle
+    from tastemaker.stickers.encoder import EncoderError
+    from tastemaker.stickers.suggest import StickerService
+
+    try:
+        args.text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError("the message is not valid UTF-8") from None
+    model = args.model or _settings(args).sticker_model
+    if not model:
+        raise UsageError("give --model DIR or set TASTEMAKER_STICKER_MODEL (`tastemaker stickers train --out DIR`)")
+    try:
+        bundle = load_bundle(Path(model))
+    except (EncoderError, ValueError, OSError) as exc:
+        raise UsageError(f"--model {model}: {exc}") from exc
+    service = StickerService(bundle.encoder, bundle.index, rng=__import__("numpy").random.default_rng(args.seed))
+    try:
+        result = service.suggest("cli", args.text, args.lang or "", args.k)
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from exc
+    for s in result.suggestions:
+        sticker = bundle.catalog.get(s.sticker_id)
+        name = sticker.phrases.get(args.lang or "en", sticker.phrases.get("en")) if sticker else None
+        emoji = sticker.emoji if sticker else "?"
+        print(f"{emoji}  {s.sticker_id:<24} {s.score:6.3f}  p={s.propensity:.3f}  {name.name if name else ''}")
+    return 0
 
 
 def cmd_learner_run(args: argparse.Namespace) -> int:
@@ -579,6 +640,26 @@ def build_parser() -> argparse.ArgumentParser:
     retrain_parser.add_argument("--ips-clip", type=float, default=10.0, help="importance-weight clip (0: unweighted)")
     retrain_parser.add_argument("--no-promote", action="store_true", help="register and gate, but do not promote")
     retrain_parser.set_defaults(func=cmd_retrain)
+
+    stickers = sub.add_parser("stickers", help="message-to-sticker retrieval: catalog, training, suggestions")
+    stickers_sub = stickers.add_subparsers(dest="stickers_command", required=True, metavar="ACTION")
+    importer = stickers_sub.add_parser("import-cldr", help="build the catalog from CLDR emoji annotations")
+    importer.add_argument("--cldr", type=Path, required=True, help="the cldr-annotations-full package directory")
+    importer.add_argument("--out", type=Path, required=True, help="catalog file to write (.jsonl)")
+    importer.set_defaults(func=cmd_stickers_import_cldr)
+    st_train = stickers_sub.add_parser("train", help="train the two-tower encoder (TFRS) and index the catalog")
+    st_train.add_argument("--catalog", type=Path, required=True, help="catalog .jsonl (`stickers import-cldr`)")
+    st_train.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    st_train.add_argument("--epochs", type=int, default=8)
+    st_train.add_argument("--version", help="version name (default stickers-TIMESTAMP)")
+    st_train.set_defaults(func=cmd_stickers_train)
+    st_suggest = stickers_sub.add_parser("suggest", help="stickers for a message, as SuggestStickers answers")
+    st_suggest.add_argument("text", help="the message")
+    st_suggest.add_argument("--lang", choices=("en", "hi", "bn", "ta", "te", "mr", "gu", "kn", "ml", "pa"))
+    st_suggest.add_argument("-k", type=int, default=5, help="how many (default 5)")
+    st_suggest.add_argument("--model", help="bundle directory (default TASTEMAKER_STICKER_MODEL)")
+    st_suggest.add_argument("--seed", type=int, help="exploration seed, for repeatable output")
+    st_suggest.set_defaults(func=cmd_stickers_suggest)
 
     learner = sub.add_parser("learner", help="online learning of the linear strategies (LinUCB, Thompson)")
     learner_sub = learner.add_subparsers(dest="learner_command", required=True, metavar="ACTION")

@@ -44,6 +44,8 @@ class Settings:
     model_registry: str = ""
     #: how often serving checks the registry's current pointer and the linear posterior, seconds
     model_refresh_s: float = 1.0
+    #: sticker model bundle (`tastemaker stickers train --out`); empty: SuggestStickers is unavailable
+    sticker_model: str = ""
     #: a candidate reward model (artifact directory) run beside the live one on every request
     shadow_model: str = ""
     #: "shadow" (logged, never shown) or "apprentice" (takes over once it agrees often enough)

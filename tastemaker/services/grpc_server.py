@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.feedback import FeedbackService, parse_report_outcome
 from tastemaker.services.home import HomeRankingService, parse_rank_home, to_response
+from tastemaker.stickers.suggest import StickerService
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,29 @@ class FeedbackServicer(api_pb2_grpc.FeedbackServicer):
 
 
 class StickersServicer(api_pb2_grpc.StickersServicer):
+    def __init__(self, stickers: StickerService | None = None) -> None:
+        self._stickers = stickers
+
     def SuggestStickers(  # noqa: N802
         self, request: api_pb2.SuggestStickersRequest, context: grpc.ServicerContext
     ) -> api_pb2.SuggestStickersResponse:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "SuggestStickers is not built yet")
-        raise AssertionError("unreachable")
+        if self._stickers is None:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "no sticker model on this server: train one (`tastemaker stickers train`) "
+                "and set TASTEMAKER_STICKER_MODEL",
+            )
+            raise AssertionError("unreachable")
+        result = self._stickers.suggest(request.user_id, request.message, request.language, request.k)
+        return api_pb2.SuggestStickersResponse(
+            decision_id=result.decision.decision_id,
+            policy=result.decision.policy,
+            model_version=result.decision.model_version,
+            suggestions=[
+                api_pb2.StickerSuggestion(sticker_id=s.sticker_id, score=s.score, propensity=s.propensity)
+                for s in result.suggestions
+            ],
+        )
 
 
 class ErrorMappingInterceptor(grpc.ServerInterceptor):
@@ -109,6 +128,7 @@ def build_server(
     port: int = 50051,
     max_workers: int = 16,
     max_message_bytes: int = 4 * 1024 * 1024,
+    stickers: StickerService | None = None,
 ) -> ServingServer:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
@@ -122,7 +142,7 @@ def build_server(
     )
     api_pb2_grpc.add_HomeRankingServicer_to_server(HomeRankingServicer(home), server)
     api_pb2_grpc.add_FeedbackServicer_to_server(FeedbackServicer(feedback), server)
-    api_pb2_grpc.add_StickersServicer_to_server(StickersServicer(), server)
+    api_pb2_grpc.add_StickersServicer_to_server(StickersServicer(stickers), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -111,10 +111,11 @@ def test_ten_megabyte_request_is_refused_and_the_server_goes_on(channel: grpc.Ch
     assert stub.RankHome(api_pb2.RankHomeRequest(user_id="after"), timeout=5).decision_id
 
 
-def test_suggest_stickers_is_unimplemented(channel: grpc.Channel) -> None:
+def test_suggest_stickers_without_a_model_says_how_to_get_one(channel: grpc.Channel) -> None:
     with pytest.raises(grpc.RpcError) as error:
         api_pb2_grpc.StickersStub(channel).SuggestStickers(api_pb2.SuggestStickersRequest(message="hi"), timeout=5)
-    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "TASTEMAKER_STICKER_MODEL" in (error.value.details() or "")
 
 
 def test_garbage_bytes_on_the_wire_are_invalid(channel: grpc.Channel) -> None:

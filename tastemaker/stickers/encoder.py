@@ -1,0 +1,120 @@
+"""The message and sticker towers as served: numpy only (no TensorFlow in the serving process).
+
+message(text) = normalise(W_m · mean(T[ids(text)]) + b_m)
+sticker(s)    = normalise(W_s · (E[s] + mean(T[ids(phrases of s)])) + b_s)
+
+T is the hashed sub-word table shared by both towers (`text.py`), E the sticker-id table (its last
+row stands for a sticker added after training: such a sticker is embedded from its phrases alone,
+no retrain needed). Written by `training/sticker_training.py` as `encoder.npz` + `manifest.json`
+(SHA-256 of the weights checked on load).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tastemaker.stickers.catalog import Sticker
+from tastemaker.stickers.text import batch, features
+
+FORMAT = "tastemaker.sticker-encoder/1"
+STICKER_FEATURES = 512
+
+
+def sticker_text(sticker: Sticker) -> list[str]:
+    """Every phrase a sticker is known by: names and keywords in every language, and romanised."""
+    out = []
+    for block in (sticker.phrases, sticker.romanised):
+        for phrases in block.values():
+            out.append(phrases.name)
+            out.extend(phrases.keywords)
+    return out
+
+
+def sticker_features(sticker: Sticker, width: int = STICKER_FEATURES) -> np.ndarray:
+    ids: list[int] = []
+    seen: set[int] = set()
+    for phrase in sticker_text(sticker):
+        for i in features(phrase):
+            if i not in seen:
+                seen.add(i)
+                ids.append(i)
+    row = np.zeros(width, dtype=np.int32)
+    row[: min(width, len(ids))] = ids[:width]
+    return row
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _masked_mean(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    mask = (ids > 0)[..., None]
+    return (table[ids] * mask).sum(axis=-2) / np.maximum(mask.sum(axis=-2), 1)
+
+
+@dataclass(frozen=True)
+class StickerEncoder:
+    version: str
+    text_table: np.ndarray  # (BUCKETS, d)
+    message_w: np.ndarray  # (d, e)
+    message_b: np.ndarray  # (e,)
+    sticker_table: np.ndarray  # (n_trained + 1, d); the last row: stickers added after training
+    sticker_w: np.ndarray
+    sticker_b: np.ndarray
+    trained_ids: tuple[str, ...]
+
+    def messages(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), e) unit vectors; a text with no features maps to the zero vector."""
+        ids = batch(texts)
+        pooled = _masked_mean(self.text_table, ids)
+        out = _normalise(pooled @ self.message_w + self.message_b)
+        out[~(ids > 0).any(axis=1)] = 0.0
+        return out.astype(np.float32)
+
+    def stickers(self, stickers: list[Sticker]) -> np.ndarray:
+        index = {sid: i for i, sid in enumerate(self.trained_ids)}
+        rows = np.array([index.get(s.sticker_id, len(self.trained_ids)) for s in stickers])
+        ngrams = np.stack([sticker_features(s) for s in stickers])
+        pooled = self.sticker_table[rows] + _masked_mean(self.text_table, ngrams)
+        return _normalise(pooled @ self.sticker_w + self.sticker_b).astype(np.float32)
+
+
+_ARRAYS = ("text_table", "message_w", "message_b", "sticker_table", "sticker_w", "sticker_b")
+
+
+def save_encoder(encoder: StickerEncoder, directory: Path, metrics: dict[str, float] | None = None) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    np.savez(directory / "encoder.npz", **{name: getattr(encoder, name) for name in _ARRAYS})
+    digest = hashlib.sha256((directory / "encoder.npz").read_bytes()).hexdigest()
+    manifest = {
+        "format": FORMAT,
+        "version": encoder.version,
+        "trained_ids": list(encoder.trained_ids),
+        "sha256": digest,
+        "metrics": metrics or {},
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+
+
+class EncoderError(ValueError):
+    pass
+
+
+def load_encoder(directory: Path) -> StickerEncoder:
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        raw = (directory / "encoder.npz").read_bytes()
+    except (OSError, ValueError) as exc:
+        raise EncoderError(f"{directory}: not a sticker encoder ({exc})") from exc
+    if manifest.get("format") != FORMAT:
+        raise EncoderError(f"{directory}: not a sticker encoder of format {FORMAT}")
+    if hashlib.sha256(raw).hexdigest() != manifest.get("sha256"):
+        raise EncoderError(f"{directory}: encoder.npz does not match its checksum")
+    with np.load(directory / "encoder.npz", allow_pickle=False) as arrays:
+        values = {name: arrays[name] for name in _ARRAYS}
+    return StickerEncoder(version=str(manifest["version"]), trained_ids=tuple(manifest["trained_ids"]), **values)

@@ -1,0 +1,125 @@
+"""SuggestStickers: encode the message, find candidates in the ANN index (filtered to the user's
+language), re-rank them with an exploration strategy over their similarity (plus, when the
+feature store has it, the user's engagement with each sticker), and log the decision with every
+suggestion's propensity, like the home page's.
+
+Garbage in gets a clear error or a sensible answer: an empty message is INVALID_ARGUMENT naming
+`message`; a message over `MAX_MESSAGE_CHARS` is cut to it; emoji-only and mixed-script messages
+are encoded like any other (their characters are features); a message with no features at all
+(e.g. only spaces after normalisation) is INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, rank_with_constraints
+from tastemaker.messaging.codec import PROTOBUF_HEADERS
+from tastemaker.services.errors import InvalidArgument
+from tastemaker.stickers.catalog import LANGUAGES
+from tastemaker.stickers.encoder import StickerEncoder
+from tastemaker.stickers.index import IndexHolder
+from tastemaker.stickers.text import MAX_MESSAGE_CHARS, features, normalise
+from tastemaker.v1 import records_pb2
+
+MAX_K = 50
+CANDIDATES = 50
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    sticker_id: str
+    score: float
+    propensity: float
+
+
+@dataclass(frozen=True)
+class SuggestResult:
+    decision: records_pb2.DecisionLog
+    suggestions: list[Suggestion]
+
+
+class StickerService:
+    def __init__(
+        self,
+        encoder: StickerEncoder,
+        index: IndexHolder,
+        strategy: Strategy | None = None,
+        publish: Callable[[str, bytes, bytes | None, dict[str, bytes] | None], bool] = lambda *a: True,
+        decisions_topic: str = "tastemaker.decisions",
+        engagement: Callable[[str, Sequence[str]], np.ndarray] | None = None,
+        rng: np.random.Generator | None = None,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self._encoder = encoder
+        self._index = index
+        self._strategy = strategy or EpsilonGreedy(0.1)
+        self._publish = publish
+        self._topic = decisions_topic
+        self._engagement = engagement
+        self._rng = rng or np.random.default_rng()
+        self._clock_ms = clock_ms
+
+    def suggest(self, user_id: str, message: str, language: str = "", k: int = 5) -> SuggestResult:
+        if not user_id:
+            raise InvalidArgument("user_id", "is required")
+        if not message or not message.strip():
+            raise InvalidArgument("message", "is empty")
+        if language and language not in LANGUAGES:
+            raise InvalidArgument("language", f"must be one of {', '.join(LANGUAGES)} or empty, got {language!r}")
+        if not 0 <= k <= MAX_K:
+            raise InvalidArgument("k", f"must be in [0, {MAX_K}] (0 = 5), got {k}")
+        k = k or 5
+        text = message[:MAX_MESSAGE_CHARS]
+        if not features(text):
+            raise InvalidArgument("message", "has nothing to match on after normalisation")
+        vector = self._encoder.messages([text])[0]
+        index = self._index.index  # one index version for the whole request
+        hits = index.search(vector, CANDIDATES, language=language or None)
+        if not hits:
+            raise InvalidArgument("language", f"no sticker has phrases in {language!r}")
+        ids = tuple(m.sticker_id for m, _ in hits)
+        similarity = np.array([s for _, s in hits])
+        scores = similarity
+        if self._engagement is not None:
+            scores = similarity + 0.1 * np.log1p(self._engagement(user_id, ids))
+        placement = rank_with_constraints(
+            self._strategy, Candidates(ids, scores, np.column_stack([np.ones(len(ids)), scores])), k, self._rng
+        )
+        info = self._strategy.info(len(ids), k)
+        decision = records_pb2.DecisionLog(
+            decision_id=uuid.uuid4().hex,
+            user_id=user_id,
+            surface="stickers",
+            served_at_ms=self._clock_ms(),
+            policy=self._strategy.name,
+            model_version=f"{self._encoder.version}+{index.version}",
+            exploration=records_pb2.Exploration(
+                strategy=self._strategy.name,
+                epsilon=self._strategy.parameters().get("epsilon", 0.0),
+                propensity_method=info.method,
+                monte_carlo_samples=info.samples,
+                propensity_error_bound=info.error_bound,
+                parameters=self._strategy.parameters(),
+            ),
+            context={"language": language, "message": normalise(text)[:200]},
+            ranking_propensity=placement.ranking_probability,
+        )
+        row = decision.shown.add(shelf_id="stickers", position=0, propensity=1.0)
+        row.cards_ranking_propensity = placement.ranking_probability
+        row.card_candidates.item_ids.extend(ids)
+        row.card_candidates.scores.extend(scores.tolist())
+        suggestions = []
+        for sticker_id, position, propensity in zip(
+            placement.ids, placement.positions, placement.propensities, strict=True
+        ):
+            score = placement.scores[sticker_id]
+            row.cards.add(card_id=sticker_id, position=position, score=score, propensity=float(propensity))
+            suggestions.append(Suggestion(sticker_id, score, float(propensity)))
+        self._publish(self._topic, decision.SerializeToString(), decision.decision_id.encode(), PROTOBUF_HEADERS)
+        return SuggestResult(decision, suggestions)

@@ -1,0 +1,135 @@
+"""Training the message-to-sticker two-tower model with TensorFlow Recommenders.
+
+Training pairs: (a keyword of a sticker, the sticker) in every language, and the romanised
+keywords of the Indic ones; optionally logged (message, sent sticker) pairs. The CLDR short names
+(`tts`) and their romanised forms are never trained on: they are the held-out queries of the
+quality benchmark. Loss: `tfrs.tasks.Retrieval` (in-batch softmax over unit vectors, temperature
+0.05). The towers are exported as numpy arrays (`stickers/encoder.py`); a test checks the served
+embeddings equal the TensorFlow model's.
+
+    tastemaker stickers train --catalog data/stickers/cldr-catalog.jsonl --out models/stickers
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tastemaker.stickers.catalog import Sticker
+from tastemaker.stickers.encoder import StickerEncoder, save_encoder, sticker_features
+from tastemaker.stickers.text import BUCKETS, batch
+
+
+def training_pairs(stickers: Sequence[Sticker]) -> tuple[list[str], np.ndarray]:
+    """(query texts, sticker index): every keyword, native and romanised, of every sticker."""
+    texts, targets = [], []
+    for i, sticker in enumerate(stickers):
+        for block in (sticker.phrases, sticker.romanised):
+            for phrases in block.values():
+                for keyword in phrases.keywords:
+                    texts.append(keyword)
+                    targets.append(i)
+    return texts, np.array(targets, dtype=np.int32)
+
+
+@dataclass(frozen=True)
+class TrainedEncoder:
+    encoder: StickerEncoder
+    #: TensorFlow's own message embedding, to check the served one against
+    reference: Callable[[list[str]], np.ndarray]
+    seconds: float
+    pairs: int
+
+
+def train_encoder(
+    stickers: Sequence[Sticker],
+    version: str | None = None,
+    extra_pairs: Sequence[tuple[str, str]] = (),
+    dim: int = 64,
+    epochs: int = 8,
+    batch_size: int = 512,
+    seed: int = 0,
+    out: Path | None = None,
+    id_dropout: float = 0.3,
+) -> TrainedEncoder:
+    """`extra_pairs`: logged (message, sent sticker id) pairs added to the catalog's."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf  # type: ignore[import-not-found]
+    import tensorflow_recommenders as tfrs  # type: ignore[import-not-found]
+    import tf_keras as keras  # type: ignore[import-not-found]
+
+    tf.keras.utils.set_random_seed(seed)
+    start = time.perf_counter()
+    texts, targets = training_pairs(stickers)
+    index = {s.sticker_id: i for i, s in enumerate(stickers)}
+    for message, sticker_id in extra_pairs:
+        if sticker_id in index:
+            texts.append(message)
+            targets = np.append(targets, index[sticker_id])
+    queries = batch(texts)
+    sticker_ngrams = np.stack([sticker_features(s) for s in stickers])
+    n = len(stickers)
+
+    def masked_mean(embedded: Any, ids: Any) -> Any:
+        mask = tf.cast(ids > 0, tf.float32)[..., None]
+        return tf.reduce_sum(embedded * mask, axis=-2) / tf.maximum(tf.reduce_sum(mask, axis=-2), 1.0)
+
+    class TwoTower(tfrs.Model):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.text_table = keras.layers.Embedding(BUCKETS, dim)
+            self.message_dense = keras.layers.Dense(dim)
+            self.sticker_table = keras.layers.Embedding(n + 1, dim)
+            self.sticker_dense = keras.layers.Dense(dim)
+            self.ngrams = tf.constant(sticker_ngrams)
+            self.task = tfrs.tasks.Retrieval(temperature=0.05)
+
+        def message(self, ids: Any) -> Any:
+            pooled = masked_mean(self.text_table(ids), ids)
+            return tf.math.l2_normalize(self.message_dense(pooled), axis=-1)
+
+        def sticker(self, rows: Any, id_rows: Any) -> Any:
+            grams = tf.gather(self.ngrams, rows)
+            pooled = self.sticker_table(id_rows) + masked_mean(self.text_table(grams), grams)
+            return tf.math.l2_normalize(self.sticker_dense(pooled), axis=-1)
+
+        def compute_loss(self, features: dict[str, Any], training: bool = False) -> Any:
+            return self.task(self.message(features["query"]), self.sticker(features["sticker"], features["id_row"]))
+
+    # id dropout: a share of the pairs see the sticker through the "new sticker" row, so the
+    # tower also learns to embed a sticker from its phrases alone (stickers added after training)
+    id_rows = np.where(np.random.default_rng(seed).random(len(targets)) < id_dropout, n, targets).astype(np.int32)
+    model = TwoTower()
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    data = (
+        tf.data.Dataset.from_tensor_slices({"query": queries, "sticker": targets, "id_row": id_rows})
+        .shuffle(len(targets), seed=seed)
+        .batch(batch_size)
+    )
+    model.fit(data, epochs=epochs, verbose=0)
+
+    encoder = StickerEncoder(
+        version=version or f"stickers-{time.strftime('%Y%m%dT%H%M%S')}",
+        text_table=model.text_table.embeddings.numpy(),
+        message_w=model.message_dense.kernel.numpy(),
+        message_b=model.message_dense.bias.numpy(),
+        sticker_table=model.sticker_table.embeddings.numpy(),
+        sticker_w=model.sticker_dense.kernel.numpy(),
+        sticker_b=model.sticker_dense.bias.numpy(),
+        trained_ids=tuple(s.sticker_id for s in stickers),
+    )
+
+    def reference(messages: list[str]) -> np.ndarray:
+        return np.asarray(model.message(tf.constant(batch(messages))))
+
+    seconds = time.perf_counter() - start
+    if out is not None:
+        save_encoder(encoder, out, {"pairs": float(len(targets)), "train_seconds": seconds})
+    return TrainedEncoder(encoder, reference, seconds, len(targets))

@@ -1,0 +1,140 @@
+"""Message-to-sticker retrieval on the real CLDR catalog (a subset, to train in seconds): the
+trained encoder serves the TensorFlow model's embeddings, finds fitting stickers in English,
+Hindi, Tamil and romanised Hindi, survives garbage, logs correct propensities, and its index is
+swapped under concurrent requests without a failure."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tastemaker.bandits.strategies import EpsilonGreedy
+from tastemaker.services.errors import InvalidArgument
+from tastemaker.stickers.bundle import build_index, load_bundle, save_bundle
+from tastemaker.stickers.catalog import Phrases, Sticker, read_catalog, write_catalog
+from tastemaker.stickers.encoder import EncoderError
+from tastemaker.stickers.suggest import StickerService
+from tastemaker.training.sticker_training import train_encoder
+
+CATALOG = Path(__file__).resolve().parents[2] / "data" / "stickers" / "cldr-catalog.jsonl"
+WORDS = ("heart", "birthday", "cake", "party", "gift", "balloon", "cat", "dog", "fire", "star", "flower",
+         "pizza", "rain", "sun", "moon", "tear", "laugh", "kiss", "thumbs", "music")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    if not CATALOG.is_file():
+        pytest.fail(f"{CATALOG} is missing: run `make stickers-catalog`")
+    catalog = read_catalog(CATALOG)
+    subset = [s for s in catalog if any(w in s.phrases["en"].name for w in WORDS)]
+    subset += [s for i, s in enumerate(catalog) if i % 10 == 0 and s not in subset]
+    directory = tmp_path_factory.mktemp("stickers")
+    write_catalog(subset, directory / "catalog-in.jsonl")
+    result = train_encoder(subset, version="test-encoder", epochs=6)
+    save_bundle(directory / "bundle", result.encoder, subset, directory / "catalog-in.jsonl")
+    return result, subset, directory / "bundle"
+
+
+def _names(bundle, suggestions) -> list[str]:  # type: ignore[no-untyped-def]
+    return [bundle.catalog[s.sticker_id].phrases["en"].name for s in suggestions]
+
+
+def test_served_embeddings_equal_the_tensorflow_model(trained) -> None:  # type: ignore[no-untyped-def]
+    result, _, _ = trained
+    texts = ["happy birthday", "जन्मदिन", "dil", "🎂", "இதயம்", "x" * 3000]
+    np.testing.assert_allclose(result.encoder.messages(texts), result.reference(texts), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expect"),
+    [
+        ("happy birthday", "en", ("birthday", "cake", "party", "gift", "balloon")),
+        ("जन्मदिन की शुभकामनाएं", "hi", ("birthday", "cake", "party", "gift", "balloon")),
+        ("இதயம்", "ta", ("heart",)),
+        ("lal dil", "hi", ("heart",)),
+    ],
+)
+def test_fitting_stickers_in_four_kinds_of_query(trained, text: str, lang: str, expect: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    bundle = load_bundle(trained[2])
+    service = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0))
+    names = _names(bundle, service.suggest("u", text, lang, 5).suggestions)
+    assert any(word in name for name in names for word in expect), (text, names)
+
+
+def test_garbage_gets_a_clear_error_or_a_sensible_answer(trained) -> None:  # type: ignore[no-untyped-def]
+    bundle = load_bundle(trained[2])
+    service = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0))
+    for empty in ("", "   \n\t "):
+        with pytest.raises(InvalidArgument) as info:
+            service.suggest("u", empty, "en", 5)
+        assert info.value.field == "message"
+    assert len(service.suggest("u", "birthday " * 12_000, "en", 5).suggestions) == 5  # ~100 KB: cut, answered
+    assert len(service.suggest("u", "🎂🎂🎂", "", 5).suggestions) == 5  # emoji only
+    assert len(service.suggest("u", "happy जन्मदिन bday", "hi", 5).suggestions) == 5  # mixed scripts
+    with pytest.raises(InvalidArgument) as info:
+        service.suggest("u", "hello", "xx", 5)
+    assert info.value.field == "language"
+
+
+def test_logged_propensities_match_suggestion_frequencies(trained) -> None:  # type: ignore[no-untyped-def]
+    bundle = load_bundle(trained[2])
+    service = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.3), rng=np.random.default_rng(0))
+    n, counts, logged = 20_000, Counter(), {}
+    for _ in range(n):
+        result = service.suggest("u", "red heart", "en", 3)
+        for position, s in enumerate(result.suggestions):
+            counts[(s.sticker_id, position)] += 1
+            assert logged.setdefault((s.sticker_id, position), s.propensity) == s.propensity
+    for key, p in logged.items():
+        assert abs(counts[key] / n - p) <= 4.5 * np.sqrt(p * (1 - p) / n) + 1e-9, (key, counts[key] / n, p)
+    assert result.decision.surface == "stickers" and result.decision.shown[0].cards
+
+
+def test_index_swaps_under_concurrent_requests_fail_none_and_new_stickers_need_no_retrain(trained) -> None:  # type: ignore[no-untyped-def]
+    result, subset, directory = trained
+    bundle = load_bundle(directory)
+    service = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.1))
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                assert service.suggest("u", "happy birthday", "en", 5).suggestions
+            except BaseException as exc:  # noqa: BLE001 - any failure fails the test
+                errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    # a sticker added after training, described in words the model knows
+    rocket = Sticker("custom-birthday-cat", "🐱", "custom",
+                     {"en": Phrases("birthday cat", ("birthday", "cat", "party cat", "cat cake"))})  # fmt: skip
+    for version in range(5):
+        stickers = subset + ([rocket] if version % 2 else [])
+        bundle.index.rebuild_in_background(lambda s=stickers, v=version: build_index(result.encoder, s, f"v{v}")).join()
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[:3]
+    assert bundle.index.swaps == 5 and bundle.index.index.version == "v4"
+    # the sticker added after training, found by its phrases alone (its id was never trained)
+    bundle.index.swap(build_index(result.encoder, subset + [rocket], "with-new-sticker"))
+    greedy = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0))
+    found = [s.sticker_id for s in greedy.suggest("u", "birthday cat", "en", 5).suggestions]
+    assert "custom-birthday-cat" in found, found
+
+
+def test_a_changed_bundle_is_refused(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(trained[2], copy)
+    weights = copy / "encoder" / "encoder.npz"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(EncoderError, match="checksum"):
+        load_bundle(copy)
