@@ -138,3 +138,43 @@ def test_a_changed_bundle_is_refused(trained, tmp_path: Path) -> None:  # type: 
     weights.write_bytes(weights.read_bytes()[:-100])
     with pytest.raises(EncoderError, match="checksum"):
         load_bundle(copy)
+
+
+def test_suggest_stickers_over_grpc(trained) -> None:  # type: ignore[no-untyped-def]
+    import grpc
+
+    from tastemaker.bandits.engagement_model import EngagementLinearModel
+    from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+    from tastemaker.bandits.simulator import SimulatedWorld
+    from tastemaker.services.feedback import FeedbackService
+    from tastemaker.services.grpc_server import build_server
+    from tastemaker.services.home import HomeRankingService
+    from tastemaker.v1 import api_pb2, api_pb2_grpc
+    from tests.unit.test_evaluate import FixedFeatures
+
+    bundle = load_bundle(trained[2])
+    world = SimulatedWorld()
+    home = HomeRankingService(
+        features=FixedFeatures(world), catalog=world.catalog(), model=EngagementLinearModel(),
+        ranker=EpsilonGreedyRanker(0.1), publish=lambda *a: True, decisions_topic="unused",
+        default_max_shelves=3, default_max_cards=3, reward_window_s=1.0,
+    )  # fmt: skip
+    published = []
+    stickers = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.1), lambda *a: published.append(a) or True)
+    server = build_server(home, FeedbackService(lambda *a: True, "unused"), port=0, stickers=stickers)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = api_pb2_grpc.StickersStub(channel)
+            response = stub.SuggestStickers(
+                api_pb2.SuggestStickersRequest(user_id="u1", message="happy birthday", language="en", k=4), timeout=10
+            )
+            assert len(response.suggestions) == 4 and response.decision_id
+            assert all(0 < s.propensity <= 1 for s in response.suggestions)
+            assert response.model_version.startswith("test-encoder")
+            with pytest.raises(grpc.RpcError) as error:
+                stub.SuggestStickers(api_pb2.SuggestStickersRequest(user_id="u1", message=""), timeout=10)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "message" in (error.value.details() or "")
+    finally:
+        server.stop(0)
+    assert published and published[0][0] == "tastemaker.decisions"
