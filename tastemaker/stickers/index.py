@@ -51,19 +51,36 @@ class ExactSearcher:
         return order, scores[order]
 
 
+def scann_pybind() -> Any:
+    """ScaNN's pybind module without importing TensorFlow (which `import scann` would, costing a
+    serving process seconds and hundreds of MB): TensorFlow is blocked while it loads."""
+    import sys
+
+    blocked = "tensorflow" not in sys.modules
+    if blocked:
+        sys.modules["tensorflow"] = None  # type: ignore[assignment]
+    try:
+        from scann.scann_ops.py import scann_ops_pybind  # type: ignore[import-not-found]
+    finally:
+        if blocked:
+            del sys.modules["tensorflow"]
+    return scann_ops_pybind
+
+
 class ScannSearcher:
-    """ScaNN's pybind searcher (no TensorFlow import needed), tuned by size."""
+    """ScaNN's pybind searcher, tuned by size: √n leaves, a third of them searched, 2-dimension
+    anisotropic hashing, exact reordering of the best `reorder` (recall@10 ≈ 0.95 on hard clustered
+    data in `bench_stickers`)."""
 
-    def __init__(self, vectors: np.ndarray, k: int = 100) -> None:
-        from scann import scann_ops_pybind  # type: ignore[import-not-found]
-
+    def __init__(self, vectors: np.ndarray, k: int = 100, reorder: int = 300) -> None:
         n = len(vectors)
         leaves = max(16, int(math.sqrt(n)))
         self._searcher = (
-            scann_ops_pybind.builder(vectors, k, "dot_product")
-            .tree(num_leaves=leaves, num_leaves_to_search=max(8, leaves // 10), training_sample_size=min(n, 250_000))
+            scann_pybind()
+            .builder(vectors, k, "dot_product")
+            .tree(num_leaves=leaves, num_leaves_to_search=max(8, leaves // 3), training_sample_size=min(n, 250_000))
             .score_ah(2, anisotropic_quantization_threshold=0.2)
-            .reorder(max(100, 4 * k))
+            .reorder(max(reorder, 4 * k))
             .build()
         )
 
