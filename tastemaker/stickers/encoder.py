@@ -76,12 +76,17 @@ class StickerEncoder:
         out[~(ids > 0).any(axis=1)] = 0.0
         return out.astype(np.float32)
 
-    def stickers(self, stickers: list[Sticker]) -> np.ndarray:
+    def stickers(self, stickers: list[Sticker], chunk: int = 512) -> np.ndarray:
+        """(len(stickers), e) unit vectors, `chunk` stickers at a time (bounded memory)."""
         index = {sid: i for i, sid in enumerate(self.trained_ids)}
-        rows = np.array([index.get(s.sticker_id, len(self.trained_ids)) for s in stickers])
-        ngrams = np.stack([sticker_features(s) for s in stickers])
-        pooled = self.sticker_table[rows] + _masked_mean(self.text_table, ngrams)
-        return _normalise(pooled @ self.sticker_w + self.sticker_b).astype(np.float32)
+        out = np.empty((len(stickers), self.sticker_w.shape[1]), dtype=np.float32)
+        for start in range(0, len(stickers), chunk):
+            part = stickers[start : start + chunk]
+            rows = np.array([index.get(s.sticker_id, len(self.trained_ids)) for s in part])
+            ngrams = np.stack([sticker_features(s) for s in part])
+            pooled = self.sticker_table[rows] + _masked_mean(self.text_table, ngrams)
+            out[start : start + len(part)] = _normalise(pooled @ self.sticker_w + self.sticker_b)
+        return out
 
 
 _ARRAYS = ("text_table", "message_w", "message_b", "sticker_table", "sticker_w", "sticker_b")
