@@ -53,7 +53,7 @@ codegen: setup
 	$(BIN)/python -m tastemaker.codegen
 
 ## bench: ratios against floors measured in the same run
-bench: setup obp-venv
+bench: setup obp-venv stickers-catalog
 	$(BIN)/python -m tests.benchmarks.bench_rank_home $(ARGS)
 	$(BIN)/python -m tests.benchmarks.bench_features $(ARGS)
 	$(BIN)/python -m tests.benchmarks.bench_ope
@@ -61,6 +61,7 @@ bench: setup obp-venv
 	$(BIN)/python -m tests.benchmarks.bench_home_bandit
 	$(BIN)/python -m tests.benchmarks.bench_learning
 	$(BIN)/python -m tests.benchmarks.bench_retrain
+	$(BIN)/python -m tests.benchmarks.bench_stickers
 
 clean:
 	rm -rf $(VENV) $(OBP_VENV) .pytest_cache .mypy_cache .ruff_cache
