@@ -1,7 +1,8 @@
 """The message and sticker towers as served: numpy only (no TensorFlow in the serving process).
 
-message(text) = normalise(W_m · mean(T[ids(text)]) + b_m)
-sticker(s)    = normalise(W_s · (E[s] + mean(T[ids(phrases of s)])) + b_s)
+message(text) = normalise(W_m · pool(ids(text)) + b_m)
+sticker(s)    = normalise(W_s · (E[s] + pool(ids(phrases of s))) + b_s)
+pool(ids)     = Σ softplus(a[i]) T[i] / Σ softplus(a[i])   (a learned weight per feature, like IDF)
 
 T is the hashed sub-word table shared by both towers (`text.py`), E the sticker-id table (its last
 row stands for a sticker added after training: such a sticker is embedded from its phrases alone,
@@ -52,15 +53,16 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def _masked_mean(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    mask = (ids > 0)[..., None]
-    return (table[ids] * mask).sum(axis=-2) / np.maximum(mask.sum(axis=-2), 1)
+def _pool(table: np.ndarray, weight: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    w = np.logaddexp(0.0, weight[ids]) * (ids > 0)  # softplus, 0 on padding
+    return (table[ids] * w[..., None]).sum(axis=-2) / np.maximum(w.sum(axis=-1, keepdims=True), 1e-9)
 
 
 @dataclass(frozen=True)
 class StickerEncoder:
     version: str
     text_table: np.ndarray  # (BUCKETS, d)
+    text_weight: np.ndarray  # (BUCKETS,): each feature's pooling weight, before softplus
     message_w: np.ndarray  # (d, e)
     message_b: np.ndarray  # (e,)
     sticker_table: np.ndarray  # (n_trained + 1, d); the last row: stickers added after training
@@ -71,7 +73,7 @@ class StickerEncoder:
     def messages(self, texts: list[str]) -> np.ndarray:
         """(len(texts), e) unit vectors; a text with no features maps to the zero vector."""
         ids = batch(texts)
-        pooled = _masked_mean(self.text_table, ids)
+        pooled = _pool(self.text_table, self.text_weight, ids)
         out = _normalise(pooled @ self.message_w + self.message_b)
         out[~(ids > 0).any(axis=1)] = 0.0
         return out.astype(np.float32)
@@ -84,12 +86,12 @@ class StickerEncoder:
             part = stickers[start : start + chunk]
             rows = np.array([index.get(s.sticker_id, len(self.trained_ids)) for s in part])
             ngrams = np.stack([sticker_features(s) for s in part])
-            pooled = self.sticker_table[rows] + _masked_mean(self.text_table, ngrams)
+            pooled = self.sticker_table[rows] + _pool(self.text_table, self.text_weight, ngrams)
             out[start : start + len(part)] = _normalise(pooled @ self.sticker_w + self.sticker_b)
         return out
 
 
-_ARRAYS = ("text_table", "message_w", "message_b", "sticker_table", "sticker_w", "sticker_b")
+_ARRAYS = ("text_table", "text_weight", "message_w", "message_b", "sticker_table", "sticker_w", "sticker_b")
 
 
 def save_encoder(encoder: StickerEncoder, directory: Path, metrics: dict[str, float] | None = None) -> None:

@@ -26,8 +26,10 @@ from tastemaker.stickers.encoder import StickerEncoder, save_encoder, sticker_fe
 from tastemaker.stickers.text import BUCKETS, batch
 
 
-def training_pairs(stickers: Sequence[Sticker]) -> tuple[list[str], np.ndarray]:
-    """(query texts, sticker index): every keyword, native and romanised, of every sticker."""
+def training_pairs(stickers: Sequence[Sticker], combined: int = 3, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """(query texts, sticker index): every keyword, native and romanised, of every sticker, and
+    `combined` queries per language made of two of its keywords (messages are often several words)."""
+    rng = np.random.default_rng(seed)
     texts, targets = [], []
     for i, sticker in enumerate(stickers):
         for block in (sticker.phrases, sticker.romanised):
@@ -35,6 +37,11 @@ def training_pairs(stickers: Sequence[Sticker]) -> tuple[list[str], np.ndarray]:
                 for keyword in phrases.keywords:
                     texts.append(keyword)
                     targets.append(i)
+                if len(phrases.keywords) >= 2:
+                    for _ in range(combined):
+                        a, b = rng.choice(len(phrases.keywords), 2, replace=False)
+                        texts.append(f"{phrases.keywords[a]} {phrases.keywords[b]}")
+                        targets.append(i)
     return texts, np.array(targets, dtype=np.int32)
 
 
@@ -67,7 +74,7 @@ def train_encoder(
 
     tf.keras.utils.set_random_seed(seed)
     start = time.perf_counter()
-    texts, targets = training_pairs(stickers)
+    texts, targets = training_pairs(stickers, seed=seed)
     index = {s.sticker_id: i for i, s in enumerate(stickers)}
     for message, sticker_id in extra_pairs:
         if sticker_id in index:
@@ -77,14 +84,17 @@ def train_encoder(
     sticker_ngrams = np.stack([sticker_features(s) for s in stickers])
     n = len(stickers)
 
-    def masked_mean(embedded: Any, ids: Any) -> Any:
-        mask = tf.cast(ids > 0, tf.float32)[..., None]
-        return tf.reduce_sum(embedded * mask, axis=-2) / tf.maximum(tf.reduce_sum(mask, axis=-2), 1.0)
+    def pool(embedded: Any, weights: Any, ids: Any) -> Any:
+        w = tf.math.softplus(weights) * tf.cast(ids > 0, tf.float32)
+        return tf.reduce_sum(embedded * w[..., None], axis=-2) / tf.maximum(
+            tf.reduce_sum(w, axis=-1, keepdims=True), 1e-9
+        )
 
     class TwoTower(tfrs.Model):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.text_table = keras.layers.Embedding(BUCKETS, dim)
+            self.text_weight = keras.layers.Embedding(BUCKETS, 1, embeddings_initializer="zeros")
             self.message_dense = keras.layers.Dense(dim)
             self.sticker_table = keras.layers.Embedding(n + 1, dim)
             self.sticker_dense = keras.layers.Dense(dim)
@@ -92,12 +102,12 @@ def train_encoder(
             self.task = tfrs.tasks.Retrieval(temperature=0.05)
 
         def message(self, ids: Any) -> Any:
-            pooled = masked_mean(self.text_table(ids), ids)
+            pooled = pool(self.text_table(ids), self.text_weight(ids)[..., 0], ids)
             return tf.math.l2_normalize(self.message_dense(pooled), axis=-1)
 
         def sticker(self, rows: Any, id_rows: Any) -> Any:
             grams = tf.gather(self.ngrams, rows)
-            pooled = self.sticker_table(id_rows) + masked_mean(self.text_table(grams), grams)
+            pooled = self.sticker_table(id_rows) + pool(self.text_table(grams), self.text_weight(grams)[..., 0], grams)
             return tf.math.l2_normalize(self.sticker_dense(pooled), axis=-1)
 
         def compute_loss(self, features: dict[str, Any], training: bool = False) -> Any:
@@ -118,6 +128,7 @@ def train_encoder(
     encoder = StickerEncoder(
         version=version or f"stickers-{time.strftime('%Y%m%dT%H%M%S')}",
         text_table=model.text_table.embeddings.numpy(),
+        text_weight=model.text_weight.embeddings.numpy()[:, 0],
         message_w=model.message_dense.kernel.numpy(),
         message_b=model.message_dense.bias.numpy(),
         sticker_table=model.sticker_table.embeddings.numpy(),
