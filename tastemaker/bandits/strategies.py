@@ -27,6 +27,7 @@ import numpy as np
 
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.plackett_luce import SoftmaxRanker
+from tastemaker.v1 import records_pb2
 
 
 @dataclass(frozen=True)
@@ -328,4 +329,18 @@ def rank_with_constraints(
         propensities=np.array([placed[p][1] for p in positions]),
         ranking_probability=strategy.ranking_probability(free, order) if n_free else 1.0,
         scores={placed[p][0]: score_of[placed[p][0]] for p in positions},
+    )
+
+
+def exploration_log(strategy: Strategy, n: int, k: int, floor: float = 0.0) -> records_pb2.Exploration:
+    """How `strategy` explored a ranking of k of n candidates, as the decision log records it."""
+    info = strategy.info(n, k)
+    return records_pb2.Exploration(
+        strategy=strategy.name,
+        epsilon=strategy.parameters().get("epsilon", 0.0),
+        propensity_method=info.method,
+        monte_carlo_samples=info.samples,
+        propensity_error_bound=info.error_bound,
+        propensity_floor=floor,
+        parameters=strategy.parameters(),
     )

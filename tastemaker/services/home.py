@@ -15,7 +15,14 @@ from tastemaker.bandits.catalog import Catalog, ShelfCandidates
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.reward_models import EngagementScorer, RewardModel
-from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, rank_with_constraints, with_floor
+from tastemaker.bandits.strategies import (
+    Candidates,
+    EpsilonGreedy,
+    Strategy,
+    exploration_log,
+    rank_with_constraints,
+    with_floor,
+)
 from tastemaker.features.events import EVENT_TYPES
 from tastemaker.features.store import FeatureReader, UserFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
@@ -256,7 +263,6 @@ class HomeRankingService:
         page = self._page(model, inputs, self._rng)
         pinned_ids = {shelf_id for _, shelf_id in request.pinned}
         free = [i for i, s in enumerate(shelves) if s.shelf_id not in request.excluded | pinned_ids]
-        info = self._shelf_strategy.info(len(free), max_shelves)
         decision = records_pb2.DecisionLog(
             decision_id=uuid.uuid4().hex,
             request_id=request.request_id,
@@ -265,15 +271,7 @@ class HomeRankingService:
             served_at_ms=self._clock_ms(),
             policy=policy,
             model_version=model.version,
-            exploration=records_pb2.Exploration(
-                strategy=self._shelf_strategy.name,
-                epsilon=self._shelf_strategy.parameters().get("epsilon", 0.0),
-                propensity_method=info.method,
-                monte_carlo_samples=info.samples,
-                propensity_error_bound=info.error_bound,
-                propensity_floor=self._floor,
-                parameters=self._shelf_strategy.parameters(),
-            ),
+            exploration=exploration_log(self._shelf_strategy, len(free), max_shelves, self._floor),
             context=request.context,
             feature_names=names,
             feature_values=values.tolist(),

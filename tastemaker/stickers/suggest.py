@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, rank_with_constraints
+from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, exploration_log, rank_with_constraints
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.stickers.catalog import LANGUAGES
@@ -91,7 +91,6 @@ class StickerService:
         placement = rank_with_constraints(
             self._strategy, Candidates(ids, scores, np.column_stack([np.ones(len(ids)), scores])), k, self._rng
         )
-        info = self._strategy.info(len(ids), k)
         decision = records_pb2.DecisionLog(
             decision_id=uuid.uuid4().hex,
             user_id=user_id,
@@ -99,14 +98,7 @@ class StickerService:
             served_at_ms=self._clock_ms(),
             policy=self._strategy.name,
             model_version=f"{self._encoder.version}+{index.version}",
-            exploration=records_pb2.Exploration(
-                strategy=self._strategy.name,
-                epsilon=self._strategy.parameters().get("epsilon", 0.0),
-                propensity_method=info.method,
-                monte_carlo_samples=info.samples,
-                propensity_error_bound=info.error_bound,
-                parameters=self._strategy.parameters(),
-            ),
+            exploration=exploration_log(self._strategy, len(ids), k),
             context={"language": language, "message": normalise(text)[:200]},
             ranking_propensity=placement.ranking_probability,
         )
