@@ -163,6 +163,9 @@ class UserFeatures:
     def card_engagement(self, card_id: str) -> int:
         return int(self.keyed.get("card.engagement", {}).get(card_id, 0))
 
+    def sticker_sends(self, sticker_id: str) -> int:
+        return int(self.keyed.get("sticker.sends", {}).get(sticker_id, 0))
+
     def as_json(self) -> dict[str, Any]:
         return {"user_id": self.user_id, **self.values, **self.keyed}
 

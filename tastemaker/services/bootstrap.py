@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,7 +99,18 @@ def sticker_service_for(settings: Settings, publisher: BackgroundPublisher, topi
     except (EncoderError, ValueError, OSError) as exc:
         raise ConfigError(f"TASTEMAKER_STICKER_MODEL: {exc}") from exc
     log.info("stickers: encoder %s, %d stickers", bundle.encoder.version, len(bundle.index.index))
-    return StickerService(bundle.encoder, bundle.index, EpsilonGreedy(settings.epsilon), publisher.publish, topic)
+    store = FeatureStore(
+        redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0),
+        namespace=settings.redis_namespace,
+    )
+
+    def sends(user_id: str, sticker_ids: Sequence[str]) -> np.ndarray:
+        features = store.read(user_id)
+        return np.array([features.sticker_sends(s) for s in sticker_ids], dtype=np.float64)
+
+    return StickerService(
+        bundle.encoder, bundle.index, EpsilonGreedy(settings.epsilon), publisher.publish, topic, engagement=sends
+    )
 
 
 def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int | None = None) -> Serving:

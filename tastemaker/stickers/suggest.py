@@ -1,7 +1,7 @@
 """SuggestStickers: encode the message, find candidates in the ANN index (filtered to the user's
-language), re-rank them with an exploration strategy over their similarity (plus, when the
-feature store has it, the user's engagement with each sticker), and log the decision with every
-suggestion's propensity, like the home page's.
+language), re-rank them with an exploration strategy over similarity + 0.1·log(1 + the user's sends
+of each sticker, from the feature store's `sticker.sends`), and log the decision — similarity and
+sends of every candidate, every suggestion's propensity — like the home page's.
 
 Garbage in gets a clear error or a sensible answer: an empty message is INVALID_ARGUMENT naming
 `message`; a message over `MAX_MESSAGE_CHARS` is cut to it; emoji-only and mixed-script messages
@@ -11,6 +11,7 @@ are encoded like any other (their characters are features); a message with no fe
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,6 +30,10 @@ from tastemaker.v1 import records_pb2
 
 MAX_K = 50
 CANDIDATES = 50
+#: score = similarity + ENGAGEMENT_WEIGHT · log(1 + the user's sends of the sticker)
+ENGAGEMENT_WEIGHT = 0.1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,13 @@ class StickerService:
             raise InvalidArgument("language", f"no sticker has phrases in {language!r}")
         ids = tuple(m.sticker_id for m, _ in hits)
         similarity = np.array([s for _, s in hits])
-        scores = similarity
+        sends = np.zeros(len(ids))
         if self._engagement is not None:
-            scores = similarity + 0.1 * np.log1p(self._engagement(user_id, ids))
+            try:
+                sends = np.asarray(self._engagement(user_id, ids), dtype=np.float64)
+            except Exception as exc:  # a feature-store outage degrades the re-rank, it does not fail it
+                log.warning("sticker features unavailable for %s, ranking by similarity: %s", user_id, exc)
+        scores = similarity + ENGAGEMENT_WEIGHT * np.log1p(sends)
         placement = rank_with_constraints(
             self._strategy, Candidates(ids, scores, np.column_stack([np.ones(len(ids)), scores])), k, self._rng
         )
@@ -100,6 +109,8 @@ class StickerService:
             model_version=f"{self._encoder.version}+{index.version}",
             exploration=exploration_log(self._strategy, len(ids), k),
             context={"language": language, "message": normalise(text)[:200]},
+            feature_names=[f"similarity:{i}" for i in ids] + [f"sends:{i}" for i in ids],
+            feature_values=similarity.tolist() + sends.tolist(),
             ranking_propensity=placement.ranking_probability,
         )
         row = decision.shown.add(shelf_id="stickers", position=0, propensity=1.0)

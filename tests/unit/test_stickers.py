@@ -178,3 +178,26 @@ def test_suggest_stickers_over_grpc(trained) -> None:  # type: ignore[no-untyped
     finally:
         server.stop(0)
     assert published and published[0][0] == "tastemaker.decisions"
+
+
+def test_the_users_sends_move_a_sticker_up_and_an_outage_only_degrades(trained) -> None:  # type: ignore[no-untyped-def]
+    bundle = load_bundle(trained[2])
+    plain = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0))
+    before = [s.sticker_id for s in plain.suggest("u", "happy birthday", "en", 10).suggestions]
+    favourite = before[-1]  # the 10th: a user who sends it all the time
+
+    def sends(user_id: str, ids) -> np.ndarray:  # type: ignore[no-untyped-def]
+        return np.array([500.0 if i == favourite else 0.0 for i in ids])
+
+    personal = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0), engagement=sends)
+    result = personal.suggest("u", "happy birthday", "en", 10)
+    after = [s.sticker_id for s in result.suggestions]
+    assert after.index(favourite) < before.index(favourite)
+    names = list(result.decision.feature_names)
+    assert f"sends:{favourite}" in names and result.decision.feature_values[names.index(f"sends:{favourite}")] == 500
+
+    def broken(user_id: str, ids) -> np.ndarray:  # type: ignore[no-untyped-def]
+        raise ConnectionError("redis is down")
+
+    degraded = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0), engagement=broken)
+    assert [s.sticker_id for s in degraded.suggest("u", "happy birthday", "en", 10).suggestions] == before
