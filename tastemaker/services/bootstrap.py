@@ -164,15 +164,20 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
 
         home.set_before_rank(before_rank)
     feedback = FeedbackService(publisher.publish, topics.outcomes)
-    server = build_server(
-        home,
-        feedback,
-        host=settings.grpc_host,
-        port=settings.grpc_port,
-        max_workers=settings.grpc_workers,
-        max_message_bytes=settings.grpc_max_message_bytes,
-        stickers=sticker_service_for(settings, publisher, topics.decisions),
-    )
+    try:
+        server = build_server(
+            home,
+            feedback,
+            host=settings.grpc_host,
+            port=settings.grpc_port,
+            max_workers=settings.grpc_workers,
+            max_message_bytes=settings.grpc_max_message_bytes,
+            stickers=sticker_service_for(settings, publisher, topics.decisions),
+        )
+    except BaseException:
+        # e.g. the port is taken: close the Kafka producer now, before the broker it talks to goes away
+        publisher.close()
+        raise
     return Serving(server, home, feedback, publisher)
 
 
