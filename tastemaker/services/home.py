@@ -238,10 +238,6 @@ class HomeRankingService:
         """Swap the reward model (one reference assignment: requests in flight keep the old one)."""
         self._model = model
 
-    @property
-    def model_version(self) -> str:
-        return self._model.version
-
     def rank(self, request: HomeRequest) -> records_pb2.DecisionLog:
         if self._before_rank is not None:
             self._before_rank()  # e.g. pick up the shared linear posterior, at most once a second

@@ -25,7 +25,7 @@ from tastemaker.services.errors import InvalidArgument
 from tastemaker.stickers.catalog import LANGUAGES
 from tastemaker.stickers.encoder import StickerEncoder
 from tastemaker.stickers.index import IndexHolder
-from tastemaker.stickers.text import MAX_MESSAGE_CHARS, features, normalise
+from tastemaker.stickers.text import MAX_MESSAGE_CHARS, normalise
 from tastemaker.v1 import records_pb2
 
 MAX_K = 50
@@ -81,9 +81,9 @@ class StickerService:
             raise InvalidArgument("k", f"must be in [0, {MAX_K}] (0 = 5), got {k}")
         k = k or 5
         text = message[:MAX_MESSAGE_CHARS]
-        if not features(text):
-            raise InvalidArgument("message", "has nothing to match on after normalisation")
         vector = self._encoder.messages([text])[0]
+        if not vector.any():  # the encoder maps a text without features to the zero vector
+            raise InvalidArgument("message", "has nothing to match on after normalisation")
         index = self._index.index  # one index version for the whole request
         hits = index.search(vector, CANDIDATES, language=language or None)
         if not hits:

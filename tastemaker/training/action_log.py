@@ -39,12 +39,6 @@ class ActionLog:
     def n_rounds(self) -> int:
         return int(self.action.shape[0])
 
-    def with_propensity(self, propensity: np.ndarray) -> ActionLog:
-        return ActionLog(
-            self.action, self.position, self.reward, propensity, self.n_actions, self.len_list,
-            self.action_ids, self.timestamp_ms, self.context, self.row_hash,
-        )  # fmt: skip
-
 
 def slot_data(log: ActionLog, q_logged: np.ndarray | None = None) -> SlotData:
     """One slot per row; `q_logged` is q̂(x_i, a_i) per row."""

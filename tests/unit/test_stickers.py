@@ -201,3 +201,14 @@ def test_the_users_sends_move_a_sticker_up_and_an_outage_only_degrades(trained) 
 
     degraded = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0), engagement=broken)
     assert [s.sticker_id for s in degraded.suggest("u", "happy birthday", "en", 10).suggestions] == before
+
+
+def test_the_cli_refuses_invalid_utf8_and_answers_a_message(trained, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from tastemaker.services.cli import main
+
+    bundle = str(trained[2])
+    assert main(["stickers", "suggest", "bad \udcff bytes", "--model", bundle]) == 2  # as argv decodes invalid UTF-8
+    assert "not valid UTF-8" in capsys.readouterr().err
+    assert main(["stickers", "suggest", "   ", "--model", bundle]) == 2
+    assert main(["stickers", "suggest", "happy birthday", "--lang", "en", "--model", bundle, "--seed", "1"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 5
