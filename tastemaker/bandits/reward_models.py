@@ -109,10 +109,19 @@ class TreesModel(_EncodedScorer):
     model: Any
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        columns = {name: x[:, i].astype(np.float32) for i, name in enumerate(feature_names())}
-        p = np.asarray(self.model.predict(columns), dtype=np.float64).reshape(-1)
-        # YDF gives P(the second label class) for binary tasks; the labels are "click" and "none"
-        return p if list(self.model.label_classes())[1] == "click" else 1.0 - p
+        return trees_click_probability(
+            self.model, {name: x[:, i].astype(np.float32) for i, name in enumerate(feature_names())}
+        )
+
+
+def trees_click_probability(model: Any, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """A YDF model's P(click): a classifier's probability of the "click" class, or a regression
+    on doubly robust targets (`--targets dr`) clipped into [0, 1]."""
+    p = np.asarray(model.predict(dict(columns)), dtype=np.float64).reshape(-1)
+    if model.task().name == "REGRESSION":
+        return np.clip(p, 0.0, 1.0)
+    # YDF gives P(the second label class) for binary tasks; the labels are "click" and "none"
+    return p if list(model.label_classes())[1] == "click" else 1.0 - p
 
 
 class ArtifactError(ValueError):

@@ -185,7 +185,11 @@ def cmd_train_reward_model(args: argparse.Namespace) -> int:
     from tastemaker.training.reward_training import train_reward_model
 
     try:
-        trained = train_reward_model(args.kind, rewarded, args.out, version=args.version, epochs=args.epochs)
+        clip = args.ips_clip if args.ips_clip is not None else (10.0 if args.targets == "dr" else 0.0)
+        trained = train_reward_model(
+            args.kind, rewarded, args.out, version=args.version, epochs=args.epochs, ips_clip=clip or None,
+            targets=args.targets,
+        )  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in trained.metrics.items())
@@ -270,7 +274,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     try:
         summary = retrain(
             rewarded, registry, kind=args.kind, holdout_share=args.holdout_share, epochs=args.epochs,
-            ips_clip=args.ips_clip or None, promote=not args.no_promote,
+            ips_clip=args.ips_clip or None, promote=not args.no_promote, targets=args.targets,
         )  # fmt: skip
     except ValidationFailed as exc:
         print(str(exc), file=sys.stderr)
@@ -309,9 +313,20 @@ def cmd_stickers_train(args: argparse.Namespace) -> int:
         stickers = read_catalog(args.catalog)
     except CatalogError as exc:
         raise UsageError(str(exc)) from exc
-    trained = train_encoder(stickers, version=args.version, epochs=args.epochs)
+    logged = []
+    if args.logs is not None:
+        from tastemaker.training.sticker_logs import logged_pairs
+
+        try:
+            logged = logged_pairs(_load_rewarded(args), clip=args.ips_clip or None)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        if not logged:
+            raise UsageError(f"{args.logs} holds no sticker sent after a SuggestStickers decision")
+    trained = train_encoder(stickers, version=args.version, epochs=args.epochs, logged=logged)
     index = save_bundle(args.out, trained.encoder, stickers, args.catalog)
-    print(f"trained {trained.encoder.version} on {trained.pairs:,} pairs in {trained.seconds:.0f} s; "
+    print(f"trained {trained.encoder.version} on {trained.pairs:,} pairs ({trained.logged_pairs:,} from the logs) "
+          f"in {trained.seconds:.0f} s; "
           f"indexed {len(index)} stickers ({index.backend}) → {args.out}")  # fmt: skip
     print(f"serve it with TASTEMAKER_STICKER_MODEL={args.out}")
     return 0
@@ -608,6 +623,15 @@ def build_parser() -> argparse.ArgumentParser:
     reward_model.add_argument("--out", type=Path, required=True, help="artifact directory to write")
     reward_model.add_argument("--epochs", type=int, default=5, help="TensorFlow training epochs (default 5)")
     reward_model.add_argument("--version", help="version name (default KIND-TIMESTAMP)")
+    reward_model.add_argument(
+        "--targets", choices=("ips", "dr"), default="ips",
+        help="ips: the logged clicks (weighted by --ips-clip); dr: doubly robust pseudo-outcomes over shown "
+        "and sampled unshown candidates (default ips)",
+    )  # fmt: skip
+    reward_model.add_argument(
+        "--ips-clip", type=float,
+        help="clip of 1/propensity (0: unweighted; default: unweighted for ips, 10 for dr)",
+    )  # fmt: skip
     reward_model.set_defaults(func=cmd_train_reward_model)
 
     models = sub.add_parser("models", help="the model registry: list, register, promote, rollback")
@@ -638,6 +662,10 @@ def build_parser() -> argparse.ArgumentParser:
     retrain_parser.add_argument("--holdout-share", type=float, default=0.3, help="later share held out for the gate")
     retrain_parser.add_argument("--epochs", type=int, default=5)
     retrain_parser.add_argument("--ips-clip", type=float, default=10.0, help="importance-weight clip (0: unweighted)")
+    retrain_parser.add_argument(
+        "--targets", choices=("ips", "dr"), default="ips",
+        help="training targets: IPS-weighted clicks or doubly robust pseudo-outcomes (default ips)",
+    )  # fmt: skip
     retrain_parser.add_argument("--no-promote", action="store_true", help="register and gate, but do not promote")
     retrain_parser.set_defaults(func=cmd_retrain)
 
@@ -652,6 +680,13 @@ def build_parser() -> argparse.ArgumentParser:
     st_train.add_argument("--out", type=Path, required=True, help="bundle directory to write")
     st_train.add_argument("--epochs", type=int, default=8)
     st_train.add_argument("--version", help="version name (default stickers-TIMESTAMP)")
+    st_train.add_argument(
+        "--logs", type=Path,
+        help="rewarded decisions (.jsonl/.parquet export): also learn from (message, sent sticker) pairs",
+    )  # fmt: skip
+    st_train.add_argument(
+        "--ips-clip", type=float, default=10.0, help="clip of a logged pair's 1/propensity weight (0: unweighted)"
+    )
     st_train.set_defaults(func=cmd_stickers_train)
     st_suggest = stickers_sub.add_parser("suggest", help="stickers for a message, as SuggestStickers answers")
     st_suggest.add_argument("text", help="the message")

@@ -90,6 +90,7 @@ def retrain(
     ips_clip: float | None = 10.0,
     promote: bool = True,
     say: Callable[[str], None] = print,
+    targets: str = "ips",
 ) -> RetrainSummary:
     from tastemaker.training.reward_training import train_reward_model
 
@@ -111,7 +112,7 @@ def retrain(
     warnings = sorted({f"{f.check}: {f.message}" for f in findings})
     say(f"[2/4] logs valid ({len(warnings)} warnings)")
 
-    settings = {"epochs": epochs, "ips_clip": ips_clip, "holdout_share": holdout_share}
+    settings = {"epochs": epochs, "ips_clip": ips_clip, "holdout_share": holdout_share, "targets": targets}
     version = f"{kind}-{_fingerprint(kind, settings, train)}"
     trained = False
     if not registry.path(version).exists():
@@ -125,7 +126,7 @@ def retrain(
                 "validation_warnings": warnings,
             }
             result = train_reward_model(kind, train, Path(tmp) / version, version=version, epochs=epochs,
-                                        ips_clip=ips_clip, extra_manifest=extra)  # fmt: skip
+                                        ips_clip=ips_clip, extra_manifest=extra, targets=targets)  # fmt: skip
             registry.register(result.directory)
         trained = True
         say(f"[3/4] trained and registered {version}")

@@ -20,52 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.bandits.reward_features import encode, feature_names, logged_inputs
+from tastemaker.bandits.reward_features import feature_names
 from tastemaker.bandits.reward_models import KINDS, write_manifest
+from tastemaker.training.reward_rows import training_rows
 from tastemaker.v1 import records_pb2
-
-
-def training_rows(
-    decisions: Sequence[records_pb2.RewardedDecision],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(X, y, held_out, propensity) over every shown shelf and card of the home decisions; a card's
-    propensity is its shelf's times its own."""
-    blocks: list[np.ndarray] = []
-    labels: list[float] = []
-    held: list[bool] = []
-    propensities: list[float] = []
-    for rewarded in decisions:
-        decision = rewarded.decision
-        if decision.surface != "home" or not decision.shown:
-            continue
-        values, counts, context, hold = logged_inputs(decision)
-        clicked = {o.item_id for o in rewarded.outcomes if o.reward > 0}
-
-        shelves = list(decision.shown)
-        groups = [
-            (
-                [s.shelf_id for s in shelves],
-                "shelf",
-                [s.position for s in shelves],
-                [float(s.shelf_id in clicked or any(c.card_id in clicked for c in s.cards)) for s in shelves],
-                [s.propensity for s in shelves],
-            )
-        ]
-        groups += [
-            ([c.card_id for c in s.cards], "card", [c.position for c in s.cards],
-             [float(c.card_id in clicked) for c in s.cards], [s.propensity * c.propensity for c in s.cards])
-            for s in shelves
-            if s.cards
-        ]  # fmt: skip
-        for ids, level, positions, row_labels, row_propensities in groups:
-            propensities.extend(row_propensities)
-            engagement = np.array([values.get(f"{level}:{i}", 0.0) for i in ids])
-            blocks.append(encode(counts, engagement, ids, level, context, np.array(positions)))
-            labels.extend(row_labels)
-            held.extend([hold] * len(ids))
-    if not blocks:
-        raise ValueError("no shown home items to train on")
-    return np.vstack(blocks), np.array(labels), np.array(held, dtype=bool), np.array(propensities)
 
 
 def auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -97,6 +55,10 @@ def log_loss(y: np.ndarray, p: np.ndarray) -> float:
     return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
 
 
+#: what the models regress on: the logged clicks importance-weighted, or doubly robust pseudo-outcomes
+TARGETS = ("ips", "dr")
+
+
 @dataclass(frozen=True)
 class Trained:
     directory: Path
@@ -107,7 +69,7 @@ class Trained:
 
 
 def _tensorflow_dense(
-    x: np.ndarray, y: np.ndarray, weight: np.ndarray, hidden: Sequence[int], epochs: int, seed: int
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray, hidden: Sequence[int], epochs: int, seed: int, loss: str
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], Callable[[np.ndarray], np.ndarray]]:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -119,7 +81,7 @@ def _tensorflow_dense(
     layers += [keras.layers.Dense(units, activation="relu") for units in hidden]
     layers.append(keras.layers.Dense(1, activation="sigmoid"))
     model = keras.Sequential(layers)
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=loss)
     model.fit(
         x.astype(np.float32), y.astype(np.float32), sample_weight=weight.astype(np.float32),
         epochs=epochs, batch_size=256, verbose=0,
@@ -135,24 +97,25 @@ def _tensorflow_dense(
 
 
 def _ydf_trees(
-    x: np.ndarray, y: np.ndarray, weight: np.ndarray, seed: int, directory: Path
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray, seed: int, directory: Path, regression: bool
 ) -> Callable[[np.ndarray], np.ndarray]:
     import ydf  # type: ignore[import-not-found]
 
+    from tastemaker.bandits.reward_models import trees_click_probability
+
     names = feature_names()
     data: dict[str, np.ndarray] = {name: x[:, i].astype(np.float32) for i, name in enumerate(names)}
-    data["label"] = np.where(y > 0.5, "click", "none")
+    data["label"] = y.astype(np.float32) if regression else np.where(y > 0.5, "click", "none")
     data["weight"] = weight.astype(np.float32)
+    task = ydf.Task.REGRESSION if regression else ydf.Task.CLASSIFICATION
     learner = ydf.GradientBoostedTreesLearner(
-        label="label", weights="weight", task=ydf.Task.CLASSIFICATION, num_trees=100, max_depth=5, random_seed=seed
+        label="label", weights="weight", task=task, num_trees=100, max_depth=5, random_seed=seed
     )
     model = learner.train(data, verbose=0)
     model.save(str(directory / "ydf"))
 
     def reference(rows: np.ndarray) -> np.ndarray:
-        p = np.asarray(model.predict({n: rows[:, i].astype(np.float32) for i, n in enumerate(names)}))
-        # YDF gives P(the second class) for binary tasks; make it P(click)
-        return p.reshape(-1) if list(model.label_classes())[1] == "click" else 1.0 - p.reshape(-1)
+        return trees_click_probability(model, {n: rows[:, i].astype(np.float32) for i, n in enumerate(names)})
 
     return reference
 
@@ -166,24 +129,37 @@ def train_reward_model(
     seed: int = 0,
     ips_clip: float | None = None,
     extra_manifest: dict[str, Any] | None = None,
+    targets: str = "ips",
 ) -> Trained:
-    """`ips_clip`: weight each row by min(1/propensity, clip) (counterfactual training: the rows
-    the logging policy rarely showed count as much as the ones it favoured); None: unweighted."""
+    """`targets="ips"`: the shown items' clicks, each row weighted by min(1/propensity, ips_clip)
+    (counterfactual training: the rows the logging policy rarely showed count as much as the ones
+    it favoured; `ips_clip=None`: unweighted). `targets="dr"`: doubly robust pseudo-outcomes over
+    shown and sampled unshown candidates (`dr_targets.py`, clipped at `ips_clip`), regressed on."""
     if kind not in KINDS:
         raise ValueError(f"unknown reward model kind {kind!r}; known: {', '.join(KINDS)}")
+    if targets not in TARGETS:
+        raise ValueError(f"unknown training targets {targets!r}; known: {', '.join(TARGETS)}")
+    if targets == "dr" and kind == "banditnet":
+        raise ValueError("banditnet learns a policy from the logged propensities itself; use --targets ips")
     if ips_clip is not None and not ips_clip >= 1:
         raise ValueError(f"the IPS clip must be at least 1, got {ips_clip}")
     x, y, held, propensity = training_rows(decisions)
-    weight = np.ones(len(y)) if ips_clip is None else np.minimum(1.0 / propensity, ips_clip)
-    weight = weight / weight.mean()
-    train_x, train_y, train_w = x[~held], y[~held], weight[~held]
+    if targets == "dr":
+        from tastemaker.training.dr_targets import dr_rows
+
+        rows = dr_rows(decisions, clip=ips_clip, seed=seed)
+        train_x, train_y, train_w = rows.x[~rows.held], rows.target[~rows.held], rows.weight[~rows.held]
+    else:
+        weight = np.ones(len(y)) if ips_clip is None else np.minimum(1.0 / propensity, ips_clip)
+        train_x, train_y, train_w = x[~held], y[~held], weight[~held]
+    train_w = train_w / train_w.mean()
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("weights.npz", "manifest.json"):
         (out / stale).unlink(missing_ok=True)
     version = version or f"{kind}-{time.strftime('%Y%m%dT%H%M%S')}"
     learned: dict[str, float] = {}
     if kind == "gbt":
-        reference = _ydf_trees(train_x, train_y, train_w, seed, out)
+        reference = _ydf_trees(train_x, train_y, train_w, seed, out, regression=targets == "dr")
     elif kind == "banditnet":
         from tastemaker.training.policy_learning import learn_policy
 
@@ -194,7 +170,8 @@ def train_reward_model(
             return 1.0 / (1.0 + np.exp(-(rows @ theta)))
     else:
         hidden = () if kind == "logistic" else (32, 16)
-        weights, reference = _tensorflow_dense(train_x, train_y, train_w, hidden, epochs, seed)
+        loss = "mean_squared_error" if targets == "dr" else "binary_crossentropy"
+        weights, reference = _tensorflow_dense(train_x, train_y, train_w, hidden, epochs, seed, loss)
         arrays: dict[str, Any] = {f"w{i}": w for i, (w, _) in enumerate(weights)}
         arrays.update({f"b{i}": b for i, (_, b) in enumerate(weights)})
         np.savez(out / "weights.npz", **arrays)
@@ -202,6 +179,6 @@ def train_reward_model(
     if held.any():
         p = reference(x[held])
         metrics.update({"heldout_log_loss": log_loss(y[held], p), "heldout_auc": auc(y[held], p)})
-    training = {"kind": kind, "epochs": epochs, "seed": seed, "ips_clip": ips_clip}
+    training = {"kind": kind, "epochs": epochs, "seed": seed, "ips_clip": ips_clip, "targets": targets}
     write_manifest(out, kind, version, {"metrics": metrics, "training": training, **(extra_manifest or {})})
     return Trained(out, version, reference, metrics)

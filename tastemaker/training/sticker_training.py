@@ -24,6 +24,7 @@ import numpy as np
 from tastemaker.stickers.catalog import Sticker
 from tastemaker.stickers.encoder import StickerEncoder, save_encoder, sticker_features
 from tastemaker.stickers.text import BUCKETS, batch
+from tastemaker.training.sticker_logs import LoggedPair
 
 
 def training_pairs(stickers: Sequence[Sticker], combined: int = 3, seed: int = 0) -> tuple[list[str], np.ndarray]:
@@ -52,12 +53,14 @@ class TrainedEncoder:
     reference: Callable[[list[str]], np.ndarray]
     seconds: float
     pairs: int
+    #: of which from the logs
+    logged_pairs: int = 0
 
 
 def train_encoder(
     stickers: Sequence[Sticker],
     version: str | None = None,
-    extra_pairs: Sequence[tuple[str, str]] = (),
+    logged: Sequence[LoggedPair] = (),
     dim: int = 64,
     epochs: int = 8,
     batch_size: int = 512,
@@ -65,7 +68,9 @@ def train_encoder(
     out: Path | None = None,
     id_dropout: float = 0.3,
 ) -> TrainedEncoder:
-    """`extra_pairs`: logged (message, sent sticker id) pairs added to the catalog's."""
+    """`logged`: (message, sent sticker, weight) pairs from the service's own logs
+    (`sticker_logs.logged_pairs`), added to the catalog's pairs (weight 1) with their
+    inverse-propensity weights on the retrieval loss."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf  # type: ignore[import-not-found]
@@ -76,10 +81,11 @@ def train_encoder(
     start = time.perf_counter()
     texts, targets = training_pairs(stickers, seed=seed)
     index = {s.sticker_id: i for i, s in enumerate(stickers)}
-    for message, sticker_id in extra_pairs:
-        if sticker_id in index:
-            texts.append(message)
-            targets = np.append(targets, index[sticker_id])
+    weights = np.ones(len(targets), dtype=np.float32)
+    known = [p for p in logged if p.sticker_id in index]
+    texts += [p.message for p in known]
+    targets = np.append(targets, [index[p.sticker_id] for p in known]).astype(np.int32)
+    weights = np.append(weights, [p.weight for p in known]).astype(np.float32)
     queries = batch(texts)
     sticker_ngrams = np.stack([sticker_features(s) for s in stickers])
     n = len(stickers)
@@ -111,7 +117,11 @@ def train_encoder(
             return tf.math.l2_normalize(self.sticker_dense(pooled), axis=-1)
 
         def compute_loss(self, features: dict[str, Any], training: bool = False) -> Any:
-            return self.task(self.message(features["query"]), self.sticker(features["sticker"], features["id_row"]))
+            return self.task(
+                self.message(features["query"]),
+                self.sticker(features["sticker"], features["id_row"]),
+                sample_weight=features["weight"],
+            )
 
     # id dropout: a share of the pairs see the sticker through the "new sticker" row, so the
     # tower also learns to embed a sticker from its phrases alone (stickers added after training)
@@ -119,7 +129,7 @@ def train_encoder(
     model = TwoTower()
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     data = (
-        tf.data.Dataset.from_tensor_slices({"query": queries, "sticker": targets, "id_row": id_rows})
+        tf.data.Dataset.from_tensor_slices({"query": queries, "sticker": targets, "id_row": id_rows, "weight": weights})
         .shuffle(len(targets), seed=seed)
         .batch(batch_size)
     )
@@ -142,5 +152,7 @@ def train_encoder(
 
     seconds = time.perf_counter() - start
     if out is not None:
-        save_encoder(encoder, out, {"pairs": float(len(targets)), "train_seconds": seconds})
-    return TrainedEncoder(encoder, reference, seconds, len(targets))
+        save_encoder(
+            encoder, out, {"pairs": float(len(targets)), "logged_pairs": float(len(known)), "train_seconds": seconds}
+        )
+    return TrainedEncoder(encoder, reference, seconds, len(targets), len(known))

@@ -9,6 +9,7 @@ import numpy as np
 
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.services.home import HomeRankingService, HomeRequest
+from tastemaker.training.home_policies import HomePolicy, resolve
 from tastemaker.v1 import records_pb2
 
 
@@ -32,3 +33,24 @@ def rewarded_logs(
         ]
         out.append(records_pb2.RewardedDecision(decision=decision, outcomes=outcomes, reward=float(len(clicks))))
     return out
+
+
+def greedy_page(policy: HomePolicy, decision: records_pb2.DecisionLog) -> list[tuple[str, list[str]]]:
+    """The page `policy`'s model would show greedily for a logged request: the top shelves among the
+    logged candidates, each with its top cards, scored from the logged features."""
+    shelf_ids = list(decision.shelf_candidates.item_ids)
+    rows = decision.max_shelves or len(decision.shown)
+    columns = decision.max_cards_per_shelf or max(len(s.cards) for s in decision.shown)
+    page = []
+    for s in np.argsort(-policy.shelf_scores(decision), kind="stable")[:rows]:
+        card_ids, scores = policy.candidate_card_scores(decision, shelf_ids[s])
+        page.append((shelf_ids[s], [card_ids[c] for c in np.argsort(-scores, kind="stable")[:columns]]))
+    return page
+
+
+def true_value(world: SimulatedWorld, policy: str, decisions: list[records_pb2.RewardedDecision]) -> float:
+    """Expected clicks per page (the simulator's truth) of `policy`'s greedy pages for the logged requests."""
+    resolved = resolve(policy)
+    return float(
+        np.mean([world.expected_clicks(d.decision.user_id, greedy_page(resolved, d.decision)) for d in decisions])
+    )

@@ -1,0 +1,103 @@
+"""What the home reward models learn from, read off rewarded decisions: one group per decision and
+level (the shelves of the page; the cards of each shown shelf), holding every candidate of that
+level with its features and the cells (positions) the page filled, each with the item shown
+there, its propensity and its label.
+
+- A shelf group's cells are the page's rows: propensity = P(shelf at that row), label = a click
+  anywhere in the shelf's row.
+- A card group's cells are one shown shelf's columns: propensity = P(card at that column | the
+  shelf shown at its row), `outer_propensity` = the shelf's, label = a click on the card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tastemaker.bandits.reward_features import encode, logged_inputs
+from tastemaker.v1 import records_pb2
+
+
+@dataclass(frozen=True)
+class Cell:
+    item_id: str
+    position: int
+    #: P(item at this position | the group's outer choice); for shelves, the marginal
+    propensity: float
+    label: float
+
+
+@dataclass(frozen=True)
+class LevelGroup:
+    decision_id: str
+    #: a fifth of decisions, by a hash of the decision id: the training metrics' held-out rows
+    held: bool
+    level: str
+    #: every candidate of this level, shown or not, and its logged engagement
+    candidates: tuple[str, ...]
+    engagement: dict[str, float]
+    counts: np.ndarray
+    context: dict[str, str]
+    cells: tuple[Cell, ...]
+    #: the propensity of the choice this group sits in (a card group's shelf); 1 for shelves
+    outer_propensity: float = 1.0
+
+    def encode(self, ids: Sequence[str], positions: Sequence[int]) -> np.ndarray:
+        """Feature rows, shape (len(ids), WIDTH), for `ids` at `positions`."""
+        engagement = np.array([self.engagement.get(i, 0.0) for i in ids])
+        return encode(self.counts, engagement, list(ids), self.level, self.context, np.asarray(positions))
+
+    def shown_rows(self) -> np.ndarray:
+        return self.encode([c.item_id for c in self.cells], [c.position for c in self.cells])
+
+
+def level_groups(decisions: Sequence[records_pb2.RewardedDecision]) -> Iterator[LevelGroup]:
+    """Every home decision's shelf group, then one card group per shown shelf with cards."""
+    for rewarded in decisions:
+        decision = rewarded.decision
+        if decision.surface != "home" or not decision.shown:
+            continue
+        values, counts, context, held = logged_inputs(decision)
+        clicked = {o.item_id for o in rewarded.outcomes if o.reward > 0}
+        shelves = list(decision.shown)
+        shelf_ids = list(decision.shelf_candidates.item_ids) or [s.shelf_id for s in shelves]
+        yield LevelGroup(
+            decision.decision_id, held, "shelf", tuple(shelf_ids),
+            {i: values.get(f"shelf:{i}", 0.0) for i in shelf_ids}, counts, context,
+            tuple(
+                Cell(s.shelf_id, s.position, s.propensity,
+                     float(s.shelf_id in clicked or any(c.card_id in clicked for c in s.cards)))
+                for s in shelves
+            ),
+        )  # fmt: skip
+        for shelf in shelves:
+            if not shelf.cards:
+                continue
+            card_ids = list(shelf.card_candidates.item_ids) or [c.card_id for c in shelf.cards]
+            yield LevelGroup(
+                decision.decision_id, held, "card", tuple(card_ids),
+                {i: values.get(f"card:{i}", 0.0) for i in card_ids}, counts, context,
+                tuple(Cell(c.card_id, c.position, c.propensity, float(c.card_id in clicked)) for c in shelf.cards),
+                outer_propensity=shelf.propensity,
+            )  # fmt: skip
+
+
+def training_rows(
+    decisions: Sequence[records_pb2.RewardedDecision],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, held_out, propensity) over every shown shelf and card of the home decisions; a card's
+    propensity is its shelf's times its own."""
+    blocks: list[np.ndarray] = []
+    labels: list[float] = []
+    held: list[bool] = []
+    propensities: list[float] = []
+    for group in level_groups(decisions):
+        blocks.append(group.shown_rows())
+        labels.extend(c.label for c in group.cells)
+        held.extend([group.held] * len(group.cells))
+        propensities.extend(group.outer_propensity * c.propensity for c in group.cells)
+    if not blocks:
+        raise ValueError("no shown home items to train on")
+    return np.vstack(blocks), np.array(labels), np.array(held, dtype=bool), np.array(propensities)
