@@ -105,7 +105,9 @@ def train_encoder(
             self.sticker_table = keras.layers.Embedding(n + 1, dim)
             self.sticker_dense = keras.layers.Dense(dim)
             self.ngrams = tf.constant(sticker_ngrams)
-            self.task = tfrs.tasks.Retrieval(temperature=0.05)
+            # in-batch negatives: the same sticker twice in a batch is not its own negative
+            # (accidental hits removed), and frequent stickers are not over-penalised (logQ correction)
+            self.task = tfrs.tasks.Retrieval(temperature=0.05, remove_accidental_hits=True)
 
         def message(self, ids: Any) -> Any:
             pooled = pool(self.text_table(ids), self.text_weight(ids)[..., 0], ids)
@@ -121,10 +123,13 @@ def train_encoder(
                 self.message(features["query"]),
                 self.sticker(features["sticker"], features["id_row"]),
                 sample_weight=features["weight"],
+                candidate_sampling_probability=features["q"],
+                candidate_ids=features["sticker"],
             )
 
     # id dropout: a share of the pairs see the sticker through the "new sticker" row, so the
     # tower also learns to embed a sticker from its phrases alone (stickers added after training)
+    sampling = (np.bincount(targets, minlength=n) / len(targets))[targets].astype(np.float32)
     id_rows = np.where(np.random.default_rng(seed).random(len(targets)) < id_dropout, n, targets).astype(np.int32)
     model = TwoTower()
     model.compile(optimizer=keras.optimizers.Adam(0.01))
