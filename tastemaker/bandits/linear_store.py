@@ -6,6 +6,11 @@ fields `a:i:j` and `b:i` hold Σ x xᵀ and Σ r x (the ridge prior λI is added
 counts updates, and `wm:<topic>:<partition>` is the last offset applied from each partition.
 An update is exactly-once: the learner reads the watermark, sums the records after it, and a Lua
 script applies the sums only if the watermark is still what it read (else it reads again).
+
+With `forget` γ < 1 the store keeps the discounted sums of `LinearState(forget=γ)`: each rewarded
+decision (one record, one offset) first discounts the past by γ. A batch of m decisions applies
+A ← γᵐ·A + Σₜ γ^(m−t)·Xₜᵀ Xₜ (t = 1…m in offset order), and the same for b — in one script, so
+the result equals m single updates.
 """
 
 from __future__ import annotations
@@ -24,8 +29,16 @@ LEVELS = ("shelf", "card")
 _APPLY = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if (current or '') ~= ARGV[2] then return 0 end
-local n = tonumber(ARGV[4])
-for i = 5, 4 + 2 * n, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local decay = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
+for i = 6, 5 + 2 * n, 2 do
+  if decay == 1 then
+    redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
+  else
+    local old = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+    redis.call('HSET', KEYS[1], ARGV[i], string.format('%.17g', old * decay + tonumber(ARGV[i + 1])))
+  end
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 return 1
@@ -37,11 +50,16 @@ def state_key(namespace: str, level: str) -> str:
 
 
 class LinearStateStore:
-    def __init__(self, client: redis.Redis, namespace: str = "tm", dim: int = 2, ridge: float = 1.0) -> None:
+    def __init__(
+        self, client: redis.Redis, namespace: str = "tm", dim: int = 2, ridge: float = 1.0, forget: float = 1.0
+    ) -> None:
+        if not 0.0 < forget <= 1.0:
+            raise ValueError(f"`forget` must be in (0, 1], got {forget}")
         self._redis = client
         self._ns = namespace
         self.dim = dim
         self.ridge = ridge
+        self.forget = forget
         self._apply = client.register_script(_APPLY)
 
     def load(self, levels: Sequence[str] = LEVELS) -> dict[str, tuple[LinearState, int]]:
@@ -75,9 +93,14 @@ class LinearStateStore:
                 return 0
             x = np.array([row[1] for row in fresh], dtype=np.float64)
             reward = np.array([row[2] for row in fresh], dtype=np.float64)
-            delta_a, delta_b = x.T @ x, x.T @ reward
+            offsets = np.array([row[0] for row in fresh])
+            decisions = np.unique(offsets)  # sorted; each offset is one rewarded decision
+            # a row's weight: γ to the number of decisions after its own in this batch
+            weight = self.forget ** (len(decisions) - 1 - np.searchsorted(decisions, offsets))
+            delta_a, delta_b = (x * weight[:, None]).T @ x, x.T @ (weight * reward)
             expected = "" if raw is None else raw.decode() if isinstance(raw, bytes) else str(raw)
-            args: list[str | float] = [watermark, expected, max(o for o, _, _ in fresh)]
+            decay = repr(float(self.forget ** len(decisions)))
+            args: list[str | float] = [watermark, expected, max(o for o, _, _ in fresh), decay]
             pairs = [(f"a:{i}:{j}", delta_a[i, j]) for i in range(self.dim) for j in range(self.dim)]
             pairs += [(f"b:{i}", delta_b[i]) for i in range(self.dim)]
             args.append(len(pairs))

@@ -241,7 +241,9 @@ def build_learner(settings: Settings) -> LinearLearner:
         consumer_group(settings, "learner"),
         "tastemaker-learner",
     )
-    store = LinearStateStore(redis.Redis.from_url(settings.redis_url), settings.redis_namespace)
+    store = LinearStateStore(
+        redis.Redis.from_url(settings.redis_url), settings.redis_namespace, forget=settings.linear_forget
+    )
     producer = make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-learner")
     return LinearLearner(consumer, store, producer, topics.events_dlq)
 

@@ -38,6 +38,9 @@ class Settings:
     temperature: float = 1.0
     ucb_alpha: float = 1.0
     thompson_scale: float = 1.0
+    #: the linear posterior's discount per rewarded decision (1: remember everything; 0.999: about
+    #: the last 1,000 decisions weigh), applied by the learner in Redis
+    linear_forget: float = 1.0
     #: reward model artifact directory (`tastemaker train reward-model`); empty: engagement-linear
     reward_model: str = ""
     #: model registry directory: serving follows its current reward model (overrides reward_model)
@@ -75,6 +78,8 @@ class Settings:
         for name in ("temperature", "ucb_alpha", "thompson_scale"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"TASTEMAKER_{name.upper()} must be positive, got {getattr(self, name)}")
+        if not 0.0 < self.linear_forget <= 1.0:
+            raise ConfigError(f"TASTEMAKER_LINEAR_FORGET must be in (0, 1], got {self.linear_forget}")
         if not 0.0 <= self.propensity_floor <= 0.1:
             raise ConfigError(f"TASTEMAKER_PROPENSITY_FLOOR must be in [0, 0.1], got {self.propensity_floor}")
         if not 0 <= self.grpc_port <= 65535:

@@ -134,7 +134,9 @@ def train_encoder(
     model = TwoTower()
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     data = (
-        tf.data.Dataset.from_tensor_slices({"query": queries, "sticker": targets, "id_row": id_rows, "weight": weights})
+        tf.data.Dataset.from_tensor_slices(
+            {"query": queries, "sticker": targets, "id_row": id_rows, "weight": weights, "q": sampling}
+        )
         .shuffle(len(targets), seed=seed)
         .batch(batch_size)
     )

@@ -101,3 +101,32 @@ def test_learns_exactly_once_and_serving_sees_it(settings: Settings) -> None:
     shared = SharedLinearStates(store, refresh_s=0.0)
     shared.maybe_refresh()
     np.testing.assert_allclose(shared.states["shelf"].theta(), loaded["shelf"][0].theta())
+
+
+def test_forgetting_in_redis_equals_one_discounted_update_per_decision(redis_url: str) -> None:
+    """Batches of rewarded decisions applied with γ = 0.95 give the sums of LinearState(forget=0.95)
+    updated once per decision, in offset order; a redelivered batch changes nothing."""
+    import uuid
+
+    from tastemaker.bandits.strategies import LinearState
+
+    rng = np.random.default_rng(5)
+    decisions = [_rewarded(i, rng) for i in range(60)]
+    store = LinearStateStore(redis.Redis.from_url(redis_url), f"forget-{uuid.uuid4().hex[:6]}", forget=0.95)
+    expected = LinearState(2, 1.0, forget=0.95)
+    batches = [decisions[:7], decisions[7:8], decisions[8:40], decisions[40:]]
+    offset = 0
+    for batch in batches:
+        rows = []
+        for rewarded in batch:
+            taught = rows_of(rewarded)["card"]
+            rows += [(offset, x, r) for x, r in taught]
+            expected.update(np.array([x for x, _ in taught]), np.array([r for _, r in taught]))
+            offset += 1
+        assert store.apply("card", "t", 0, rows) == len(rows)
+        assert store.apply("card", "t", 0, rows) == 0  # redelivered: nothing twice, nothing forgotten twice
+    state, _ = store.load()["card"]
+    np.testing.assert_allclose(state.a, expected.a, rtol=1e-12)
+    np.testing.assert_allclose(state.b, expected.b, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="forget"):
+        LinearStateStore(redis.Redis.from_url(redis_url), forget=0.0)
