@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from tastemaker.stickers.catalog import Sticker
-from tastemaker.stickers.text import batch, features
+from tastemaker.stickers.text import batch, features, normalise
 
-FORMAT = "tastemaker.sticker-encoder/1"
-STICKER_FEATURES = 512
+#: /2: words before n-grams in `text.features`, and the sticker features below (retrain /1 bundles)
+FORMAT = "tastemaker.sticker-encoder/2"
+STICKER_FEATURES = 1024
 
 
 def sticker_text(sticker: Sticker) -> list[str]:
@@ -37,13 +38,21 @@ def sticker_text(sticker: Sticker) -> list[str]:
 
 
 def sticker_features(sticker: Sticker, width: int = STICKER_FEATURES) -> np.ndarray:
+    """The sticker's distinct feature ids, at most `width`: every phrase's whole words first, then
+    the phrases' n-grams taken in turn (one from each phrase, then the next), so that when a
+    sticker has more than `width` features every language and script keeps a share."""
+    per_phrase = [features(phrase) for phrase in sticker_text(sticker)]
+    words = [f[: len(normalise(p).split())] for f, p in zip(per_phrase, sticker_text(sticker), strict=True)]
+    grams = [f[len(w) :] for f, w in zip(per_phrase, words, strict=True)]
+    ordered = [i for w in words for i in w]
+    longest = max((len(g) for g in grams), default=0)
+    ordered += [g[k] for k in range(longest) for g in grams if k < len(g)]
     ids: list[int] = []
     seen: set[int] = set()
-    for phrase in sticker_text(sticker):
-        for i in features(phrase):
-            if i not in seen:
-                seen.add(i)
-                ids.append(i)
+    for i in ordered:
+        if i not in seen:
+            seen.add(i)
+            ids.append(i)
     row = np.zeros(width, dtype=np.int32)
     row[: min(width, len(ids))] = ids[:width]
     return row

@@ -2,7 +2,7 @@
 
 Normalised (Unicode NFKC, lower case, runs of whitespace folded), then character n-grams of
 length 2 to 4 over " text " (robust to script, spelling and inflection: "happy bday", "हैप्पी")
-plus whole words, each hashed (CRC-32) into `BUCKETS` ids; 0 is padding.
+plus whole words (first), each hashed (CRC-32) into `BUCKETS` ids; 0 is padding.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ def features(text: str) -> list[int]:
     if not clean:
         return []
     padded = f" {clean} "
-    grams = [padded[i : i + n] for n in NGRAMS for i in range(len(padded) - n + 1)]
-    grams += [f"w:{word}" for word in clean.split()]
+    # whole words first, so that a long text keeps all of them when the n-grams are cut
+    grams = [f"w:{word}" for word in clean.split()]
+    grams += [padded[i : i + n] for n in NGRAMS for i in range(len(padded) - n + 1)]
     ids = [1 + zlib.crc32(g.encode("utf-8")) % (BUCKETS - 1) for g in grams]
     return ids[:MAX_FEATURES]
 

@@ -67,10 +67,13 @@ def train_encoder(
     seed: int = 0,
     out: Path | None = None,
     id_dropout: float = 0.3,
+    full_softmax_below: int = 20_000,
 ) -> TrainedEncoder:
     """`logged`: (message, sent sticker, weight) pairs from the service's own logs
     (`sticker_logs.logged_pairs`), added to the catalog's pairs (weight 1) with their
-    inverse-propensity weights on the retrieval loss."""
+    inverse-propensity weights on the retrieval loss. Catalogs of up to `full_softmax_below`
+    stickers train against every sticker as a negative (an exact softmax); larger ones against the
+    batch's other stickers with the logQ correction (Yi et al., RecSys 2019)."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf  # type: ignore[import-not-found]
@@ -89,6 +92,7 @@ def train_encoder(
     queries = batch(texts)
     sticker_ngrams = np.stack([sticker_features(s) for s in stickers])
     n = len(stickers)
+    full_softmax = n <= full_softmax_below
 
     def pool(embedded: Any, weights: Any, ids: Any) -> Any:
         w = tf.math.softplus(weights) * tf.cast(ids > 0, tf.float32)
@@ -105,9 +109,9 @@ def train_encoder(
             self.sticker_table = keras.layers.Embedding(n + 1, dim)
             self.sticker_dense = keras.layers.Dense(dim)
             self.ngrams = tf.constant(sticker_ngrams)
-            # in-batch negatives: the same sticker twice in a batch is not its own negative
-            # (accidental hits removed), and frequent stickers are not over-penalised (logQ correction)
+            # the same sticker twice among the candidates is not its own negative (accidental hits)
             self.task = tfrs.tasks.Retrieval(temperature=0.05, remove_accidental_hits=True)
+            self.every_row = tf.range(n)
 
         def message(self, ids: Any) -> Any:
             pooled = pool(self.text_table(ids), self.text_weight(ids)[..., 0], ids)
@@ -119,13 +123,20 @@ def train_encoder(
             return tf.math.l2_normalize(self.sticker_dense(pooled), axis=-1)
 
         def compute_loss(self, features: dict[str, Any], training: bool = False) -> Any:
+            queries = self.message(features["query"])
+            positives = self.sticker(features["sticker"], features["id_row"])
+            if full_softmax:
+                # every sticker is a negative: the positives (the diagonal) then the whole catalog
+                catalog = self.sticker(self.every_row, self.every_row)
+                return self.task(
+                    queries, tf.concat([positives, catalog], axis=0), sample_weight=features["weight"],
+                    candidate_ids=tf.concat([features["sticker"], self.every_row], axis=0),
+                )  # fmt: skip
+            # in-batch negatives, frequent stickers not over-penalised (logQ correction)
             return self.task(
-                self.message(features["query"]),
-                self.sticker(features["sticker"], features["id_row"]),
-                sample_weight=features["weight"],
-                candidate_sampling_probability=features["q"],
+                queries, positives, sample_weight=features["weight"], candidate_sampling_probability=features["q"],
                 candidate_ids=features["sticker"],
-            )
+            )  # fmt: skip
 
     # id dropout: a share of the pairs see the sticker through the "new sticker" row, so the
     # tower also learns to embed a sticker from its phrases alone (stickers added after training)
