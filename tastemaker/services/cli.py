@@ -323,7 +323,9 @@ def cmd_stickers_train(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from exc
         if not logged:
             raise UsageError(f"{args.logs} holds no sticker sent after a SuggestStickers decision")
-    trained = train_encoder(stickers, version=args.version, epochs=args.epochs, logged=logged)
+    trained = train_encoder(
+        stickers, version=args.version, epochs=args.epochs, logged=logged, hold_out_names=args.hold_out_names
+    )
     index = save_bundle(args.out, trained.encoder, stickers, args.catalog)
     print(f"trained {trained.encoder.version} on {trained.pairs:,} pairs ({trained.logged_pairs:,} from the logs) "
           f"in {trained.seconds:.0f} s; "
@@ -680,6 +682,10 @@ def build_parser() -> argparse.ArgumentParser:
     st_train.add_argument("--out", type=Path, required=True, help="bundle directory to write")
     st_train.add_argument("--epochs", type=int, default=8)
     st_train.add_argument("--version", help="version name (default stickers-TIMESTAMP)")
+    st_train.add_argument(
+        "--hold-out-names", action="store_true",
+        help="keep the CLDR short names out of training entirely (for `bench_stickers --model`)",
+    )  # fmt: skip
     st_train.add_argument(
         "--logs", type=Path,
         help="rewarded decisions (.jsonl/.parquet export): also learn from (message, sent sticker) pairs",

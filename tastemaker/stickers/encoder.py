@@ -27,22 +27,25 @@ FORMAT = "tastemaker.sticker-encoder/2"
 STICKER_FEATURES = 1024
 
 
-def sticker_text(sticker: Sticker) -> list[str]:
-    """Every phrase a sticker is known by: names and keywords in every language, and romanised."""
+def sticker_text(sticker: Sticker, names: bool = True) -> list[str]:
+    """Every phrase a sticker is known by: names (unless `names` is False: a model evaluated on the
+    names as held-out queries must not read them) and keywords in every language, and romanised."""
     out = []
     for block in (sticker.phrases, sticker.romanised):
         for phrases in block.values():
-            out.append(phrases.name)
+            if names:
+                out.append(phrases.name)
             out.extend(phrases.keywords)
     return out
 
 
-def sticker_features(sticker: Sticker, width: int = STICKER_FEATURES) -> np.ndarray:
+def sticker_features(sticker: Sticker, width: int = STICKER_FEATURES, names: bool = True) -> np.ndarray:
     """The sticker's distinct feature ids, at most `width`: every phrase's whole words first, then
     the phrases' n-grams taken in turn (one from each phrase, then the next), so that when a
     sticker has more than `width` features every language and script keeps a share."""
-    per_phrase = [features(phrase) for phrase in sticker_text(sticker)]
-    words = [f[: len(normalise(p).split())] for f, p in zip(per_phrase, sticker_text(sticker), strict=True)]
+    text = sticker_text(sticker, names)
+    per_phrase = [features(phrase) for phrase in text]
+    words = [f[: len(normalise(p).split())] for f, p in zip(per_phrase, text, strict=True)]
     grams = [f[len(w) :] for f, w in zip(per_phrase, words, strict=True)]
     ordered = [i for w in words for i in w]
     longest = max((len(g) for g in grams), default=0)
@@ -78,6 +81,8 @@ class StickerEncoder:
     sticker_w: np.ndarray
     sticker_b: np.ndarray
     trained_ids: tuple[str, ...]
+    #: whether the sticker tower reads the stickers' names (False: trained with the names held out)
+    names: bool = True
 
     def messages(self, texts: list[str]) -> np.ndarray:
         """(len(texts), e) unit vectors; a text with no features maps to the zero vector."""
@@ -94,7 +99,7 @@ class StickerEncoder:
         for start in range(0, len(stickers), chunk):
             part = stickers[start : start + chunk]
             rows = np.array([index.get(s.sticker_id, len(self.trained_ids)) for s in part])
-            ngrams = np.stack([sticker_features(s) for s in part])
+            ngrams = np.stack([sticker_features(s, names=self.names) for s in part])
             pooled = self.sticker_table[rows] + _pool(self.text_table, self.text_weight, ngrams)
             out[start : start + len(part)] = _normalise(pooled @ self.sticker_w + self.sticker_b)
         return out
@@ -111,6 +116,7 @@ def save_encoder(encoder: StickerEncoder, directory: Path, metrics: dict[str, fl
         "format": FORMAT,
         "version": encoder.version,
         "trained_ids": list(encoder.trained_ids),
+        "sticker_names": encoder.names,
         "sha256": digest,
         "metrics": metrics or {},
     }
@@ -133,4 +139,7 @@ def load_encoder(directory: Path) -> StickerEncoder:
         raise EncoderError(f"{directory}: encoder.npz does not match its checksum")
     with np.load(directory / "encoder.npz", allow_pickle=False) as arrays:
         values = {name: arrays[name] for name in _ARRAYS}
-    return StickerEncoder(version=str(manifest["version"]), trained_ids=tuple(manifest["trained_ids"]), **values)
+    return StickerEncoder(
+        version=str(manifest["version"]), trained_ids=tuple(manifest["trained_ids"]),
+        names=bool(manifest.get("sticker_names", True)), **values,
+    )  # fmt: skip

@@ -68,12 +68,14 @@ def train_encoder(
     out: Path | None = None,
     id_dropout: float = 0.3,
     full_softmax_below: int = 20_000,
+    hold_out_names: bool = False,
 ) -> TrainedEncoder:
     """`logged`: (message, sent sticker, weight) pairs from the service's own logs
     (`sticker_logs.logged_pairs`), added to the catalog's pairs (weight 1) with their
     inverse-propensity weights on the retrieval loss. Catalogs of up to `full_softmax_below`
     stickers train against every sticker as a negative (an exact softmax); larger ones against the
-    batch's other stickers with the logQ correction (Yi et al., RecSys 2019)."""
+    batch's other stickers with the logQ correction (Yi et al., RecSys 2019). `hold_out_names`: the
+    sticker tower does not read the names either (for evaluating on them as unseen queries)."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf  # type: ignore[import-not-found]
@@ -90,7 +92,7 @@ def train_encoder(
     targets = np.append(targets, [index[p.sticker_id] for p in known]).astype(np.int32)
     weights = np.append(weights, [p.weight for p in known]).astype(np.float32)
     queries = batch(texts)
-    sticker_ngrams = np.stack([sticker_features(s) for s in stickers])
+    sticker_ngrams = np.stack([sticker_features(s, names=not hold_out_names) for s in stickers])
     n = len(stickers)
     full_softmax = n <= full_softmax_below
 
@@ -112,6 +114,12 @@ def train_encoder(
             # the same sticker twice among the candidates is not its own negative (accidental hits)
             self.task = tfrs.tasks.Retrieval(temperature=0.05, remove_accidental_hits=True)
             self.every_row = tf.range(n)
+            # the catalog's features as a sparse (n, BUCKETS) 0/1 matrix: one product pools them all
+            r, c = np.nonzero(sticker_ngrams)
+            self.catalog_features = tf.sparse.reorder(
+                tf.SparseTensor(np.stack([r, sticker_ngrams[r, c]], axis=1).astype(np.int64),
+                                tf.ones(len(r), tf.float32), (n, BUCKETS))
+            )  # fmt: skip
 
         def message(self, ids: Any) -> Any:
             pooled = pool(self.text_table(ids), self.text_weight(ids)[..., 0], ids)
@@ -122,17 +130,29 @@ def train_encoder(
             pooled = self.sticker_table(id_rows) + pool(self.text_table(grams), self.text_weight(grams)[..., 0], grams)
             return tf.math.l2_normalize(self.sticker_dense(pooled), axis=-1)
 
+        def pooled_catalog(self) -> Any:
+            """pool() of every sticker's features at once, the same numbers as `sticker`'s."""
+            w = tf.math.softplus(self.text_weight.embeddings[:, 0])
+            total = tf.sparse.sparse_dense_matmul(self.catalog_features, self.text_table.embeddings * w[:, None])
+            return total / tf.maximum(tf.sparse.sparse_dense_matmul(self.catalog_features, w[:, None]), 1e-9)
+
         def compute_loss(self, features: dict[str, Any], training: bool = False) -> Any:
             queries = self.message(features["query"])
-            positives = self.sticker(features["sticker"], features["id_row"])
             if full_softmax:
                 # every sticker is a negative: the positives (the diagonal) then the whole catalog
-                catalog = self.sticker(self.every_row, self.every_row)
+                pooled = self.pooled_catalog()
+
+                def tower(text: Any, id_rows: Any) -> Any:
+                    return tf.math.l2_normalize(self.sticker_dense(text + self.sticker_table(id_rows)), axis=-1)
+
+                positives = tower(tf.gather(pooled, features["sticker"]), features["id_row"])
+                catalog = tower(pooled, self.every_row)
                 return self.task(
                     queries, tf.concat([positives, catalog], axis=0), sample_weight=features["weight"],
                     candidate_ids=tf.concat([features["sticker"], self.every_row], axis=0),
                 )  # fmt: skip
             # in-batch negatives, frequent stickers not over-penalised (logQ correction)
+            positives = self.sticker(features["sticker"], features["id_row"])
             return self.task(
                 queries, positives, sample_weight=features["weight"], candidate_sampling_probability=features["q"],
                 candidate_ids=features["sticker"],
@@ -149,7 +169,7 @@ def train_encoder(
             {"query": queries, "sticker": targets, "id_row": id_rows, "weight": weights, "q": sampling}
         )
         .shuffle(len(targets), seed=seed)
-        .batch(batch_size)
+        .batch(batch_size if not full_softmax else max(batch_size, 2048))
     )
     model.fit(data, epochs=epochs, verbose=0)
 
@@ -163,6 +183,7 @@ def train_encoder(
         sticker_w=model.sticker_dense.kernel.numpy(),
         sticker_b=model.sticker_dense.bias.numpy(),
         trained_ids=tuple(s.sticker_id for s in stickers),
+        names=not hold_out_names,
     )
 
     def reference(messages: list[str]) -> np.ndarray:

@@ -30,3 +30,12 @@ def test_every_language_keeps_a_share_of_a_full_sticker_row() -> None:
     for lang in ("en", "hi", "ta", "te"):  # every keyword word of every language, before any n-gram
         assert {_word(f"{lang}keyword{i}") for i in range(40)} <= kept
     assert _word("pyaar") in kept and _word("dil") in kept  # the romanised phrases too
+
+
+def test_a_model_held_out_from_the_names_never_reads_them() -> None:
+    sticker = Sticker("s", "", "pack", {"en": Phrases("trombone", ("brass", "jazz"))}, {})
+    with_names = set(sticker_features(sticker).tolist())
+    without = set(sticker_features(sticker, names=False).tolist())
+    assert _word("trombone") in with_names and _word("trombone") not in without
+    assert {_word("brass"), _word("jazz")} <= without
+    assert not {i for i in features("trombone")} & without - {0} - set(features("brass jazz"))
