@@ -169,7 +169,7 @@ def train_encoder(
             {"query": queries, "sticker": targets, "id_row": id_rows, "weight": weights, "q": sampling}
         )
         .shuffle(len(targets), seed=seed)
-        .batch(batch_size if not full_softmax else max(batch_size, 2048))
+        .batch(batch_size)
     )
     model.fit(data, epochs=epochs, verbose=0)
 
