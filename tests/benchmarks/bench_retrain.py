@@ -153,8 +153,8 @@ def demo_loop(seconds: float) -> None:
         candidate = registry.current() or "?"
         print(f"\nThe loop: `up --demo --epsilon 1.0` for {seconds:.0f} s ({len(decisions):,} decisions), "
               f"then `retrain --kind logistic` ({took:.1f} s)")  # fmt: skip
-        for line in done.stdout.splitlines()[-3:]:
-            if not line.startswith("warning"):
+        for line in done.stdout.splitlines():
+            if line.startswith(("candidate ", "gate on", "promoted", "not promoted")):
                 print(f"  {line}")
         values = {
             "current (anti-engagement)": true_value(world, f"model:{registry.path('anti-engagement')}", held_out),
