@@ -24,6 +24,8 @@ def test_environment_then_flags() -> None:
         ({"TASTEMAKER_EPSILON": "2"}, "TASTEMAKER_EPSILON must be in"),
         ({"TASTEMAKER_REWARD_WINDOW_S": "-1"}, "TASTEMAKER_REWARD_WINDOW_S must be non-negative"),
         ({"TASTEMAKER_MAX_SHELVES_DEFAULT": "0"}, "TASTEMAKER_MAX_SHELVES_DEFAULT must be positive"),
+        ({"TASTEMAKER_LINEAR_FORGET": "0"}, "TASTEMAKER_LINEAR_FORGET must be in"),
+        ({"TASTEMAKER_LINEAR_FORGET": "1.5"}, "TASTEMAKER_LINEAR_FORGET must be in"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:

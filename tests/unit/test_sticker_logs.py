@@ -83,3 +83,9 @@ def test_train_from_logs_on_the_command_line(tmp_path: Path, capsys: pytest.Capt
     assert main(["stickers", "train", "--catalog", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "b"),
                  "--epochs", "1", "--logs", str(export)]) == 2  # fmt: skip
     assert "no sticker sent" in capsys.readouterr().err
+    assert main(["stickers", "train", "--catalog", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "b"),
+                 "--logs", str(export), "--ips-clip", "0.5"]) == 2  # fmt: skip
+    assert "clip" in capsys.readouterr().err
+    assert main(["stickers", "train", "--catalog", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "b"),
+                 "--logs", str(tmp_path / "missing.parquet")]) == 2  # fmt: skip
+    assert "no such file" in capsys.readouterr().err
