@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from tastemaker.messaging.codec import UndecodableRecord, decode
@@ -41,21 +42,31 @@ def decode_event(value: bytes, headers: dict[str, bytes]) -> records_pb2.UserEve
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_IDS = ("event_id", "user_id", "item_id", "shelf_id")
+_NUMBERS = ("value", "listened_seconds", "track_length_seconds")
 
 
 def validate_event(event: records_pb2.UserEvent) -> None:
-    for name in ("event_id", "user_id"):
-        if not getattr(event, name):
-            raise EventRejected(f"`{name}` is required")
-    for name in ("event_id", "user_id", "item_id", "shelf_id"):
-        value = getattr(event, name)
-        if len(value) > MAX_ID_LENGTH:
-            raise EventRejected(f"`{name}` is longer than {MAX_ID_LENGTH} characters")
-        if _CONTROL.search(value):
-            raise EventRejected(f"`{name}` may not contain control characters")
+    if not event.event_id:
+        raise EventRejected("`event_id` is required")
+    if not event.user_id:
+        raise EventRejected("`user_id` is required")
+    ids = event.event_id + event.user_id + event.item_id + event.shelf_id  # one check for the common case
+    if len(ids) > MAX_ID_LENGTH or _CONTROL.search(ids):
+        for name in _IDS:
+            value = getattr(event, name)
+            if len(value) > MAX_ID_LENGTH:
+                raise EventRejected(f"`{name}` is longer than {MAX_ID_LENGTH} characters")
+            if _CONTROL.search(value):
+                raise EventRejected(f"`{name}` may not contain control characters")
     if event.type not in EVENT_TYPES:
         raise EventRejected(f"`type` must be one of {sorted(EVENT_TYPES)}, got {event.type!r}")
     if event.event_time_ms <= 0:
         raise EventRejected(f"`event_time_ms` must be positive, got {event.event_time_ms}")
     if event.type in ENGAGEMENT_TYPES and not (event.item_id or event.shelf_id):
         raise EventRejected(f"a {event.type} event needs `item_id` or `shelf_id`")
+    if not math.isfinite(event.value + event.listened_seconds + event.track_length_seconds):
+        # a NaN or an infinity would poison every sum and decayed value it entered, for good
+        for name in _NUMBERS:
+            if not math.isfinite(getattr(event, name)):
+                raise EventRejected(f"`{name}` must be finite, got {getattr(event, name)}")

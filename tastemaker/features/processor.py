@@ -61,7 +61,10 @@ class StreamProcessor:
         instance: str | None = None,
         status_every_s: float = 2.0,
         on_status: Callable[[ProcessorStats], None] | None = None,
+        max_batch: int = 2000,
     ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"`max_batch` must be positive, got {max_batch}")
         self._consumer = consumer
         self._store = store
         self._dead_letters = dead_letters
@@ -73,11 +76,14 @@ class StreamProcessor:
         self._last_status = (time.monotonic(), 0)
         self.stats = ProcessorStats()
         self._in_flight: _InFlight | None = None
+        # Larger batches fold more events into each user's one Redis call (folding.py); a batch
+        # never waits to fill, so this bounds work per round trip, not freshness.
+        self._max_batch = max_batch
 
     def process_once(self, timeout_s: float = 0.5) -> int:
         """Poll and prepare one batch while Redis runs the previous one, then finish that one
         (wait for Redis, commit its offsets) and send this one. Returns the records polled."""
-        records = self._consumer.poll(0.0 if self._in_flight is not None else timeout_s)
+        records = self._consumer.poll(0.0 if self._in_flight is not None else timeout_s, self._max_batch)
         prepared = self._prepare(records) if records else None
         self.finish()
         if prepared is not None:

@@ -16,98 +16,94 @@ import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import redis
 
 from tastemaker.features import keys
 from tastemaker.features.definitions import FEATURES, RATIOS, Aggregation, Entity, FeatureDefinition
-from tastemaker.features.updates import DECAY_TIME_SUFFIX, compile_plans, lua_dispatch, recent_lists
+from tastemaker.features.folding import BatchFolder, UnitUpdate
+from tastemaker.features.updates import DECAY_TIME_SUFFIX
 from tastemaker.v1 import records_pb2
 
-# KEYS[1] = the unit's hash, KEYS[2..] = the user's recent-items sorted sets for this event type.
-# ARGV[1] = one string of fields separated by \x1f (ids may not hold control characters): watermark
-# field, offset, ttl_s, unit, type, shelf_id, item_id, event_time_ms, then VALUE_FIELDS. One
-# argument instead of twelve: packing arguments was the processor's largest Python cost.
-# sums and decayed values are written with 17 significant digits, exact for a double.
-_APPLY_LUA_TEMPLATE = """
-local ARGV = (function(packed)
-  local out, i = {}, 1
-  while true do
-    local j = string.find(packed, '\\31', i, true)
-    if not j then out[#out + 1] = string.sub(packed, i); return out end
-    out[#out + 1] = string.sub(packed, i, j - 1)
-    i = j + 1
-  end
-end)(ARGV[1])
-local h = KEYS[1]
-local ttl, unit, etype, shelf, item, t_text = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local t = tonumber(t_text)
--- The generated branch below only lists the updates; then one HMGET reads every field they
--- touch (and the watermark), and one HSET writes them all: 3 calls into Redis instead of ~15.
-local ops, fields, recents = {}, {ARGV[1]}, {}
-local function add(kind, f, a, b)
-  ops[#ops + 1] = {kind, #fields + 1, a, b}
-  fields[#fields + 1] = f
-  if kind == 'd' then fields[#fields + 1] = f .. '@t' end
+# One call per (unit, source partition) per batch, with the batch's updates to that unit folded
+# (folding.py). KEYS[1] = the unit's hash, KEYS[2..] = the user's recent-items sorted sets the
+# update touches. ARGV[1] = one string of tokens separated by \x1f (ids may not hold control
+# characters): watermark field, first offset, last offset, ttl_s, events, number of ops; then
+# 5 tokens per op — kind (c count, s sum, l last time, d decayed), field, a, b, c; then the
+# number of recent lists, and for each: max items, pairs, then (time, item) pairs.
+# Returns the events applied: all of them, 0 if the watermark covers the group (a redelivery),
+# -1 if it covers only part of it (the caller re-sends that group one event at a time).
+# Sums and decayed values are written with 17 significant digits, exact for a double.
+_APPLY_LUA = """
+local A, packed, i = {}, ARGV[1], 1
+while true do
+  local j = string.find(packed, '\\31', i, true)
+  if not j then A[#A + 1] = string.sub(packed, i); break end
+  A[#A + 1] = string.sub(packed, i, j - 1)
+  i = j + 1
 end
-local function count(f) add('c', f) end
-local function sum(f, x) add('s', f, x) end
-local function last(f) add('l', f) end
-local function decay(f, w, half_life) add('d', f, w, half_life) end
-local function recent(k, max_items)
-  if item ~= '' then recents[#recents + 1] = {k, max_items} end
+local h, wmf, first, last, ttl, n, nops = KEYS[1], A[1], tonumber(A[2]), A[3], A[4], A[5], tonumber(A[6])
+local fields, slot, p = {wmf}, {}, 7
+for k = 1, nops do
+  slot[k] = #fields + 1
+  fields[#fields + 1] = A[p + 1]
+  if A[p] == 'd' then fields[#fields + 1] = A[p + 1] .. '@t' end
+  p = p + 5
 end
-__DISPATCH__
 local old = redis.call('HMGET', h, unpack(fields))
-if tonumber(old[1] or '-1') >= tonumber(ARGV[2]) then return 0 end
-local out = {ARGV[1], ARGV[2]}
-for _, op in ipairs(ops) do
-  local kind, i, a, b = op[1], op[2], op[3], op[4]
-  local f = fields[i]
+local wm = tonumber(old[1] or '-1')
+if wm >= tonumber(last) then return 0 end
+if wm >= first then return -1 end
+local out = {wmf, last}
+p = 7
+for k = 1, nops do
+  local kind, f, a, i = A[p], A[p + 1], A[p + 2], slot[k]
   if kind == 'c' then
     out[#out + 1] = f
-    out[#out + 1] = string.format('%d', (tonumber(old[i]) or 0) + 1)
+    out[#out + 1] = string.format('%d', (tonumber(old[i]) or 0) + tonumber(a))
   elseif kind == 's' then
     out[#out + 1] = f
     out[#out + 1] = string.format('%.17g', (tonumber(old[i]) or 0) + tonumber(a))
   elseif kind == 'l' then
-    if (not old[i]) or t > tonumber(old[i]) then
+    if (not old[i]) or tonumber(a) > tonumber(old[i]) then
       out[#out + 1] = f
-      out[#out + 1] = t_text
+      out[#out + 1] = a
     end
   else
-    local v = tonumber(old[i]) or 0
-    local tref = tonumber(old[i + 1] or t_text)
-    if t >= tref then
-      v = v * math.pow(2, -(t - tref) / b) + a
+    local s, t, half_life = tonumber(a), tonumber(A[p + 3]), tonumber(A[p + 4])
+    local v, tref = tonumber(old[i]), tonumber(old[i + 1])
+    if v == nil or tref == nil then
+      v, tref = s, t
+    elseif t >= tref then
+      v = v * math.pow(2, -(t - tref) / half_life) + s
       tref = t
     else
-      v = v + a * math.pow(2, -(tref - t) / b)
+      v = v + s * math.pow(2, -(tref - t) / half_life)
     end
     out[#out + 1] = f
     out[#out + 1] = string.format('%.17g', v)
     out[#out + 1] = f .. '@t'
     out[#out + 1] = string.format('%.17g', tref)
   end
+  p = p + 5
 end
 redis.call('HSET', h, unpack(out))
 redis.call('EXPIRE', h, ttl)
-for _, r in ipairs(recents) do
-  redis.call('ZADD', KEYS[r[1]], 'GT', t_text, item)
-  redis.call('ZREMRANGEBYRANK', KEYS[r[1]], 0, -r[2] - 1)
-  redis.call('EXPIRE', KEYS[r[1]], ttl)
+for r = 1, tonumber(A[p]) do
+  local key, max_items, pairs_n = KEYS[r + 1], tonumber(A[p + 1]), tonumber(A[p + 2])
+  local args = {}
+  for q = 1, 2 * pairs_n do args[q] = A[p + 2 + q] end
+  redis.call('ZADD', key, 'GT', unpack(args))
+  redis.call('ZREMRANGEBYRANK', key, 0, -max_items - 1)
+  redis.call('EXPIRE', key, ttl)
+  p = p + 2 + 2 * pairs_n
 end
-return 1
+return tonumber(n)
 """
 
 
-def apply_script(features: Sequence[FeatureDefinition] = FEATURES) -> str:
-    return _APPLY_LUA_TEMPLATE.replace("__DISPATCH__", lua_dispatch(compile_plans(features)))
-
-
-@dataclass(frozen=True)
-class Provenance:
+class Provenance(NamedTuple):
     """Where a record came from; its offset orders it within its partition."""
 
     topic: str
@@ -221,14 +217,13 @@ class FeatureStore:
         self._ttl_s = ttl_s
         self._features = tuple(features)
         self._recent_names = [f.name for f in self._features if f.aggregation is Aggregation.RECENT_ITEMS]
-        plans = compile_plans(self._features)
-        self._recent_by_type = {t: recent_lists(plans, t) for t in plans["user"]}
-        self._item_types = frozenset(plans["item"])
-        self._script = apply_script(self._features)
+        self._folder = BatchFolder(self._features)
+        self._script = _APPLY_LUA
         self._sha = hashlib.sha1(self._script.encode()).hexdigest().encode()
         # "*N $7 EVALSHA $40 <sha> $1 <numkeys>", by number of keys
         self._evalsha_heads = [
-            b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$%d\r\n%d\r\n" % (4 + n, self._sha, len(str(n)), n) for n in range(8)
+            b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$%d\r\n%d\r\n" % (4 + n, self._sha, len(str(n)), n)
+            for n in range(len(self._recent_names) + 2)
         ]
         self.round_trips = 0
 
@@ -239,39 +234,46 @@ class FeatureStore:
         Returns how many events changed their user's features (the rest were redeliveries)."""
         return self.send(batch).wait()
 
-    def send(self, batch: Sequence[tuple[records_pb2.UserEvent, Provenance]]) -> PendingApply:
+    def send(self, batch: Iterable[tuple[records_pb2.UserEvent, Provenance]]) -> PendingApply:
         """Write the batch's updates to Redis without waiting for them; `wait()` on the result."""
-        ns, ttl = self._namespace, str(self._ttl_s).encode()
-        commands: list[bytes] = []
-        is_user: list[bool] = []
-        for event, source in batch:
-            user_keys = [keys.user_features(ns, event.user_id)]
-            user_keys += [
-                keys.recent_items(ns, event.user_id, name) for name in self._recent_by_type.get(event.type, ())
-            ]
-            head = b"%s\x1f%d\x1f%s" % (
-                keys.watermark_field(source.topic, source.partition).encode(),
-                source.offset,
-                ttl,
-            )
-            tail = b"\x1f".join((
-                event.type.encode(), event.shelf_id.encode(), event.item_id.encode(), b"%d" % event.event_time_ms,
-                repr(event.value).encode(), repr(event.listened_seconds).encode(),
-                repr(event.track_length_seconds).encode(), b"%d" % event.dwell_ms,
-            ))  # fmt: skip
-            commands.append(self._evalsha([k.encode() for k in user_keys], head + b"\x1fuser\x1f" + tail))
-            is_user.append(True)
-            if event.item_id and event.type in self._item_types:
-                item_key = keys.item_features(ns, event.item_id).encode()
-                commands.append(self._evalsha([item_key], head + b"\x1fitem\x1f" + tail))
-                is_user.append(False)
-        return PendingApply(self, b"".join(commands), is_user)
+        updates = self._folder.fold((event, *source) for event, source in batch)
+        return PendingApply(self, updates)
 
-    def _evalsha(self, script_keys: list[bytes], packed_args: bytes) -> bytes:
+    def _command(self, update: UnitUpdate) -> bytes:
         """One EVALSHA in the Redis protocol, packed here: redis-py's packer was most of the cost."""
+        ns = self._namespace
+        if update.unit == "user":
+            script_keys = [keys.user_features(ns, update.entity_id)]
+            script_keys += [keys.recent_items(ns, update.entity_id, name) for name in update.recents]
+        else:
+            script_keys = [keys.item_features(ns, update.entity_id)]
+        tokens = [
+            keys.watermark_field(update.topic, update.partition),
+            str(update.first_offset),
+            str(update.last_offset),
+            str(self._ttl_s),
+            str(len(update.events)),
+            str(len(update.counts) + len(update.sums) + len(update.lasts) + len(update.decays)),
+        ]
+        for name, n in update.counts.items():
+            tokens += ("c", name, str(n), "", "")
+        for name, total in update.sums.items():
+            tokens += ("s", name, repr(total), "", "")
+        for name, t in update.lasts.items():
+            tokens += ("l", name, str(t), "", "")
+        for name, (folded, t_ref, half_life_ms) in update.decays.items():
+            tokens += ("d", name, repr(folded), repr(t_ref), repr(half_life_ms))
+        tokens.append(str(len(update.recents)))
+        for max_items, latest in update.recents.values():
+            tokens += (str(max_items), str(len(latest)))
+            for item, t in latest.items():
+                tokens += (str(t), item)
+        packed = "\x1f".join(tokens).encode()
         out = [self._evalsha_heads[len(script_keys)]]
-        out += [b"$%d\r\n%s\r\n" % (len(k), k) for k in script_keys]
-        out.append(b"$%d\r\n%s\r\n" % (len(packed_args), packed_args))
+        for key in script_keys:
+            encoded = key.encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(encoded), encoded))
+        out.append(b"$%d\r\n%s\r\n" % (len(packed), packed))
         return b"".join(out)
 
     def _reload_script(self) -> None:
@@ -319,19 +321,19 @@ class PendingApply:
     """A batch written to Redis whose replies are not read yet, so the caller can prepare the
     next batch while Redis runs this one. `wait()` returns how many events were new."""
 
-    def __init__(self, store: FeatureStore, payload: bytes, is_user: list[bool]) -> None:
+    def __init__(self, store: FeatureStore, updates: list[UnitUpdate]) -> None:
         self._store = store
-        self._payload = payload
-        self._is_user = is_user
+        self._updates = updates
+        self._payload = b"".join(store._command(u) for u in updates)
         self._pool = store._redis.connection_pool
         self._connection: Any = None
-        if is_user:
-            self._write()
+        if updates:
+            self._write(self._payload)
 
-    def _write(self) -> None:
+    def _write(self, payload: bytes) -> None:
         self._connection = self._pool.get_connection()
         try:
-            self._connection.send_packed_command([self._payload])
+            self._connection.send_packed_command([payload])
         except BaseException:
             self._release(broken=True)
             raise
@@ -347,11 +349,11 @@ class PendingApply:
             self._pool.release(self._connection)
             self._connection = None
 
-    def _read(self) -> tuple[list[Any], list[redis.ResponseError]]:
+    def _read(self, expected: int) -> tuple[list[Any], list[redis.ResponseError]]:
         replies: list[Any] = []
         errors: list[redis.ResponseError] = []
         try:
-            for _ in self._is_user:
+            for _ in range(expected):
                 try:
                     replies.append(self._connection.read_response())
                 except redis.ResponseError as exc:
@@ -364,16 +366,32 @@ class PendingApply:
         self._store.round_trips += 1
         return replies, errors
 
-    def wait(self) -> int:
-        if not self._is_user:
-            return 0
-        replies, errors = self._read()
+    def _round_trip(self, updates: list[UnitUpdate], payload: bytes | None = None) -> list[int]:
+        if payload is None:
+            payload = b"".join(self._store._command(u) for u in updates)
+            self._write(payload)
+        replies, errors = self._read(len(updates))
         if errors and all(isinstance(e, redis.exceptions.NoScriptError) for e in errors):
             # Redis lost the script (a restart, SCRIPT FLUSH): load it and resend the whole batch,
             # which is safe because already-applied records are no-ops under the watermarks.
             self._store._reload_script()
-            self._write()
-            replies, errors = self._read()
+            self._write(payload)
+            replies, errors = self._read(len(updates))
         if errors:
             raise errors[0]
-        return sum(int(r) for r, user in zip(replies, self._is_user, strict=True) if user)
+        return [int(r) for r in replies]
+
+    def wait(self) -> int:
+        if not self._updates:
+            return 0
+        applied, partly = 0, []
+        for update, n in zip(self._updates, self._round_trip(self._updates, self._payload), strict=True):
+            if n < 0:
+                partly.append(update)
+            elif update.unit == "user":
+                applied += n
+        if partly:  # a watermark inside a group: its events one at a time, in offset order
+            singles = [single for update in partly for single in self._store._folder.one_by_one(update)]
+            for single, n in zip(singles, self._round_trip(singles), strict=True):
+                applied += n if single.unit == "user" else 0
+        return applied

@@ -31,21 +31,23 @@ from tastemaker.v1 import records_pb2
 from tests.support.event_stream import produce_stream
 
 
-def _processor(client: str, bootstrap: str, redis_url: str, topic: str, namespace: str) -> StreamProcessor:
+def _processor(
+    client: str, bootstrap: str, redis_url: str, topic: str, namespace: str, max_batch: int = 2000
+) -> StreamProcessor:
     connection = redis.Redis.from_url(redis_url)
     ledger = DeadLetterLedger(
         connection, namespace, make_producer(client, bootstrap), f"{topic}.dlq", topic,
         scan_dlq=lambda: read_topic_to_end(bootstrap, f"{topic}.dlq"),
     )  # fmt: skip
     consumer = make_consumer(client, bootstrap, [topic], f"bench-{uuid.uuid4().hex[:8]}")
-    return StreamProcessor(consumer, FeatureStore(connection, namespace=namespace), ledger)
+    return StreamProcessor(consumer, FeatureStore(connection, namespace=namespace), ledger, max_batch=max_batch)
 
 
-def _raw_rate(client: str, bootstrap: str, topic: str, n: int) -> float:
+def _raw_rate(client: str, bootstrap: str, topic: str, n: int, max_batch: int) -> float:
     consumer = make_consumer(client, bootstrap, [topic], f"raw-{uuid.uuid4().hex[:8]}")
     seen, started = 0, 0.0
     while seen < n:
-        records = consumer.poll(0.5)
+        records = consumer.poll(0.5, max_batch)
         if records and not started:
             started = time.perf_counter()
         seen += len(records)
@@ -112,8 +114,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--freshness-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--max-batch", type=int, default=2000, help="records per poll, for the processor and the raw consumer alike"
+    )
     args = parser.parse_args()
-    result: dict[str, object] = {"events": args.events}
+    result: dict[str, object] = {"events": args.events, "max_batch": args.max_batch}
     with EmbeddedStack() as stack:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         ensure_topics(stack.kafka_bootstrap, [topic, f"{topic}.dlq", f"{topic}.fresh"])
@@ -121,9 +126,9 @@ def main() -> None:
         expected = produce_stream(producer, topic, args.events, malformed_share=0.01, seed=1)
         producer.close()
         for client in KAFKA_CLIENTS:
-            raw = _raw_rate(client, stack.kafka_bootstrap, topic, args.events)
+            raw = _raw_rate(client, stack.kafka_bootstrap, topic, args.events, args.max_batch)
             namespace = f"bench-{client}"
-            processor = _processor(client, stack.kafka_bootstrap, stack.redis_url, topic, namespace)
+            processor = _processor(client, stack.kafka_bootstrap, stack.redis_url, topic, namespace, args.max_batch)
             processed = _processor_rate(processor, args.events)
             round_trips = processor._store.round_trips / max(1, processor.stats.batches)
             processor.close()

@@ -42,6 +42,15 @@ def test_json_with_snake_case_names_is_accepted() -> None:
         (_valid(type="card_click", shelf_id="", item_id="").SerializeToString(), {}, "needs `item_id` or `shelf_id`"),
         (_valid(user_id="u" * 300).SerializeToString(), {}, "longer than 256"),
         (_valid(item_id="a\x1fb").SerializeToString(), {}, "`item_id` may not contain control characters"),
+        (_valid(shelf_id="s\n").SerializeToString(), {}, "`shelf_id` may not contain control characters"),
+        (_valid(listened_seconds=float("nan")).SerializeToString(), {}, "`listened_seconds` must be finite"),
+        (_valid(value=float("inf")).SerializeToString(), {}, "`value` must be finite"),
+        (
+            b'{"eventId": "e", "userId": "u", "type": "play", "itemId": "t", "eventTimeMs": "5", "trackLengthSeconds": '
+            b'"-Infinity"}',
+            JSON,
+            "`track_length_seconds` must be finite",
+        ),  # fmt: skip
     ],
 )
 def test_bad_records_are_rejected_with_a_reason(value: bytes, headers: dict[str, bytes], reason: str) -> None:
