@@ -307,8 +307,9 @@ def cmd_stickers_train(args: argparse.Namespace) -> int:
     from tastemaker.stickers.catalog import CatalogError, read_catalog
     from tastemaker.training.sticker_training import train_encoder
 
-    if args.epochs <= 0:
-        raise UsageError(f"--epochs must be positive, got {args.epochs}")
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--dim", args.dim)):
+        if value <= 0:
+            raise UsageError(f"{flag} must be positive, got {value}")
     try:
         stickers = read_catalog(args.catalog)
     except CatalogError as exc:
@@ -324,8 +325,9 @@ def cmd_stickers_train(args: argparse.Namespace) -> int:
         if not logged:
             raise UsageError(f"{args.logs} holds no sticker sent after a SuggestStickers decision")
     trained = train_encoder(
-        stickers, version=args.version, epochs=args.epochs, logged=logged, hold_out_names=args.hold_out_names
-    )
+        stickers, version=args.version, epochs=args.epochs, logged=logged, hold_out_names=args.hold_out_names,
+        batch_size=args.batch_size, dim=args.dim,
+    )  # fmt: skip
     index = save_bundle(args.out, trained.encoder, stickers, args.catalog)
     print(f"trained {trained.encoder.version} on {trained.pairs:,} pairs ({trained.logged_pairs:,} from the logs) "
           f"in {trained.seconds:.0f} s; "
@@ -680,7 +682,12 @@ def build_parser() -> argparse.ArgumentParser:
     st_train = stickers_sub.add_parser("train", help="train the two-tower encoder (TFRS) and index the catalog")
     st_train.add_argument("--catalog", type=Path, required=True, help="catalog .jsonl (`stickers import-cldr`)")
     st_train.add_argument("--out", type=Path, required=True, help="bundle directory to write")
-    st_train.add_argument("--epochs", type=int, default=8)
+    st_train.add_argument("--epochs", type=int, default=8, help="passes over the training pairs (default 8)")
+    st_train.add_argument(
+        "--batch-size", type=int, default=512,
+        help="pairs per step (default 512); each step also scores the whole catalog, so larger batches train faster",
+    )  # fmt: skip
+    st_train.add_argument("--dim", type=int, default=64, help="embedding dimension (default 64)")
     st_train.add_argument("--version", help="version name (default stickers-TIMESTAMP)")
     st_train.add_argument(
         "--hold-out-names", action="store_true",
