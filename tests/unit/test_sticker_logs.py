@@ -89,3 +89,7 @@ def test_train_from_logs_on_the_command_line(tmp_path: Path, capsys: pytest.Capt
     assert main(["stickers", "train", "--catalog", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "b"),
                  "--logs", str(tmp_path / "missing.parquet")]) == 2  # fmt: skip
     assert "no such file" in capsys.readouterr().err
+    for flag in ("--batch-size", "--dim"):
+        assert main(["stickers", "train", "--catalog", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "b"),
+                     flag, "0"]) == 2  # fmt: skip
+        assert f"{flag} must be positive, got 0" in capsys.readouterr().err
