@@ -189,7 +189,7 @@ def ann(data: np.ndarray, queries: np.ndarray, title: str) -> None:
             (f"nprobe {p}/{lists}, refine ×{f}", ivf_search(p, f))
             for p in (4, 16, 64, 128)
             if p <= lists
-            for f in (4, 16)
+            for f in (4, 16, 64)
         ],
     )
 
