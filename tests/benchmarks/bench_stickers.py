@@ -297,7 +297,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="a bundle (`tastemaker stickers train`); default: train one here")
     parser.add_argument("--catalog", type=Path, default=ROOT / "data" / "stickers" / "cldr-catalog.jsonl")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=12, help="when training here (default 12, as `stickers train`)")
     parser.add_argument("--ann-n", type=int, default=1_000_000)
     parser.add_argument("--catalog-n", type=int, default=100_000)
     parser.add_argument(

@@ -57,7 +57,7 @@ def test_the_propensity_correction_changes_what_a_new_word_means() -> None:
     unweighted = [LoggedPair(p.message, p.sticker_id, 1.0) for p in weighted]
 
     def top(pairs: list[LoggedPair]) -> str:
-        trained = train_encoder(subset, version="t", epochs=6, logged=pairs)
+        trained = train_encoder(subset, version="t", epochs=6, logged=pairs, batch_size=512, dim=64)
         assert trained.logged_pairs == 90
         similarity = trained.encoder.stickers(subset) @ trained.encoder.messages(["zorblax"])[0]
         ranked = [subset[i].sticker_id for i in np.argsort(-similarity)]

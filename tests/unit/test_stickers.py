@@ -34,7 +34,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     subset += [s for i, s in enumerate(catalog) if i % 10 == 0 and s not in subset]
     directory = tmp_path_factory.mktemp("stickers")
     write_catalog(subset, directory / "catalog-in.jsonl")
-    result = train_encoder(subset, version="test-encoder", epochs=6)
+    result = train_encoder(subset, version="test-encoder", epochs=6, batch_size=512, dim=64)
     save_bundle(directory / "bundle", result.encoder, subset, directory / "catalog-in.jsonl")
     return result, subset, directory / "bundle"
 
