@@ -22,8 +22,10 @@ import numpy as np
 from tastemaker.stickers.catalog import Sticker
 from tastemaker.stickers.text import batch, features, normalise
 
-#: /2: words before n-grams in `text.features`, and the sticker features below (retrain /1 bundles)
-FORMAT = "tastemaker.sticker-encoder/2"
+#: /2: words before n-grams in `text.features`, and the sticker features below; /3: 2^18 hash
+#: buckets instead of 2^15 (the catalog's ~338,000 distinct words and n-grams shared ~10 to a
+#: bucket). Retrain older bundles.
+FORMAT = "tastemaker.sticker-encoder/3"
 STICKER_FEATURES = 1024
 
 

@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-BUCKETS = 1 << 15
+BUCKETS = 1 << 18
 NGRAMS = (2, 3, 4)
 MAX_FEATURES = 96
 MAX_MESSAGE_CHARS = 512
