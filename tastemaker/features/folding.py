@@ -88,7 +88,7 @@ class UnitUpdate:
                     folded[1] = float(t)
                 else:
                     folded[0] += weight * 2.0 ** (-(folded[1] - t) / half_life_ms)
-            elif event.item_id:  # RECENT
+            elif kind == RECENT and event.item_id:
                 latest = self.recents.setdefault(name, (max_items, {}))[1]
                 if t > latest.get(event.item_id, -1):
                     latest[event.item_id] = t
