@@ -27,9 +27,12 @@ from tastemaker.stickers.text import BUCKETS, batch
 from tastemaker.training.sticker_logs import LoggedPair
 
 
-def training_pairs(stickers: Sequence[Sticker], combined: int = 3, seed: int = 0) -> tuple[list[str], np.ndarray]:
+def training_pairs(
+    stickers: Sequence[Sticker], combined: int = 3, longest: int = 4, seed: int = 0
+) -> tuple[list[str], np.ndarray]:
     """(query texts, sticker index): every keyword, native and romanised, of every sticker, and
-    `combined` queries per language made of two of its keywords (messages are often several words)."""
+    `combined` queries per language made of 2 to `longest` of its keywords in random order
+    (messages are often several words, and a longer message must still pool to its meaning)."""
     rng = np.random.default_rng(seed)
     texts, targets = [], []
     for i, sticker in enumerate(stickers):
@@ -40,10 +43,25 @@ def training_pairs(stickers: Sequence[Sticker], combined: int = 3, seed: int = 0
                     targets.append(i)
                 if len(phrases.keywords) >= 2:
                     for _ in range(combined):
-                        a, b = rng.choice(len(phrases.keywords), 2, replace=False)
-                        texts.append(f"{phrases.keywords[a]} {phrases.keywords[b]}")
+                        size = int(rng.integers(2, min(longest, len(phrases.keywords)) + 1))
+                        chosen = rng.choice(len(phrases.keywords), size, replace=False)
+                        texts.append(" ".join(phrases.keywords[c] for c in chosen))
                         targets.append(i)
     return texts, np.array(targets, dtype=np.int32)
+
+
+#: the pooling weight (before softplus) of a feature no training text contained: softplus(−12) ≈ 6e−6,
+#: so such a feature is ignored beside any trained one, and a text of only unseen features still pools
+UNSEEN_WEIGHT = -12.0
+
+
+def unseen_features(*id_arrays: np.ndarray) -> np.ndarray:
+    """(BUCKETS,) bool: the hashed features that none of the arrays contains (padding 0 excluded)."""
+    seen = np.zeros(BUCKETS, dtype=bool)
+    for ids in id_arrays:
+        seen[np.unique(ids)] = True
+    seen[0] = True
+    return ~seen
 
 
 @dataclass(frozen=True)
@@ -172,6 +190,13 @@ def train_encoder(
         .batch(batch_size)
     )
     model.fit(data, epochs=epochs, verbose=0)
+    # A feature no training text contained kept its random initial vector and the initial pooling
+    # weight: in a message ("face with tears of joy") it only adds noise. Mute it in the model itself,
+    # so the served encoder and TensorFlow's reference stay the same function.
+    unseen = unseen_features(queries, sticker_ngrams)
+    weight = model.text_weight.embeddings.numpy()
+    weight[unseen, 0] = UNSEEN_WEIGHT
+    model.text_weight.embeddings.assign(weight)
 
     encoder = StickerEncoder(
         version=version or f"stickers-{time.strftime('%Y%m%dT%H%M%S')}",
@@ -192,6 +217,8 @@ def train_encoder(
     seconds = time.perf_counter() - start
     if out is not None:
         save_encoder(
-            encoder, out, {"pairs": float(len(targets)), "logged_pairs": float(len(known)), "train_seconds": seconds}
-        )
+            encoder, out,
+            {"pairs": float(len(targets)), "logged_pairs": float(len(known)), "train_seconds": seconds,
+             "muted_features": float(unseen.sum())},
+        )  # fmt: skip
     return TrainedEncoder(encoder, reference, seconds, len(targets), len(known))
