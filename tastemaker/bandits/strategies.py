@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -344,3 +344,83 @@ def exploration_log(strategy: Strategy, n: int, k: int, floor: float = 0.0) -> r
         propensity_floor=floor,
         parameters=strategy.parameters(),
     )
+
+
+_Mixture = tuple[Callable[[Candidates], np.ndarray], Callable[[np.ndarray], np.ndarray]]
+
+
+def _greedy_mixture(strategy: Strategy) -> _Mixture | None:
+    """For a strategy that shows the greedy ranking of some scores, or else a uniformly random one
+    (ε-greedy; LinUCB; either under a floor): (the scores it ranks by, P(uniform) for n candidates).
+    None for the others."""
+    if isinstance(strategy, EpsilonGreedy):
+        epsilon = strategy.epsilon
+        return (lambda c: c.scores), (lambda n: np.full(n.shape, epsilon))
+    if isinstance(strategy, LinUCB):
+        return strategy.ucb, (lambda n: np.zeros(n.shape))
+    if isinstance(strategy, Floored):
+        inner = _greedy_mixture(strategy.inner)
+        if inner is None:
+            return None
+        key, share = inner
+        floor = strategy.floor
+        # (1 − λ)·[(1 − ε)·greedy + ε·uniform] + λ·uniform, λ = min(1, n·floor)
+        return key, (lambda n: 1.0 - (1.0 - np.minimum(1.0, n * floor)) * (1.0 - share(n)))
+    return None
+
+
+def rank_rows(strategy: Strategy, rows: Sequence[Candidates], k: int, rng: np.random.Generator) -> list[Placement]:
+    """Independent rankings of up to k of each row's candidates (no pinned or excluded ones: the
+    caller has removed them), as `rank_with_constraints` would draw them one row at a time.
+
+    Greedy/uniform mixtures (ε-greedy, LinUCB, floored or not) are drawn for all rows in one
+    vectorised pass: row r shows its greedy order with probability 1 − u_r, else a uniformly
+    random one, so P(i at j) = (1 − u_r)·1[greedy_j = i] + u_r/n_r and P(ranking) =
+    (1 − u_r)·1[ranking = greedy] + u_r·(n_r − k_r)!/n_r!. Other strategies go row by row."""
+    if not rows:
+        return []
+    mixture = _greedy_mixture(strategy)
+    if mixture is None:
+        return [rank_with_constraints(strategy, row, k, rng) for row in rows]
+    key, share = mixture
+    n = np.array([len(row.ids) for row in rows])
+    width = int(n.max())
+    valid = np.arange(width) < n[:, None]
+    joined = Candidates(
+        tuple(i for row in rows for i in row.ids),
+        np.concatenate([row.scores for row in rows]),
+        None if rows[0].features is None else np.concatenate([row.features for row in rows]),  # type: ignore[misc]
+    )
+    ranked_by = np.full((len(rows), width), -np.inf)
+    ranked_by[valid] = key(joined)
+    greedy = np.argsort(-ranked_by, axis=1, kind="stable")  # ties in candidate order; padding last
+    u = share(n)
+    explore = rng.random(len(rows)) < u
+    shown = min(k, width)
+    orders = greedy[:, :shown].copy()
+    if explore.any():
+        keys = rng.random((int(explore.sum()), width))
+        keys[~valid[explore]] = 2.0  # padding sorts last
+        orders[explore] = np.argsort(keys, axis=1)[:, :shown]
+    kept = np.minimum(k, n)
+    at_greedy = orders == greedy[:, :shown]
+    propensities = (1.0 - u)[:, None] * at_greedy + (u / np.maximum(n, 1))[:, None]
+    positions = np.arange(shown)
+    uniform = np.where(positions < kept[:, None], 1.0 / np.maximum(n[:, None] - positions, 1), 1.0).prod(axis=1)
+    whole_greedy = np.where(positions < kept[:, None], at_greedy, True).all(axis=1)
+    ranking = (1.0 - u) * whole_greedy + u * uniform
+    out = []
+    for r, row in enumerate(rows):
+        order = orders[r, : kept[r]].tolist()
+        ids = [row.ids[i] for i in order]
+        scores = row.scores[order].tolist()
+        out.append(
+            Placement(
+                ids=ids,
+                positions=list(range(kept[r])),
+                propensities=propensities[r, : kept[r]],
+                ranking_probability=float(ranking[r]),
+                scores=dict(zip(ids, scores, strict=True)),
+            )
+        )
+    return out

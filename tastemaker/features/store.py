@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+import numpy as np
 import redis
 
 from tastemaker.features import keys
@@ -159,11 +160,26 @@ class UserFeatures:
     def card_engagement(self, card_id: str) -> int:
         return int(self.keyed.get("card.engagement", {}).get(card_id, 0))
 
+    def shelf_engagements(self, shelf_ids: Sequence[str]) -> np.ndarray:
+        """`shelf_engagement` of each shelf, as float64."""
+        return _counts(self.keyed.get("shelf.engagement", {}), shelf_ids)
+
+    def card_engagements(self, card_ids: Sequence[str]) -> np.ndarray:
+        """`card_engagement` of each card, as float64."""
+        return _counts(self.keyed.get("card.engagement", {}), card_ids)
+
     def sticker_sends(self, sticker_id: str) -> int:
         return int(self.keyed.get("sticker.sends", {}).get(sticker_id, 0))
 
     def as_json(self) -> dict[str, Any]:
         return {"user_id": self.user_id, **self.values, **self.keyed}
+
+
+def _counts(values: dict[str, Any], ids: Sequence[str]) -> np.ndarray:
+    if not values:
+        return np.zeros(len(ids), dtype=np.float64)
+    get = values.get
+    return np.array([int(get(i, 0)) for i in ids], dtype=np.float64)
 
 
 def user_features_from(

@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.feedback import FeedbackService, parse_report_outcome
-from tastemaker.services.home import HomeRankingService, parse_rank_home, to_response
+from tastemaker.services.home import HomeRankingService, parse_rank_home
 from tastemaker.stickers.suggest import StickerService
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
@@ -29,7 +29,7 @@ class HomeRankingServicer(api_pb2_grpc.HomeRankingServicer):
         self._home = home
 
     def RankHome(self, request: api_pb2.RankHomeRequest, context: grpc.ServicerContext) -> api_pb2.RankHomeResponse:  # noqa: N802
-        return to_response(self._home.rank(parse_rank_home(request)))
+        return self._home.serve(parse_rank_home(request))
 
 
 class FeedbackServicer(api_pb2_grpc.FeedbackServicer):

@@ -20,6 +20,7 @@ from tastemaker.bandits.strategies import (
     EpsilonGreedy,
     Strategy,
     exploration_log,
+    rank_rows,
     rank_with_constraints,
     with_floor,
 )
@@ -81,15 +82,18 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
         if shelf.shelf_id in seen:
             raise InvalidArgument(f"candidates[{i}].shelf_id", f"repeats {shelf.shelf_id!r}")
         seen.add(shelf.shelf_id)
-        if not shelf.card_ids:
+        cards = tuple(shelf.card_ids)
+        if not cards:
             raise InvalidArgument(f"candidates[{i}].card_ids", "must not be empty")
-        if len(shelf.card_ids) > MAX_CARD_CANDIDATES:
+        if len(cards) > MAX_CARD_CANDIDATES:
             raise InvalidArgument(f"candidates[{i}].card_ids", f"has more than {MAX_CARD_CANDIDATES} cards")
-        if len(set(shelf.card_ids)) != len(shelf.card_ids):
+        if len(set(cards)) != len(cards):
             raise InvalidArgument(f"candidates[{i}].card_ids", "has duplicate card ids")
-        for j, card_id in enumerate(shelf.card_ids):
-            _check_id(f"candidates[{i}].card_ids[{j}]", card_id)
-        shelves.append(ShelfCandidates(shelf.shelf_id, tuple(shelf.card_ids)))
+        lengths = list(map(len, cards))
+        if min(lengths) == 0 or max(lengths) > MAX_ID_LENGTH:  # then find the first bad one, to name it
+            for j, card_id in enumerate(cards):
+                _check_id(f"candidates[{i}].card_ids[{j}]", card_id)
+        shelves.append(ShelfCandidates(shelf.shelf_id, cards))
     pinned: dict[int, str] = {}
     for i, pin in enumerate(request.pinned_shelves):
         _check_id(f"pinned_shelves[{i}].shelf_id", pin.shelf_id)
@@ -122,14 +126,15 @@ def feature_vector(
     """The exact vector scored and logged: per-type counts, then per-shelf and per-card engagement.
 
     Returns (names, values, shelf engagement, per-shelf card engagement)."""
-    shelf_engagement = np.array([features.shelf_engagement(s.shelf_id) for s in shelves], dtype=np.float64)
-    card_engagement = [np.array([features.card_engagement(c) for c in s.card_ids], dtype=np.float64) for s in shelves]
+    shelf_engagement = features.shelf_engagements([s.shelf_id for s in shelves])
+    all_cards = [c for s in shelves for c in s.card_ids]
+    flat = features.card_engagements(all_cards)
+    card_engagement = np.split(flat, np.cumsum([len(s.card_ids) for s in shelves])[:-1]) if shelves else []
     names = [f"count:{t}" for t in _COUNT_TYPES]
     names += [f"shelf:{s.shelf_id}" for s in shelves]
-    names += [f"card:{c}" for s in shelves for c in s.card_ids]
+    names += [f"card:{c}" for c in all_cards]
     values = np.concatenate(
-        [np.array([features.event_count(t) for t in _COUNT_TYPES], dtype=np.float64), shelf_engagement]
-        + card_engagement
+        [np.array([features.event_count(t) for t in _COUNT_TYPES], dtype=np.float64), shelf_engagement, flat]
     )
     return names, values, shelf_engagement, card_engagement
 
@@ -191,42 +196,75 @@ class HomeRankingService:
             request.excluded,
         )
         index_of = {shelf_id: i for i, shelf_id in enumerate(shelf_ids)}
-        shown_cards: set[str] = set()
-        shown = []
-        for shelf_id, position, propensity in zip(
-            placement.ids, placement.positions, placement.propensities, strict=True
-        ):
-            index = index_of[shelf_id]
-            shelf = shelves[index]
-            # cards: never excluded ones, never one an earlier row already shows
-            available = [c for c, card_id in enumerate(shelf.card_ids) if card_id not in request.excluded | shown_cards]
-            card_ids = tuple(shelf.card_ids[c] for c in available)
-            engagement = inputs.card_engagement[index][available]
-            card_scores = model.score_level("card", inputs.counts, card_ids, engagement, request.context)
-            cards = rank_with_constraints(
-                self._card_strategy,
-                Candidates(card_ids, card_scores, _linear_features(engagement)),
-                inputs.max_cards,
-                rng,
+        chosen = [index_of[shelf_id] for shelf_id in placement.ids]
+        # every chosen shelf's cards scored in one call (a card's score depends on that card alone)
+        card_lists = [shelves[i].card_ids for i in chosen]
+        flat_ids = [card_id for cards in card_lists for card_id in cards]
+        flat_engagement = (
+            np.concatenate([inputs.card_engagement[i] for i in chosen]) if chosen else np.zeros(0, dtype=np.float64)
+        )
+        flat_scores = model.score_level("card", inputs.counts, flat_ids, flat_engagement, request.context)
+        flat_features = _linear_features(flat_engagement)
+        starts = np.cumsum([0] + [len(cards) for cards in card_lists])
+
+        def row(r: int, skip: frozenset[str] | set[str]) -> Candidates:
+            """Shelf r's cards less `skip`, with their scores and linear features."""
+            cards = card_lists[r]
+            if skip:
+                keep = [c for c, card_id in enumerate(cards) if card_id not in skip]
+                at = starts[r] + np.array(keep, dtype=int)
+                return Candidates(tuple(cards[c] for c in keep), flat_scores[at], flat_features[at])
+            return Candidates(
+                tuple(cards), flat_scores[starts[r] : starts[r + 1]], flat_features[starts[r] : starts[r + 1]]
             )
-            shown_cards.update(cards.ids)
+
+        if len(set(flat_ids)) == len(flat_ids):
+            # no card is a candidate of two shown shelves, so the rows cannot take each other's
+            # cards: they are drawn independently, all at once
+            rows = [row(r, request.excluded) for r in range(len(chosen))]
+            card_placements = rank_rows(self._card_strategy, rows, inputs.max_cards, rng)
+        else:
+            # cards: never excluded ones, never one an earlier row already shows
+            shown_cards = set(request.excluded)
+            rows, card_placements = [], []
+            for r in range(len(chosen)):
+                rows.append(row(r, shown_cards))
+                card_placements.append(rank_with_constraints(self._card_strategy, rows[-1], inputs.max_cards, rng))
+                shown_cards.update(card_placements[-1].ids)
+        served = []
+        shown = []
+        for r, (shelf_id, position, propensity) in enumerate(
+            zip(placement.ids, placement.positions, placement.propensities.tolist(), strict=True)
+        ):
+            cards, candidates = card_placements[r], rows[r]
+            score = float(shelf_scores[chosen[r]])
+            card_rows = list(
+                zip(
+                    cards.ids,
+                    cards.positions,
+                    [cards.scores[c] for c in cards.ids],
+                    cards.propensities.tolist(),
+                    strict=True,
+                )
+            )
+            served.append((shelf_id, score, propensity, card_rows))
             shown.append(
                 records_pb2.LoggedShelf(
                     shelf_id=shelf_id,
                     position=position,
-                    score=float(shelf_scores[index]),
-                    propensity=float(propensity),
+                    score=score,
+                    propensity=propensity,
                     cards=[
-                        records_pb2.LoggedCard(
-                            card_id=card_id, position=k, score=cards.scores[card_id], propensity=float(p)
-                        )
-                        for card_id, k, p in zip(cards.ids, cards.positions, cards.propensities, strict=True)
+                        records_pb2.LoggedCard(card_id=card_id, position=k, score=card_score, propensity=p)
+                        for card_id, k, card_score, p in card_rows
                     ],
                     cards_ranking_propensity=cards.ranking_probability,
-                    card_candidates=records_pb2.CandidateScores(item_ids=card_ids, scores=card_scores.tolist()),
+                    card_candidates=records_pb2.CandidateScores(
+                        item_ids=candidates.ids, scores=candidates.scores.tolist()
+                    ),
                 )
             )
-        return Page(shown, placement.ranking_probability, shelf_scores)
+        return Page(shown, placement.ranking_probability, shelf_scores, served)
 
     def set_shadow(self, shadow: ShadowRunner | None) -> None:
         self._shadow = shadow
@@ -239,6 +277,30 @@ class HomeRankingService:
         self._model = model
 
     def rank(self, request: HomeRequest) -> records_pb2.DecisionLog:
+        """Decide the page, publish its decision log, and return that log."""
+        return self._decide(request)[0]
+
+    def serve(self, request: HomeRequest) -> api_pb2.RankHomeResponse:
+        """Decide the page, publish its decision log, and answer the app (RankHome)."""
+        decision, served = self._decide(request)
+        if served is None:  # the shadow model's page was served
+            return to_response(decision)
+        return api_pb2.RankHomeResponse(
+            decision_id=decision.decision_id,
+            policy=decision.policy,
+            model_version=decision.model_version,
+            shelves=[
+                api_pb2.RankedShelf(
+                    shelf_id=shelf_id,
+                    score=score,
+                    propensity=propensity,
+                    cards=[api_pb2.RankedCard(card_id=c, score=cs, propensity=cp) for c, _, cs, cp in cards],
+                )
+                for shelf_id, score, propensity, cards in served
+            ],
+        )
+
+    def _decide(self, request: HomeRequest) -> tuple[records_pb2.DecisionLog, list[ServedShelf] | None]:
         if self._before_rank is not None:
             self._before_rank()  # e.g. pick up the shared linear posterior, at most once a second
         shelves = request.candidates or self._catalog.shelves
@@ -257,6 +319,7 @@ class HomeRankingService:
         model = self._model  # one version scores the whole request, even if a swap lands meanwhile
         inputs = _PageInputs(request, shelves, counts, shelf_engagement, card_engagement, max_shelves, max_cards)
         page = self._page(model, inputs, self._rng)
+        served: list[ServedShelf] | None = page.served
         pinned_ids = {shelf_id for _, shelf_id in request.pinned}
         free = [i for i, s in enumerate(shelves) if s.shelf_id not in request.excluded | pinned_ids]
         decision = records_pb2.DecisionLog(
@@ -296,6 +359,7 @@ class HomeRankingService:
             if self._shadow.serves_candidate():  # an apprentice that agrees often enough takes over
                 decision.ClearField("shown")
                 decision.shown.extend(shadow.message.shown)
+                served = None
                 decision.ranking_propensity = shadow.message.ranking_propensity
                 decision.model_version = shadow.message.model_version
                 del decision.shelf_candidates.scores[:]
@@ -307,7 +371,7 @@ class HomeRankingService:
             PROTOBUF_HEADERS,
         )
         self.decisions_served += 1
-        return decision
+        return decision, served
 
 
 @dataclass(frozen=True)
@@ -321,11 +385,16 @@ class _PageInputs:
     max_cards: int
 
 
+#: a served shelf as the response shows it: (shelf id, score, propensity, [(card id, position, score, propensity)])
+ServedShelf = tuple[str, float, float, list[tuple[str, int, float, float]]]
+
+
 @dataclass(frozen=True)
 class Page:
     shown: list[records_pb2.LoggedShelf]
     ranking_probability: float
     shelf_scores: np.ndarray
+    served: list[ServedShelf]
 
 
 def _as_strategy(ranker: Strategy | EpsilonGreedyRanker) -> Strategy:
