@@ -387,7 +387,7 @@ def rank_rows(strategy: Strategy, rows: Sequence[Candidates], k: int, rng: np.ra
     width = int(n.max())
     valid = np.arange(width) < n[:, None]
     joined = Candidates(
-        tuple(i for row in rows for i in row.ids),
+        ("",) * int(n.sum()),  # the keys read scores and features only
         np.concatenate([row.scores for row in rows]),
         None if rows[0].features is None else np.concatenate([row.features for row in rows]),  # type: ignore[misc]
     )

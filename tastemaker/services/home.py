@@ -129,7 +129,8 @@ def feature_vector(
     shelf_engagement = features.shelf_engagements([s.shelf_id for s in shelves])
     all_cards = [c for s in shelves for c in s.card_ids]
     flat = features.card_engagements(all_cards)
-    card_engagement = np.split(flat, np.cumsum([len(s.card_ids) for s in shelves])[:-1]) if shelves else []
+    ends = np.cumsum([len(s.card_ids) for s in shelves]).tolist()
+    card_engagement = [flat[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
     names = [f"count:{t}" for t in _COUNT_TYPES]
     names += [f"shelf:{s.shelf_id}" for s in shelves]
     names += [f"card:{c}" for c in all_cards]
@@ -320,8 +321,8 @@ class HomeRankingService:
         inputs = _PageInputs(request, shelves, counts, shelf_engagement, card_engagement, max_shelves, max_cards)
         page = self._page(model, inputs, self._rng)
         served: list[ServedShelf] | None = page.served
-        pinned_ids = {shelf_id for _, shelf_id in request.pinned}
-        free = [i for i, s in enumerate(shelves) if s.shelf_id not in request.excluded | pinned_ids]
+        not_free = request.excluded | {shelf_id for _, shelf_id in request.pinned}
+        free = [i for i, s in enumerate(shelves) if s.shelf_id not in not_free]
         decision = records_pb2.DecisionLog(
             decision_id=uuid.uuid4().hex,
             request_id=request.request_id,
