@@ -189,12 +189,21 @@ class LinUCB:
 
 
 @dataclass(frozen=True)
+class _Draws:
+    """What a context's posterior draws imply: P(candidate i at position j) (read-only), and
+    P(ranking) by the ranking's bytes."""
+
+    marginals: np.ndarray
+    rankings: dict[bytes, float]
+
+
+@dataclass(frozen=True)
 class Thompson:
     state: LinearState
     scale: float = 1.0  # v: posterior scale
     n_samples: int = 4000
     name: str = "thompson"
-    _cache: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    _cache: dict[tuple[int, int], _Draws] = field(default_factory=dict, compare=False, repr=False)
 
     def _draw_scores(self, candidates: Candidates, count: int, rng: np.random.Generator) -> np.ndarray:
         x = _features(candidates, self.state.dim)
@@ -207,29 +216,33 @@ class Thompson:
         digest = hashlib.blake2b(x.tobytes() + self.state.a.tobytes() + self.state.b.tobytes(), digest_size=8).digest()
         return int.from_bytes(digest, "big")
 
-    def _orders(self, candidates: Candidates, k: int) -> np.ndarray:
-        """The top-k of `n_samples` posterior draws, seeded by the context (cached per context)."""
+    def _draws(self, candidates: Candidates, k: int) -> _Draws:
+        """The top-k of `n_samples` posterior draws, seeded by the context, and what they imply
+        (cached per context: a context's propensities are computed once)."""
         seed = self._seed(candidates)
         key = (seed, k)
         if key not in self._cache:
             if len(self._cache) > 256:
                 self._cache.clear()
             rng = np.random.default_rng(seed)
-            self._cache[key] = np.argsort(-self._draw_scores(candidates, self.n_samples, rng), axis=1)[:, :k]
+            orders = np.argsort(-self._draw_scores(candidates, self.n_samples, rng), axis=1)[:, :k]
+            n = len(candidates.ids)
+            marginals = np.zeros((n, orders.shape[1]))
+            for j in range(orders.shape[1]):
+                marginals[:, j] = np.bincount(orders[:, j], minlength=n) / self.n_samples
+            marginals.flags.writeable = False
+            rankings, counts = np.unique(orders, axis=0, return_counts=True)
+            self._cache[key] = _Draws(
+                marginals, {r.tobytes(): c / self.n_samples for r, c in zip(rankings, counts, strict=True)}
+            )
         return self._cache[key]
 
     def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
-        n = len(candidates.ids)
-        k = min(k, n)
-        orders = self._orders(candidates, k)
-        out = np.zeros((n, k))
-        for j in range(k):
-            out[:, j] = np.bincount(orders[:, j], minlength=n) / self.n_samples
-        return out
+        return self._draws(candidates, min(k, len(candidates.ids))).marginals
 
     def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float:
-        orders = self._orders(candidates, len(order))
-        return float(np.all(orders == np.asarray(order), axis=1).mean())
+        draws = self._draws(candidates, len(order))
+        return draws.rankings.get(np.asarray(order, dtype=np.intp).tobytes(), 0.0)
 
     def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
         return np.argsort(-self._draw_scores(candidates, 1, rng)[0])[: min(k, len(candidates.ids))]
