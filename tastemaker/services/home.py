@@ -284,22 +284,7 @@ class HomeRankingService:
     def serve(self, request: HomeRequest) -> api_pb2.RankHomeResponse:
         """Decide the page, publish its decision log, and answer the app (RankHome)."""
         decision, served = self._decide(request)
-        if served is None:  # the shadow model's page was served
-            return to_response(decision)
-        return api_pb2.RankHomeResponse(
-            decision_id=decision.decision_id,
-            policy=decision.policy,
-            model_version=decision.model_version,
-            shelves=[
-                api_pb2.RankedShelf(
-                    shelf_id=shelf_id,
-                    score=score,
-                    propensity=propensity,
-                    cards=[api_pb2.RankedCard(card_id=c, score=cs, propensity=cp) for c, _, cs, cp in cards],
-                )
-                for shelf_id, score, propensity, cards in served
-            ],
-        )
+        return to_response(decision, served)
 
     def _decide(self, request: HomeRequest) -> tuple[records_pb2.DecisionLog, list[ServedShelf] | None]:
         if self._before_rank is not None:
@@ -407,18 +392,24 @@ def _linear_features(engagement: np.ndarray) -> np.ndarray:
     return np.column_stack([np.ones(len(engagement)), np.log1p(engagement)])
 
 
-def to_response(decision: records_pb2.DecisionLog) -> api_pb2.RankHomeResponse:
+def to_response(decision: records_pb2.DecisionLog, served: list[ServedShelf] | None = None) -> api_pb2.RankHomeResponse:
+    """The app's answer: the decision's shown page, or `served` (the same page, as built in Python)."""
+    if served is None:
+        served = [
+            (s.shelf_id, s.score, s.propensity, [(c.card_id, c.position, c.score, c.propensity) for c in s.cards])
+            for s in decision.shown
+        ]
     return api_pb2.RankHomeResponse(
         decision_id=decision.decision_id,
         policy=decision.policy,
         model_version=decision.model_version,
         shelves=[
             api_pb2.RankedShelf(
-                shelf_id=s.shelf_id,
-                score=s.score,
-                propensity=s.propensity,
-                cards=[api_pb2.RankedCard(card_id=c.card_id, score=c.score, propensity=c.propensity) for c in s.cards],
+                shelf_id=shelf_id,
+                score=score,
+                propensity=propensity,
+                cards=[api_pb2.RankedCard(card_id=c, score=cs, propensity=cp) for c, _, cs, cp in cards],
             )
-            for s in decision.shown
+            for shelf_id, score, propensity, cards in served
         ],
     )

@@ -30,14 +30,18 @@ CONFIGS = {
 }
 
 
-def _logs(name: str, n: int = 300) -> list[records_pb2.RewardedDecision]:
+def _service(name: str, max_shelves: int = 4) -> HomeRankingService:
     make, floor = CONFIGS[name]
-    service = HomeRankingService(
+    return HomeRankingService(
         features=FixedFeatures(WORLD), catalog=WORLD.catalog(), model=EngagementLinearModel(),
         ranker=make(), card_ranker=make(), publish=lambda *a: True, decisions_topic="unused",
-        default_max_shelves=4, default_max_cards=4, reward_window_s=1.0, rng=np.random.default_rng(1),
+        default_max_shelves=max_shelves, default_max_cards=4, reward_window_s=1.0, rng=np.random.default_rng(1),
         propensity_floor=floor,
     )  # fmt: skip
+
+
+def _logs(name: str, n: int = 300) -> list[records_pb2.RewardedDecision]:
+    service = _service(name)
     rng = np.random.default_rng(2)
     out = []
     for i in range(n):
@@ -105,13 +109,7 @@ def test_bad_constraints_name_the_field(pins, excluded, field) -> None:
 def test_cards_shared_by_shelves_are_shown_once_with_consistent_propensities(name: str) -> None:
     """Shelves whose candidate cards overlap take the rows one at a time (a card shown in a row
     leaves the later rows' candidates); their propensities are still the ones evaluation recomputes."""
-    make, floor = CONFIGS[name]
-    service = HomeRankingService(
-        features=FixedFeatures(WORLD), catalog=WORLD.catalog(), model=EngagementLinearModel(),
-        ranker=make(), card_ranker=make(), publish=lambda *a: True, decisions_topic="unused",
-        default_max_shelves=3, default_max_cards=4, reward_window_s=1.0, rng=np.random.default_rng(1),
-        propensity_floor=floor,
-    )  # fmt: skip
+    service = _service(name, max_shelves=3)
     cards = [WORLD.card_id(s, c) for s in range(2) for c in range(6)]
     shelves = tuple(
         ShelfCandidates(WORLD.shelf_id(s), tuple(cards[(4 * s + c) % len(cards)] for c in range(6))) for s in range(3)
