@@ -201,10 +201,22 @@ def user_features_from(
         else:
             keyed_features[feature.name] = feature
     keyed: dict[str, dict[str, Any]] = {name: {} for name in keyed_features}
-    for name in raw:  # one pass over the hash for every per-shelf and per-item value
+    # how each per-shelf and per-item value is read: counts and times as int, sums as float, decayed
+    # values at as_of_ms (most fields are plain, so they skip the general `_typed`)
+    plain = {
+        name: int if feature.aggregation in (Aggregation.COUNT, Aggregation.LAST_TIME) else float
+        for name, feature in keyed_features.items()
+        if feature.aggregation not in (Aggregation.DECAYED_COUNT, Aggregation.DECAYED_SUM)
+    }
+    for name, value in raw.items():  # one pass over the hash for every per-shelf and per-item value
         feature_name, bar, sub_key = name.partition("|")
-        if bar and not name.endswith(DECAY_TIME_SUFFIX) and feature_name in keyed_features:
-            keyed[feature_name][sub_key] = _typed(raw, name, keyed_features[feature_name], as_of_ms)
+        if not bar:
+            continue
+        convert = plain.get(feature_name)
+        if convert is not None:
+            keyed[feature_name][sub_key] = convert(value)
+        elif feature_name in keyed_features and not name.endswith(DECAY_TIME_SUFFIX):
+            keyed[feature_name][sub_key] = _decayed(raw, name, keyed_features[feature_name], as_of_ms)
     for ratio in RATIOS:
         denominator = sum(float(values.get(n, 0.0)) for n in ratio.denominators)
         numerator = sum(float(values.get(n, 0.0)) for n in ratio.numerators)
