@@ -3,7 +3,10 @@ bytes, on the same machine, in the same run. A request carries 20 candidate shel
 and asks for 10 × 10; each exploration strategy serves it (decision log published by
 confluent-kafka; ε-greedy also with kafka-python). Sequential calls give p50/p99 latency;
 `--threads` concurrent callers for `--seconds` give throughput. Reports each one's ratio to the
-echo and how far its p99 is above the echo's (the targets: ≥ 0.5× throughput, p99 within 2 ms).
+echo and how far its p99 is above the echo's (the targets: ≥ 0.5× throughput, p99 within 2 ms),
+and the same request served in-process without gRPC (what the Python ranking itself costs). The
+user has a history (470 stored feature values), the same on every call, so per-context caches
+(softmax and Thompson propensities) stay warm: a new context costs those strategies more.
 
     make bench            # or: python -m tests.benchmarks.bench_rank_home --requests 1000
 """
@@ -21,6 +24,7 @@ import numpy as np
 from tastemaker.services.bootstrap import build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.services.embedded import EmbeddedStack
+from tastemaker.services.home import parse_rank_home
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
 
@@ -114,6 +118,7 @@ def main() -> None:
     ]
     settings0 = Settings.from_env(grpc_port=0)
     measured: dict[str, tuple[np.ndarray, float]] = {}
+    in_process: dict[str, np.ndarray] = {}
     response_bytes = b""
     with EmbeddedStack(settings0.kafka_bootstrap, settings0.redis_url) as stack:
         n_features = _warm_user(stack.redis_url, settings0.redis_namespace, request)
@@ -130,6 +135,10 @@ def main() -> None:
                 _time_calls(rank, request, 100)  # warm-up
                 latencies = _time_calls(rank, request, args.requests)
                 measured[f"{strategy} [{client}]"] = (latencies, _throughput(rank, request, args.threads, args.seconds))
+            # the same work without gRPC: parse, read features, rank, log, answer (one thread)
+            in_process[f"{strategy} [{client}]"] = _time_calls(
+                lambda r, timeout, home=serving.home: home.serve(parse_rank_home(r)), request, args.requests // 2
+            )
             serving.stop(grace_s=1)
         echo_server, echo_port = _echo_server(response_bytes)
         with grpc.insecure_channel(f"127.0.0.1:{echo_port}") as channel:
@@ -147,15 +156,16 @@ def main() -> None:
           f"{len(request.SerializeToString())} B request, {len(response_bytes)} B response; "
           f"{args.requests} sequential calls, {args.threads} threads × {args.seconds:.0f} s; "
           f"the user has {n_features} feature values (the same each call: cached propensities stay warm)")  # fmt: skip
-    header = f"{'server':<30}{'p50 ms':>8}{'p99 ms':>8}{'p99−echo':>10}{'req/s':>8}{'× echo':>8}"
+    header = f"{'server':<30}{'p50 ms':>8}{'p99 ms':>8}{'p99−echo':>10}{'req/s':>8}{'× echo':>8}{'in-process p50':>16}"
     print(header)
     print(f"{'bare gRPC echo':<30}{ms(floor, 50):>8.2f}{ms(floor, 99):>8.2f}{0.0:>10.2f}{floor_rate:>8.0f}{1.0:>7.2f}×")
     result: dict[str, object] = {"echo": {"p50_ms": ms(floor, 50), "p99_ms": ms(floor, 99), "rps": floor_rate}}
     for name, (latencies, rate) in measured.items():
         over = ms(latencies, 99) - ms(floor, 99)
         print(f"{name:<30}{ms(latencies, 50):>8.2f}{ms(latencies, 99):>8.2f}{over:>10.2f}{rate:>8.0f}"
-              f"{rate / floor_rate:>7.2f}×")  # fmt: skip
-        result[name] = {"p50_ms": ms(latencies, 50), "p99_ms": ms(latencies, 99), "rps": rate}
+              f"{rate / floor_rate:>7.2f}×{ms(in_process[name], 50):>16.2f}")  # fmt: skip
+        result[name] = {"p50_ms": ms(latencies, 50), "p99_ms": ms(latencies, 99), "rps": rate,
+                        "in_process_p50_ms": ms(in_process[name], 50)}  # fmt: skip
     print(json.dumps(result))
 
 
