@@ -49,3 +49,19 @@ def test_monte_carlo_marginals_stay_within_their_stated_error() -> None:
 def test_temperature_must_be_positive() -> None:
     with pytest.raises(ValueError, match="temperature"):
         SoftmaxRanker(temperature=0.0)
+
+
+@pytest.mark.parametrize("scores", [np.linspace(-1, 1, 9), np.array([4.0, 3.5, 0, 0, 0, 0, 0, -1, -2])])
+def test_monte_carlo_marginals_need_fewer_draws_when_no_candidate_dominates(scores: np.ndarray) -> None:
+    """The Rao–Blackwellised estimate's per-draw value for (i, j) lies in [0, m], m = w_i / (W − the
+    j−1 largest weights), so n_samples·m² draws keep the stated error: flat weights need few draws,
+    peaked ones up to n_samples, and the estimate stays within the bound of the exact marginals."""
+    exact = SoftmaxRanker(temperature=0.5, exact_limit=10**6).marginals(scores, 4)
+    ranker = SoftmaxRanker(temperature=0.5, exact_limit=10, n_samples=40_000)
+    weights = ranker._weights(scores)
+    top = np.sort(weights)[::-1]
+    m = min(1.0, top[0] / (weights.sum() - top[:3].sum()))
+    assert ranker.draws_needed(weights, 4) == max(ranker.min_draws, int(np.ceil(40_000 * m**2)))
+    approx = ranker.marginals(scores, 4)
+    assert np.max(np.abs(approx - exact)) <= 4 * ranker.marginals_error(9, 4)
+    np.testing.assert_allclose(approx.sum(axis=0), 1.0, atol=1e-9)  # each position is filled
