@@ -102,6 +102,26 @@ def _warm_user(redis_url: str, namespace: str, request: api_pb2.RankHomeRequest,
     return sum(len(v) for v in features.keyed.values()) + len(features.values)
 
 
+def _softmax_new_contexts(contexts: int = 20) -> str:
+    """What softmax's Monte-Carlo marginals cost for 20-card contexts it has not seen (k = 10)."""
+    from tastemaker.bandits.plackett_luce import SoftmaxRanker
+
+    ranker, rng = SoftmaxRanker(), np.random.default_rng(0)
+    kinds = {"log(1 + engagement), engagement ~ Poisson(1)": lambda: np.log1p(rng.poisson(1.0, 20)),
+             "one card far ahead (+8)": lambda: np.r_[8.0, np.log1p(rng.poisson(1.0, 19))]}  # fmt: skip
+    lines = ["softmax marginals, new 20-card context, 10 positions:"]
+    for name, draw in kinds.items():
+        times, draws = [], []
+        for _ in range(contexts):
+            weights = ranker._weights(draw())
+            start = time.perf_counter()
+            ranker._marginals(weights, 10)
+            times.append(time.perf_counter() - start)
+            draws.append(ranker.draws_needed(weights, 10))
+        lines.append(f"  {name}: median {np.median(times) * 1e3:.1f} ms, {int(np.median(draws))} draws")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
@@ -166,6 +186,7 @@ def main() -> None:
               f"{rate / floor_rate:>7.2f}×{ms(in_process[name], 50):>16.2f}")  # fmt: skip
         result[name] = {"p50_ms": ms(latencies, 50), "p99_ms": ms(latencies, 99), "rps": rate,
                         "in_process_p50_ms": ms(in_process[name], 50)}  # fmt: skip
+    print(_softmax_new_contexts())
     print(json.dumps(result))
 
 
