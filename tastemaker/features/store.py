@@ -138,6 +138,15 @@ def _typed(raw: dict[str, str], name: str, feature: FeatureDefinition, as_of_ms:
     return float(raw[name])
 
 
+class RankingFeatures(NamedTuple):
+    """What the home ranker reads of a user: counts per event type, engagement with each candidate
+    shelf and with each candidate card (float64, in the order asked; 0 where there is none)."""
+
+    counts: np.ndarray
+    shelves: np.ndarray
+    cards: np.ndarray
+
+
 @dataclass(frozen=True)
 class UserFeatures:
     """One user's features, typed, with defaults for what is missing."""
@@ -167,6 +176,12 @@ class UserFeatures:
     def card_engagements(self, card_ids: Sequence[str]) -> np.ndarray:
         """`card_engagement` of each card, as float64."""
         return _counts(self.keyed.get("card.engagement", {}), card_ids)
+
+    def for_ranking(
+        self, event_types: Sequence[str], shelf_ids: Sequence[str], card_ids: Sequence[str]
+    ) -> RankingFeatures:
+        counts = np.array([self.event_count(t) for t in event_types], dtype=np.float64)
+        return RankingFeatures(counts, self.shelf_engagements(shelf_ids), self.card_engagements(card_ids))
 
     def sticker_sends(self, sticker_id: str) -> int:
         return int(self.keyed.get("sticker.sends", {}).get(sticker_id, 0))
@@ -319,6 +334,20 @@ class FeatureStore:
             name: [keys.text(x) for x in items] for name, items in zip(self._recent_names, replies[1:], strict=True)
         }
         return user_features_from(user_id, raw, recent, as_of_ms, self._features)
+
+    def read_for_ranking(
+        self, user_id: str, event_types: Sequence[str], shelf_ids: Sequence[str], card_ids: Sequence[str]
+    ) -> RankingFeatures:
+        """`read(user_id).for_ranking(...)`, fetching only those fields (one HMGET): the cost follows
+        the request's candidates, not the user's whole history."""
+        fields = [f"events.{t}.count" for t in event_types]
+        fields += [f"shelf.engagement|{s}" for s in shelf_ids]
+        fields += [f"card.engagement|{c}" for c in card_ids]
+        values = self._redis.hmget(keys.user_features(self._namespace, user_id), fields)
+        self.round_trips += 1
+        flat = np.array([int(v) if v else 0 for v in values], dtype=np.float64)
+        n_types, n_shelves = len(event_types), len(shelf_ids)
+        return RankingFeatures(flat[:n_types], flat[n_types : n_types + n_shelves], flat[n_types + n_shelves :])
 
     def read(self, user_id: str, as_of_ms: int | None = None) -> UserFeatures:
         """One user's features in one round trip."""

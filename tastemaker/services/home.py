@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from tastemaker.bandits.strategies import (
     with_floor,
 )
 from tastemaker.features.events import EVENT_TYPES
-from tastemaker.features.store import FeatureReader, UserFeatures
+from tastemaker.features.store import FeatureReader, RankingFeatures, UserFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.shadow import ShadowRunner
@@ -120,24 +121,30 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
     )
 
 
+def read_ranking_features(reader: FeatureReader, user_id: str, shelves: Sequence[ShelfCandidates]) -> RankingFeatures:
+    """The user's counts and engagement with the candidates: only those fields when the reader can
+    fetch them alone (`FeatureStore.read_for_ranking`), else from the user's full features."""
+    shelf_ids = [s.shelf_id for s in shelves]
+    card_ids = [c for s in shelves for c in s.card_ids]
+    fetch = getattr(reader, "read_for_ranking", None)
+    if fetch is not None:
+        return cast(RankingFeatures, fetch(user_id, _COUNT_TYPES, shelf_ids, card_ids))
+    return reader.read(user_id).for_ranking(_COUNT_TYPES, shelf_ids, card_ids)
+
+
 def feature_vector(
-    features: UserFeatures, shelves: Sequence[ShelfCandidates]
-) -> tuple[list[str], np.ndarray, np.ndarray, list[np.ndarray]]:
+    features: RankingFeatures, shelves: Sequence[ShelfCandidates]
+) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
     """The exact vector scored and logged: per-type counts, then per-shelf and per-card engagement.
 
-    Returns (names, values, shelf engagement, per-shelf card engagement)."""
-    shelf_engagement = features.shelf_engagements([s.shelf_id for s in shelves])
-    all_cards = [c for s in shelves for c in s.card_ids]
-    flat = features.card_engagements(all_cards)
+    Returns (names, values, per-shelf card engagement)."""
     ends = np.cumsum([len(s.card_ids) for s in shelves]).tolist()
-    card_engagement = [flat[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+    card_engagement = [features.cards[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
     names = [f"count:{t}" for t in _COUNT_TYPES]
     names += [f"shelf:{s.shelf_id}" for s in shelves]
-    names += [f"card:{c}" for c in all_cards]
-    values = np.concatenate(
-        [np.array([features.event_count(t) for t in _COUNT_TYPES], dtype=np.float64), shelf_engagement, flat]
-    )
-    return names, values, shelf_engagement, card_engagement
+    names += [f"card:{c}" for s in shelves for c in s.card_ids]
+    values = np.concatenate([features.counts, features.shelves, features.cards])
+    return names, values, card_engagement
 
 
 class HomeRankingService:
@@ -292,12 +299,15 @@ class HomeRankingService:
         shelves = request.candidates or self._catalog.shelves
         policy = self._shelf_strategy.name
         try:
-            features = self._features.read(request.user_id)
+            features = read_ranking_features(self._features, request.user_id, shelves)
         except Exception as exc:  # a feature-store outage degrades ranking, it does not fail it
             log.warning("features unavailable for %s, serving non-personalised: %s", request.user_id, exc)
-            features = UserFeatures(request.user_id)
+            features = UserFeatures(request.user_id).for_ranking(
+                _COUNT_TYPES, [s.shelf_id for s in shelves], [c for s in shelves for c in s.card_ids]
+            )
             policy = f"{policy}{self.FALLBACK_SUFFIX}"
-        names, values, shelf_engagement, card_engagement = feature_vector(features, shelves)
+        names, values, card_engagement = feature_vector(features, shelves)
+        shelf_engagement = features.shelves
         max_shelves = request.max_shelves or self._default_max_shelves
         max_cards = request.max_cards_per_shelf or self._default_max_cards
 
