@@ -52,7 +52,12 @@ for k = 1, nops do
   if A[p] == 'd' then fields[#fields + 1] = A[p + 1] .. '@t' end
   p = p + 5
 end
-local old = redis.call('HMGET', h, unpack(fields))
+-- unpack() is capped by Lua's C stack (~8,000 values): long updates read and write in slices
+local old = {}
+for s = 1, #fields, 4000 do
+  local part = redis.call('HMGET', h, unpack(fields, s, math.min(s + 3999, #fields)))
+  for q = 1, #part do old[s + q - 1] = part[q] end
+end
 local wm = tonumber(old[1] or '-1')
 if wm >= tonumber(last) then return 0 end
 if wm >= first then return -1 end
@@ -89,13 +94,17 @@ for k = 1, nops do
   end
   p = p + 5
 end
-redis.call('HSET', h, unpack(out))
+for i = 1, #out, 4000 do
+  redis.call('HSET', h, unpack(out, i, math.min(i + 3999, #out)))
+end
 redis.call('EXPIRE', h, ttl)
 for r = 1, tonumber(A[p]) do
   local key, max_items, pairs_n = KEYS[r + 1], tonumber(A[p + 1]), tonumber(A[p + 2])
   local args = {}
   for q = 1, 2 * pairs_n do args[q] = A[p + 2 + q] end
-  redis.call('ZADD', key, 'GT', unpack(args))
+  for i = 1, #args, 4000 do
+    redis.call('ZADD', key, 'GT', unpack(args, i, math.min(i + 3999, #args)))
+  end
   redis.call('ZREMRANGEBYRANK', key, 0, -max_items - 1)
   redis.call('EXPIRE', key, ttl)
   p = p + 2 + 2 * pairs_n

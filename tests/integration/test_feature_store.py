@@ -255,3 +255,19 @@ def test_reading_only_the_ranking_fields_equals_the_full_read(store: FeatureStor
         np.testing.assert_array_equal(a, b)
     assert fetched.counts.tolist()[:3] == [100.0, 100.0, 100.0] and fetched.cards.sum() > 0
     assert fetched.shelves[-1] == 0 and fetched.cards[-1] == 0
+
+
+def test_one_users_burst_of_thousands_of_distinct_items_is_applied(store: FeatureStore) -> None:
+    """A batch in which one user touches 6,000 distinct cards (a backfill, a bot) is one update of
+    ~12,000 fields: more than Lua's unpack() takes at once, so the script reads and writes in slices."""
+    events = [
+        _event("burst", "card_click", 1_700_000_000_000 + i, shelf_id=f"shelf-{i % 7}", item_id=f"card-{i}")
+        for i in range(6000)
+    ]
+    assert store.apply(_sourced(events)) == 6000
+    features = store.read("burst")
+    assert features.event_count("card_click") == 6000
+    assert len(features.keyed["card.engagement"]) == 6000
+    assert all(v == 1 for v in features.keyed["card.engagement"].values())
+    assert sum(features.keyed["shelf.engagement"].values()) == 6000
+    assert store.apply(_sourced(events)) == 0  # and a redelivery still changes nothing
