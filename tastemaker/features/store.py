@@ -248,6 +248,20 @@ def user_features_from(
     return UserFeatures(user_id, values, keyed)
 
 
+#: the ranker's read: the whole hash when it is at most twice the request, else the asked fields
+#: (unpack() takes ~8,000 values at most: HMGET in slices)
+_RANKING_READ_LUA = """
+local h = KEYS[1]
+if redis.call('HLEN', h) <= 2 * #ARGV then return {1, redis.call('HGETALL', h)} end
+local out = {}
+for s = 1, #ARGV, 4000 do
+  local part = redis.call('HMGET', h, unpack(ARGV, s, math.min(s + 3999, #ARGV)))
+  for q = 1, #part do out[s + q - 1] = part[q] end
+end
+return {0, out}
+"""
+
+
 class FeatureReader(Protocol):
     def read(self, user_id: str) -> UserFeatures: ...
 
@@ -271,6 +285,7 @@ class FeatureStore:
         self._recent_names = [f.name for f in self._features if f.aggregation is Aggregation.RECENT_ITEMS]
         self._folder = BatchFolder(self._features)
         self._script = _APPLY_LUA
+        self._ranking_read = client.register_script(_RANKING_READ_LUA)
         self._sha = hashlib.sha1(self._script.encode()).hexdigest().encode()
         # "*N $7 EVALSHA $40 <sha> $1 <numkeys>", by number of keys
         self._evalsha_heads = [
@@ -347,14 +362,18 @@ class FeatureStore:
     def read_for_ranking(
         self, user_id: str, event_types: Sequence[str], shelf_ids: Sequence[str], card_ids: Sequence[str]
     ) -> RankingFeatures:
-        """`read(user_id).for_ranking(...)`, fetching only those fields (one HMGET): the cost follows
-        the request's candidates, not the user's whole history."""
+        """`read(user_id).for_ranking(...)` in one round trip whose cost follows the request, not the
+        user's history: a hash at most twice the size of the request comes back whole (HGETALL; small
+        hashes are listpacks, where a field lookup is a scan), a larger one as just these fields (HMGET)."""
         fields = [f"events.{t}.count" for t in event_types]
         fields += [f"shelf.engagement|{s}" for s in shelf_ids]
         fields += [f"card.engagement|{c}" for c in card_ids]
-        values = self._redis.hmget(keys.user_features(self._namespace, user_id), fields)
+        whole, reply = self._ranking_read(keys=[keys.user_features(self._namespace, user_id)], args=fields)
         self.round_trips += 1
-        flat = np.array([int(v) if v else 0 for v in values], dtype=np.float64)
+        if whole:
+            stored = dict(zip(reply[::2], reply[1::2], strict=True))
+            reply = [stored.get(f.encode()) for f in fields]
+        flat = np.array([int(v) if v else 0 for v in reply], dtype=np.float64)
         n_types, n_shelves = len(event_types), len(shelf_ids)
         return RankingFeatures(flat[:n_types], flat[n_types : n_types + n_shelves], flat[n_types + n_shelves :])
 

@@ -110,6 +110,43 @@ def _read_latency(redis_url: str, namespace: str, users: list[str], reps: int = 
     return out
 
 
+def _ranking_reads(redis_url: str, reps: int = 200) -> dict[str, float]:
+    """What the home ranker pays to read a user for a 20 × 20 request: the whole hash
+    (`read(...).for_ranking`) against only the candidates' fields (`read_for_ranking`), for a user
+    whose history is just those cards and for one with 5,000 other cards too."""
+    from tastemaker.features.events import EVENT_TYPES
+    from tastemaker.features.store import Provenance
+    from tastemaker.v1 import records_pb2
+
+    store = FeatureStore(redis.Redis.from_url(redis_url), namespace=f"bench-rank-{uuid.uuid4().hex[:6]}")
+    types = tuple(sorted(EVENT_TYPES))
+    shelves = [f"shelf-{s}" for s in range(20)]
+    cards = [f"s{s}-card-{c}" for s in range(20) for c in range(20)]
+    out = {}
+    for others in (0, 5000):
+        user = f"history-{others}"
+        events = [
+            records_pb2.UserEvent(
+                event_id=f"{user}-{i}", user_id=user, type="card_click", event_time_ms=1_700_000_000_000 + i,
+                shelf_id=shelves[i % 20], item_id=cards[i] if i < len(cards) else f"old-card-{i}",
+            )
+            for i in range(len(cards) + others)
+        ]  # fmt: skip
+        store.apply([(e, Provenance("bench", 0, i)) for i, e in enumerate(events)])
+        for label, read in (
+            ("whole_hash", lambda u=user: store.read(u).for_ranking(types, shelves, cards)),
+            ("candidates_only", lambda u=user: store.read_for_ranking(u, types, shelves, cards)),
+        ):
+            read()
+            times = np.empty(reps)
+            for r in range(reps):
+                t = time.perf_counter()
+                read()
+                times[r] = time.perf_counter() - t
+            out[f"{others}_other_cards_{label}_p50_ms"] = float(np.percentile(times, 50) * 1e3)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=50_000)
@@ -144,6 +181,7 @@ def main() -> None:
                 "freshness_at_half_rate_p99_ms": float(np.percentile(fresh, 99) * 1e3),
                 "feature_read": _read_latency(stack.redis_url, namespace, sorted(expected.users)),
             }
+        result["ranking_read_20x20"] = _ranking_reads(stack.redis_url)
     print(json.dumps(result, indent=2))
 
 

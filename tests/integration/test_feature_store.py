@@ -248,13 +248,20 @@ def test_reading_only_the_ranking_fields_equals_the_full_read(store: FeatureStor
     ]  # fmt: skip
     store.apply(_sourced(events))
     types = ("card_click", "play", "skip", "sticker_sent")
-    asked_shelves, asked_cards = [*shelves[:4], "never-seen"], [*cards[::3], "never-seen"]
-    fetched = store.read_for_ranking("ranked-user", types, asked_shelves, asked_cards)
-    full = store.read("ranked-user").for_ranking(types, asked_shelves, asked_cards)
-    for a, b in zip(fetched, full, strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert fetched.counts.tolist()[:3] == [100.0, 100.0, 100.0] and fetched.cards.sum() > 0
-    assert fetched.shelves[-1] == 0 and fetched.cards[-1] == 0
+    hash_size = store._redis.hlen(keys.user_features(store._namespace, "ranked-user"))
+    # a few fields of a hash more than twice their number (HMGET), and every card (the whole hash)
+    for asked_shelves, asked_cards in (
+        ([*shelves[:2], "never-seen"], [*cards[::8], "never-seen"]),
+        ([*shelves, "never-seen"], [*cards, "never-seen"]),
+    ):
+        asked = len(types) + len(asked_shelves) + len(asked_cards)
+        fetched = store.read_for_ranking("ranked-user", types, asked_shelves, asked_cards)
+        full = store.read("ranked-user").for_ranking(types, asked_shelves, asked_cards)
+        for a, b in zip(fetched, full, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert fetched.counts.tolist()[:3] == [100.0, 100.0, 100.0] and fetched.cards.sum() > 0
+        assert fetched.shelves[-1] == 0 and fetched.cards[-1] == 0
+        assert (hash_size > 2 * asked) == (len(asked_cards) < len(cards))  # both paths are exercised
 
 
 def test_one_users_burst_of_thousands_of_distinct_items_is_applied(store: FeatureStore) -> None:
