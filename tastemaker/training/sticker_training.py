@@ -50,20 +50,6 @@ def training_pairs(
     return texts, np.array(targets, dtype=np.int32)
 
 
-#: the pooling weight (before softplus) of a feature no training text contained: softplus(−12) ≈ 6e−6,
-#: so such a feature is ignored beside any trained one, and a text of only unseen features still pools
-UNSEEN_WEIGHT = -12.0
-
-
-def unseen_features(*id_arrays: np.ndarray) -> np.ndarray:
-    """(BUCKETS,) bool: the hashed features that none of the arrays contains (padding 0 excluded)."""
-    seen = np.zeros(BUCKETS, dtype=bool)
-    for ids in id_arrays:
-        seen[np.unique(ids)] = True
-    seen[0] = True
-    return ~seen
-
-
 @dataclass(frozen=True)
 class TrainedEncoder:
     encoder: StickerEncoder
@@ -190,13 +176,6 @@ def train_encoder(
         .batch(batch_size)
     )
     model.fit(data, epochs=epochs, verbose=0)
-    # A feature no training text contained kept its random initial vector and the initial pooling
-    # weight: in a message ("face with tears of joy") it only adds noise. Mute it in the model itself,
-    # so the served encoder and TensorFlow's reference stay the same function.
-    unseen = unseen_features(queries, sticker_ngrams)
-    weight = model.text_weight.embeddings.numpy()
-    weight[unseen, 0] = UNSEEN_WEIGHT
-    model.text_weight.embeddings.assign(weight)
 
     encoder = StickerEncoder(
         version=version or f"stickers-{time.strftime('%Y%m%dT%H%M%S')}",
@@ -217,8 +196,6 @@ def train_encoder(
     seconds = time.perf_counter() - start
     if out is not None:
         save_encoder(
-            encoder, out,
-            {"pairs": float(len(targets)), "logged_pairs": float(len(known)), "train_seconds": seconds,
-             "muted_features": float(unseen.sum())},
-        )  # fmt: skip
+            encoder, out, {"pairs": float(len(targets)), "logged_pairs": float(len(known)), "train_seconds": seconds}
+        )
     return TrainedEncoder(encoder, reference, seconds, len(targets), len(known))

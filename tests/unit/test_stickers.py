@@ -212,26 +212,3 @@ def test_the_cli_refuses_invalid_utf8_and_answers_a_message(trained, capsys: pyt
     assert main(["stickers", "suggest", "   ", "--model", bundle]) == 2
     assert main(["stickers", "suggest", "happy birthday", "--lang", "en", "--model", bundle, "--seed", "1"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 5
-
-
-def test_unseen_features_are_those_no_array_contains() -> None:
-    from tastemaker.training.sticker_training import unseen_features
-
-    unseen = unseen_features(np.array([[3, 5, 0]]), np.array([7, 3]))
-    assert not unseen[[0, 3, 5, 7]].any()
-    assert unseen[[1, 2, 4, 6, 8]].all()
-    assert unseen.sum() == len(unseen) - 4
-
-
-def test_features_no_training_text_contained_are_muted(trained) -> None:  # type: ignore[no-untyped-def]
-    from tastemaker.stickers.encoder import sticker_features
-    from tastemaker.stickers.text import batch
-    from tastemaker.training.sticker_training import UNSEEN_WEIGHT, training_pairs, unseen_features
-
-    result, subset, _ = trained
-    texts, _ = training_pairs(subset)
-    unseen = unseen_features(batch(texts), np.stack([sticker_features(s) for s in subset]))
-    weight = result.encoder.text_weight
-    assert 0 < unseen.sum() < len(weight)
-    assert np.all(weight[unseen] == UNSEEN_WEIGHT)
-    assert not np.any(weight[~unseen][1:] == UNSEEN_WEIGHT)
