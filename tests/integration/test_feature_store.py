@@ -249,10 +249,12 @@ def test_reading_only_the_ranking_fields_equals_the_full_read(store: FeatureStor
     store.apply(_sourced(events))
     types = ("card_click", "play", "skip", "sticker_sent")
     hash_size = store._redis.hlen(keys.user_features(store._namespace, "ranked-user"))
-    # a few fields of a hash more than twice their number (HMGET), and every card (the whole hash)
+    # a few fields of a hash more than twice their number (HMGET), every card (the whole hash), and
+    # an id holding the fields' separator (plain HMGET)
     for asked_shelves, asked_cards in (
         ([*shelves[:2], "never-seen"], [*cards[::8], "never-seen"]),
         ([*shelves, "never-seen"], [*cards, "never-seen"]),
+        ([*shelves[:2], "never-seen"], [*cards[::8], "odd\x1fid"]),
     ):
         asked = len(types) + len(asked_shelves) + len(asked_cards)
         fetched = store.read_for_ranking("ranked-user", types, asked_shelves, asked_cards)
@@ -261,7 +263,7 @@ def test_reading_only_the_ranking_fields_equals_the_full_read(store: FeatureStor
             np.testing.assert_array_equal(a, b)
         assert fetched.counts.tolist()[:3] == [100.0, 100.0, 100.0] and fetched.cards.sum() > 0
         assert fetched.shelves[-1] == 0 and fetched.cards[-1] == 0
-        assert (hash_size > 2 * asked) == (len(asked_cards) < len(cards))  # both paths are exercised
+        assert (hash_size > 2 * asked) == (len(asked_cards) < len(cards))  # every path is exercised
 
 
 def test_one_users_burst_of_thousands_of_distinct_items_is_applied(store: FeatureStore) -> None:
