@@ -27,6 +27,19 @@ from tastemaker.features.folding import BatchFolder, UnitUpdate
 from tastemaker.features.updates import DECAY_TIME_SUFFIX
 from tastemaker.v1 import records_pb2
 
+#: Lua: a string of values joined by \31 (one argument, cheap to send) back into a table
+_SPLIT_LUA = """
+local function split(packed)
+  local out, i = {}, 1
+  while true do
+    local j = string.find(packed, '\\31', i, true)
+    if not j then out[#out + 1] = string.sub(packed, i); return out end
+    out[#out + 1] = string.sub(packed, i, j - 1)
+    i = j + 1
+  end
+end
+"""
+
 # One call per (unit, source partition) per batch, with the batch's updates to that unit folded
 # (folding.py). KEYS[1] = the unit's hash, KEYS[2..] = the user's recent-items sorted sets the
 # update touches. ARGV[1] = one string of tokens separated by \x1f (ids may not hold control
@@ -36,14 +49,8 @@ from tastemaker.v1 import records_pb2
 # Returns the events applied: all of them, 0 if the watermark covers the group (a redelivery),
 # -1 if it covers only part of it (the caller re-sends that group one event at a time).
 # Sums and decayed values are written with 17 significant digits, exact for a double.
-_APPLY_LUA = """
-local A, packed, i = {}, ARGV[1], 1
-while true do
-  local j = string.find(packed, '\\31', i, true)
-  if not j then A[#A + 1] = string.sub(packed, i); break end
-  A[#A + 1] = string.sub(packed, i, j - 1)
-  i = j + 1
-end
+_APPLY_LUA = _SPLIT_LUA + """
+local A = split(ARGV[1])
 local h, wmf, first, last, ttl, n, nops = KEYS[1], A[1], tonumber(A[2]), A[3], A[4], A[5], tonumber(A[6])
 local fields, slot, p = {wmf}, {}, 7
 for k = 1, nops do
@@ -251,16 +258,10 @@ def user_features_from(
 #: the ranker's read: the whole hash when it is at most twice the request, else the asked fields.
 #: ARGV: the number of fields, then the fields joined by \31 (one argument: packing hundreds of
 #: separate arguments was most of the read's cost); unpack() takes ~8,000 values: HMGET in slices
-_RANKING_READ_LUA = """
+_RANKING_READ_LUA = _SPLIT_LUA + """
 local h, n = KEYS[1], tonumber(ARGV[1])
 if redis.call('HLEN', h) <= 2 * n then return {1, redis.call('HGETALL', h)} end
-local F, packed, i = {}, ARGV[2], 1
-while true do
-  local j = string.find(packed, '\\31', i, true)
-  if not j then F[#F + 1] = string.sub(packed, i); break end
-  F[#F + 1] = string.sub(packed, i, j - 1)
-  i = j + 1
-end
+local F = split(ARGV[2])
 local out = {}
 for s = 1, #F, 4000 do
   local part = redis.call('HMGET', h, unpack(F, s, math.min(s + 3999, #F)))
