@@ -49,7 +49,9 @@ end
 # Returns the events applied: all of them, 0 if the watermark covers the group (a redelivery),
 # -1 if it covers only part of it (the caller re-sends that group one event at a time).
 # Sums and decayed values are written with 17 significant digits, exact for a double.
-_APPLY_LUA = _SPLIT_LUA + """
+_APPLY_LUA = (
+    _SPLIT_LUA
+    + """
 local A = split(ARGV[1])
 local h, wmf, first, last, ttl, n, nops = KEYS[1], A[1], tonumber(A[2]), A[3], A[4], A[5], tonumber(A[6])
 local fields, slot, p = {wmf}, {}, 7
@@ -118,6 +120,7 @@ for r = 1, tonumber(A[p]) do
 end
 return tonumber(n)
 """
+)
 
 
 class Provenance(NamedTuple):
@@ -258,7 +261,9 @@ def user_features_from(
 #: the ranker's read: the whole hash when it is at most twice the request, else the asked fields.
 #: ARGV: the number of fields, then the fields joined by \31 (one argument: packing hundreds of
 #: separate arguments was most of the read's cost); unpack() takes ~8,000 values: HMGET in slices
-_RANKING_READ_LUA = _SPLIT_LUA + """
+_RANKING_READ_LUA = (
+    _SPLIT_LUA
+    + """
 local h, n = KEYS[1], tonumber(ARGV[1])
 if redis.call('HLEN', h) <= 2 * n then return {1, redis.call('HGETALL', h)} end
 local F = split(ARGV[2])
@@ -269,6 +274,7 @@ for s = 1, #F, 4000 do
 end
 return {0, out}
 """
+)
 
 
 class FeatureReader(Protocol):
