@@ -157,6 +157,15 @@ def _typed(raw: dict[str, str], name: str, feature: FeatureDefinition, as_of_ms:
     return float(raw[name])
 
 
+#: the per-user features the home ranker reads, named once for the full read and `read_for_ranking`
+SHELF_ENGAGEMENT = "shelf.engagement"
+CARD_ENGAGEMENT = "card.engagement"
+
+
+def event_count_name(event_type: str) -> str:
+    return f"events.{event_type}.count"
+
+
 class RankingFeatures(NamedTuple):
     """What the home ranker reads of a user: counts per event type, engagement with each candidate
     shelf and with each candidate card (float64, in the order asked; 0 where there is none)."""
@@ -180,21 +189,21 @@ class UserFeatures:
         return self.values[name]
 
     def event_count(self, event_type: str) -> int:
-        return int(self.values.get(f"events.{event_type}.count", 0))
+        return int(self.values.get(event_count_name(event_type), 0))
 
     def shelf_engagement(self, shelf_id: str) -> int:
-        return int(self.keyed.get("shelf.engagement", {}).get(shelf_id, 0))
+        return int(self.keyed.get(SHELF_ENGAGEMENT, {}).get(shelf_id, 0))
 
     def card_engagement(self, card_id: str) -> int:
-        return int(self.keyed.get("card.engagement", {}).get(card_id, 0))
+        return int(self.keyed.get(CARD_ENGAGEMENT, {}).get(card_id, 0))
 
     def shelf_engagements(self, shelf_ids: Sequence[str]) -> np.ndarray:
         """`shelf_engagement` of each shelf, as float64."""
-        return _counts(self.keyed.get("shelf.engagement", {}), shelf_ids)
+        return _counts(self.keyed.get(SHELF_ENGAGEMENT, {}), shelf_ids)
 
     def card_engagements(self, card_ids: Sequence[str]) -> np.ndarray:
         """`card_engagement` of each card, as float64."""
-        return _counts(self.keyed.get("card.engagement", {}), card_ids)
+        return _counts(self.keyed.get(CARD_ENGAGEMENT, {}), card_ids)
 
     def for_ranking(
         self, event_types: Sequence[str], shelf_ids: Sequence[str], card_ids: Sequence[str]
@@ -380,9 +389,9 @@ class FeatureStore:
         """`read(user_id).for_ranking(...)` in one round trip whose cost follows the request, not the
         user's history: a hash at most twice the size of the request comes back whole (HGETALL; small
         hashes are listpacks, where a field lookup is a scan), a larger one as just these fields (HMGET)."""
-        fields = [f"events.{t}.count" for t in event_types]
-        fields += [f"shelf.engagement|{s}" for s in shelf_ids]
-        fields += [f"card.engagement|{c}" for c in card_ids]
+        fields = [event_count_name(t) for t in event_types]
+        fields += [f"{SHELF_ENGAGEMENT}|{s}" for s in shelf_ids]
+        fields += [f"{CARD_ENGAGEMENT}|{c}" for c in card_ids]
         key = keys.user_features(self._namespace, user_id)
         packed = "\x1f".join(fields)
         if packed.count("\x1f") == len(fields) - 1:
