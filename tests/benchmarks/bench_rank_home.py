@@ -4,7 +4,10 @@ and asks for 10 × 10; each exploration strategy serves it (decision log publish
 confluent-kafka; ε-greedy also with kafka-python). Sequential calls give p50/p99 latency;
 `--threads` concurrent callers for `--seconds` give throughput. Reports each one's ratio to the
 echo and how far its p99 is above the echo's (the targets: ≥ 0.5× throughput, p99 within 2 ms),
-and the same request served in-process without gRPC (what the Python ranking itself costs). The
+and the same request served in-process without gRPC (what the Python ranking itself costs). A last
+row serves only what every RankHome must do — decode and validate the request, read the user's
+features for its candidates from Redis — and answers fixed bytes: the ceiling any ranking logic on
+this design can reach. The
 user has a history (470 stored feature values), the same on every call, so per-context caches
 (softmax and Thompson propensities) stay warm: a new context costs those strategies more.
 
@@ -32,6 +35,30 @@ def _echo_server(response_bytes: bytes) -> tuple[grpc.Server, int]:
     handler = grpc.method_handlers_generic_handler(
         "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(lambda request, context: response_bytes)}
     )
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+def _floor_server(redis_url: str, namespace: str, response_bytes: bytes) -> tuple[grpc.Server, int]:
+    """RankHome's unavoidable part and nothing else: decode and validate the request, read the
+    user's features for its candidates from Redis (one round trip), answer with fixed bytes. No
+    scoring, exploration, decision log or response building: what any ranking adds is on top."""
+    import redis
+
+    from tastemaker.features.store import FeatureStore
+    from tastemaker.services.home import read_ranking_features
+
+    store = FeatureStore(redis.Redis.from_url(redis_url), namespace=namespace)
+
+    def handle(raw: bytes, context: object) -> bytes:
+        request = parse_rank_home(api_pb2.RankHomeRequest.FromString(raw))
+        read_ranking_features(store, request.user_id, request.candidates)
+        return response_bytes
+
+    handler = grpc.method_handlers_generic_handler("bench.Floor", {"Read": grpc.unary_unary_rpc_method_handler(handle)})
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
@@ -168,6 +195,15 @@ def main() -> None:
             floor = _time_calls(echo, raw, args.requests)
             floor_rate = _throughput(echo, raw, args.threads, args.seconds)
         echo_server.stop(0)
+        floor_server, floor_port = _floor_server(stack.redis_url, settings0.redis_namespace, response_bytes)
+        with grpc.insecure_channel(f"127.0.0.1:{floor_port}") as channel:
+            read_only = channel.unary_unary("/bench.Floor/Read")
+            _time_calls(read_only, raw, 200)
+            measured["decode + validate + read only"] = (
+                _time_calls(read_only, raw, args.requests),
+                _throughput(read_only, raw, args.threads, args.seconds),
+            )
+        floor_server.stop(0)
 
     def ms(x: np.ndarray, q: float) -> float:
         return float(np.percentile(x, q) * 1e3)
@@ -176,16 +212,19 @@ def main() -> None:
           f"{len(request.SerializeToString())} B request, {len(response_bytes)} B response; "
           f"{args.requests} sequential calls, {args.threads} threads × {args.seconds:.0f} s; "
           f"the user has {n_features} feature values (the same each call: cached propensities stay warm)")  # fmt: skip
-    header = f"{'server':<30}{'p50 ms':>8}{'p99 ms':>8}{'p99−echo':>10}{'req/s':>8}{'× echo':>8}{'in-process p50':>16}"
+    header = f"{'server':<32}{'p50 ms':>8}{'p99 ms':>8}{'p99−echo':>10}{'req/s':>8}{'× echo':>8}{'in-process p50':>16}"
     print(header)
-    print(f"{'bare gRPC echo':<30}{ms(floor, 50):>8.2f}{ms(floor, 99):>8.2f}{0.0:>10.2f}{floor_rate:>8.0f}{1.0:>7.2f}×")
+    print(f"{'bare gRPC echo':<32}{ms(floor, 50):>8.2f}{ms(floor, 99):>8.2f}{0.0:>10.2f}{floor_rate:>8.0f}{1.0:>7.2f}×")
     result: dict[str, object] = {"echo": {"p50_ms": ms(floor, 50), "p99_ms": ms(floor, 99), "rps": floor_rate}}
     for name, (latencies, rate) in measured.items():
         over = ms(latencies, 99) - ms(floor, 99)
-        print(f"{name:<30}{ms(latencies, 50):>8.2f}{ms(latencies, 99):>8.2f}{over:>10.2f}{rate:>8.0f}"
-              f"{rate / floor_rate:>7.2f}×{ms(in_process[name], 50):>16.2f}")  # fmt: skip
-        result[name] = {"p50_ms": ms(latencies, 50), "p99_ms": ms(latencies, 99), "rps": rate,
-                        "in_process_p50_ms": ms(in_process[name], 50)}  # fmt: skip
+        local = ms(in_process[name], 50) if name in in_process else float("nan")
+        print(f"{name:<32}{ms(latencies, 50):>8.2f}{ms(latencies, 99):>8.2f}{over:>10.2f}{rate:>8.0f}"
+              f"{rate / floor_rate:>7.2f}×{local:>16.2f}")  # fmt: skip
+        entry = {"p50_ms": ms(latencies, 50), "p99_ms": ms(latencies, 99), "rps": rate}
+        if name in in_process:
+            entry["in_process_p50_ms"] = ms(in_process[name], 50)
+        result[name] = entry
     print(_softmax_new_contexts())
     print(json.dumps(result))
 
