@@ -1,7 +1,8 @@
 """Training the message-to-sticker two-tower model with TensorFlow Recommenders.
 
 Training pairs: (a keyword of a sticker, the sticker) in every language, and the romanised
-keywords of the Indic ones; optionally logged (message, sent sticker) pairs. The CLDR short names
+keywords of the Indic ones, plus combinations of 2 to 4 of a sticker's keywords drawn afresh each
+epoch; optionally logged (message, sent sticker) pairs. The CLDR short names
 (`tts`) and their romanised forms are never trained on: they are the held-out queries of the
 quality benchmark. Loss: `tfrs.tasks.Retrieval` (in-batch softmax over unit vectors, temperature
 0.05). The towers are exported as numpy arrays (`stickers/encoder.py`); a test checks the served
@@ -56,6 +57,7 @@ class TrainedEncoder:
     #: TensorFlow's own message embedding, to check the served one against
     reference: Callable[[list[str]], np.ndarray]
     seconds: float
+    #: pairs per epoch
     pairs: int
     #: of which from the logs
     logged_pairs: int = 0
@@ -88,14 +90,21 @@ def train_encoder(
 
     tf.keras.utils.set_random_seed(seed)
     start = time.perf_counter()
-    texts, targets = training_pairs(stickers, seed=seed)
     index = {s.sticker_id: i for i, s in enumerate(stickers)}
-    weights = np.ones(len(targets), dtype=np.float32)
     known = [p for p in logged if p.sticker_id in index]
-    texts += [p.message for p in known]
-    targets = np.append(targets, [index[p.sticker_id] for p in known]).astype(np.int32)
-    weights = np.append(weights, [p.weight for p in known]).astype(np.float32)
-    queries = batch(texts)
+
+    def pairs(epoch: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """One epoch's (texts, sticker index, weight): the keyword combinations are drawn afresh each
+        epoch, so training sees many of a sticker's keyword subsets (the names users type are such
+        subsets), at the cost of one epoch's pairs."""
+        texts, targets = training_pairs(stickers, seed=seed + epoch)
+        weights = np.ones(len(targets), dtype=np.float32)
+        texts += [p.message for p in known]
+        targets = np.append(targets, [index[p.sticker_id] for p in known]).astype(np.int32)
+        weights = np.append(weights, [p.weight for p in known]).astype(np.float32)
+        return texts, targets, weights
+
+    texts, targets, weights = pairs(0)
     sticker_ngrams = np.stack([sticker_features(s, names=not hold_out_names) for s in stickers])
     n = len(stickers)
     full_softmax = n <= full_softmax_below
@@ -162,20 +171,24 @@ def train_encoder(
                 candidate_ids=features["sticker"],
             )  # fmt: skip
 
-    # id dropout: a share of the pairs see the sticker through the "new sticker" row, so the
-    # tower also learns to embed a sticker from its phrases alone (stickers added after training)
-    sampling = (np.bincount(targets, minlength=n) / len(targets))[targets].astype(np.float32)
-    id_rows = np.where(np.random.default_rng(seed).random(len(targets)) < id_dropout, n, targets).astype(np.int32)
     model = TwoTower()
     model.compile(optimizer=keras.optimizers.Adam(0.01))
-    data = (
-        tf.data.Dataset.from_tensor_slices(
-            {"query": queries, "sticker": targets, "id_row": id_rows, "weight": weights, "q": sampling}
+    for epoch in range(epochs):
+        if epoch:
+            texts, targets, weights = pairs(epoch)
+        # id dropout: a share of the pairs see the sticker through the "new sticker" row, so the
+        # tower also learns to embed a sticker from its phrases alone (stickers added after training)
+        sampling = (np.bincount(targets, minlength=n) / len(targets))[targets].astype(np.float32)
+        dropped = np.random.default_rng([seed, epoch]).random(len(targets)) < id_dropout
+        id_rows = np.where(dropped, n, targets).astype(np.int32)
+        data = (
+            tf.data.Dataset.from_tensor_slices(
+                {"query": batch(texts), "sticker": targets, "id_row": id_rows, "weight": weights, "q": sampling}
+            )
+            .shuffle(len(targets), seed=seed + epoch)
+            .batch(batch_size)
         )
-        .shuffle(len(targets), seed=seed)
-        .batch(batch_size)
-    )
-    model.fit(data, epochs=epochs, verbose=0)
+        model.fit(data, epochs=1, verbose=0)
 
     encoder = StickerEncoder(
         version=version or f"stickers-{time.strftime('%Y%m%dT%H%M%S')}",
