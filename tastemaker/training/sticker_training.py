@@ -2,9 +2,10 @@
 
 Training pairs: (a keyword of a sticker, the sticker) in every language, and the romanised
 keywords of the Indic ones, plus combinations of 2 to 4 of a sticker's keywords drawn afresh each
-epoch; optionally logged (message, sent sticker) pairs. The CLDR short names
-(`tts`) and their romanised forms are never trained on: they are the held-out queries of the
-quality benchmark. Loss: `tfrs.tasks.Retrieval` (in-batch softmax over unit vectors, temperature
+epoch; optionally logged (message, sent sticker) pairs. The CLDR short names (`tts`) and their
+romanised forms are not trained on as names: they are the held-out queries of the quality
+benchmark. CLDR often repeats a name as one of the keywords, though (most Indic stickers' only
+keyword is their name), so `bench_stickers` also scores the names that are no keyword apart. Loss: `tfrs.tasks.Retrieval` (in-batch softmax over unit vectors, temperature
 0.05). The towers are exported as numpy arrays (`stickers/encoder.py`); a test checks the served
 embeddings equal the TensorFlow model's.
 
