@@ -1,13 +1,14 @@
 """Training the message-to-sticker two-tower model with TensorFlow Recommenders.
 
 Training pairs: (a keyword of a sticker, the sticker) in every language, and the romanised
-keywords of the Indic ones, plus combinations of 2 to 4 of a sticker's keywords drawn afresh each
-epoch; optionally logged (message, sent sticker) pairs. The CLDR short names (`tts`) and their
-romanised forms are not trained on as names: they are the held-out queries of the quality
-benchmark. CLDR often repeats a name as one of the keywords, though (most Indic stickers' only
-keyword is their name), so `bench_stickers` also scores the names that are no keyword apart. Loss: `tfrs.tasks.Retrieval` (in-batch softmax over unit vectors, temperature
-0.05). The towers are exported as numpy arrays (`stickers/encoder.py`); a test checks the served
-embeddings equal the TensorFlow model's.
+keywords of the Indic ones, each weighted 1/(the sticker's keywords in that language), plus
+combinations of 2 to 4 of a sticker's keywords drawn afresh each epoch; optionally logged
+(message, sent sticker) pairs. The CLDR short names (`tts`) and their romanised forms are not
+trained on as names: they are the held-out queries of the quality benchmark. CLDR often repeats a
+name as one of the keywords, though (most Indic stickers' only keyword is their name), so
+`bench_stickers` also scores the names that are no keyword apart. Loss: `tfrs.tasks.Retrieval`
+(in-batch softmax over unit vectors, temperature 0.05). The towers are exported as numpy arrays
+(`stickers/encoder.py`); a test checks the served embeddings equal the TensorFlow model's.
 
     tastemaker stickers train --catalog data/stickers/cldr-catalog.jsonl --out models/stickers
 """
@@ -31,25 +32,40 @@ from tastemaker.training.sticker_logs import LoggedPair
 
 def training_pairs(
     stickers: Sequence[Sticker], combined: int = 3, longest: int = 4, seed: int = 0
-) -> tuple[list[str], np.ndarray]:
-    """(query texts, sticker index): every keyword, native and romanised, of every sticker, and
-    `combined` queries per language made of 2 to `longest` of its keywords in random order
-    (messages are often several words, and a longer message must still pool to its meaning)."""
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(query texts, sticker index, weight): every keyword, native and romanised, of every sticker,
+    and `combined` queries per language made of 2 to `longest` of its keywords in random order
+    (messages are often several words, and a longer message must still pool to its meaning).
+
+    A single keyword weighs 1/K for a sticker with K keywords in that language and script — one
+    draw among them, as a user who means the sticker types one of its keywords — so a keyword
+    shared by several stickers ("alien") points most to the one it describes most specifically,
+    and every sticker weighs the same. These weights are scaled to mean 1; combinations weigh 1."""
     rng = np.random.default_rng(seed)
-    texts, targets = [], []
+    texts: list[str] = []
+    targets: list[int] = []
+    weights: list[float] = []
+    single: list[bool] = []
     for i, sticker in enumerate(stickers):
         for block in (sticker.phrases, sticker.romanised):
             for phrases in block.values():
-                for keyword in phrases.keywords:
-                    texts.append(keyword)
-                    targets.append(i)
-                if len(phrases.keywords) >= 2:
+                keywords = phrases.keywords
+                texts += keywords
+                targets += [i] * len(keywords)
+                weights += [1.0 / len(keywords)] * len(keywords)
+                single += [True] * len(keywords)
+                if len(keywords) >= 2:
                     for _ in range(combined):
-                        size = int(rng.integers(2, min(longest, len(phrases.keywords)) + 1))
-                        chosen = rng.choice(len(phrases.keywords), size, replace=False)
-                        texts.append(" ".join(phrases.keywords[c] for c in chosen))
+                        size = int(rng.integers(2, min(longest, len(keywords)) + 1))
+                        chosen = rng.choice(len(keywords), size, replace=False)
+                        texts.append(" ".join(keywords[c] for c in chosen))
                         targets.append(i)
-    return texts, np.array(targets, dtype=np.int32)
+                        weights.append(1.0)
+                        single.append(False)
+    weight, is_single = np.array(weights, dtype=np.float32), np.array(single, dtype=bool)
+    if is_single.any():
+        weight[is_single] /= weight[is_single].mean()
+    return texts, np.array(targets, dtype=np.int32), weight
 
 
 @dataclass(frozen=True)
@@ -98,8 +114,7 @@ def train_encoder(
         """One epoch's (texts, sticker index, weight): the keyword combinations are drawn afresh each
         epoch, so training sees many of a sticker's keyword subsets (the names users type are such
         subsets), at the cost of one epoch's pairs."""
-        texts, targets = training_pairs(stickers, seed=seed + epoch)
-        weights = np.ones(len(targets), dtype=np.float32)
+        texts, targets, weights = training_pairs(stickers, seed=seed + epoch)
         texts += [p.message for p in known]
         targets = np.append(targets, [index[p.sticker_id] for p in known]).astype(np.int32)
         weights = np.append(weights, [p.weight for p in known]).astype(np.float32)

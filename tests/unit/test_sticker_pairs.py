@@ -1,0 +1,53 @@
+"""The sticker encoder's training pairs: which texts, which stickers, how much each counts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tastemaker.stickers.catalog import Phrases, Sticker
+from tastemaker.training.sticker_training import training_pairs
+
+
+def _sticker(sticker_id: str, en: tuple[str, ...]) -> Sticker:
+    return Sticker(
+        sticker_id,
+        "x",
+        "p",
+        {"en": Phrases(en[0], en), "hi": Phrases("दिल", ("दिल",))},
+        {"hi": Phrases("dil", ("dil",))},
+    )
+
+
+STICKERS = [_sticker("a", ("alien", "ufo")), _sticker("b", ("alien", "monster", "game", "space"))]
+
+
+def test_a_keyword_weighs_as_one_draw_among_its_stickers_keywords() -> None:
+    """A user who means a sticker types one of its keywords: 'alien' is twice as likely to mean the
+    sticker with 2 keywords as the one with 4. Each single-keyword pair weighs 1/K for a sticker
+    with K keywords in that language and script, scaled so that these pairs' mean weight is 1."""
+    texts, targets, weights = training_pairs(STICKERS, combined=2, seed=0)
+    pairs = list(zip(texts, targets.tolist(), weights.tolist(), strict=True))
+    singles = [(t, i, w) for t, i, w in pairs if " " not in t]
+    # 2 + 4 English keywords, one Hindi and one romanised Hindi keyword per sticker
+    assert len(singles) == 10
+    alien = {i: w for t, i, w in singles if t == "alien"}
+    np.testing.assert_allclose(alien[0], 2 * alien[1])
+    np.testing.assert_allclose(np.mean([w for _, _, w in singles]), 1.0)
+    # every sticker, in every language and script, weighs the same in all
+    for lang_texts in ({"alien", "ufo", "monster", "game", "space"}, {"दिल"}, {"dil"}):
+        totals = [sum(w for t, k, w in singles if k == i and t in lang_texts) for i in range(len(STICKERS))]
+        np.testing.assert_allclose(totals[0], totals[1])
+
+
+def test_combinations_are_made_of_the_stickers_keywords_and_weigh_one() -> None:
+    texts, targets, weights = training_pairs(STICKERS, combined=2, seed=0)
+    combos = [(t, i, w) for t, i, w in zip(texts, targets.tolist(), weights.tolist(), strict=True) if " " in t]
+    # 2 per sticker in each language with at least two keywords (English only here)
+    assert sorted(i for _, i, _ in combos) == [0, 0, 1, 1]
+    for text, i, w in combos:
+        words = text.split()
+        assert 2 <= len(words) <= 4 and len(set(words)) == len(words)
+        assert set(words) <= set(STICKERS[i].phrases["en"].keywords)
+        assert w == 1.0
+    # another seed draws other combinations (drawn afresh each epoch)
+    assert [t for t in training_pairs(STICKERS, combined=2, seed=1)[0] if " " in t] != [t for t, _, _ in combos]
