@@ -121,15 +121,19 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
     )
 
 
-def read_ranking_features(reader: FeatureReader, user_id: str, shelves: Sequence[ShelfCandidates]) -> RankingFeatures:
+def read_ranking_features(
+    reader: FeatureReader | None, user_id: str, shelves: Sequence[ShelfCandidates]
+) -> RankingFeatures:
     """The user's counts and engagement with the candidates: only those fields when the reader can
-    fetch them alone (`FeatureStore.read_for_ranking`), else from the user's full features."""
+    fetch them alone (`FeatureStore.read_for_ranking`), else from the user's full features; with
+    no reader, a user without features (all zeros)."""
     shelf_ids = [s.shelf_id for s in shelves]
     card_ids = [c for s in shelves for c in s.card_ids]
     fetch = getattr(reader, "read_for_ranking", None)
     if fetch is not None:
         return cast(RankingFeatures, fetch(user_id, _COUNT_TYPES, shelf_ids, card_ids))
-    return reader.read(user_id).for_ranking(_COUNT_TYPES, shelf_ids, card_ids)
+    features = reader.read(user_id) if reader is not None else UserFeatures(user_id)
+    return features.for_ranking(_COUNT_TYPES, shelf_ids, card_ids)
 
 
 def feature_vector(
@@ -302,9 +306,7 @@ class HomeRankingService:
             features = read_ranking_features(self._features, request.user_id, shelves)
         except Exception as exc:  # a feature-store outage degrades ranking, it does not fail it
             log.warning("features unavailable for %s, serving non-personalised: %s", request.user_id, exc)
-            features = UserFeatures(request.user_id).for_ranking(
-                _COUNT_TYPES, [s.shelf_id for s in shelves], [c for s in shelves for c in s.card_ids]
-            )
+            features = read_ranking_features(None, request.user_id, shelves)
             policy = f"{policy}{self.FALLBACK_SUFFIX}"
         names, values, card_engagement = feature_vector(features, shelves)
         shelf_engagement = features.shelves

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from concurrent import futures
 
 import grpc
@@ -31,15 +32,18 @@ from tastemaker.services.home import parse_rank_home
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
 
-def _echo_server(response_bytes: bytes) -> tuple[grpc.Server, int]:
-    handler = grpc.method_handlers_generic_handler(
-        "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(lambda request, context: response_bytes)}
-    )
+def _bytes_server(service: str, method: str, handle: Callable[[bytes, object], bytes]) -> tuple[grpc.Server, int]:
+    """A gRPC server with one raw-bytes unary method `/service/method`, on a free local port."""
+    handler = grpc.method_handlers_generic_handler(service, {method: grpc.unary_unary_rpc_method_handler(handle)})
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, port
+
+
+def _echo_server(response_bytes: bytes) -> tuple[grpc.Server, int]:
+    return _bytes_server("bench.Echo", "Echo", lambda request, context: response_bytes)
 
 
 def _floor_server(redis_url: str, namespace: str, response_bytes: bytes) -> tuple[grpc.Server, int]:
@@ -58,12 +62,7 @@ def _floor_server(redis_url: str, namespace: str, response_bytes: bytes) -> tupl
         read_ranking_features(store, request.user_id, request.candidates)
         return response_bytes
 
-    handler = grpc.method_handlers_generic_handler("bench.Floor", {"Read": grpc.unary_unary_rpc_method_handler(handle)})
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, port
+    return _bytes_server("bench.Floor", "Read", handle)
 
 
 def _time_calls(call: object, payload: object, n: int) -> np.ndarray:

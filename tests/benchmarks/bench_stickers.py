@@ -53,11 +53,9 @@ def _metrics(ranks: np.ndarray) -> tuple[float, float, float]:
     return float((ranks < 1).mean()), float((ranks < 10).mean()), float((1.0 / (ranks + 1)).mean())
 
 
-def _trained_texts(stickers: list[Sticker]) -> set[str]:
-    """Every keyword, native and romanised, normalised: the texts the encoder trains on as queries."""
-    return {
-        normalise(k) for s in stickers for block in (s.phrases, s.romanised) for p in block.values() for k in p.keywords
-    }
+def _keywords(sticker: Sticker) -> list[str]:
+    """A sticker's keywords in every language, native and romanised: what the encoder trains on."""
+    return [k for block in (sticker.phrases, sticker.romanised) for p in block.values() for k in p.keywords]
 
 
 def quality(encoder: StickerEncoder, stickers: list[Sticker]) -> None:
@@ -67,42 +65,40 @@ def quality(encoder: StickerEncoder, stickers: list[Sticker]) -> None:
     on; the second table is the test on queries never seen in training."""
     import bm25s  # type: ignore[import-not-found]
 
-    documents = [
-        [token for block in (s.phrases, s.romanised) for p in block.values() for k in p.keywords
-         for token in normalise(k).split()]
-        for s in stickers
-    ]  # fmt: skip
+    documents = [[token for k in _keywords(s) for token in normalise(k).split()] for s in stickers]
     bm25 = bm25s.BM25()
     bm25.index(documents, show_progress=False)
     vectors = encoder.stickers(stickers)
-    trained = _trained_texts(stickers)
-    queries = _queries(stickers)
-    unseen = {lang: [(t, i) for t, i in items if normalise(t) not in trained] for lang, items in queries.items()}
-    for title, table in (
-        ("every CLDR short name", queries),
-        ("only the names that are not also a keyword (never a training query)", unseen),
+    trained = {normalise(k) for s in stickers for k in _keywords(s)}
+    # per language: (encoder rank, BM25 rank, never a training text) of each name, ranked once
+    ranked: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for lang, items in sorted(_queries(stickers).items()):
+        texts, truth = [t for t, _ in items], np.array([i for _, i in items])
+        scores = encoder.messages(texts) @ vectors.T
+        ranks = (scores > scores[np.arange(len(truth)), truth][:, None]).sum(axis=1)
+        tokens = [normalise(t).split() or ["∅"] for t in texts]
+        found, _ = bm25.retrieve(tokens, k=min(100, len(stickers)), show_progress=False)
+        bm25_ranks = np.array([list(row).index(t) if t in row else 10_000 for row, t in zip(found, truth, strict=True)])
+        ranked[lang] = (ranks, bm25_ranks, np.array([normalise(t) not in trained for t in texts]))
+    for title, unseen_only in (
+        ("every CLDR short name", False),
+        ("only the names that are not also a keyword (never a training query)", True),
     ):
         print(f"\nQuality on held-out queries ({title}; -latn: romanised), {len(stickers)} stickers")
         print(f"{'language':<10}{'queries':>8}  {'encoder R@1 R@10 MRR':<24}{'BM25 R@1 R@10 MRR':<22}{'wins':>5}")
-        won = 0
-        for lang, items in sorted(table.items()):
-            if not items:
+        won = columns = 0
+        for lang, (ranks, bm25_ranks, unseen) in ranked.items():
+            keep = unseen if unseen_only else np.ones(len(ranks), dtype=bool)
+            if not keep.any():
                 print(f"{lang:<10}{0:>8}")
                 continue
-            texts, truth = [t for t, _ in items], np.array([i for _, i in items])
-            scores = encoder.messages(texts) @ vectors.T
-            ranks = (scores > scores[np.arange(len(truth)), truth][:, None]).sum(axis=1)
-            tokens = [normalise(t).split() or ["∅"] for t in texts]
-            found, _ = bm25.retrieve(tokens, k=min(100, len(stickers)), show_progress=False)
-            bm25_ranks = np.array(
-                [list(row).index(t) if t in row else 10_000 for row, t in zip(found, truth, strict=True)]
-            )
-            e, b = _metrics(ranks), _metrics(bm25_ranks)
+            e, b = _metrics(ranks[keep]), _metrics(bm25_ranks[keep])
+            columns += 1
             won += e[2] > b[2]
             wins = "yes" if e[2] > b[2] else "no"
             encoded, baseline = " ".join(f"{v:.3f}" for v in e), " ".join(f"{v:.3f}" for v in b)
-            print(f"{lang:<10}{len(texts):>8}  {encoded:<24}{baseline:<22}{wins:>5}")
-        print(f"encoder MRR above BM25 in {won} of {sum(1 for items in table.values() if items)} columns")
+            print(f"{lang:<10}{int(keep.sum()):>8}  {encoded:<24}{baseline:<22}{wins:>5}")
+        print(f"encoder MRR above BM25 in {won} of {columns} columns")
 
 
 def clustered(n: int, dim: int = 64, clusters: int = 1000, seed: int = 0) -> np.ndarray:
