@@ -190,9 +190,10 @@ class LinUCB:
 
 @dataclass(frozen=True)
 class _Draws:
-    """What a context's posterior draws imply: P(candidate i at position j) (read-only), and
-    P(ranking) by the ranking's bytes."""
+    """A context's posterior draws and what they imply: each draw's top-k order (read-only),
+    P(candidate i at position j) (read-only), and P(ranking) by the ranking's bytes."""
 
+    orders: np.ndarray
     marginals: np.ndarray
     rankings: dict[bytes, float]
 
@@ -218,7 +219,9 @@ class Thompson:
 
     def _draws(self, candidates: Candidates, k: int) -> _Draws:
         """The top-k of `n_samples` posterior draws, seeded by the context, and what they imply
-        (cached per context: a context's propensities are computed once)."""
+        (cached per context: a context's propensities are computed once). A page shows one of these
+        draws, picked uniformly, so every logged propensity is the exact probability of what was
+        shown (at least 1/n_samples), never a Monte-Carlo estimate of 0 for a rare order."""
         seed = self._seed(candidates)
         key = (seed, k)
         if key not in self._cache:
@@ -232,8 +235,10 @@ class Thompson:
                 marginals[:, j] = np.bincount(orders[:, j], minlength=n) / self.n_samples
             marginals.flags.writeable = False
             rankings, counts = np.unique(orders, axis=0, return_counts=True)
+            kept = orders.astype(np.int32)  # a compact copy, not a view holding every draw's full order
+            kept.flags.writeable = False
             self._cache[key] = _Draws(
-                marginals, {r.tobytes(): c / self.n_samples for r, c in zip(rankings, counts, strict=True)}
+                kept, marginals, {r.tobytes(): c / self.n_samples for r, c in zip(rankings, counts, strict=True)}
             )
         return self._cache[key]
 
@@ -245,7 +250,8 @@ class Thompson:
         return draws.rankings.get(np.asarray(order, dtype=np.intp).tobytes(), 0.0)
 
     def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
-        return np.argsort(-self._draw_scores(candidates, 1, rng)[0])[: min(k, len(candidates.ids))]
+        orders = self._draws(candidates, min(k, len(candidates.ids))).orders
+        return orders[rng.integers(len(orders))].astype(np.intp)
 
     def info(self, n: int, k: int) -> PropensityInfo:
         return PropensityInfo("monte-carlo", self.n_samples, 0.5 / math.sqrt(self.n_samples))

@@ -101,6 +101,22 @@ def test_monte_carlo_propensities_say_so() -> None:
     assert Softmax().info(8, 4).method == "enumerated"
 
 
+def test_thompson_never_logs_a_zero_propensity_for_what_it_shows() -> None:
+    """Thompson's propensities come from its posterior draws for the context; a page it shows must be
+    one of those draws, or a rarely drawn order is shown with propensity 0 (which no off-policy
+    estimator accepts). Few draws over many candidates make rare orders common."""
+    rng = np.random.default_rng(1)
+    ids = tuple(f"item{i}" for i in range(30))
+    features = np.column_stack([np.ones(30), rng.normal(size=30), rng.normal(size=30)])
+    candidates = Candidates(ids, np.zeros(30), features)
+    strategy = Thompson(LinearState(dim=3), scale=1.0, n_samples=50)
+    marginals = strategy.marginals(candidates, 5)
+    for _ in range(500):
+        order = strategy.sample_order(candidates, 5, rng)
+        assert marginals[order, np.arange(5)].min() > 0
+        assert strategy.ranking_probability(candidates, order) > 0
+
+
 ROW_STRATEGIES = {
     "epsilon-greedy": lambda: EpsilonGreedy(0.3),
     "epsilon-greedy+floor": lambda: with_floor(EpsilonGreedy(0.1), 0.03),
