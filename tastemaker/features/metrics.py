@@ -29,4 +29,7 @@ class ProcessorMetrics:
         self._rate.set(stats.events_per_s)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        start_http_server(port, addr=host, registry=self.registry)
+        try:
+            start_http_server(port, addr=host, registry=self.registry)
+        except OSError as e:
+            raise OSError(e.errno, f"cannot serve metrics on {host}:{port}: {e.strerror}") from e

@@ -35,6 +35,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int, attempts: int = 50) -> int:
+    """The first of `count` consecutive ports that are all free right now (for a supervisor that
+    gives its i-th worker `port + i`); `free_port() + 1` is often some client's ephemeral port."""
+    for _ in range(attempts):
+        first = free_port()
+        if first + count > 65536:
+            continue
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(first, first + count):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return first
+    raise RuntimeError(f"found no {count} consecutive free ports in {attempts} tries")
+
+
 def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

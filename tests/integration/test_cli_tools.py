@@ -91,9 +91,9 @@ def test_features_run_with_two_processes_get_and_status(
         "TASTEMAKER_REDIS_NAMESPACE": env.redis_namespace,
         "TASTEMAKER_LOG_LEVEL": "WARNING",
     }
-    from tastemaker.services.embedded import free_port
+    from tastemaker.services.embedded import free_ports
 
-    metrics_port = free_port()
+    metrics_port = free_ports(2)
     supervisor = subprocess.Popen(
         [
             sys.executable, "-m", "tastemaker.services.cli", "features", "run", "--processes", "2",
