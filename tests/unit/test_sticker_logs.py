@@ -41,6 +41,7 @@ def test_pairs_by_hand() -> None:
         logged_pairs(logs, clip=0.5)
 
 
+@pytest.mark.timeout(1200)  # two trainings: minutes on a slow day; a hang guard, not a speed check
 def test_the_propensity_correction_changes_what_a_new_word_means() -> None:
     """Users typing "zorblax" are shown the first sticker nearly always (μ = 0.9) and send it 60 times;
     the second is shown rarely (μ = 0.1) yet sent 30 times: per showing, far the better fit. Trained
