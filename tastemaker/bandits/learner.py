@@ -18,7 +18,7 @@ import numpy as np
 from tastemaker.bandits.linear_store import LinearStateStore
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
 from tastemaker.messaging.codec import UndecodableRecord, decode
-from tastemaker.messaging.ports import Consumer, Producer
+from tastemaker.messaging.ports import Consumer, Producer, Record
 from tastemaker.v1 import records_pb2
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ class LearnerStats:
     decisions: int = 0
     rows_applied: int = 0
     skipped: int = 0
+    failures: int = 0
 
 
 def rows_of(rewarded: records_pb2.RewardedDecision) -> dict[str, list[tuple[np.ndarray, float]]]:
@@ -60,34 +61,57 @@ class LinearLearner:
         records = self._consumer.poll(timeout_s)
         if not records:
             return 0
+        skipped_before = self.stats.skipped
         batches: dict[tuple[str, str, int], list[tuple[int, np.ndarray, float]]] = defaultdict(list)
         for record in records:
             rewarded = records_pb2.RewardedDecision()
             try:
                 decode(record.value, record.headers, rewarded)
             except UndecodableRecord as exc:
-                self.stats.skipped += 1
-                log.warning(
-                    "dead-lettering an unreadable rewarded record at %s:%d: %s", record.partition, record.offset, exc
-                )
-                send_dead_letter(self._producer, self._dlq_topic, dead_letter(record, str(exc), "learner"))
+                self._dead_letter(record, str(exc))
                 continue
             if rewarded.decision.surface != "home":
                 continue
+            taught = rows_of(rewarded)
+            bad = [r for rows in taught.values() for x, r in rows if not (np.isfinite(x).all() and np.isfinite(r))]
+            if bad:  # e.g. a reward of inf: Redis refuses it, and the posterior must never hold it
+                self._dead_letter(record, f"cannot apply: non-finite reward or feature ({bad[0]!r})")
+                continue
             self.stats.decisions += 1
-            for level, taught in rows_of(rewarded).items():
-                batches[(level, record.topic, record.partition)].extend((record.offset, x, r) for x, r in taught)
+            for level, rows in taught.items():
+                batches[(level, record.topic, record.partition)].extend((record.offset, x, r) for x, r in rows)
         for (level, topic, partition), batch in batches.items():
             self.stats.rows_applied += self._store.apply(level, topic, partition, batch)
-        if self.stats.skipped:
+        if dead_letters := self.stats.skipped - skipped_before:
             self._producer.flush()
+            log.warning("learner dead-lettered %d records of this batch", dead_letters)
         self._consumer.commit()
         return len(records)
+
+    def _dead_letter(self, record: Record, reason: str) -> None:
+        self.stats.skipped += 1
+        log.warning(
+            "dead-lettering rewarded record %s:%d@%d: %s", record.topic, record.partition, record.offset, reason
+        )
+        send_dead_letter(self._producer, self._dlq_topic, dead_letter(record, reason, "learner"))
 
     def close(self) -> None:
         self._consumer.close()
         self._producer.close()
 
     def run(self, stop: threading.Event) -> None:
+        """Consume until `stop`; a failed step (Redis or the broker away) rewinds to the last commit
+        and retries, so nothing is skipped and the thread never dies of it."""
+        log.info("linear learner started")
         while not stop.is_set():
-            self.consume_once()
+            try:
+                self.consume_once()
+            except Exception:
+                self.stats.failures += 1
+                log.exception("learner step failed; rewinding to the last commit, retry in 1 s")
+                stop.wait(1.0)
+                try:
+                    self._consumer.rewind()
+                except Exception:
+                    log.exception("rewind failed; will retry")
+        log.info("linear learner stopped: %s", self.stats)

@@ -314,6 +314,8 @@ class Placement:
     propensities: np.ndarray
     ranking_probability: float  # P(the free positions exactly as shown); pinned ones are certain
     scores: dict[str, float]
+    #: (position shown, id) of the pinned ids that were placed
+    pinned: tuple[tuple[int, str], ...] = ()
 
 
 def rank_with_constraints(
@@ -326,28 +328,36 @@ def rank_with_constraints(
 ) -> Placement:
     """Up to k positions: pinned ids at their positions (probability 1), excluded ids never; the
     free positions, in order, filled by the strategy from the remaining candidates. A pinned id
-    that is not a candidate, or pinned beyond k, is ignored."""
+    that is not a candidate, or pinned at k or beyond, is ignored.
+
+    The positions returned are the rows actually shown, 0, 1, 2, ...: when the free candidates run
+    out before a pinned position, the pinned ids below it move up (a shelf pinned at row 9 of a
+    page that has 8 rows is shown, and logged, at row 7, still with probability 1: where it lands
+    depends only on how many candidates there are). Work and memory follow the candidates, never k."""
     pinned = {p: i for p, i in (pinned or {}).items() if 0 <= p < k and i in candidates.ids and i not in excluded}
     pinned_ids = set(pinned.values())
     keep = np.array(
         [i for i, cid in enumerate(candidates.ids) if cid not in excluded and cid not in pinned_ids], dtype=int
     )
     free = candidates.subset(keep)
-    free_slots = [p for p in range(k) if p not in pinned]
-    n_free = min(len(free_slots), len(free.ids))
+    n_free = min(k - len(pinned), len(free.ids))
+    # the first n_free positions that are not pinned all lie below n_free + len(pinned)
+    free_slots = [p for p in range(n_free + len(pinned)) if p not in pinned][:n_free]
     order = strategy.sample_order(free, n_free, rng) if n_free else np.zeros(0, dtype=int)
     marginals = strategy.marginals(free, n_free) if n_free else np.zeros((0, 0))
     placed = {p: (i, 1.0) for p, i in pinned.items()}
-    for slot, (position, index) in enumerate(zip(free_slots[:n_free], order, strict=True)):
+    for slot, (position, index) in enumerate(zip(free_slots, order, strict=True)):
         placed[position] = (free.ids[index], float(marginals[index, slot]))
-    positions = sorted(placed)
+    requested = sorted(placed)
     score_of = dict(zip(candidates.ids, candidates.scores.tolist(), strict=True))
+    ids = [placed[p][0] for p in requested]
     return Placement(
-        ids=[placed[p][0] for p in positions],
-        positions=positions,
-        propensities=np.array([placed[p][1] for p in positions]),
+        ids=ids,
+        positions=list(range(len(requested))),
+        propensities=np.array([placed[p][1] for p in requested]),
         ranking_probability=strategy.ranking_probability(free, order) if n_free else 1.0,
-        scores={placed[p][0]: score_of[placed[p][0]] for p in positions},
+        scores={i: score_of[i] for i in ids},
+        pinned=tuple((row, ids[row]) for row, p in enumerate(requested) if p in pinned),
     )
 
 

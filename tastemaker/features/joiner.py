@@ -10,6 +10,7 @@ did not show, late outcomes and undecodable records go to the dead-letter topic.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -73,6 +74,7 @@ class RewardJoiner:
         topics: Topics,
         namespace: str = "tm",
         default_reward: float = 0.0,
+        reward_range: tuple[float, float] = (-1000.0, 1000.0),
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self._consumer = consumer
@@ -81,6 +83,7 @@ class RewardJoiner:
         self._topics = topics
         self._ns = namespace
         self._default_reward = default_reward
+        self._reward_range = reward_range
         self._clock_ms = clock_ms
         self.stats = JoinerStats()
 
@@ -99,6 +102,7 @@ class RewardJoiner:
                 else:
                     outcome = records_pb2.Outcome()
                     _parse(record, outcome)
+                    self._check_reward(outcome)
                     outcomes.append((record, outcome))
             except RecordRejected as exc:
                 rejects += 1
@@ -109,6 +113,11 @@ class RewardJoiner:
             self._producer.flush()
         self._consumer.commit()
         return len(records)
+
+    def _check_reward(self, outcome: records_pb2.Outcome) -> None:
+        low, high = self._reward_range
+        if not (math.isfinite(outcome.reward) and low <= outcome.reward <= high):
+            raise RecordRejected(f"reward {outcome.reward} is outside the valid range [{low:g}, {high:g}]")
 
     def _stage_decision(self, pipe: redis.client.Pipeline, record: Record) -> None:
         decision = records_pb2.DecisionLog()
@@ -187,7 +196,8 @@ class RewardJoiner:
                 fake = Record(self._topics.outcomes, -1, -1, outcome.decision_id.encode(), raw)
                 self._reject(fake, f"outcome for item {outcome.item_id!r} that decision did not show")
         rewarded.defaulted = not rewarded.outcomes
-        rewarded.reward = self._default_reward if rewarded.defaulted else sum(o.reward for o in rewarded.outcomes)
+        # each outcome is in the valid range and counted once per outcome id, so the sum is finite
+        rewarded.reward = self._default_reward if rewarded.defaulted else math.fsum(o.reward for o in rewarded.outcomes)
         self._producer.send(
             self._topics.rewarded,
             rewarded.SerializeToString(),

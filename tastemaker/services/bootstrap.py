@@ -163,7 +163,9 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
                 hook()
 
         home.set_before_rank(before_rank)
-    feedback = FeedbackService(publisher.publish, topics.outcomes)
+    feedback = FeedbackService(
+        publisher.publish, topics.outcomes, reward_range=(settings.reward_min, settings.reward_max)
+    )
     try:
         server = build_server(
             home,
@@ -228,6 +230,7 @@ def build_joiner(settings: Settings) -> RewardJoiner:
         topics,
         namespace=settings.redis_namespace,
         default_reward=settings.default_reward,
+        reward_range=(settings.reward_min, settings.reward_max),
     )
 
 

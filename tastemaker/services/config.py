@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -62,6 +63,22 @@ class Settings:
     #: Outcomes are joined to a decision until served time + this window.
     reward_window_s: float = 30.0
     default_reward: float = 0.0
+    #: the valid range of one reported reward (ReportOutcome and outcome records); the joiner
+    #: dead-letters outcomes outside it, so one client cannot push the learners to infinity
+    reward_min: float = -1000.0
+    reward_max: float = 1000.0
+    #: budget of one feature read on the request path, seconds (the Redis socket timeout); after
+    #: `feature_breaker_failures` failures in a row ranking serves non-personalised at once and
+    #: probes Redis every `feature_breaker_probe_s` in the background until it answers again
+    feature_timeout_s: float = 0.05
+    feature_breaker_failures: int = 3
+    feature_breaker_probe_s: float = 1.0
+    #: `up` and `serve` stop within this many seconds of SIGTERM/SIGINT, whatever is still running
+    shutdown_grace_s: float = 15.0
+    #: Prometheus metrics of the serving process on this port (0: off)
+    metrics_port: int = 0
+    #: the embedded broker keeps records this long (it holds them in memory)
+    embedded_retention_s: float = 600.0
     #: Decision-log records waiting to be sent; when full, new ones are dropped and counted.
     decision_queue_size: int = 10_000
     log_level: str = "INFO"
@@ -86,9 +103,28 @@ class Settings:
             raise ConfigError(f"TASTEMAKER_GRPC_PORT must be a port number, got {self.grpc_port}")
         if self.reward_window_s < 0:
             raise ConfigError(f"TASTEMAKER_REWARD_WINDOW_S must be non-negative, got {self.reward_window_s}")
+        if not (
+            math.isfinite(self.reward_min) and math.isfinite(self.reward_max) and self.reward_min < self.reward_max
+        ):
+            raise ConfigError(
+                f"TASTEMAKER_REWARD_MIN < _MAX must be finite, got {self.reward_min}, {self.reward_max}"
+            )
+        if not self.reward_min <= self.default_reward <= self.reward_max:
+            raise ConfigError(f"TASTEMAKER_DEFAULT_REWARD must be in the reward range, got {self.default_reward}")
+        for name in ("feature_timeout_s", "feature_breaker_probe_s", "shutdown_grace_s", "embedded_retention_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"TASTEMAKER_{name.upper()} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"TASTEMAKER_METRICS_PORT must be a port number, got {self.metrics_port}")
         if self.kafka_client not in ("kafka-python", "confluent"):
             raise ConfigError(f"TASTEMAKER_KAFKA_CLIENT must be kafka-python or confluent, got {self.kafka_client!r}")
-        for name in ("max_shelves_default", "max_cards_default", "grpc_workers", "decision_queue_size"):
+        for name in (
+            "max_shelves_default",
+            "max_cards_default",
+            "grpc_workers",
+            "decision_queue_size",
+            "feature_breaker_failures",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"TASTEMAKER_{name.upper()} must be positive, got {getattr(self, name)}")
 

@@ -1,35 +1,50 @@
-"""Feedback: outcomes reported by apps, logged to `tastemaker.outcomes` for the reward joiner."""
+"""Feedback: outcomes reported by apps, logged to `tastemaker.outcomes` for the reward joiner.
+
+A reward must be finite and inside the configured range (`TASTEMAKER_REWARD_MIN`/`_MAX`), and
+identical reports count once: the outcome id is derived from the decision, the item, the event
+type and the caller's idempotency key, and the joiner keeps one outcome per id.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
-import uuid
 from collections.abc import Callable
 
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
+from tastemaker.services.limits import MAX_EVENT_TYPE_LENGTH, check_id
 from tastemaker.v1 import api_pb2, records_pb2
 
-MAX_ID_LENGTH = 256
+#: the default valid reward range; configure with TASTEMAKER_REWARD_MIN / TASTEMAKER_REWARD_MAX
+DEFAULT_REWARD_RANGE = (-1000.0, 1000.0)
 
 
-def parse_report_outcome(request: api_pb2.ReportOutcomeRequest) -> records_pb2.Outcome:
-    for field in ("decision_id", "item_id"):
-        value = getattr(request, field)
-        if not value:
-            raise InvalidArgument(field, "is required")
-        if len(value) > MAX_ID_LENGTH:
-            raise InvalidArgument(field, f"is longer than {MAX_ID_LENGTH} characters")
-    if not math.isfinite(request.reward):
-        raise InvalidArgument("reward", f"must be a finite number, got {request.reward}")
-    if len(request.event_type) > MAX_ID_LENGTH:
-        raise InvalidArgument("event_type", f"is longer than {MAX_ID_LENGTH} characters")
+def outcome_id(decision_id: str, item_id: str, event_type: str, idempotency_key: str = "") -> str:
+    """The same for identical reports, so the joiner counts them once."""
+    parts = "\x1f".join((decision_id, item_id, event_type, idempotency_key)).encode()
+    return hashlib.blake2b(parts, digest_size=16).hexdigest()
+
+
+def parse_report_outcome(
+    request: api_pb2.ReportOutcomeRequest, reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE
+) -> records_pb2.Outcome:
+    check_id("decision_id", request.decision_id)
+    check_id("item_id", request.item_id)
+    check_id("idempotency_key", request.idempotency_key, required=False)
+    low, high = reward_range
+    if not (math.isfinite(request.reward) and low <= request.reward <= high):
+        raise InvalidArgument("reward", f"must be a finite number in [{low:g}, {high:g}], got {request.reward}")
+    if len(request.event_type) > MAX_EVENT_TYPE_LENGTH:
+        raise InvalidArgument("event_type", f"is longer than {MAX_EVENT_TYPE_LENGTH} characters")
+    event_type = request.event_type or "unspecified"
     return records_pb2.Outcome(
+        outcome_id=outcome_id(request.decision_id, request.item_id, event_type, request.idempotency_key),
         decision_id=request.decision_id,
         item_id=request.item_id,
         reward=request.reward,
-        event_type=request.event_type or "unspecified",
+        event_type=event_type,
     )
 
 
@@ -39,14 +54,19 @@ class FeedbackService:
         publish: Callable[[str, bytes, bytes | None, dict[str, bytes] | None], bool],
         outcomes_topic: str,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE,
     ) -> None:
         self._publish = publish
         self._topic = outcomes_topic
         self._clock_ms = clock_ms
+        self.reward_range = reward_range
         self.outcomes_reported = 0
 
+    def parse(self, request: api_pb2.ReportOutcomeRequest) -> records_pb2.Outcome:
+        return parse_report_outcome(request, self.reward_range)
+
     def report(self, outcome: records_pb2.Outcome) -> str:
-        outcome.outcome_id = outcome.outcome_id or uuid.uuid4().hex
+        outcome.outcome_id = outcome.outcome_id or outcome_id(outcome.decision_id, outcome.item_id, outcome.event_type)
         outcome.reported_at_ms = self._clock_ms()
         self._publish(
             self._topic,

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from tastemaker.services.errors import InvalidArgument
-from tastemaker.services.feedback import FeedbackService, parse_report_outcome
+from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.home import HomeRankingService, parse_rank_home
+from tastemaker.services.limits import check_context
 from tastemaker.stickers.suggest import StickerService
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
@@ -39,7 +43,7 @@ class FeedbackServicer(api_pb2_grpc.FeedbackServicer):
     def ReportOutcome(  # noqa: N802
         self, request: api_pb2.ReportOutcomeRequest, context: grpc.ServicerContext
     ) -> api_pb2.ReportOutcomeResponse:
-        return api_pb2.ReportOutcomeResponse(outcome_id=self._feedback.report(parse_report_outcome(request)))
+        return api_pb2.ReportOutcomeResponse(outcome_id=self._feedback.report(self._feedback.parse(request)))
 
 
 class StickersServicer(api_pb2_grpc.StickersServicer):
@@ -56,6 +60,7 @@ class StickersServicer(api_pb2_grpc.StickersServicer):
                 "and set TASTEMAKER_STICKER_MODEL",
             )
             raise AssertionError("unreachable")
+        check_context("context", request.context)
         result = self._stickers.suggest(request.user_id, request.message, request.language, request.k)
         return api_pb2.SuggestStickersResponse(
             decision_id=result.decision.decision_id,
@@ -68,8 +73,43 @@ class StickersServicer(api_pb2_grpc.StickersServicer):
         )
 
 
+class RateLimitedLog:
+    """At most one line per `every_s` seconds; the lines held back are counted in the next one."""
+
+    def __init__(self, logger: logging.Logger, every_s: float = 10.0) -> None:
+        self._logger = logger
+        self._every_s = every_s
+        self._last = -float("inf")
+        self._held = 0
+        self._lock = threading.Lock()
+        self.total = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        with self._lock:
+            self.total += 1
+            now = time.monotonic()
+            if now - self._last < self._every_s:
+                self._held += 1
+                return
+            held, self._held, self._last = self._held, 0, now
+        suffix = f" (and {held} more like it in the last {self._every_s:.0f} s)" if held else ""
+        self._logger.warning(message + suffix, *args)
+
+
+@dataclass(frozen=True)
+class _Undecodable:
+    """What the guarded deserializer hands on for a body that is not the method's request message."""
+
+    reason: str
+
+
 class ErrorMappingInterceptor(grpc.ServerInterceptor):
-    """Maps domain errors to status codes in one place; unexpected errors become INTERNAL."""
+    """Maps domain errors to status codes in one place: invalid fields and undecodable bodies to
+    INVALID_ARGUMENT (logged at most once per 10 s, so a flood of garbage cannot flood the logs),
+    unexpected errors to INTERNAL."""
+
+    def __init__(self) -> None:
+        self.bad_requests = RateLimitedLog(log)
 
     def intercept_service(
         self,
@@ -81,11 +121,24 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
             return handler
         inner = handler.unary_unary
         method = handler_call_details.method
+        parse = handler.request_deserializer
+
+        def deserialize(raw: bytes) -> Any:
+            try:
+                return parse(raw) if parse is not None else raw
+            except Exception as exc:  # random bytes, a truncated message, invalid UTF-8 in a string
+                return _Undecodable(f"{type(exc).__name__}: {exc}")
 
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            if isinstance(request, _Undecodable):
+                self.bad_requests.warning("%s: undecodable request body (%s)", method, request.reason)
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"the request body is not a valid message: {request.reason}"
+                )
             try:
                 return inner(request, context)
             except InvalidArgument as exc:
+                self.bad_requests.warning("%s: invalid argument: %s", method, exc)
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             except Exception as exc:
                 if context.code() is not None:  # the servicer already aborted with a status
@@ -95,9 +148,34 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             guarded,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserialize,
             response_serializer=handler.response_serializer,
         )
+
+
+#: grpc.reflection.v1 is v1alpha under a new package name, message for message (grpcio-reflection
+#: ships only v1alpha): the same servicer answers both, so clients of either version work.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _enable_reflection(server: grpc.Server, service_names: tuple[str, ...]) -> None:
+    names = (*service_names, reflection.SERVICE_NAME, REFLECTION_V1)
+    servicer = reflection.ReflectionServicer(names)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                REFLECTION_V1,
+                {
+                    "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                        servicer.ServerReflectionInfo,
+                        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+                    )
+                },
+            ),
+        )
+    )
 
 
 class ServingServer:
@@ -145,10 +223,7 @@ def build_server(
     api_pb2_grpc.add_StickersServicer_to_server(StickersServicer(stickers), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
-    )
+    _enable_reflection(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as exc:

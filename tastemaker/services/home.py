@@ -29,15 +29,24 @@ from tastemaker.features.events import EVENT_TYPES
 from tastemaker.features.store import FeatureReader, RankingFeatures, UserFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
+from tastemaker.services.limits import (
+    MAX_CARD_CANDIDATES,
+    MAX_CARDS_PER_SHELF,
+    MAX_DECISION_LOG_BYTES,
+    MAX_EXCLUDED_IDS,
+    MAX_ID_LENGTH,
+    MAX_SHELF_CANDIDATES,
+    MAX_SHELVES,
+    MAX_TOTAL_CARDS,
+    check_context,
+    check_count,
+    check_id,
+)
 from tastemaker.services.shadow import ShadowRunner
 from tastemaker.v1 import api_pb2, records_pb2
 
 log = logging.getLogger(__name__)
 
-MAX_ID_LENGTH = 256
-MAX_SHELF_CANDIDATES = 500
-MAX_CARD_CANDIDATES = 500
-MAX_CONTEXT_ENTRIES = 64
 _COUNT_TYPES = tuple(sorted(EVENT_TYPES))
 
 
@@ -54,32 +63,20 @@ class HomeRequest:
     excluded: frozenset[str] = frozenset()
 
 
-def _check_id(field: str, value: str) -> None:
-    if not value:
-        raise InvalidArgument(field, "is required")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidArgument(field, f"is longer than {MAX_ID_LENGTH} characters")
-
-
 def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
-    """Validate a RankHomeRequest; errors name the offending field."""
-    _check_id("user_id", request.user_id)
-    if request.max_shelves < 0:
-        raise InvalidArgument("max_shelves", f"must be >= 0 (0 = server default), got {request.max_shelves}")
-    if request.max_cards_per_shelf < 0:
-        raise InvalidArgument(
-            "max_cards_per_shelf", f"must be >= 0 (0 = server default), got {request.max_cards_per_shelf}"
-        )
-    if len(request.context) > MAX_CONTEXT_ENTRIES:
-        raise InvalidArgument("context", f"has more than {MAX_CONTEXT_ENTRIES} entries")
+    """Validate a RankHomeRequest against `limits`; errors name the offending field."""
+    check_id("user_id", request.user_id)
+    check_count("max_shelves", request.max_shelves, MAX_SHELVES)
+    check_count("max_cards_per_shelf", request.max_cards_per_shelf, MAX_CARDS_PER_SHELF)
+    check_context("context", request.context)
     if len(request.candidates) > MAX_SHELF_CANDIDATES:
         raise InvalidArgument("candidates", f"has more than {MAX_SHELF_CANDIDATES} shelves")
-    if len(request.request_id) > MAX_ID_LENGTH:
-        raise InvalidArgument("request_id", f"is longer than {MAX_ID_LENGTH} characters")
+    check_id("request_id", request.request_id, required=False)
     shelves = []
     seen: set[str] = set()
+    total_cards = 0
     for i, shelf in enumerate(request.candidates):
-        _check_id(f"candidates[{i}].shelf_id", shelf.shelf_id)
+        check_id(f"candidates[{i}].shelf_id", shelf.shelf_id)
         if shelf.shelf_id in seen:
             raise InvalidArgument(f"candidates[{i}].shelf_id", f"repeats {shelf.shelf_id!r}")
         seen.add(shelf.shelf_id)
@@ -88,27 +85,32 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
             raise InvalidArgument(f"candidates[{i}].card_ids", "must not be empty")
         if len(cards) > MAX_CARD_CANDIDATES:
             raise InvalidArgument(f"candidates[{i}].card_ids", f"has more than {MAX_CARD_CANDIDATES} cards")
+        total_cards += len(cards)
+        if total_cards > MAX_TOTAL_CARDS:
+            raise InvalidArgument("candidates", f"have more than {MAX_TOTAL_CARDS} cards in all")
         if len(set(cards)) != len(cards):
             raise InvalidArgument(f"candidates[{i}].card_ids", "has duplicate card ids")
         lengths = list(map(len, cards))
         if min(lengths) == 0 or max(lengths) > MAX_ID_LENGTH:  # then find the first bad one, to name it
             for j, card_id in enumerate(cards):
-                _check_id(f"candidates[{i}].card_ids[{j}]", card_id)
+                check_id(f"candidates[{i}].card_ids[{j}]", card_id)
         shelves.append(ShelfCandidates(shelf.shelf_id, cards))
     pinned: dict[int, str] = {}
     for i, pin in enumerate(request.pinned_shelves):
-        _check_id(f"pinned_shelves[{i}].shelf_id", pin.shelf_id)
-        if pin.position < 0:
-            raise InvalidArgument(f"pinned_shelves[{i}].position", f"must be >= 0, got {pin.position}")
+        check_id(f"pinned_shelves[{i}].shelf_id", pin.shelf_id)
+        if not 0 <= pin.position < MAX_SHELVES:
+            raise InvalidArgument(
+                f"pinned_shelves[{i}].position", f"must be in [0, {MAX_SHELVES - 1}], got {pin.position}"
+            )
         if pin.position in pinned:
             raise InvalidArgument(f"pinned_shelves[{i}].position", f"pins a second shelf to row {pin.position}")
         if pin.shelf_id in pinned.values():
             raise InvalidArgument(f"pinned_shelves[{i}].shelf_id", f"pins {pin.shelf_id!r} twice")
         pinned[pin.position] = pin.shelf_id
-    if len(request.excluded_item_ids) > MAX_CARD_CANDIDATES:
-        raise InvalidArgument("excluded_item_ids", f"has more than {MAX_CARD_CANDIDATES} ids")
+    if len(request.excluded_item_ids) > MAX_EXCLUDED_IDS:
+        raise InvalidArgument("excluded_item_ids", f"has more than {MAX_EXCLUDED_IDS} ids")
     for i, item in enumerate(request.excluded_item_ids):
-        _check_id(f"excluded_item_ids[{i}]", item)
+        check_id(f"excluded_item_ids[{i}]", item)
     return HomeRequest(
         user_id=request.user_id,
         context=dict(request.context),
@@ -276,7 +278,7 @@ class HomeRankingService:
                     ),
                 )
             )
-        return Page(shown, placement.ranking_probability, shelf_scores, served)
+        return Page(shown, placement.ranking_probability, shelf_scores, served, placement.pinned)
 
     def set_shadow(self, shadow: ShadowRunner | None) -> None:
         self._shadow = shadow
@@ -341,7 +343,8 @@ class HomeRankingService:
             max_shelves=max_shelves,
             max_cards_per_shelf=max_cards,
             reward_window_ms=self._reward_window_ms,
-            pinned_shelves=[api_pb2.PinnedShelf(shelf_id=i, position=p) for p, i in request.pinned],
+            # the rows the pinned shelves were shown at (a pin below the page's last row moves up)
+            pinned_shelves=[api_pb2.PinnedShelf(shelf_id=i, position=p) for p, i in page.pinned],
             excluded_item_ids=sorted(request.excluded),
         )
         if self._shadow is not None:
@@ -362,12 +365,14 @@ class HomeRankingService:
                 decision.model_version = shadow.message.model_version
                 del decision.shelf_candidates.scores[:]
                 decision.shelf_candidates.scores.extend(shadow.shelf_scores[free].tolist())
-        self._publish(
-            self._decisions_topic,
-            decision.SerializeToString(),
-            decision.decision_id.encode(),
-            PROTOBUF_HEADERS,
-        )
+        payload = decision.SerializeToString()
+        if len(payload) > MAX_DECISION_LOG_BYTES:  # refused before anything is shown: no unlogged answer
+            raise InvalidArgument(
+                "candidates",
+                f"make a decision log of {len(payload):,} bytes, over the {MAX_DECISION_LOG_BYTES:,} one Kafka "
+                "record carries: send fewer candidates, shorter ids or a smaller context",
+            )
+        self._publish(self._decisions_topic, payload, decision.decision_id.encode(), PROTOBUF_HEADERS)
         self.decisions_served += 1
         return decision, served
 
@@ -393,6 +398,8 @@ class Page:
     ranking_probability: float
     shelf_scores: np.ndarray
     served: list[ServedShelf]
+    #: (row shown, shelf id) of the pinned shelves on the page
+    pinned: tuple[tuple[int, str], ...] = ()
 
 
 def _as_strategy(ranker: Strategy | EpsilonGreedyRanker) -> Strategy:
@@ -411,6 +418,7 @@ def to_response(decision: records_pb2.DecisionLog, served: list[ServedShelf] | N
             (s.shelf_id, s.score, s.propensity, [(c.card_id, c.position, c.score, c.propensity) for c in s.cards])
             for s in decision.shown
         ]
+    # rows are shown, and logged, at 0, 1, 2, ... in this order (`RankedShelf.position`)
     return api_pb2.RankHomeResponse(
         decision_id=decision.decision_id,
         policy=decision.policy,
@@ -421,7 +429,8 @@ def to_response(decision: records_pb2.DecisionLog, served: list[ServedShelf] | N
                 score=score,
                 propensity=propensity,
                 cards=[api_pb2.RankedCard(card_id=c, score=cs, propensity=cp) for c, _, cs, cp in cards],
+                position=row,
             )
-            for shelf_id, score, propensity, cards in served
+            for row, (shelf_id, score, propensity, cards) in enumerate(served)
         ],
     )

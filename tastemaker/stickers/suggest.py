@@ -22,13 +22,14 @@ import numpy as np
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, exploration_log, rank_with_constraints
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
+from tastemaker.services.limits import MAX_STICKERS, check_id
 from tastemaker.stickers.catalog import LANGUAGES
 from tastemaker.stickers.encoder import StickerEncoder
 from tastemaker.stickers.index import IndexHolder
 from tastemaker.stickers.text import MAX_MESSAGE_CHARS, normalise
 from tastemaker.v1 import records_pb2
 
-MAX_K = 50
+MAX_K = MAX_STICKERS
 CANDIDATES = 50
 #: score = similarity + ENGAGEMENT_WEIGHT · log(1 + the user's sends of the sticker)
 ENGAGEMENT_WEIGHT = 0.1
@@ -71,8 +72,7 @@ class StickerService:
         self._clock_ms = clock_ms
 
     def suggest(self, user_id: str, message: str, language: str = "", k: int = 5) -> SuggestResult:
-        if not user_id:
-            raise InvalidArgument("user_id", "is required")
+        check_id("user_id", user_id)
         if not message or not message.strip():
             raise InvalidArgument("message", "is empty")
         if language and language not in LANGUAGES:

@@ -17,6 +17,7 @@ import numpy as np
 from tastemaker.training.home_policies import DEFAULT as POLICIES
 from tastemaker.training.home_policies import HomePolicy, free_slots, logging_ranker, resolve
 from tastemaker.training.home_reward_model import CellRewardModel, q_arrays
+from tastemaker.training.logs import compact_rows
 from tastemaker.training.ope import (
     IPW,
     SNIPW,
@@ -214,7 +215,7 @@ def evaluate(
     `slate-<estimator>` (whole page) and `cascade-<estimator>` (page prefixes)."""
     if not decisions:
         raise ValueError("no rewarded decisions to evaluate")
-    home = [d for d in decisions if d.decision.surface == "home"]
+    home = [compact_rows(d) for d in decisions if d.decision.surface == "home"]  # any logged row indexes
     data = slot_data(home)
     report: dict[str, Any] = {
         "n_decisions": len(home),

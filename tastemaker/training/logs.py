@@ -20,6 +20,32 @@ class LogFormatError(ValueError):
     pass
 
 
+def compact_rows(rewarded: records_pb2.RewardedDecision) -> records_pb2.RewardedDecision:
+    """The decision with its shown shelves at rows 0, 1, 2, ... in their logged order (in place).
+
+    Logs written before rows were compacted can hold a pinned shelf at a row past the page's last
+    (a pin at row 501 of an 8-row page, shown at row 7); every offline job indexes rows by
+    position, so each reader maps them to the rows actually shown, pins included."""
+    decision = rewarded.decision
+    positions = [shelf.position for shelf in decision.shown]
+    if positions == list(range(len(positions))):
+        return rewarded
+    row_of = {p: row for row, p in enumerate(sorted(positions))}
+    shown = sorted(decision.shown, key=lambda shelf: shelf.position)
+    copies = [records_pb2.LoggedShelf() for _ in shown]
+    for copy, shelf in zip(copies, shown, strict=True):
+        copy.CopyFrom(shelf)
+        copy.position = row_of[shelf.position]
+    decision.ClearField("shown")
+    decision.shown.extend(copies)
+    shown_at = {shelf.shelf_id: shelf.position for shelf in decision.shown}
+    pins = [(shown_at[p.shelf_id], p.shelf_id) for p in decision.pinned_shelves if p.shelf_id in shown_at]
+    decision.ClearField("pinned_shelves")
+    for row, shelf_id in pins:
+        decision.pinned_shelves.add(shelf_id=shelf_id, position=row)
+    return rewarded
+
+
 def read_jsonl(path: Path) -> list[records_pb2.RewardedDecision]:
     out = []
     with path.open(encoding="utf-8") as lines:
@@ -27,7 +53,7 @@ def read_jsonl(path: Path) -> list[records_pb2.RewardedDecision]:
             if not line.strip():
                 continue
             try:
-                out.append(json_format.Parse(line, records_pb2.RewardedDecision()))
+                out.append(compact_rows(json_format.Parse(line, records_pb2.RewardedDecision())))
             except json_format.ParseError as exc:
                 raise LogFormatError(f"{path}:{number}: not a RewardedDecision: {exc}") from exc
     return out
@@ -98,7 +124,7 @@ def read_parquet(path: Path) -> list[records_pb2.RewardedDecision]:
             message.ParseFromString(raw)
         except DecodeError as exc:
             raise LogFormatError(f"{path}: row {number}: `record` is not a RewardedDecision ({exc})") from exc
-        out.append(message)
+        out.append(compact_rows(message))
     return out
 
 
@@ -113,6 +139,6 @@ def write_export(decisions: Iterable[records_pb2.RewardedDecision], path: Path) 
 
 def read_topic(bootstrap_servers: str, topic: str) -> list[records_pb2.RewardedDecision]:
     return [
-        decode(record.value, record.headers, records_pb2.RewardedDecision())
+        compact_rows(decode(record.value, record.headers, records_pb2.RewardedDecision()))
         for record in read_topic_to_end(bootstrap_servers, topic)
     ]

@@ -60,16 +60,18 @@ class RankedCard(_message.Message):
     def __init__(self, card_id: _Optional[str] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ...) -> None: ...
 
 class RankedShelf(_message.Message):
-    __slots__ = ("shelf_id", "score", "propensity", "cards")
+    __slots__ = ("shelf_id", "score", "propensity", "cards", "position")
     SHELF_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     PROPENSITY_FIELD_NUMBER: _ClassVar[int]
     CARDS_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
     shelf_id: str
     score: float
     propensity: float
     cards: _containers.RepeatedCompositeFieldContainer[RankedCard]
-    def __init__(self, shelf_id: _Optional[str] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[RankedCard, _Mapping]]] = ...) -> None: ...
+    position: int
+    def __init__(self, shelf_id: _Optional[str] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[RankedCard, _Mapping]]] = ..., position: _Optional[int] = ...) -> None: ...
 
 class RankHomeResponse(_message.Message):
     __slots__ = ("decision_id", "shelves", "policy", "model_version")
@@ -127,16 +129,18 @@ class SuggestStickersResponse(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., suggestions: _Optional[_Iterable[_Union[StickerSuggestion, _Mapping]]] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class ReportOutcomeRequest(_message.Message):
-    __slots__ = ("decision_id", "item_id", "reward", "event_type")
+    __slots__ = ("decision_id", "item_id", "reward", "event_type", "idempotency_key")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     REWARD_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     item_id: str
     reward: float
     event_type: str
-    def __init__(self, decision_id: _Optional[str] = ..., item_id: _Optional[str] = ..., reward: _Optional[float] = ..., event_type: _Optional[str] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, decision_id: _Optional[str] = ..., item_id: _Optional[str] = ..., reward: _Optional[float] = ..., event_type: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class ReportOutcomeResponse(_message.Message):
     __slots__ = ("outcome_id",)

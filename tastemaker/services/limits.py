@@ -1,0 +1,61 @@
+"""What one request may carry: the documented maximum of every field of every RPC (README, "Limits").
+
+Work and memory follow the candidates a request brings, and every answered decision's log fits in
+one Kafka record: a request over these limits gets INVALID_ARGUMENT naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tastemaker.services.errors import InvalidArgument
+
+#: any id: user, shelf, card, sticker, decision, item, request
+MAX_ID_LENGTH = 256
+#: RankHome: candidate shelves, cards of one candidate shelf, and cards over all candidate shelves
+MAX_SHELF_CANDIDATES = 500
+MAX_CARD_CANDIDATES = 500
+MAX_TOTAL_CARDS = 5_000
+#: RankHome: rows and cards per row a page may ask for; pinned rows lie below MAX_SHELVES
+MAX_SHELVES = 100
+MAX_CARDS_PER_SHELF = 100
+MAX_EXCLUDED_IDS = 5_000
+#: RankHome and SuggestStickers: request context
+MAX_CONTEXT_ENTRIES = 64
+MAX_CONTEXT_KEY_LENGTH = 64
+MAX_CONTEXT_VALUE_LENGTH = 256
+#: SuggestStickers: suggestions per request
+MAX_STICKERS = 50
+#: ReportOutcome: event type
+MAX_EVENT_TYPE_LENGTH = 64
+#: A decision log must fit in one Kafka record under the brokers' default limit (1 MiB, less the
+#: record's key, headers and batch overhead); a request whose log would be larger is refused
+#: before anything is shown, so every answered decision can be logged.
+MAX_DECISION_LOG_BYTES = 900 * 1024
+
+
+def check_id(field: str, value: str, required: bool = True) -> None:
+    if not value:
+        if required:
+            raise InvalidArgument(field, "is required")
+        return
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidArgument(field, f"is longer than {MAX_ID_LENGTH} characters")
+
+
+def check_count(field: str, value: int, maximum: int, zero_means: str = "the server default") -> None:
+    """A requested count in [0, maximum] (0 = `zero_means`)."""
+    if not 0 <= value <= maximum:
+        raise InvalidArgument(field, f"must be in [0, {maximum}] (0 = {zero_means}), got {value}")
+
+
+def check_context(field: str, context: Mapping[str, str]) -> None:
+    if len(context) > MAX_CONTEXT_ENTRIES:
+        raise InvalidArgument(field, f"has more than {MAX_CONTEXT_ENTRIES} entries")
+    for key, value in context.items():
+        if len(key) > MAX_CONTEXT_KEY_LENGTH:
+            raise InvalidArgument(
+                f"{field}[{key[:32]!r}...]", f"key is longer than {MAX_CONTEXT_KEY_LENGTH} characters"
+            )
+        if len(value) > MAX_CONTEXT_VALUE_LENGTH:
+            raise InvalidArgument(f"{field}[{key!r}]", f"is longer than {MAX_CONTEXT_VALUE_LENGTH} characters")
