@@ -25,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker, sample_greedy
 from tastemaker.bandits.plackett_luce import SoftmaxRanker
 from tastemaker.v1 import records_pb2
 
@@ -179,7 +179,7 @@ class LinUCB:
         return EpsilonGreedyRanker(0.0).ranking_probability(self.ucb(candidates), order)
 
     def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
-        return EpsilonGreedyRanker.greedy_order(self.ucb(candidates))[: min(k, len(candidates.ids))]
+        return sample_greedy(self.ucb(candidates), k, rng)
 
     def info(self, n: int, k: int) -> PropensityInfo:
         return PropensityInfo("closed-form")
@@ -228,7 +228,9 @@ class Thompson:
             if len(self._cache) > 256:
                 self._cache.clear()
             rng = np.random.default_rng(seed)
-            orders = np.argsort(-self._draw_scores(candidates, self.n_samples, rng), axis=1)[:, :k]
+            scores = self._draw_scores(candidates, self.n_samples, rng)
+            # each draw's ranking, ties (candidates with equal features) broken uniformly at random
+            orders = np.lexsort((rng.random(scores.shape), -scores), axis=1)[:, :k]
             n = len(candidates.ids)
             marginals = np.zeros((n, orders.shape[1]))
             for j in range(orders.shape[1]):
@@ -403,9 +405,10 @@ def rank_rows(strategy: Strategy, rows: Sequence[Candidates], k: int, rng: np.ra
     caller has removed them), as `rank_with_constraints` would draw them one row at a time.
 
     Greedy/uniform mixtures (ε-greedy, LinUCB, floored or not) are drawn for all rows in one
-    vectorised pass: row r shows its greedy order with probability 1 − u_r, else a uniformly
-    random one, so P(i at j) = (1 − u_r)·1[greedy_j = i] + u_r/n_r and P(ranking) =
-    (1 − u_r)·1[ranking = greedy] + u_r·(n_r − k_r)!/n_r!. Other strategies go row by row."""
+    vectorised pass: row r shows a greedy order (ties broken uniformly at random) with probability
+    1 − u_r, else a uniformly random one, so P(i at j) = (1 − u_r)·G(i, j) + u_r/n_r and P(ranking) =
+    (1 − u_r)·G(ranking) + u_r·(n_r − k_r)!/n_r! (G as in `epsilon_greedy`). Other strategies go
+    row by row."""
     if not rows:
         return []
     mixture = _greedy_mixture(strategy)
@@ -422,7 +425,19 @@ def rank_rows(strategy: Strategy, rows: Sequence[Candidates], k: int, rng: np.ra
     )
     ranked_by = np.full((len(rows), width), -np.inf)
     ranked_by[valid] = key(joined)
-    greedy = np.argsort(-ranked_by, axis=1, kind="stable")  # ties in candidate order; padding last
+    # greedy rankings with ties broken uniformly at random (padding sorts last)
+    greedy = np.lexsort((rng.random((len(rows), width)) + ~valid, -ranked_by), axis=1)
+    ranked = np.take_along_axis(ranked_by, greedy, axis=1)
+    # tie groups of the sorted scores: each sorted position's group, its first position and size
+    positions = np.arange(width)
+    starts = np.ones_like(valid)
+    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    group = np.cumsum(starts, axis=1)
+    first = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
+    ends = np.ones_like(valid)
+    ends[:, :-1] = starts[:, 1:]
+    last = np.minimum.accumulate(np.where(ends, positions, width)[:, ::-1], axis=1)[:, ::-1]
+    size = last - first + 1
     u = share(n)
     explore = rng.random(len(rows)) < u
     shown = min(k, width)
@@ -432,12 +447,19 @@ def rank_rows(strategy: Strategy, rows: Sequence[Candidates], k: int, rng: np.ra
         keys[~valid[explore]] = 2.0  # padding sorts last
         orders[explore] = np.argsort(keys, axis=1)[:, :shown]
     kept = np.minimum(k, n)
-    at_greedy = orders == greedy[:, :shown]
-    propensities = (1.0 - u)[:, None] * at_greedy + (u / np.maximum(n, 1))[:, None]
-    positions = np.arange(shown)
-    uniform = np.where(positions < kept[:, None], 1.0 / np.maximum(n[:, None] - positions, 1), 1.0).prod(axis=1)
-    whole_greedy = np.where(positions < kept[:, None], at_greedy, True).all(axis=1)
-    ranking = (1.0 - u) * whole_greedy + u * uniform
+    sorted_at = np.empty_like(greedy)  # each candidate's position in its row's greedy order
+    np.put_along_axis(sorted_at, greedy, positions[None, :].repeat(len(rows), axis=0), axis=1)
+    # G(i, j): the shown candidate belongs to the tie group sorted to position j
+    in_group = np.take_along_axis(group, np.take_along_axis(sorted_at, orders, axis=1), axis=1) == group[:, :shown]
+    propensities = (1.0 - u)[:, None] * in_group / size[:, :shown] + (u / np.maximum(n, 1))[:, None]
+    showing = positions[:shown] < kept[:, None]
+    uniform = np.where(showing, 1.0 / np.maximum(n[:, None] - positions[:shown], 1), 1.0).prod(axis=1)
+    greedy_probability = np.where(
+        np.where(showing, in_group, True).all(axis=1),
+        np.where(showing, 1.0 / (size[:, :shown] - (positions[:shown] - first[:, :shown])), 1.0).prod(axis=1),
+        0.0,
+    )
+    ranking = (1.0 - u) * greedy_probability + u * uniform
     out = []
     for r, row in enumerate(rows):
         order = orders[r, : kept[r]].tolist()

@@ -11,12 +11,20 @@ from tastemaker.messaging.ports import (
     Record,
     Topics,
 )
+from tastemaker.messaging.recovering import RecoveringProducer
 
 KAFKA_CLIENTS = ("kafka-python", "confluent")
 
 
-def make_producer(client: str, bootstrap_servers: str, client_id: str = "tastemaker") -> Producer:
-    """A producer from the named adapter (`kafka-python`, the default, or `confluent`)."""
+def make_producer(client: str, bootstrap_servers: str, client_id: str = "tastemaker") -> RecoveringProducer:
+    """A producer from the named adapter (`kafka-python`, the default, or `confluent`) that replaces
+    its client after any failure (`RecoveringProducer`)."""
+    if client not in KAFKA_CLIENTS:
+        raise ValueError(f"unknown Kafka client {client!r}; known: {', '.join(KAFKA_CLIENTS)}")
+    return RecoveringProducer(lambda: _adapter_producer(client, bootstrap_servers, client_id), client_id)
+
+
+def _adapter_producer(client: str, bootstrap_servers: str, client_id: str) -> Producer:
     if client == "confluent":
         from tastemaker.messaging.confluent import ConfluentProducer
 
@@ -52,5 +60,6 @@ __all__ = [
     "Consumer",
     "Producer",
     "Record",
+    "RecoveringProducer",
     "Topics",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from tastemaker.features.store import FeatureStore
 from tastemaker.messaging import make_consumer, make_producer
 from tastemaker.messaging.kafka_python import ensure_topics, read_topic_to_end
 from tastemaker.messaging.ports import Topics
+from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.config import ConfigError, Settings
 from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.grpc_server import ServingServer, build_server
@@ -53,6 +55,7 @@ class Serving:
     home: HomeRankingService
     feedback: FeedbackService
     publisher: BackgroundPublisher
+    breaker: CircuitBreaker
 
     def stop(self, grace_s: float = 5.0) -> None:
         self.server.stop(grace_s)
@@ -100,7 +103,11 @@ def sticker_service_for(settings: Settings, publisher: BackgroundPublisher, topi
         raise ConfigError(f"TASTEMAKER_STICKER_MODEL: {exc}") from exc
     log.info("stickers: encoder %s, %d stickers", bundle.encoder.version, len(bundle.index.index))
     store = FeatureStore(
-        redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0),
+        redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.feature_timeout_s,
+            socket_connect_timeout=settings.feature_timeout_s,
+        ),
         namespace=settings.redis_namespace,
     )
 
@@ -115,7 +122,13 @@ def sticker_service_for(settings: Settings, publisher: BackgroundPublisher, topi
 
 def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int | None = None) -> Serving:
     topics = Topics(settings.topic_prefix)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    # the request path's Redis: every read within its own short budget, behind a circuit breaker
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=settings.feature_timeout_s, socket_connect_timeout=settings.feature_timeout_s
+    )
+    breaker = CircuitBreaker(
+        client.ping, settings.feature_breaker_failures, settings.feature_breaker_probe_s, name="feature store"
+    )
     publisher = BackgroundPublisher(
         make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-serving"),
         max_queued=settings.decision_queue_size,
@@ -138,6 +151,7 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
         default_max_cards=settings.max_cards_default,
         reward_window_s=settings.reward_window_s,
         rng=np.random.default_rng(seed),
+        breaker=breaker,
     )
     if settings.shadow_model:
         try:
@@ -180,7 +194,7 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
         # e.g. the port is taken: close the Kafka producer now, before the broker it talks to goes away
         publisher.close()
         raise
-    return Serving(server, home, feedback, publisher)
+    return Serving(server, home, feedback, publisher, breaker)
 
 
 def build_stream_processor(
@@ -257,17 +271,39 @@ def prepare_topics(settings: Settings) -> None:
 
 @dataclass
 class Workers:
-    """Background loops (stream processor, joiner) on threads sharing one stop flag."""
+    """Background loops (stream processor, joiner, learner) on threads sharing one stop flag.
+
+    A loop that raises is logged, counted in `restarts` (and the metrics) and started again after
+    a second: a dead thread never leaves the process serving with, say, a frozen posterior."""
 
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    restarts: dict[str, int] = field(default_factory=dict)
 
-    def start(self, name: str, loop: object) -> None:
-        thread = threading.Thread(target=loop, args=(self.stop_event,), name=name, daemon=True)  # type: ignore[arg-type]
+    def start(self, name: str, loop: Callable[[threading.Event], object]) -> None:
+        self.restarts.setdefault(name, 0)
+
+        def supervised() -> None:
+            while not self.stop_event.is_set():
+                try:
+                    loop(self.stop_event)
+                    return
+                except Exception:
+                    self.restarts[name] += 1
+                    log.exception("worker %s died (restart %d); starting it again in 1 s", name, self.restarts[name])
+                    self.stop_event.wait(1.0)
+
+        thread = threading.Thread(target=supervised, name=name, daemon=True)
         thread.start()
         self.threads.append(thread)
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """Ask every loop to stop and wait up to `timeout_s` in all; False if one is still running."""
         self.stop_event.set()
+        deadline = time.monotonic() + timeout_s
         for thread in self.threads:
-            thread.join(timeout_s)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [t.name for t in self.threads if t.is_alive()]
+        if stuck:
+            log.error("workers still running after %.0f s: %s", timeout_s, ", ".join(stuck))
+        return not stuck

@@ -77,8 +77,9 @@ class Settings:
     shutdown_grace_s: float = 15.0
     #: Prometheus metrics of the serving process on this port (0: off)
     metrics_port: int = 0
-    #: the embedded broker keeps records this long (it holds them in memory)
-    embedded_retention_s: float = 600.0
+    #: the embedded broker (Tansu, memory storage, no retention) keeps every record in memory:
+    #: `up` stops cleanly, with its report, once the broker holds this many MB
+    embedded_broker_max_mb: int = 1024
     #: Decision-log records waiting to be sent; when full, new ones are dropped and counted.
     decision_queue_size: int = 10_000
     log_level: str = "INFO"
@@ -106,12 +107,10 @@ class Settings:
         if not (
             math.isfinite(self.reward_min) and math.isfinite(self.reward_max) and self.reward_min < self.reward_max
         ):
-            raise ConfigError(
-                f"TASTEMAKER_REWARD_MIN < _MAX must be finite, got {self.reward_min}, {self.reward_max}"
-            )
+            raise ConfigError(f"TASTEMAKER_REWARD_MIN < _MAX must be finite, got {self.reward_min}, {self.reward_max}")
         if not self.reward_min <= self.default_reward <= self.reward_max:
             raise ConfigError(f"TASTEMAKER_DEFAULT_REWARD must be in the reward range, got {self.default_reward}")
-        for name in ("feature_timeout_s", "feature_breaker_probe_s", "shutdown_grace_s", "embedded_retention_s"):
+        for name in ("feature_timeout_s", "feature_breaker_probe_s", "shutdown_grace_s", "embedded_broker_max_mb"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"TASTEMAKER_{name.upper()} must be positive, got {getattr(self, name)}")
         if not 0 <= self.metrics_port <= 65535:

@@ -105,6 +105,17 @@ class ChildProcess:
             self.stop()
             raise
 
+    def resident_mb(self) -> float:
+        """The child's resident memory in MB (0 once it has exited)."""
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return 0.0
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
     def stop(self, timeout_s: float = 5.0) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -172,6 +183,11 @@ class EmbeddedStack:
             raise
         self.kafka_bootstrap = kafka_bootstrap
         self.redis_url = redis_url
+
+    @property
+    def broker(self) -> ChildProcess | None:
+        """The embedded broker, if this stack started one."""
+        return next((c for c in self.children if c.name.startswith("kafka broker")), None)
 
     def close(self) -> None:
         for child in reversed(self.children):

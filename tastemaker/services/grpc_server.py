@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.home import HomeRankingService, parse_rank_home
 from tastemaker.services.limits import check_context
+from tastemaker.services.logs import RateLimitedLog
 from tastemaker.stickers.suggest import StickerService
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
@@ -71,29 +70,6 @@ class StickersServicer(api_pb2_grpc.StickersServicer):
                 for s in result.suggestions
             ],
         )
-
-
-class RateLimitedLog:
-    """At most one line per `every_s` seconds; the lines held back are counted in the next one."""
-
-    def __init__(self, logger: logging.Logger, every_s: float = 10.0) -> None:
-        self._logger = logger
-        self._every_s = every_s
-        self._last = -float("inf")
-        self._held = 0
-        self._lock = threading.Lock()
-        self.total = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        with self._lock:
-            self.total += 1
-            now = time.monotonic()
-            if now - self._last < self._every_s:
-                self._held += 1
-                return
-            held, self._held, self._last = self._held, 0, now
-        suffix = f" (and {held} more like it in the last {self._every_s:.0f} s)" if held else ""
-        self._logger.warning(message + suffix, *args)
 
 
 @dataclass(frozen=True)
@@ -181,10 +157,17 @@ def _enable_reflection(server: grpc.Server, service_names: tuple[str, ...]) -> N
 class ServingServer:
     """A built, not yet started, server and its health servicer (for graceful shutdown)."""
 
-    def __init__(self, server: grpc.Server, health_servicer: health.HealthServicer, port: int) -> None:
+    def __init__(
+        self,
+        server: grpc.Server,
+        health_servicer: health.HealthServicer,
+        port: int,
+        interceptor: ErrorMappingInterceptor | None = None,
+    ) -> None:
         self.server = server
         self.health = health_servicer
         self.port = port
+        self.interceptor = interceptor or ErrorMappingInterceptor()
 
     def start(self) -> None:
         self.server.start()
@@ -208,9 +191,10 @@ def build_server(
     max_message_bytes: int = 4 * 1024 * 1024,
     stickers: StickerService | None = None,
 ) -> ServingServer:
+    interceptor = ErrorMappingInterceptor()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[ErrorMappingInterceptor()],
+        interceptors=[interceptor],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -230,4 +214,4 @@ def build_server(
         raise OSError(f"could not bind the gRPC port {host}:{port} (in use?): {exc}") from exc
     if bound == 0:
         raise OSError(f"could not bind the gRPC port {host}:{port} (in use?)")
-    return ServingServer(server, health_servicer, bound)
+    return ServingServer(server, health_servicer, bound, interceptor)

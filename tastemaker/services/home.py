@@ -28,6 +28,7 @@ from tastemaker.bandits.strategies import (
 from tastemaker.features.events import EVENT_TYPES
 from tastemaker.features.store import FeatureReader, RankingFeatures, UserFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
+from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.limits import (
     MAX_CARD_CANDIDATES,
@@ -42,6 +43,7 @@ from tastemaker.services.limits import (
     check_count,
     check_id,
 )
+from tastemaker.services.logs import RateLimitedLog
 from tastemaker.services.shadow import ShadowRunner
 from tastemaker.v1 import api_pb2, records_pb2
 
@@ -176,6 +178,7 @@ class HomeRankingService:
         propensity_floor: float = 0.0,
         before_rank: Callable[[], None] | None = None,
         shadow: ShadowRunner | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._features = features
         self._catalog = catalog
@@ -185,6 +188,7 @@ class HomeRankingService:
         self._floor = propensity_floor
         self._before_rank = before_rank
         self._shadow = shadow
+        self._breaker = breaker
         self._publish = publish
         self._decisions_topic = decisions_topic
         self._default_max_shelves = default_max_shelves
@@ -193,6 +197,24 @@ class HomeRankingService:
         self._rng = rng or np.random.default_rng()
         self._clock_ms = clock_ms
         self.decisions_served = 0
+        self.feature_failures = 0
+        self._failure_log = RateLimitedLog(log)
+
+    def _read_features(self, user_id: str, shelves: Sequence[ShelfCandidates]) -> RankingFeatures | None:
+        """The user's ranking features, or None when the store is unavailable (or its breaker open)."""
+        if self._breaker is not None and not self._breaker.allow():
+            return None
+        try:
+            features = read_ranking_features(self._features, user_id, shelves)
+        except Exception as exc:
+            self.feature_failures += 1
+            if self._breaker is not None:
+                self._breaker.failure()
+            self._failure_log.warning("features unavailable for %s, serving non-personalised: %s", user_id, exc)
+            return None
+        if self._breaker is not None:
+            self._breaker.success()
+        return features
 
     def _page(self, model: RewardModel, inputs: _PageInputs, rng: np.random.Generator) -> Page:
         """Score with `model`, explore with the strategies, and lay out the page with every propensity."""
@@ -304,10 +326,8 @@ class HomeRankingService:
             self._before_rank()  # e.g. pick up the shared linear posterior, at most once a second
         shelves = request.candidates or self._catalog.shelves
         policy = self._shelf_strategy.name
-        try:
-            features = read_ranking_features(self._features, request.user_id, shelves)
-        except Exception as exc:  # a feature-store outage degrades ranking, it does not fail it
-            log.warning("features unavailable for %s, serving non-personalised: %s", request.user_id, exc)
+        features = self._read_features(request.user_id, shelves)
+        if features is None:  # a feature-store outage degrades ranking, it does not fail it
             features = read_ranking_features(None, request.user_id, shelves)
             policy = f"{policy}{self.FALLBACK_SUFFIX}"
         names, values, card_engagement = feature_vector(features, shelves)

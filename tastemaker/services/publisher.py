@@ -1,20 +1,28 @@
 """Publishes records from request threads without ever blocking them.
 
-Requests put records on a bounded in-memory queue; one background thread hands them to the
-Kafka producer. When the queue is full the record is dropped, counted and logged: serving
-latency never waits on the broker.
+Requests put records on a bounded in-memory queue; one background thread hands them to the Kafka
+producer in batches and waits for each batch's acknowledgement. A batch that fails is sent again
+(the producer replaces a client that failed, `RecoveringProducer`), with a growing pause, until
+the broker takes it: a broker restart loses nothing that is queued. While the broker is away the
+queue fills; when it is full a new record is dropped. Every drop, failed attempt and record given
+up at shutdown is counted (`stats`, Prometheus) and logged: nothing is lost silently.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 from tastemaker.messaging.ports import Producer
 
 log = logging.getLogger(__name__)
+
+#: records handed to the producer before waiting for their acknowledgement
+BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -25,51 +33,119 @@ class _Pending:
     headers: dict[str, bytes]
 
 
+@dataclass
+class PublisherStats:
+    published: int = 0
+    #: refused because the queue was full
+    dropped: int = 0
+    #: batches that failed to send and were sent again
+    failed_attempts: int = 0
+    #: records still unsent when `close` gave up
+    lost: int = 0
+
+
 class BackgroundPublisher:
-    def __init__(self, producer: Producer, max_queued: int = 10_000) -> None:
+    def __init__(self, producer: Producer, max_queued: int = 10_000, ack_timeout_s: float = 10.0) -> None:
         self._producer = producer
         self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=max_queued)
+        self._ack_timeout_s = ack_timeout_s
+        self._closing = threading.Event()
+        self._idle = threading.Condition()
+        self._count_lock = threading.Lock()
+        self._accepted = 0  # records queued so far
+        self._finished = 0  # of those, acknowledged or given up
+        self.stats = PublisherStats()
         self._thread = threading.Thread(target=self._drain, name="record-publisher", daemon=True)
-        self.published = 0
-        self.dropped = 0
-        self.failed = 0
         self._thread.start()
+
+    def queued(self) -> int:
+        """Records waiting for the broker (queued or in an unacknowledged batch)."""
+        return self._accepted - self._finished
 
     def publish(
         self, topic: str, value: bytes, key: bytes | None = None, headers: dict[str, bytes] | None = None
     ) -> bool:
         """Queue a record; returns False (and counts a drop) when the queue is full."""
         try:
-            self._queue.put_nowait(_Pending(topic, key, value, headers or {}))
+            with self._count_lock:
+                self._queue.put_nowait(_Pending(topic, key, value, headers or {}))
+                self._accepted += 1
             return True
         except queue.Full:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.error("publish queue full: %d records dropped so far (is the broker down?)", self.dropped)
+            self.stats.dropped += 1
+            if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
+                log.error("publish queue full: %d records dropped so far (is the broker down?)", self.stats.dropped)
             return False
 
-    def _drain(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                self._queue.task_done()
-                return
+    def _next_batch(self) -> tuple[list[_Pending], bool]:
+        """Up to BATCH records (waiting for the first), and whether `close` asked to stop."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < BATCH:
             try:
-                self._producer.send(item.topic, item.value, key=item.key, headers=item.headers)
-                self.published += 1
-            except Exception:
-                self.failed += 1
-                log.exception("could not send a record to %s", item.topic)
-            finally:
-                self._queue.task_done()
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _drain(self) -> None:
+        stopping = False
+        while not stopping:
+            batch, stopping = self._next_batch()
+            self._send(batch)
+            with self._idle:
+                self._finished += len(batch)
+                self._idle.notify_all()
+
+    def _send(self, batch: list[_Pending]) -> None:
+        attempt = 0
+        while batch:
+            try:
+                for item in batch:
+                    self._producer.send(item.topic, item.value, key=item.key, headers=item.headers)
+                self._producer.flush(self._ack_timeout_s)
+                self.stats.published += len(batch)
+                if attempt:
+                    log.warning("sent %d records after %d failed attempts", len(batch), attempt)
+                return
+            except Exception as exc:
+                attempt += 1
+                self.stats.failed_attempts += 1
+                if self._closing.is_set():
+                    self.stats.lost += len(batch)
+                    log.error("shutting down: %d records could not be sent (%s)", len(batch), exc)
+                    return
+                pause = min(5.0, 0.1 * 2**attempt)
+                log.error(
+                    "could not send %d records (attempt %d: %s: %s); sending them again in %.1f s",
+                    len(batch), attempt, type(exc).__name__, exc, pause,
+                )  # fmt: skip
+                self._closing.wait(pause)
 
     def flush(self, timeout_s: float = 10.0) -> None:
-        """Wait until every queued record is handed to and acknowledged by the broker."""
-        self._queue.join()
-        self._producer.flush(timeout_s)
+        """Wait until every record queued so far is acknowledged by the broker (or `timeout_s`)."""
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            while self.queued() and time.monotonic() < deadline:
+                self._idle.wait(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def close(self, timeout_s: float = 10.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout_s)
-        self._producer.flush(timeout_s)
-        self._producer.close()
+        """Send what is queued within `timeout_s`, then stop; what is still unsent is counted lost."""
+        deadline = time.monotonic() + timeout_s
+        self.flush(timeout_s)
+        self._closing.set()
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=max(0.0, deadline - time.monotonic()))
+        self._thread.join(max(0.1, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            self.stats.lost += self.queued()
+            log.error("publisher did not finish within %.0f s: %d records unsent", timeout_s, self.queued())
+        try:
+            self._producer.close()
+        except Exception as exc:
+            log.warning("closing the producer: %s", exc)

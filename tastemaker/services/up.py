@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tastemaker.bandits.simulator import SimulatedWorld
-from tastemaker.messaging.kafka_python import KafkaPythonProducer
+from tastemaker.messaging import make_producer
 from tastemaker.messaging.ports import Topics
 from tastemaker.services.bootstrap import (
     LINEAR_STRATEGIES,
@@ -28,6 +29,7 @@ from tastemaker.services.bootstrap import (
 from tastemaker.services.config import Settings
 from tastemaker.services.demo import DemoTraffic
 from tastemaker.services.embedded import EmbeddedStack
+from tastemaker.services.metrics import serve_metrics
 from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.training.evaluate import evaluate, format_report
 from tastemaker.training.logs import read_topic, write_export
@@ -35,10 +37,24 @@ from tastemaker.training.logs import read_topic, write_export
 log = logging.getLogger(__name__)
 
 
-def _install_stop_signals(stop: threading.Event) -> None:
+def install_stop_signals(stop: threading.Event, grace_s: float) -> None:
+    """SIGINT/SIGTERM ask for a clean stop; if the process is still running `grace_s` later (or a
+    second signal comes), it exits at once with code 1: a shutdown never hangs."""
+
+    def give_up(reason: str) -> None:
+        log.error("%s: exiting now", reason)
+        logging.shutdown()
+        os._exit(1)
+
     def handler(signum: int, _frame: object) -> None:
-        log.info("received %s, shutting down", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            give_up(f"second {name} during shutdown")
+        log.info("received %s, shutting down (at most %.0f s)", name, grace_s)
         stop.set()
+        timer = threading.Timer(grace_s, give_up, args=(f"not stopped {grace_s:.0f} s after {name}",))
+        timer.daemon = True
+        timer.start()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
@@ -52,7 +68,7 @@ def run_up(
     export_logs: Path | None = None,
 ) -> int:
     stop = threading.Event()
-    _install_stop_signals(stop)
+    install_stop_signals(stop, settings.shutdown_grace_s)
     with EmbeddedStack(settings.kafka_bootstrap, settings.redis_url) as stack:
         embedded_redis = not settings.redis_url
         settings = settings.with_(kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url)
@@ -66,6 +82,9 @@ def run_up(
         demo_traffic = None
         demo_workers = Workers()
         events_publisher = None
+        if settings.metrics_port:
+            serve_metrics(serving, settings.metrics_port, workers)
+            log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
         try:
             serving.server.start()
             workers.start("stream-processor", processor.run)
@@ -74,7 +93,9 @@ def run_up(
                 workers.start("linear-learner", learner.run)
             print(f"tastemaker serving gRPC on {settings.grpc_host}:{serving.server.port}", file=sys.stderr, flush=True)
             if demo:
-                events_publisher = BackgroundPublisher(KafkaPythonProducer(settings.kafka_bootstrap, "tastemaker-demo"))
+                events_publisher = BackgroundPublisher(
+                    make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-demo")
+                )
                 demo_traffic = DemoTraffic(
                     f"127.0.0.1:{serving.server.port}",
                     SimulatedWorld(),
@@ -88,13 +109,20 @@ def run_up(
                 elapsed = time.monotonic() - started
                 if duration_s is not None and elapsed >= duration_s:
                     break
+                if _broker_over_cap(stack, settings.embedded_broker_max_mb):
+                    break
                 if demo_traffic is not None and elapsed - last_line >= 2.0:
                     last_line = elapsed
                     s = demo_traffic.stats
                     print(
                         f"[{elapsed:5.0f}s] decisions {serving.home.decisions_served}  clicks {s.clicks}  "
                         f"events→features {processor.stats.applied}  rewarded {joiner.stats.rewarded} "
-                        f"(joined outcomes {joiner.stats.outcomes_joined})  errors {s.errors}",
+                        f"(joined outcomes {joiner.stats.outcomes_joined})  errors {s.errors}"
+                        + (
+                            f"  worker restarts {sum(workers.restarts.values())}"
+                            if any(workers.restarts.values())
+                            else ""
+                        ),
                         file=sys.stderr,
                         flush=True,
                     )
@@ -104,7 +132,7 @@ def run_up(
             if events_publisher is not None:
                 events_publisher.close()
             serving.stop()
-            workers.stop()
+            workers.stop(timeout_s=5.0)
         if embedded_redis:
             # The embedded Redis, and with it the pending joins, ends with us: close every window now.
             _drain_joiner(joiner)
@@ -126,6 +154,23 @@ def run_up(
             report_json.write_text(json.dumps(summary, indent=2))
             log.info("wrote %s", report_json)
     return 0
+
+
+def _broker_over_cap(stack: EmbeddedStack, max_mb: int) -> bool:
+    """Whether the embedded broker, which keeps every record in memory, has reached `max_mb`."""
+    broker = stack.broker
+    if broker is None:
+        return False
+    held = broker.resident_mb()
+    if held < max_mb:
+        return False
+    log.error(
+        "the embedded broker holds %.0f MB (TASTEMAKER_EMBEDDED_BROKER_MAX_MB=%d): it keeps every record in "
+        "memory, so `up` stops here. For long runs point TASTEMAKER_KAFKA_BOOTSTRAP at a real Kafka.",
+        held,
+        max_mb,
+    )
+    return True
 
 
 def _drain_joiner(joiner: Any, quiet_polls: int = 3) -> None:

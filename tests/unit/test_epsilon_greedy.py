@@ -16,11 +16,40 @@ def test_marginals_are_a_distribution_per_position(epsilon: float) -> None:
 
 
 def test_known_marginals() -> None:
-    # greedy order: 1 (2.0), 3 (0.7, earlier of a tie), 4, 0, 2
-    marginals = EpsilonGreedyRanker(0.2).marginals(np.array([0.3, 2.0, -1.0, 0.7, 0.7]), k=2)
+    # greedy order: 1 (2.0), then 3 and 4 (0.7, tied: each first of the two with probability 1/2), 0, 2
+    marginals = EpsilonGreedyRanker(0.2).marginals(np.array([0.3, 2.0, -1.0, 0.7, 0.7]), k=3)
     assert marginals[1, 0] == pytest.approx(0.8 + 0.2 / 5)
-    assert marginals[3, 1] == pytest.approx(0.8 + 0.2 / 5)
-    assert marginals[4, 1] == pytest.approx(0.2 / 5)
+    for tied in (3, 4):
+        assert marginals[tied, 1] == pytest.approx(0.8 / 2 + 0.2 / 5)
+        assert marginals[tied, 2] == pytest.approx(0.8 / 2 + 0.2 / 5)
+    assert marginals[0, 1] == pytest.approx(0.2 / 5)
+
+
+def test_ties_are_broken_uniformly_with_matching_propensities() -> None:
+    """Candidates with equal scores (e.g. a new user: no engagement anywhere) share the greedy
+    positions: every tied candidate is shown, and each logged propensity matches its frequency."""
+    rng = np.random.default_rng(11)
+    scores = np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0])
+    for epsilon in (0.0, 0.2):
+        ranker = EpsilonGreedyRanker(epsilon)
+        draws, k = 30_000, 3
+        counts = np.zeros((7, k))
+        whole: dict[tuple[int, ...], int] = {}
+        for _ in range(draws):
+            ranking = ranker.sample(scores, k, rng)
+            counts[ranking.order, np.arange(k)] += 1
+            whole[tuple(ranking.order)] = whole.get(tuple(ranking.order), 0) + 1
+            np.testing.assert_allclose(
+                ranking.propensities, ranker.marginals(scores, k)[ranking.order, np.arange(k)]
+            )
+        expected = ranker.marginals(scores, k)
+        assert expected[1:6, 1:].min() > 0  # all five tied candidates can be shown
+        stderr = np.sqrt(expected * (1 - expected) / draws)
+        assert (np.abs(counts / draws - expected) <= 4 * stderr + 1e-12).all()
+        for order, seen in sorted(whole.items(), key=lambda item: -item[1])[:5]:
+            p = ranker.ranking_probability(scores, np.array(order))
+            assert abs(seen / draws - p) <= 4 * math.sqrt(p * (1 - p) / draws) + 1e-12
+        assert ranker.ranking_probability(scores, np.array([1, 2, 3])) == pytest.approx(epsilon / (7 * 6 * 5))
 
 
 def test_empirical_frequencies_match_logged_propensities() -> None:
