@@ -1,9 +1,10 @@
 """The online learner of the linear strategies: rewarded home decisions → the shared posterior.
 
 For every shown shelf, a row x = [1, log(1 + the user's engagement with the shelf)] with the row's
-reward (clicks on the shelf and its cards); for every shown card, x from the card's engagement with
-its own reward. Engagement comes from the feature vector the decision logged, so the model learns
-from exactly what the ranker saw. Offsets are committed after Redis has the update.
+reward (clicks on the shelf and its cards) and the shelf's id (its own term, `LinearState`); for
+every shown card, x from the card's engagement with its own reward and id. Engagement comes from
+the feature vector the decision logged, so the model learns from exactly what the ranker saw.
+Offsets are committed after Redis has the update.
 """
 
 from __future__ import annotations
@@ -32,20 +33,21 @@ class LearnerStats:
     failures: int = 0
 
 
-def rows_of(rewarded: records_pb2.RewardedDecision) -> dict[str, list[tuple[np.ndarray, float]]]:
-    """The (x, reward) rows one rewarded decision teaches each level."""
+def rows_of(rewarded: records_pb2.RewardedDecision) -> dict[str, list[tuple[np.ndarray, float, str]]]:
+    """The (x, reward, item id) rows one rewarded decision teaches each level."""
     decision = rewarded.decision
     features = dict(zip(decision.feature_names, decision.feature_values, strict=False))
     reward_of: dict[str, float] = defaultdict(float)
     for outcome in rewarded.outcomes:
         reward_of[outcome.item_id] += outcome.reward
-    out: dict[str, list[tuple[np.ndarray, float]]] = {"shelf": [], "card": []}
+    out: dict[str, list[tuple[np.ndarray, float, str]]] = {"shelf": [], "card": []}
     for shelf in decision.shown:
         row_reward = reward_of[shelf.shelf_id] + sum(reward_of[c.card_id] for c in shelf.cards)
-        out["shelf"].append((np.array([1.0, np.log1p(features.get(f"shelf:{shelf.shelf_id}", 0.0))]), row_reward))
+        x = np.array([1.0, np.log1p(features.get(f"shelf:{shelf.shelf_id}", 0.0))])
+        out["shelf"].append((x, row_reward, shelf.shelf_id))
         for card in shelf.cards:
             x = np.array([1.0, np.log1p(features.get(f"card:{card.card_id}", 0.0))])
-            out["card"].append((x, reward_of[card.card_id]))
+            out["card"].append((x, reward_of[card.card_id], card.card_id))
     return out
 
 
@@ -62,7 +64,7 @@ class LinearLearner:
         if not records:
             return 0
         skipped_before = self.stats.skipped
-        batches: dict[tuple[str, str, int], list[tuple[int, np.ndarray, float]]] = defaultdict(list)
+        batches: dict[tuple[str, str, int], list[tuple[int, np.ndarray, float, str]]] = defaultdict(list)
         for record in records:
             rewarded = records_pb2.RewardedDecision()
             try:
@@ -73,13 +75,13 @@ class LinearLearner:
             if rewarded.decision.surface != "home":
                 continue
             taught = rows_of(rewarded)
-            bad = [r for rows in taught.values() for x, r in rows if not (np.isfinite(x).all() and np.isfinite(r))]
+            bad = [r for rows in taught.values() for x, r, _ in rows if not (np.isfinite(x).all() and np.isfinite(r))]
             if bad:  # e.g. a reward of inf: Redis refuses it, and the posterior must never hold it
                 self._dead_letter(record, f"cannot apply: non-finite reward or feature ({bad[0]!r})")
                 continue
             self.stats.decisions += 1
             for level, rows in taught.items():
-                batches[(level, record.topic, record.partition)].extend((record.offset, x, r) for x, r in rows)
+                batches[(level, record.topic, record.partition)].extend((record.offset, x, r, i) for x, r, i in rows)
         for (level, topic, partition), batch in batches.items():
             self.stats.rows_applied += self._store.apply(level, topic, partition, batch)
         if dead_letters := self.stats.skipped - skipped_before:

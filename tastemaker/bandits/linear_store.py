@@ -4,8 +4,10 @@ ranks with the same model, updated online from `tastemaker.rewarded` within seco
 One hash per level (`shelf`, `card`), keyed `{ns}:{linear:<level>}` (one Redis Cluster slot):
 fields `a:i:j` and `b:i` hold Σ x xᵀ and Σ r x (the ridge prior λI is added on load), `version`
 counts updates, and `wm:<topic>:<partition>` is the last offset applied from each partition.
-An update is exactly-once: the learner reads the watermark, sums the records after it, and a Lua
-script applies the sums only if the watermark is still what it read (else it reads again).
+Each item's own sums live in the same hash (`n:<id>`, `s:<id>`, and with forgetting `t:<id>`,
+the `decisions` count at its last update). An update is exactly-once: the learner reads the
+watermark, sums the records after it, and a Lua script applies the sums only if the watermark is
+still what it read (else it reads again).
 
 With `forget` γ < 1 the store keeps the discounted sums of `LinearState(forget=γ)`: each rewarded
 decision (one record, one offset) first discounts the past by γ. A batch of m decisions applies
@@ -39,6 +41,26 @@ for i = 6, 5 + 2 * n, 2 do
     redis.call('HSET', KEYS[1], ARGV[i], string.format('%.17g', old * decay + tonumber(ARGV[i + 1])))
   end
 end
+-- the items' own sums: discounted lazily, by gamma to the decisions since each item's last update
+local base = 6 + 2 * n
+local gamma = tonumber(ARGV[base])
+local count = tonumber(redis.call('HGET', KEYS[1], 'decisions') or '0') + tonumber(ARGV[base + 1])
+local q = tonumber(ARGV[base + 2])
+for j = base + 3, base + 2 + 3 * q, 3 do
+  local id = ARGV[j]
+  if gamma == 1 then
+    redis.call('HINCRBYFLOAT', KEYS[1], 'n:' .. id, ARGV[j + 1])
+    redis.call('HINCRBYFLOAT', KEYS[1], 's:' .. id, ARGV[j + 2])
+  else
+    local since = count - tonumber(redis.call('HGET', KEYS[1], 't:' .. id) or count)
+    local f = gamma ^ since
+    local old_n = tonumber(redis.call('HGET', KEYS[1], 'n:' .. id) or '0')
+    local old_s = tonumber(redis.call('HGET', KEYS[1], 's:' .. id) or '0')
+    redis.call('HSET', KEYS[1], 'n:' .. id, string.format('%.17g', old_n * f + tonumber(ARGV[j + 1])),
+      's:' .. id, string.format('%.17g', old_s * f + tonumber(ARGV[j + 2])), 't:' .. id, string.format('%d', count))
+  end
+end
+redis.call('HSET', KEYS[1], 'decisions', string.format('%d', count))
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 return 1
@@ -75,20 +97,32 @@ class LinearStateStore:
                 state.b[i] = float(fields.get(f"b:{i}", 0.0))
                 for j in range(self.dim):
                     state.a[i, j] += float(fields.get(f"a:{i}:{j}", 0.0))
+            decisions = int(fields.get("decisions", 0))
+            for name, value in fields.items():
+                if name.startswith("n:"):
+                    item = name[2:]
+                    since = decisions - int(fields.get(f"t:{item}", decisions))
+                    factor = self.forget**since if self.forget < 1.0 else 1.0
+                    state.items[item] = (float(value) * factor, float(fields.get(f"s:{item}", 0.0)) * factor)
             out[level] = (state, int(fields.get("version", 0)))
         return out
 
     def apply(
-        self, level: str, topic: str, partition: int, rows: Iterable[tuple[int, np.ndarray, float]], retries: int = 5
+        self,
+        level: str,
+        topic: str,
+        partition: int,
+        rows: Iterable[tuple[int, np.ndarray, float, str]],
+        retries: int = 5,
     ) -> int:
-        """Add the rows (offset, x, reward) past this partition's watermark; returns how many rows
-        were applied (0 for a redelivered batch)."""
+        """Add the rows (offset, x, reward, item id) past this partition's watermark; returns how
+        many rows were applied (0 for a redelivered batch)."""
         rows = list(rows)
         key, watermark = state_key(self._ns, level), f"wm:{topic}:{partition}"
         for _ in range(retries):
             raw = self._redis.hget(key, watermark)
             seen = int(raw) if raw is not None else -1
-            fresh = [(offset, x, r) for offset, x, r in rows if offset > seen]
+            fresh = [row for row in rows if row[0] > seen]
             if not fresh:
                 return 0
             x = np.array([row[1] for row in fresh], dtype=np.float64)
@@ -100,12 +134,20 @@ class LinearStateStore:
             delta_a, delta_b = (x * weight[:, None]).T @ x, x.T @ (weight * reward)
             expected = "" if raw is None else raw.decode() if isinstance(raw, bytes) else str(raw)
             decay = repr(float(self.forget ** len(decisions)))
-            args: list[str | float] = [watermark, expected, max(o for o, _, _ in fresh), decay]
+            args: list[str | float] = [watermark, expected, int(offsets.max()), decay]
             pairs = [(f"a:{i}:{j}", delta_a[i, j]) for i in range(self.dim) for j in range(self.dim)]
             pairs += [(f"b:{i}", delta_b[i]) for i in range(self.dim)]
             args.append(len(pairs))
             for name, value in pairs:
                 args += [name, repr(float(value))]
+            item_sums: dict[str, list[float]] = {}
+            for (_, _, r, item), w in zip(fresh, weight.tolist(), strict=True):
+                sums = item_sums.setdefault(item, [0.0, 0.0])
+                sums[0] += w
+                sums[1] += w * r
+            args += [repr(float(self.forget)), len(decisions), len(item_sums)]
+            for item, (count, total) in item_sums.items():
+                args += [item, repr(count), repr(total)]
             if self._apply(keys=[key], args=args):
                 return len(fresh)
         raise RuntimeError(f"the {level} posterior kept changing under this learner: another learner owns {topic}")
@@ -134,6 +176,7 @@ class SharedLinearStates:
             for level, (state, version) in loaded.items():
                 self.states[level].a[:] = state.a
                 self.states[level].b[:] = state.b
+                self.states[level].items = state.items
                 self.version[level] = version
         except redis.RedisError:
             self.failures += 1  # ranking goes on with the last model

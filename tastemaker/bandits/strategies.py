@@ -123,35 +123,60 @@ class Softmax:
 
 @dataclass
 class LinearState:
-    """A ridge-regression posterior per level: A = λI + Σ xxᵀ, b = Σ r·x, θ̂ = A⁻¹b.
+    """A ridge-regression posterior per level: A = λI + Σ xxᵀ, b = Σ r·x, θ̂ = A⁻¹b (x[0] = 1, the
+    intercept), and a term per item that tells candidates with equal features apart: from the item's
+    n_i = Σ 1 and s_i = Σ r over its own rows, β̂_i = (s_i − n_i·μ)/(λ_item + n_i), its reward
+    above the level's mean μ = b[0]/(A[0,0] − λ), shrunk towards 0, with variance 1/(λ_item + n_i).
+    Every serving process sees the same terms: they live with A and b in Redis (`linear_store`).
 
-    With `forget` < 1 each update first discounts the past (A ← λI + γ(A − λI), b ← γb), so the
-    model follows drifting tastes; the effective memory is about 1/(1 − γ) updates."""
+    With `forget` < 1 each update first discounts the past (A ← λI + γ(A − λI), b ← γb, and each
+    item's n_i, s_i by γ), so the model follows drifting tastes; the effective memory is about
+    1/(1 − γ) updates."""
 
     dim: int
     ridge: float = 1.0
     forget: float = 1.0
+    item_ridge: float = 1.0
     a: np.ndarray = field(init=False)
     b: np.ndarray = field(init=False)
+    #: item id → (n_i, s_i)
+    items: dict[str, tuple[float, float]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.forget <= 1.0:
             raise ValueError(f"`forget` must be in (0, 1], got {self.forget}")
+        if not self.item_ridge > 0:
+            raise ValueError(f"`item_ridge` must be positive, got {self.item_ridge}")
         self.a = self.ridge * np.eye(self.dim)
         self.b = np.zeros(self.dim)
 
     def theta(self) -> np.ndarray:
         return np.linalg.solve(self.a, self.b)
 
-    def update(self, x: np.ndarray, reward: np.ndarray) -> None:
-        """Rank-k update from rows x (k, d) with rewards (k,)."""
+    def item_terms(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(β̂_i, its variance) for each id; an item never rewarded has (0, 1/λ_item)."""
+        if not self.items:
+            return np.zeros(len(ids)), np.full(len(ids), 1.0 / self.item_ridge)
+        rows = self.a[0, 0] - self.ridge
+        mean = self.b[0] / rows if rows > 1e-12 else 0.0
+        sums = np.array([self.items.get(i, (0.0, 0.0)) for i in ids], dtype=np.float64).reshape(-1, 2)
+        n, total = sums[:, 0], sums[:, 1]
+        return (total - n * mean) / (self.item_ridge + n), 1.0 / (self.item_ridge + n)
+
+    def update(self, x: np.ndarray, reward: np.ndarray, ids: Sequence[str] | None = None) -> None:
+        """Rank-k update from rows x (k, d) with rewards (k,), and each row's item when given."""
         x = np.atleast_2d(x)
+        reward = np.asarray(reward, dtype=np.float64).reshape(-1)
         if self.forget < 1.0:
             prior = self.ridge * np.eye(self.dim)
             self.a = prior + self.forget * (self.a - prior)
             self.b = self.forget * self.b
+            self.items = {i: (n * self.forget, s * self.forget) for i, (n, s) in self.items.items()}
         self.a += x.T @ x
-        self.b += x.T @ np.asarray(reward, dtype=np.float64).reshape(-1)
+        self.b += x.T @ reward
+        for item, r in zip(ids or (), reward.tolist(), strict=False):
+            n, s = self.items.get(item, (0.0, 0.0))
+            self.items[item] = (n + 1.0, s + r)
 
 
 def _features(candidates: Candidates, dim: int) -> np.ndarray:
@@ -167,10 +192,12 @@ class LinUCB:
     name: str = "linucb"
 
     def ucb(self, candidates: Candidates) -> np.ndarray:
+        """x·θ̂ + β̂_i + α·√(xᵀA⁻¹x + Var β_i)."""
         x = _features(candidates, self.state.dim)
         inverse = np.linalg.inv(self.state.a)
-        width = np.sqrt(np.einsum("nd,de,ne->n", x, inverse, x))
-        return x @ self.state.theta() + self.alpha * width
+        item_mean, item_variance = self.state.item_terms(candidates.ids)
+        width = np.sqrt(np.einsum("nd,de,ne->n", x, inverse, x) + item_variance)
+        return x @ self.state.theta() + item_mean + self.alpha * width
 
     def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
         return EpsilonGreedyRanker(0.0).marginals(self.ucb(candidates), k)
@@ -210,11 +237,15 @@ class Thompson:
         x = _features(candidates, self.state.dim)
         covariance = self.scale**2 * np.linalg.inv(self.state.a)
         thetas = rng.multivariate_normal(self.state.theta(), covariance, size=count, method="cholesky")
-        return thetas @ x.T  # (count, n)
+        item_mean, item_variance = self.state.item_terms(candidates.ids)
+        items = item_mean + self.scale * np.sqrt(item_variance) * rng.standard_normal((count, len(candidates.ids)))
+        return thetas @ x.T + items  # (count, n)
 
     def _seed(self, candidates: Candidates) -> int:
         x = _features(candidates, self.state.dim)
-        digest = hashlib.blake2b(x.tobytes() + self.state.a.tobytes() + self.state.b.tobytes(), digest_size=8).digest()
+        item_mean, item_variance = self.state.item_terms(candidates.ids)
+        context = (x, self.state.a, self.state.b, item_mean, item_variance)
+        digest = hashlib.blake2b(b"".join(part.tobytes() for part in context), digest_size=8).digest()
         return int.from_bytes(digest, "big")
 
     def _draws(self, candidates: Candidates, k: int) -> _Draws:

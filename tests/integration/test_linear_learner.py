@@ -45,7 +45,7 @@ def _rewarded(i: int, rng: np.random.Generator) -> records_pb2.RewardedDecision:
 def _recount(decisions: list[records_pb2.RewardedDecision], level: str) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.eye(2), np.zeros(2)
     for rewarded in decisions:
-        for x, r in rows_of(rewarded)[level]:
+        for x, r, _ in rows_of(rewarded)[level]:
             a += np.outer(x, x)
             b += r * x
     return a, b
@@ -81,6 +81,14 @@ def test_learns_exactly_once_and_serving_sees_it(settings: Settings) -> None:
         np.testing.assert_allclose(state.a, a, rtol=1e-9)
         np.testing.assert_allclose(state.b, b, rtol=1e-9, atol=1e-12)
         assert version >= 1
+        counted: dict[str, list[float]] = {}
+        for rewarded in decisions:
+            for _, r, item in rows_of(rewarded)[level]:
+                counted.setdefault(item, [0.0, 0.0])
+                counted[item][0] += 1
+                counted[item][1] += r
+        assert set(state.items) == set(counted)
+        np.testing.assert_allclose([state.items[i] for i in sorted(counted)], [counted[i] for i in sorted(counted)])
     letters = records_on(settings.kafka_bootstrap, topics.events_dlq)
     assert len(letters) == 1 and records_pb2.DeadLetter.FromString(letters[0].value).stage == "learner"
 
@@ -120,13 +128,20 @@ def test_forgetting_in_redis_equals_one_discounted_update_per_decision(redis_url
         rows = []
         for rewarded in batch:
             taught = rows_of(rewarded)["card"]
-            rows += [(offset, x, r) for x, r in taught]
-            expected.update(np.array([x for x, _ in taught]), np.array([r for _, r in taught]))
+            rows += [(offset, x, r, item) for x, r, item in taught]
+            expected.update(
+                np.array([x for x, _, _ in taught]), np.array([r for _, r, _ in taught]), [i for _, _, i in taught]
+            )
             offset += 1
         assert store.apply("card", "t", 0, rows) == len(rows)
         assert store.apply("card", "t", 0, rows) == 0  # redelivered: nothing twice, nothing forgotten twice
     state, _ = store.load()["card"]
     np.testing.assert_allclose(state.a, expected.a, rtol=1e-12)
     np.testing.assert_allclose(state.b, expected.b, rtol=1e-12, atol=1e-12)
+    # each card's own term, discounted lazily in Redis, equals the eager discount of every update
+    assert set(state.items) == set(expected.items)
+    np.testing.assert_allclose(
+        [state.items[i] for i in sorted(state.items)], [expected.items[i] for i in sorted(state.items)], rtol=1e-12
+    )
     with pytest.raises(ValueError, match="forget"):
         LinearStateStore(redis.Redis.from_url(redis_url), forget=0.0)

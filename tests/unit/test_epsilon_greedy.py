@@ -39,9 +39,7 @@ def test_ties_are_broken_uniformly_with_matching_propensities() -> None:
             ranking = ranker.sample(scores, k, rng)
             counts[ranking.order, np.arange(k)] += 1
             whole[tuple(ranking.order)] = whole.get(tuple(ranking.order), 0) + 1
-            np.testing.assert_allclose(
-                ranking.propensities, ranker.marginals(scores, k)[ranking.order, np.arange(k)]
-            )
+            np.testing.assert_allclose(ranking.propensities, ranker.marginals(scores, k)[ranking.order, np.arange(k)])
         expected = ranker.marginals(scores, k)
         assert expected[1:6, 1:].min() > 0  # all five tied candidates can be shown
         stderr = np.sqrt(expected * (1 - expected) / draws)
