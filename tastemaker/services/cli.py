@@ -29,8 +29,17 @@ EPILOG = """environment:
   TASTEMAKER_SHADOW_MODEL      a candidate artifact run beside the live model, logged never shown;
                                TASTEMAKER_SHADOW_MODE=apprentice lets it take over once it agrees often enough
   TASTEMAKER_REWARD_WINDOW_S   seconds an outcome may follow its decision (default 30)
+  TASTEMAKER_GRPC_HOST         address the gRPC server binds (default 127.0.0.1; 0.0.0.0 for every interface)
   TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
   TASTEMAKER_KAFKA_CLIENT      kafka-python (default) or confluent (librdkafka; faster)
+  TASTEMAKER_REWARD_MIN/_MAX   valid range of one reported reward (default -1000, 1000); others are refused
+  TASTEMAKER_FEATURE_TIMEOUT_S budget of one feature read on the request path (default 0.05); after
+                               TASTEMAKER_FEATURE_BREAKER_FAILURES (3) failures in a row ranking skips
+                               Redis and probes it every TASTEMAKER_FEATURE_BREAKER_PROBE_S (1.0)
+  TASTEMAKER_SHUTDOWN_GRACE_S  `up` exits at most this long after SIGTERM/SIGINT (default 15)
+  TASTEMAKER_METRICS_PORT      Prometheus metrics of `up`/`serve` on this port (default 0: off)
+  TASTEMAKER_EMBEDDED_BROKER_MAX_MB  `up` stops once its embedded broker, which keeps every record in
+                               memory, holds this much (default 1024)
 """
 
 
@@ -79,12 +88,18 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from tastemaker.services.bootstrap import build_serving, prepare_topics
+    from tastemaker.services.up import install_stop_signals
 
     settings = _settings(args)
     _require_infra(settings)
     prepare_topics(settings)
     serving = build_serving(settings)
-    stop = _wait_for_signal()
+    stop = threading.Event()
+    install_stop_signals(stop, settings.shutdown_grace_s)
+    if settings.metrics_port:
+        from tastemaker.services.metrics import serve_metrics
+
+        serve_metrics(serving, settings.metrics_port)
     serving.server.start()
     stop.wait()
     serving.stop()

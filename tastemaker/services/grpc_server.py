@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.home import HomeRankingService, parse_rank_home
-from tastemaker.services.limits import check_context
+from tastemaker.services.limits import MAX_STICKERS, check_context, check_count, check_id
 from tastemaker.services.logs import RateLimitedLog
 from tastemaker.stickers.suggest import StickerService
 from tastemaker.v1 import api_pb2, api_pb2_grpc
@@ -52,6 +52,10 @@ class StickersServicer(api_pb2_grpc.StickersServicer):
     def SuggestStickers(  # noqa: N802
         self, request: api_pb2.SuggestStickersRequest, context: grpc.ServicerContext
     ) -> api_pb2.SuggestStickersResponse:
+        # the request's own limits first: a bad request is INVALID_ARGUMENT on every server
+        check_id("user_id", request.user_id)
+        check_count("k", request.k, MAX_STICKERS, zero_means="5")
+        check_context("context", request.context)
         if self._stickers is None:
             context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,
@@ -59,7 +63,6 @@ class StickersServicer(api_pb2_grpc.StickersServicer):
                 "and set TASTEMAKER_STICKER_MODEL",
             )
             raise AssertionError("unreachable")
-        check_context("context", request.context)
         result = self._stickers.suggest(request.user_id, request.message, request.language, request.k)
         return api_pb2.SuggestStickersResponse(
             decision_id=result.decision.decision_id,

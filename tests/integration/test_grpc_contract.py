@@ -62,8 +62,8 @@ def test_health_reports_serving(channel: grpc.Channel) -> None:
     ("request_", "field"),
     [
         (api_pb2.RankHomeRequest(user_id=""), "`user_id` is required"),
-        (api_pb2.RankHomeRequest(user_id="u", max_shelves=-1), "`max_shelves` must be >= 0"),
-        (api_pb2.RankHomeRequest(user_id="u", max_cards_per_shelf=-3), "`max_cards_per_shelf` must be >= 0"),
+        (api_pb2.RankHomeRequest(user_id="u", max_shelves=-1), "`max_shelves` must be in [0, 100]"),
+        (api_pb2.RankHomeRequest(user_id="u", max_cards_per_shelf=-3), "`max_cards_per_shelf` must be in [0, 100]"),
         (api_pb2.RankHomeRequest(user_id="u" * 300), "`user_id` is longer than 256"),
         (
             api_pb2.RankHomeRequest(user_id="u", candidates=[api_pb2.Shelf(shelf_id="s", card_ids=[])]),
@@ -113,7 +113,9 @@ def test_ten_megabyte_request_is_refused_and_the_server_goes_on(channel: grpc.Ch
 
 def test_suggest_stickers_without_a_model_says_how_to_get_one(channel: grpc.Channel) -> None:
     with pytest.raises(grpc.RpcError) as error:
-        api_pb2_grpc.StickersStub(channel).SuggestStickers(api_pb2.SuggestStickersRequest(message="hi"), timeout=5)
+        api_pb2_grpc.StickersStub(channel).SuggestStickers(
+            api_pb2.SuggestStickersRequest(user_id="u", message="hi"), timeout=5
+        )
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "TASTEMAKER_STICKER_MODEL" in (error.value.details() or "")
 
@@ -122,5 +124,5 @@ def test_garbage_bytes_on_the_wire_are_invalid(channel: grpc.Channel) -> None:
     call = channel.unary_unary("/tastemaker.v1.HomeRanking/RankHome")
     with pytest.raises(grpc.RpcError) as error:
         call(b"\xff\xff\xff\xff garbage", timeout=5)
-    assert error.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert api_pb2_grpc.HomeRankingStub(channel).RankHome(api_pb2.RankHomeRequest(user_id="ok"), timeout=5).shelves

@@ -127,3 +127,35 @@ def test_restarted_joiner_keeps_pending_decisions(settings: Settings) -> None:
     finally:
         second.close()
         producer.close()
+
+
+def test_rewards_outside_the_range_are_dead_lettered_and_duplicates_count_once(settings: Settings) -> None:
+    """Two outcomes of 1e308 would join to +inf and stop the learner: each is outside the valid
+    range and dead-lettered; 50 copies of one outcome (one outcome id) join as one reward."""
+    prepare_topics(settings)
+    topics = Topics(settings.topic_prefix)
+    clock = Clock(1_000_000)
+    joiner = _joiner(settings, clock)
+    producer = KafkaPythonProducer(settings.kafka_bootstrap)
+    poisoned, repeated = _decision(clock.now_ms), _decision(clock.now_ms)
+    for decision in (poisoned, repeated):
+        producer.send(topics.decisions, decision.SerializeToString(), key=decision.decision_id.encode())
+    for _ in range(2):
+        producer.send(topics.outcomes, _outcome(poisoned.decision_id, "c1", reward=1e308).SerializeToString())
+    once = _outcome(repeated.decision_id, "c1", reward=1.0)
+    for _ in range(50):
+        producer.send(topics.outcomes, once.SerializeToString())
+    producer.flush()
+    try:
+        _consume_until(joiner, decisions=2, outcomes=52)
+        clock.now_ms += 5_000
+        assert joiner.close_due() == 2
+    finally:
+        joiner.close()
+    rewarded = {r.decision.decision_id: r for r in read_topic(settings.kafka_bootstrap, topics.rewarded)}
+    assert rewarded[poisoned.decision_id].reward == 0.0 and rewarded[poisoned.decision_id].defaulted
+    assert rewarded[repeated.decision_id].reward == 1.0 and len(rewarded[repeated.decision_id].outcomes) == 1
+    letters = [
+        records_pb2.DeadLetter.FromString(r.value) for r in records_on(settings.kafka_bootstrap, topics.events_dlq)
+    ]
+    assert len(letters) == 2 and all("outside the valid range" in letter.reason for letter in letters)

@@ -145,3 +145,31 @@ def test_forgetting_in_redis_equals_one_discounted_update_per_decision(redis_url
     )
     with pytest.raises(ValueError, match="forget"):
         LinearStateStore(redis.Redis.from_url(redis_url), forget=0.0)
+
+
+def test_a_record_it_cannot_apply_is_dead_lettered_and_learning_goes_on(settings: Settings) -> None:
+    """A rewarded decision with reward +inf (two outcomes of 1e308 summed, before the joiner's range
+    check) used to stop the learner for good on Redis' 'value is NaN or Infinity'."""
+    prepare_topics(settings)
+    topics = Topics(settings.topic_prefix)
+    rng = np.random.default_rng(1)
+    decisions = [_rewarded(i, rng) for i in range(40)]
+    poisoned = _rewarded(99, rng)
+    poisoned.outcomes.add(decision_id=poisoned.decision.decision_id, item_id=poisoned.decision.shown[0].shelf_id,
+                          reward=float("inf"))  # fmt: skip
+    producer = make_producer("kafka-python", settings.kafka_bootstrap)
+    for i, rewarded in enumerate([*decisions[:20], poisoned, *decisions[20:]]):
+        producer.send(topics.rewarded, rewarded.SerializeToString(), key=str(i).encode(), headers=PROTOBUF_HEADERS)
+    producer.flush()
+    learner = build_learner(settings)
+    try:
+        _drain(learner, len(decisions))
+    finally:
+        learner.close()
+    state, _ = LinearStateStore(redis.Redis.from_url(settings.redis_url), settings.redis_namespace).load()["card"]
+    np.testing.assert_allclose(state.a, _recount(decisions, "card")[0], rtol=1e-9)
+    assert np.isfinite(state.b).all()
+    letters = [
+        records_pb2.DeadLetter.FromString(r.value) for r in records_on(settings.kafka_bootstrap, topics.events_dlq)
+    ]
+    assert len(letters) == 1 and letters[0].stage == "learner" and "non-finite" in letters[0].reason
