@@ -191,3 +191,29 @@ def test_linear_strategies_explore_candidates_that_tie(settings: Settings, strat
     assert max(propensities) < 0.5  # no longer certain: every tied shelf shares the rows
     if strategy == "linucb":  # closed form: each of 6 tied shelves is at each row with probability 1/6
         assert propensities == pytest.approx([1 / 6] * len(propensities))
+
+
+def test_serving_metrics_count_decisions_and_bad_requests(settings: Settings) -> None:
+    import urllib.request
+
+    from tastemaker.services.metrics import serve_metrics
+
+    prepare_topics(settings)
+    serving = build_serving(settings, seed=0)
+    serving.server.start()
+    port = free_port()
+    serve_metrics(serving, port)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
+            for _ in range(3):
+                _rank(channel)
+            with pytest.raises(grpc.RpcError):
+                _rank(channel, user="")
+        serving.publisher.flush()
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        serving.stop(grace_s=1)
+    assert "tastemaker_decisions_served_total 3.0" in text
+    assert "tastemaker_bad_requests_total 1.0" in text
+    assert 'tastemaker_published_records_total{outcome="published"} 3.0' in text
+    assert "tastemaker_feature_breaker_open 0.0" in text

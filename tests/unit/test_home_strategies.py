@@ -126,3 +126,21 @@ def test_cards_shared_by_shelves_are_shown_once_with_consistent_propensities(nam
         logs.append(records_pb2.RewardedDecision(decision=decision, reward=float(len(clicks))))
     report = evaluate(logs, policies=["logging"])
     assert report["max_logged_propensity_error"] < 1e-9
+
+
+def test_item_terms_teach_the_linear_strategies_which_of_equal_candidates_is_good() -> None:
+    """Six candidates with equal features: after rewards only for "s4", LinUCB ranks it first and
+    Thompson shows it first most often; an item never rewarded keeps the widest interval."""
+    from tastemaker.bandits.strategies import Candidates, LinearState, LinUCB, Thompson
+
+    state = LinearState(dim=2)
+    ids = tuple(f"s{i}" for i in range(6))
+    x = np.column_stack([np.ones(6), np.zeros(6)])
+    for _ in range(50):
+        state.update(x[:5], np.array([0.0, 0.0, 0.0, 0.0, 1.0]), ids[:5])
+    candidates = Candidates(ids, np.zeros(6), x)
+    ucb = LinUCB(state, alpha=0.1).ucb(candidates)
+    assert int(np.argmax(ucb[:5])) == 4
+    assert ucb[5] > ucb[0]  # "s5", never shown, is worth exploring before the known losers
+    first = Thompson(state, scale=0.3).marginals(candidates, 1)[:, 0]
+    assert first[4] > 0.5 and first[:4].max() < 0.05
