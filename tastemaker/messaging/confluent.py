@@ -13,13 +13,19 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("the confluent adapter needs confluent-kafka: pip install confluent-kafka") from exc
 
-from tastemaker.messaging.ports import Record
+from tastemaker.messaging.ports import MAX_RECORD_BYTES, Record, RecordTooLarge
 
 
 class ConfluentProducer:
     def __init__(self, bootstrap_servers: str, client_id: str = "tastemaker") -> None:
         self._producer = _Producer(
-            {"bootstrap.servers": bootstrap_servers, "client.id": client_id, "acks": "all", "linger.ms": 5}
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "client.id": client_id,
+                "acks": "all",
+                "linger.ms": 5,
+                "message.max.bytes": MAX_RECORD_BYTES,
+            }
         )
         self._errors: list[KafkaError] = []
 
@@ -36,6 +42,10 @@ class ConfluentProducer:
                 break
             except BufferError:  # the local queue is full: serve delivery reports, then retry
                 self._producer.poll(0.1)
+            except KafkaException as exc:
+                if exc.args and exc.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    raise RecordTooLarge(f"a {len(value):,}-byte record for {topic}: {exc}") from exc
+                raise
         self._producer.poll(0)
 
     def flush(self, timeout_s: float = 10.0) -> None:

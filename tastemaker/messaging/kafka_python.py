@@ -9,10 +9,10 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
-from tastemaker.messaging.ports import Record
+from tastemaker.messaging.ports import MAX_RECORD_BYTES, Record, RecordTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,16 @@ class KafkaPythonProducer:
             acks="all",
             linger_ms=5,
             retries=5,
+            max_request_size=MAX_RECORD_BYTES,
         )
         self._futures: list[Any] = []
 
     def send(self, topic: str, value: bytes, key: bytes | None = None, headers: dict[str, bytes] | None = None) -> None:
         header_list = list((headers or {}).items())
-        self._futures.append(self._producer.send(topic, value=value, key=key, headers=header_list))
+        try:
+            self._futures.append(self._producer.send(topic, value=value, key=key, headers=header_list))
+        except MessageSizeTooLargeError as exc:
+            raise RecordTooLarge(f"a {len(value):,}-byte record for {topic}: {exc}") from exc
         if len(self._futures) > 10_000:
             self._futures = [f for f in self._futures if not f.is_done]
 

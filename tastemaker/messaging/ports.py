@@ -11,6 +11,14 @@ PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
 JSON_CONTENT_TYPE = "application/json"
 
 
+#: The largest record a producer sends (Apache Kafka's default broker limit is 1 MiB + 12 bytes).
+MAX_RECORD_BYTES = 1024 * 1024
+
+
+class RecordTooLarge(ValueError):
+    """A record the producer will never send (over MAX_RECORD_BYTES): retrying cannot help."""
+
+
 @dataclass(frozen=True)
 class Topics:
     """The public topic names, under a configurable prefix (default `tastemaker`)."""

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from tastemaker.messaging.ports import Producer
+from tastemaker.messaging.ports import Producer, RecordTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class RecoveringProducer:
         client = self._client()
         try:
             client.send(topic, value, key=key, headers=headers)
+        except RecordTooLarge:
+            raise  # the record, not the client: a new client would refuse it too
         except Exception as exc:
             self._replace(client, exc)
             raise

@@ -34,6 +34,7 @@ class ServingCollector(Collector):
         records.add_metric(["published"], stats.published)
         records.add_metric(["dropped_queue_full"], stats.dropped)
         records.add_metric(["lost_at_shutdown"], stats.lost)
+        records.add_metric(["refused_too_large"], stats.refused)
         yield records
         yield CounterMetricFamily(
             "tastemaker_publish_failed_attempts", "Batches that failed and were sent again", value=stats.failed_attempts

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from tastemaker.messaging.ports import Producer
+from tastemaker.messaging.ports import Producer, RecordTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ class PublisherStats:
     failed_attempts: int = 0
     #: records still unsent when `close` gave up
     lost: int = 0
+    #: records the producer refuses outright (over the record size limit)
+    refused: int = 0
 
 
 class BackgroundPublisher:
@@ -97,17 +99,23 @@ class BackgroundPublisher:
         stopping = False
         while not stopping:
             batch, stopping = self._next_batch()
+            size = len(batch)
             self._send(batch)
             with self._idle:
-                self._finished += len(batch)
+                self._finished += size
                 self._idle.notify_all()
 
     def _send(self, batch: list[_Pending]) -> None:
         attempt = 0
         while batch:
             try:
-                for item in batch:
-                    self._producer.send(item.topic, item.value, key=item.key, headers=item.headers)
+                for item in list(batch):
+                    try:
+                        self._producer.send(item.topic, item.value, key=item.key, headers=item.headers)
+                    except RecordTooLarge as exc:  # never sendable: count it, say so, send the rest
+                        batch.remove(item)
+                        self.stats.refused += 1
+                        log.error("dropped a record the producer refuses (%d so far): %s", self.stats.refused, exc)
                 self._producer.flush(self._ack_timeout_s)
                 self.stats.published += len(batch)
                 if attempt:

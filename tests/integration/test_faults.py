@@ -217,3 +217,19 @@ def test_serving_metrics_count_decisions_and_bad_requests(settings: Settings) ->
     assert "tastemaker_bad_requests_total 1.0" in text
     assert 'tastemaker_published_records_total{outcome="published"} 3.0' in text
     assert "tastemaker_feature_breaker_open 0.0" in text
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_a_record_no_broker_takes_is_refused_counted_and_the_rest_goes_on(settings: Settings, client: str) -> None:
+    from tastemaker.messaging import make_producer
+    from tastemaker.services.publisher import BackgroundPublisher
+
+    prepare_topics(settings)
+    topic = Topics(settings.topic_prefix).outcomes
+    publisher = BackgroundPublisher(make_producer(client, settings.kafka_bootstrap))
+    publisher.publish(topic, b"x" * (2 * 1024 * 1024), key=b"huge")
+    publisher.publish(topic, b"small", key=b"small")
+    publisher.flush(timeout_s=30)
+    publisher.close()
+    assert publisher.stats.refused == 1 and publisher.stats.published == 1
+    assert [r.key for r in records_on(settings.kafka_bootstrap, topic)] == [b"small"]
