@@ -36,6 +36,10 @@ from tastemaker.training.logs import read_topic, write_export
 
 log = logging.getLogger(__name__)
 
+#: rewarded decisions the closing report evaluates after SIGINT/SIGTERM, so that
+#: `up` stops within its grace period however long it ran
+SIGNAL_REPORT_DECISIONS = 1000
+
 
 def install_stop_signals(stop: threading.Event, grace_s: float) -> None:
     """SIGINT/SIGTERM ask for a clean stop; if the process is still running `grace_s` later (or a
@@ -144,7 +148,18 @@ def run_up(
         if export_logs is not None:
             count = write_export(rewarded, export_logs)
             log.info("exported %d rewarded decisions to %s", count, export_logs)
-        summary = _summary(rewarded, serving.home.decisions_served, serving.feedback.outcomes_reported, joiner)
+        # stopped by a signal, the report must fit in the shutdown grace: the latest decisions only
+        evaluated = rewarded[-SIGNAL_REPORT_DECISIONS:] if stop.is_set() else rewarded
+        if len(evaluated) < len(rewarded):
+            log.warning(
+                "stopped by a signal: the report evaluates the latest %d of %d rewarded decisions "
+                "(--export-logs FILE, then `tastemaker evaluate --logs FILE`, evaluates them all)",
+                len(evaluated),
+                len(rewarded),
+            )
+        summary = _summary(
+            rewarded, serving.home.decisions_served, serving.feedback.outcomes_reported, joiner, evaluated
+        )
         summary["strategy"] = settings.strategy
         if learner is not None:
             summary["learner"] = {"decisions": learner.stats.decisions, "rows_applied": learner.stats.rows_applied}
@@ -182,7 +197,10 @@ def _drain_joiner(joiner: Any, quiet_polls: int = 3) -> None:
         closed = joiner.close_due(now_ms=2**62)
 
 
-def _summary(rewarded: list[Any], decisions: int, outcomes: int, joiner: Any) -> dict[str, Any]:
+def _summary(
+    rewarded: list[Any], decisions: int, outcomes: int, joiner: Any, evaluated: list[Any] | None = None
+) -> dict[str, Any]:
+    evaluated = rewarded if evaluated is None else evaluated
     summary: dict[str, Any] = {
         "decisions_served": decisions,
         "outcomes_reported": outcomes,
@@ -190,6 +208,7 @@ def _summary(rewarded: list[Any], decisions: int, outcomes: int, joiner: Any) ->
         "outcomes_joined": sum(len(r.outcomes) for r in rewarded),
         "mean_reward": (sum(r.reward for r in rewarded) / len(rewarded)) if rewarded else None,
         "joiner_rejected": joiner.stats.rejected,
-        "evaluation": evaluate(rewarded) if rewarded else None,
+        "evaluated_decisions": len(evaluated),
+        "evaluation": evaluate(evaluated) if evaluated else None,
     }
     return summary

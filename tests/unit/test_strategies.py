@@ -172,3 +172,40 @@ def test_rows_drawn_at_once_log_the_propensities_of_one_row_at_a_time(name: str)
         for key, count in rankings[r].most_common(5):
             p = ranking_logged[r][key]
             assert abs(count / N_SLATES - p) <= 4.5 * np.sqrt(p * (1 - p) / N_SLATES) + 1e-9, (name, r, key)
+
+
+@pytest.mark.parametrize("name", ["linucb", "thompson"])
+def test_linear_strategies_with_tied_features_log_what_they_show(name: str) -> None:
+    """Six candidates with the same features (a new user: no engagement anywhere) and two better
+    ones: the tied ones share their positions, and every logged (item, position) propensity and
+    ranking probability matches its frequency — one row at a time and, for LinUCB, all rows at once."""
+    state = _trained_state()
+    ids = tuple(f"item{i}" for i in range(8))
+    features = np.tile([1.0, 0.0, 0.0], (8, 1))
+    features[:2, 1] = 2.0  # two candidates clearly ahead, six tied behind them
+    candidates = Candidates(ids, np.zeros(8), features)
+    strategy: Strategy = LinUCB(state, alpha=0.5) if name == "linucb" else Thompson(state, scale=0.05)
+    expected = strategy.marginals(candidates, K)
+    assert expected[2:, 2:].min() > 0.1  # every tied candidate reaches the positions they share
+    rng = np.random.default_rng(1)
+    draws = 20_000
+    counts = np.zeros_like(expected)
+    rankings: Counter[tuple[int, ...]] = Counter()
+    logged: dict[tuple[int, ...], float] = {}
+    for i in range(draws):
+        rows = [candidates, candidates]
+        placements = (
+            rank_rows(strategy, rows, K, rng) if i % 2 else [rank_with_constraints(strategy, candidates, K, rng)]
+        )
+        for placement in placements:
+            order = tuple(int(p[4:]) for p in placement.ids)
+            np.testing.assert_allclose(placement.propensities, expected[list(order), placement.positions])
+            logged.setdefault(order, placement.ranking_probability)
+            counts[list(order), placement.positions] += 1
+            rankings[order] += 1
+    total = counts.sum(axis=0)[0]
+    stderr = np.sqrt(expected * (1 - expected) / total)
+    assert (np.abs(counts / total - expected) <= 4.5 * stderr + 1e-9).all()
+    for order, count in rankings.most_common(5):
+        p = logged[order]
+        assert abs(count / total - p) <= 4.5 * np.sqrt(p * (1 - p) / total) + 1e-9, (order, p)
