@@ -390,7 +390,7 @@ class HomeRankingService:
             raise InvalidArgument(
                 "candidates",
                 f"make a decision log of {len(payload):,} bytes, over the {MAX_DECISION_LOG_BYTES:,} one Kafka "
-                "record carries: send fewer candidates, shorter ids or a smaller context",
+                "record carries: send fewer candidates or excluded ids, shorter ids or a smaller context",
             )
         self._publish(self._decisions_topic, payload, decision.decision_id.encode(), PROTOBUF_HEADERS)
         self.decisions_served += 1

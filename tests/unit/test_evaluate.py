@@ -187,16 +187,18 @@ def test_a_saved_model_version_is_evaluated_from_the_logged_features(logs, tmp_p
 
 
 class ReverseRanker:
-    """An entry-point policy: always the reverse of the score order (a deterministic ranker)."""
+    """An entry-point policy: always the reverse of the score order, ties broken uniformly at random
+    (as every greedy ranking is)."""
 
     def marginals(self, scores: np.ndarray, k: int) -> np.ndarray:
-        order = np.argsort(np.asarray(scores), kind="stable")[:k]
-        out = np.zeros((len(scores), min(k, len(scores))))
-        out[order, np.arange(len(order))] = 1.0
-        return out
+        from tastemaker.bandits.epsilon_greedy import greedy_marginals
+
+        return greedy_marginals(-np.asarray(scores), k)
 
     def ranking_probability(self, scores: np.ndarray, order: np.ndarray) -> float:
-        return float(np.array_equal(np.argsort(np.asarray(scores), kind="stable")[: len(order)], order))
+        from tastemaker.bandits.epsilon_greedy import greedy_ranking_probability
+
+        return greedy_ranking_probability(-np.asarray(scores), order)
 
 
 def test_a_python_entry_point_policy_is_evaluated(logs) -> None:
