@@ -47,6 +47,7 @@ lint: setup
 	$(BIN)/ruff check tastemaker tests
 	$(BIN)/ruff format --check tastemaker tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## codegen: regenerate tastemaker/v1 from proto/ (a test checks it is fresh)
 codegen: setup

@@ -17,9 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.features.events import EVENT_TYPES
-
-COUNT_TYPES = tuple(sorted(EVENT_TYPES))
+#: the user event types, sorted: the first columns count each (the event schema's `EVENT_TYPES`)
+COUNT_TYPES = (
+    "card_click",
+    "card_dwell",
+    "home_impression",
+    "message_typed",
+    "play",
+    "shelf_click",
+    "shelf_dwell",
+    "skip",
+    "sticker_sent",
+    "sticker_shown",
+)
 ID_BUCKETS = 64
 CONTEXT_BUCKETS = 16
 POSITIONS = 8

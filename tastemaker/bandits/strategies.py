@@ -27,7 +27,6 @@ import numpy as np
 
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker, sample_greedy
 from tastemaker.bandits.plackett_luce import SoftmaxRanker
-from tastemaker.v1 import records_pb2
 
 
 @dataclass(frozen=True)
@@ -391,20 +390,6 @@ def rank_with_constraints(
         ranking_probability=strategy.ranking_probability(free, order) if n_free else 1.0,
         scores={i: score_of[i] for i in ids},
         pinned=tuple((row, ids[row]) for row, p in enumerate(requested) if p in pinned),
-    )
-
-
-def exploration_log(strategy: Strategy, n: int, k: int, floor: float = 0.0) -> records_pb2.Exploration:
-    """How `strategy` explored a ranking of k of n candidates, as the decision log records it."""
-    info = strategy.info(n, k)
-    return records_pb2.Exploration(
-        strategy=strategy.name,
-        epsilon=strategy.parameters().get("epsilon", 0.0),
-        propensity_method=info.method,
-        monte_carlo_samples=info.samples,
-        propensity_error_bound=info.error_bound,
-        propensity_floor=floor,
-        parameters=strategy.parameters(),
     )
 
 

@@ -5,25 +5,14 @@ from __future__ import annotations
 import math
 import re
 
+from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.messaging.codec import UndecodableRecord, decode
 from tastemaker.v1 import records_pb2
 
 #: Event types that count as engagement with a shelf and a card.
 ENGAGEMENT_TYPES = frozenset({"card_click", "play", "shelf_click"})
-EVENT_TYPES = frozenset(
-    {
-        "home_impression",
-        "card_click",
-        "shelf_click",
-        "play",
-        "skip",
-        "shelf_dwell",
-        "card_dwell",
-        "sticker_shown",
-        "sticker_sent",
-        "message_typed",
-    }
-)
+#: Every accepted event type; the reward models count each (`bandits.reward_features.COUNT_TYPES`).
+EVENT_TYPES = frozenset(COUNT_TYPES)
 MAX_ID_LENGTH = 256
 
 

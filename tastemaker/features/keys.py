@@ -27,6 +27,11 @@ def recent_items(namespace: str, user_id: str, feature: str) -> str:
     return f"{namespace}:user:{{{user_id}}}:recent:{feature}"
 
 
+def linear_state(namespace: str, level: str) -> str:
+    """The hash of one level's linear posterior (`linear_store`): one slot for the whole level."""
+    return f"{namespace}:{{linear:{level}}}"
+
+
 def watermark_field(topic: str, partition: int) -> str:
     """The hash field holding the last source offset applied to an entity from one partition."""
     return f"~wm:{topic}:{partition}"

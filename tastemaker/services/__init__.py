@@ -1,2 +1,2 @@
-"""The gRPC server, thin servicers, the application services per use case, wiring, config,
-CLI and the embedded stack."""
+"""The gRPC server and thin servicers; the application services per use case (home ranking,
+sticker suggestion, feedback); wiring, config, CLI, metrics and the embedded stack."""

@@ -14,13 +14,13 @@ import redis
 
 from tastemaker.bandits.catalog import Catalog
 from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.learner import LinearLearner
-from tastemaker.bandits.linear_store import LinearStateStore, SharedLinearStates
 from tastemaker.bandits.reward_models import ArtifactError, EngagementScorer, RewardModel, load_reward_model
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, Strategy, Thompson
 from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.joiner import RewardJoiner
+from tastemaker.features.learner import LinearLearner
+from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
 from tastemaker.features.processor import ProcessorStats, StreamProcessor
 from tastemaker.features.store import FeatureStore
 from tastemaker.messaging import make_consumer, make_producer
@@ -33,7 +33,7 @@ from tastemaker.services.grpc_server import ServingServer, build_server
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.services.shadow import ShadowRunner
-from tastemaker.stickers.suggest import StickerService
+from tastemaker.services.stickers import StickerService
 from tastemaker.training.registry import ModelWatcher, Registry
 
 log = logging.getLogger(__name__)

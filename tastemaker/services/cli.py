@@ -353,9 +353,9 @@ def cmd_stickers_train(args: argparse.Namespace) -> int:
 
 def cmd_stickers_suggest(args: argparse.Namespace) -> int:
     from tastemaker.services.errors import InvalidArgument
+    from tastemaker.services.stickers import StickerService
     from tastemaker.stickers.bundle import load_bundle
     from tastemaker.stickers.encoder import EncoderError
-    from tastemaker.stickers.suggest import StickerService
 
     try:
         args.text.encode("utf-8")

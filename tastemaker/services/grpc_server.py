@@ -17,7 +17,7 @@ from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.home import HomeRankingService, parse_rank_home
 from tastemaker.services.limits import MAX_STICKERS, check_context, check_count, check_id
 from tastemaker.services.logs import RateLimitedLog
-from tastemaker.stickers.suggest import StickerService
+from tastemaker.services.stickers import StickerService
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,6 @@ from tastemaker.bandits.strategies import (
     Candidates,
     EpsilonGreedy,
     Strategy,
-    exploration_log,
     rank_rows,
     rank_with_constraints,
     with_floor,
@@ -30,6 +29,7 @@ from tastemaker.features.store import FeatureReader, RankingFeatures, UserFeatur
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.errors import InvalidArgument
+from tastemaker.services.exploration import exploration_log
 from tastemaker.services.limits import (
     MAX_CARD_CANDIDATES,
     MAX_CARDS_PER_SHELF,

@@ -1,1 +1,2 @@
-"""Message-to-sticker retrieval: the catalog, the multilingual encoder and the ANN index."""
+"""Message-to-sticker retrieval's parts: the catalog, text features, the served encoder and the ANN
+index (the suggestion service that composes them is `services.stickers`)."""

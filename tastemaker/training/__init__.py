@@ -1,1 +1,2 @@
-"""Offline jobs over the logs: export, off-policy estimators and reports (retraining later)."""
+"""Offline jobs over the logs: export and readers, off-policy estimators and reports, reward-model,
+policy and sticker-encoder training, and the model lifecycle (validation, registry, retrain, gate)."""

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from tastemaker.bandits.learner import LinearLearner
-from tastemaker.bandits.linear_store import LinearStateStore, SharedLinearStates
 from tastemaker.bandits.reward_models import load_reward_model
+from tastemaker.features.learner import LinearLearner
+from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
 from tastemaker.messaging import make_consumer, make_producer
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.messaging.kafka_python import ensure_topics

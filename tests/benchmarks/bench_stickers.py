@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tastemaker.services.stickers import StickerService
 from tastemaker.stickers.bundle import build_index, load_bundle
 from tastemaker.stickers.catalog import Phrases, Sticker, read_catalog
 from tastemaker.stickers.encoder import StickerEncoder
 from tastemaker.stickers.index import IndexHolder
-from tastemaker.stickers.suggest import StickerService
 from tastemaker.stickers.text import normalise
 
 ROOT = Path(__file__).resolve().parents[2]

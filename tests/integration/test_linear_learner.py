@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import redis
 
-from tastemaker.bandits.learner import LinearLearner, rows_of
-from tastemaker.bandits.linear_store import LinearStateStore, SharedLinearStates
+from tastemaker.features.learner import LinearLearner, rows_of
+from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
 from tastemaker.messaging import make_consumer, make_producer
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.messaging.ports import Topics

@@ -18,10 +18,10 @@ import pytest
 
 from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.services.errors import InvalidArgument
+from tastemaker.services.stickers import StickerService
 from tastemaker.stickers.bundle import build_index, load_bundle, save_bundle
 from tastemaker.stickers.catalog import Phrases, Sticker, read_catalog, write_catalog
 from tastemaker.stickers.encoder import EncoderError
-from tastemaker.stickers.suggest import StickerService
 from tastemaker.training.sticker_training import train_encoder
 
 pytestmark = pytest.mark.timeout(1200)

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, exploration_log, rank_with_constraints
+from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, rank_with_constraints
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
+from tastemaker.services.exploration import exploration_log
 from tastemaker.services.limits import MAX_STICKERS, check_id
 from tastemaker.stickers.catalog import LANGUAGES
 from tastemaker.stickers.encoder import StickerEncoder

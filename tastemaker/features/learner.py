@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.bandits.linear_store import LinearStateStore
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
+from tastemaker.features.linear_store import LinearStateStore
 from tastemaker.messaging.codec import UndecodableRecord, decode
 from tastemaker.messaging.ports import Consumer, Producer, Record
 from tastemaker.v1 import records_pb2

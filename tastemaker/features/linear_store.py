@@ -25,6 +25,7 @@ import numpy as np
 import redis
 
 from tastemaker.bandits.strategies import LinearState
+from tastemaker.features import keys
 
 LEVELS = ("shelf", "card")
 
@@ -67,10 +68,6 @@ return 1
 """
 
 
-def state_key(namespace: str, level: str) -> str:
-    return f"{namespace}:{{linear:{level}}}"
-
-
 class LinearStateStore:
     def __init__(
         self, client: redis.Redis, namespace: str = "tm", dim: int = 2, ridge: float = 1.0, forget: float = 1.0
@@ -88,7 +85,7 @@ class LinearStateStore:
         """Each level's posterior and version, in one round trip."""
         pipe = self._redis.pipeline(transaction=False)
         for level in levels:
-            pipe.hgetall(state_key(self._ns, level))
+            pipe.hgetall(keys.linear_state(self._ns, level))
         out = {}
         for level, raw in zip(levels, pipe.execute(), strict=True):
             fields = {k.decode(): v.decode() for k, v in raw.items()}
@@ -118,7 +115,7 @@ class LinearStateStore:
         """Add the rows (offset, x, reward, item id) past this partition's watermark; returns how
         many rows were applied (0 for a redelivered batch)."""
         rows = list(rows)
-        key, watermark = state_key(self._ns, level), f"wm:{topic}:{partition}"
+        key, watermark = keys.linear_state(self._ns, level), f"wm:{topic}:{partition}"
         for _ in range(retries):
             raw = self._redis.hget(key, watermark)
             seen = int(raw) if raw is not None else -1

@@ -1,0 +1,20 @@
+"""How a strategy explored, as the decision log records it (the protobuf side of `bandits.strategies`)."""
+
+from __future__ import annotations
+
+from tastemaker.bandits.strategies import Strategy
+from tastemaker.v1 import records_pb2
+
+
+def exploration_log(strategy: Strategy, n: int, k: int, floor: float = 0.0) -> records_pb2.Exploration:
+    """How `strategy` explored a ranking of k of n candidates, as the decision log records it."""
+    info = strategy.info(n, k)
+    return records_pb2.Exploration(
+        strategy=strategy.name,
+        epsilon=strategy.parameters().get("epsilon", 0.0),
+        propensity_method=info.method,
+        monte_carlo_samples=info.samples,
+        propensity_error_bound=info.error_bound,
+        propensity_floor=floor,
+        parameters=strategy.parameters(),
+    )
