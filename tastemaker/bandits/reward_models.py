@@ -22,6 +22,7 @@ import numpy as np
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_features import WIDTH, encode, feature_names
+from tastemaker.optional import require
 
 FORMAT = "tastemaker.reward-model/1"
 KINDS = ("logistic", "dnn", "gbt", "banditnet")
@@ -167,8 +168,7 @@ def load_reward_model(directory: Path) -> RewardModel:
             raise ArtifactError(f"{directory}: {name} does not match its checksum (changed or truncated)")
     version = str(manifest["version"])
     if manifest["kind"] == "gbt":
-        import ydf  # type: ignore[import-not-found]
-
+        ydf = require("ydf", "ml", "serving a gbt reward model")
         ydf.verbose(0)  # no "Loading model from ..." on every load
         return TreesModel(version, ydf.load_model(str(directory / "ydf")))
     with np.load(directory / "weights.npz", allow_pickle=False) as weights:

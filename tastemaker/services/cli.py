@@ -516,8 +516,8 @@ def cmd_logs_export(args: argparse.Namespace) -> int:
 
 
 def cmd_events_produce(args: argparse.Namespace) -> int:
+    from tastemaker.messaging import make_producer
     from tastemaker.messaging.codec import JSON_HEADERS
-    from tastemaker.messaging.kafka_python import KafkaPythonProducer
     from tastemaker.messaging.ports import Topics
 
     settings = _settings(args)
@@ -525,7 +525,7 @@ def cmd_events_produce(args: argparse.Namespace) -> int:
         raise UsageError("set TASTEMAKER_KAFKA_BOOTSTRAP to the broker to produce to")
     if not args.file.is_file():
         raise UsageError(f"{args.file}: no such file")
-    producer = KafkaPythonProducer(settings.kafka_bootstrap, client_id="tastemaker-cli")
+    producer = make_producer(settings.kafka_client, settings.kafka_bootstrap, client_id="tastemaker-cli")
     topic = Topics(settings.topic_prefix).events
     count = 0
     with args.file.open("rb") as lines:

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
 import math
 import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "TASTEMAKER_"
 
 
 class ConfigError(ValueError):
     pass
+
+
+#: `TASTEMAKER_*` variables read outside `Settings` (progress bars, tests and benchmarks)
+OTHER_VARIABLES = frozenset({"PROGRESS", "NO_OBP", "OBP_PYTHON", "OBD_DIR", "TEST_REDIS_URL", "TEST_KAFKA_BOOTSTRAP"})
+
+
+def unknown_variables(environ: dict[str, str]) -> list[str]:
+    """`TASTEMAKER_*` variables that nothing reads, each with the closest known name if one is close."""
+    known = {f.name.upper() for f in fields(Settings)} | OTHER_VARIABLES
+    out = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name[len(ENV_PREFIX) :] in known:
+            continue
+        close = difflib.get_close_matches(name[len(ENV_PREFIX) :], sorted(known), n=1)
+        out.append(f"{name} (did you mean {ENV_PREFIX}{close[0]}?)" if close else name)
+    return out
 
 
 STRATEGIES = ("epsilon-greedy", "softmax", "linucb", "thompson")
@@ -131,6 +151,8 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then `TASTEMAKER_*` variables, then `overrides` (flags; None means unset)."""
         environ = dict(os.environ if environ is None else environ)
+        for unknown in unknown_variables(environ):  # a typo must not pass silently as the default
+            log.warning("unknown configuration variable %s: it is ignored", unknown)
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = environ.get(ENV_PREFIX + f.name.upper())

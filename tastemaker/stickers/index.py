@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tastemaker.optional import require
+
 SCANN_MIN_SIZE = 20_000
 
 
@@ -60,11 +62,10 @@ def scann_pybind() -> Any:
     if blocked:
         sys.modules["tensorflow"] = None  # type: ignore[assignment]
     try:
-        from scann.scann_ops.py import scann_ops_pybind  # type: ignore[import-not-found]
+        return require("scann.scann_ops.py.scann_ops_pybind", "ml", "the ScaNN index")
     finally:
         if blocked:
             del sys.modules["tensorflow"]
-    return scann_ops_pybind
 
 
 class ScannSearcher:

@@ -24,11 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from tastemaker.optional import MissingExtra
+
 try:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ImportError("the Beam engine needs apache-beam: pip install 'apache-beam==2.77.0'") from exc
+    raise MissingExtra(
+        "the Beam engine needs `apache_beam`, which is not installed: pip install 'tastemaker[beam]'"
+    ) from exc
 
 from google.protobuf import json_format
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from tastemaker.bandits.reward_features import feature_names
 from tastemaker.bandits.reward_models import KINDS, write_manifest
+from tastemaker.optional import require
 from tastemaker.training.reward_rows import training_rows
 from tastemaker.v1 import records_pb2
 
@@ -73,8 +74,8 @@ def _tensorflow_dense(
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], Callable[[np.ndarray], np.ndarray]]:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf  # type: ignore[import-not-found]
-    import tf_keras as keras  # type: ignore[import-not-found]
+    tf = require("tensorflow", "ml", "training a logistic or dnn reward model")
+    keras = require("tf_keras", "ml", "training a logistic or dnn reward model")
 
     tf.keras.utils.set_random_seed(seed)
     layers: list[Any] = [keras.layers.Input((x.shape[1],))]
@@ -99,7 +100,7 @@ def _tensorflow_dense(
 def _ydf_trees(
     x: np.ndarray, y: np.ndarray, weight: np.ndarray, seed: int, directory: Path, regression: bool
 ) -> Callable[[np.ndarray], np.ndarray]:
-    import ydf  # type: ignore[import-not-found]
+    ydf = require("ydf", "ml", "training a gbt reward model")
 
     from tastemaker.bandits.reward_models import trees_click_probability
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tastemaker.optional import require
 from tastemaker.stickers.catalog import Sticker
 from tastemaker.stickers.encoder import StickerEncoder, save_encoder, sticker_features
 from tastemaker.stickers.text import BUCKETS, batch
@@ -101,9 +102,9 @@ def train_encoder(
     sticker tower does not read the names either (for evaluating on them as unseen queries)."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf  # type: ignore[import-not-found]
-    import tensorflow_recommenders as tfrs  # type: ignore[import-not-found]
-    import tf_keras as keras  # type: ignore[import-not-found]
+    tf = require("tensorflow", "ml", "training the sticker encoder")
+    tfrs = require("tensorflow_recommenders", "ml", "training the sticker encoder")
+    keras = require("tf_keras", "ml", "training the sticker encoder")
 
     tf.keras.utils.set_random_seed(seed)
     start = time.perf_counter()
@@ -131,7 +132,7 @@ def train_encoder(
             tf.reduce_sum(w, axis=-1, keepdims=True), 1e-9
         )
 
-    class TwoTower(tfrs.Model):  # type: ignore[misc]
+    class TwoTower(tfrs.Model):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.text_table = keras.layers.Embedding(BUCKETS, dim)

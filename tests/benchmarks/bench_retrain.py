@@ -32,8 +32,8 @@ from tastemaker.training.registry import ModelWatcher, Registry
 from tastemaker.training.retrain import retrain
 from tastemaker.training.reward_training import train_reward_model, training_rows
 from tastemaker.v1 import records_pb2
+from tests.support.fakes import FixedFeatures
 from tests.support.simulated import rewarded_logs, true_value
-from tests.unit.test_evaluate import FixedFeatures
 
 
 def simulated_logs(n: int) -> list[records_pb2.RewardedDecision]:

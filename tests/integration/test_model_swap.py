@@ -20,8 +20,8 @@ from tastemaker.services.home import HomeRankingService
 from tastemaker.training.registry import Registry
 from tastemaker.training.reward_training import train_reward_model
 from tastemaker.v1 import api_pb2, api_pb2_grpc
+from tests.support.fakes import FixedFeatures
 from tests.support.simulated import rewarded_logs
-from tests.unit.test_evaluate import FixedFeatures
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from tastemaker.training.evaluate import POLICIES, evaluate
 from tastemaker.training.logs import write_jsonl
 from tastemaker.training.ope import ESTIMATORS, estimator_by_name
 from tastemaker.v1 import records_pb2
-from tests.unit.test_evaluate import FixedFeatures
+from tests.support.fakes import FixedFeatures
 
 
 @pytest.fixture(scope="module")

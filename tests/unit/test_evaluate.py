@@ -1,7 +1,5 @@
 """Off-policy estimates of home policies against the simulator's known ground truth."""
 
-import zlib
-
 import numpy as np
 import pytest
 
@@ -12,31 +10,9 @@ from tastemaker.features.store import UserFeatures
 from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.training.evaluate import evaluate
 from tastemaker.v1 import records_pb2
+from tests.support.fakes import FixedFeatures
 
 MAX_SHELVES, MAX_CARDS = 4, 5
-
-
-class FixedFeatures:
-    """A fake feature reader: each user has fixed random engagement with shelves and cards."""
-
-    def __init__(self, world: SimulatedWorld) -> None:
-        self._world = world
-        self._cache: dict[str, UserFeatures] = {}
-
-    def read(self, user_id: str) -> UserFeatures:
-        if user_id not in self._cache:
-            self._cache[user_id] = self._draw(user_id)
-        return self._cache[user_id]
-
-    def _draw(self, user_id: str) -> UserFeatures:
-        rng = np.random.default_rng(zlib.crc32(user_id.encode()))
-        shelves: dict[str, int] = {}
-        cards: dict[str, int] = {}
-        for shelf in self._world.catalog().shelves:
-            shelves[shelf.shelf_id] = int(rng.poisson(2))
-            for card in shelf.card_ids:
-                cards[card] = int(rng.poisson(1))
-        return UserFeatures(user_id, {}, {"shelf.engagement": shelves, "card.engagement": cards})
 
 
 def _greedy_layout(features: UserFeatures, world: SimulatedWorld, weight: float = 1.0) -> list[tuple[str, list[str]]]:

@@ -15,7 +15,7 @@ from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.home import HomeRankingService, HomeRequest, parse_rank_home
 from tastemaker.training.evaluate import evaluate
 from tastemaker.v1 import api_pb2, records_pb2
-from tests.unit.test_evaluate import FixedFeatures
+from tests.support.fakes import FixedFeatures
 
 WORLD = SimulatedWorld(seed=3)
 PINNED = WORLD.shelf_id(2)

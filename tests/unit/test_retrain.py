@@ -22,8 +22,8 @@ from tastemaker.training.retrain import gate, retrain
 from tastemaker.training.reward_training import train_reward_model
 from tastemaker.training.validation import ValidationFailed
 from tastemaker.v1 import records_pb2
+from tests.support.fakes import FixedFeatures
 from tests.support.simulated import rewarded_logs
-from tests.unit.test_evaluate import FixedFeatures
 
 # a small world and an exploration-heavy log (a randomised bucket), so that 2,400 held-out decisions
 # are enough for the gate's intervals to tell a good model from a bad one

@@ -20,8 +20,8 @@ from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.training.evaluate import evaluate
 from tastemaker.training.reward_training import train_reward_model, training_rows
 from tastemaker.v1 import records_pb2
+from tests.support.fakes import FixedFeatures
 from tests.support.simulated import rewarded_logs
-from tests.unit.test_evaluate import FixedFeatures
 
 WORLD = SimulatedWorld(seed=1)
 

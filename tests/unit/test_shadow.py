@@ -15,7 +15,7 @@ from tastemaker.services.config import ConfigError, Settings
 from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.services.shadow import ShadowRunner
 from tastemaker.training.evaluate import evaluate
-from tests.unit.test_evaluate import FixedFeatures
+from tests.support.fakes import FixedFeatures
 
 WORLD = SimulatedWorld(seed=2)
 

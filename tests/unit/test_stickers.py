@@ -156,7 +156,7 @@ def test_suggest_stickers_over_grpc(trained) -> None:  # type: ignore[no-untyped
     from tastemaker.services.grpc_server import build_server
     from tastemaker.services.home import HomeRankingService
     from tastemaker.v1 import api_pb2, api_pb2_grpc
-    from tests.unit.test_evaluate import FixedFeatures
+    from tests.support.fakes import FixedFeatures
 
     bundle = load_bundle(trained[2])
     world = SimulatedWorld()
