@@ -177,3 +177,31 @@ def load_reward_model(directory: Path) -> RewardModel:
     if not layers or layers[0][0].shape[0] != WIDTH:
         raise ArtifactError(f"{directory}: weights do not fit {WIDTH} input columns")
     return DenseModel(version, layers)
+
+
+#: a registry's folder of reward models: <root>/reward-model/<version>/, CURRENT, HISTORY
+REGISTRY_KIND = "reward-model"
+
+
+class RegistryError(ValueError):
+    pass
+
+
+class RegistryReader:
+    """The read side of a model registry — which version is current, where a version lies — for
+    serving; `training.registry.Registry` adds registering, promotion and rollback."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.home = self.root / REGISTRY_KIND
+
+    def path(self, version: str) -> Path:
+        if not version or "/" in version or version.startswith("."):
+            raise RegistryError(f"{version!r} is not a version name")
+        return self.home / version
+
+    def current(self) -> str | None:
+        try:
+            return (self.home / "CURRENT").read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None

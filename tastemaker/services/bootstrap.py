@@ -14,7 +14,13 @@ import redis
 
 from tastemaker.bandits.catalog import Catalog
 from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.reward_models import ArtifactError, EngagementScorer, RewardModel, load_reward_model
+from tastemaker.bandits.reward_models import (
+    ArtifactError,
+    EngagementScorer,
+    RegistryReader,
+    RewardModel,
+    load_reward_model,
+)
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, Strategy, Thompson
 from tastemaker.features.dead_letters import DeadLetterLedger
@@ -31,10 +37,10 @@ from tastemaker.services.config import ConfigError, Settings
 from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.grpc_server import ServingServer, build_server
 from tastemaker.services.home import HomeRankingService
+from tastemaker.services.model_watcher import ModelWatcher
 from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.services.shadow import ShadowRunner
 from tastemaker.services.stickers import StickerService
-from tastemaker.training.registry import ModelWatcher, Registry
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +173,7 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
             raise ConfigError(f"TASTEMAKER_SHADOW_MODEL: {exc}") from exc
     hooks: list[Callable[[], None]] = [] if shared is None else [shared.maybe_refresh]
     if settings.model_registry:
-        watcher = ModelWatcher(Registry(Path(settings.model_registry)), home.set_model, settings.model_refresh_s)
+        watcher = ModelWatcher(RegistryReader(Path(settings.model_registry)), home.set_model, settings.model_refresh_s)
         watcher.maybe_swap()  # serve the current version from the first request
         hooks.append(watcher.maybe_swap)
     if hooks:

@@ -5,7 +5,7 @@ a current pointer, and the history of promotions for rollback.
     <root>/reward-model/CURRENT       the current version's name (replaced atomically)
     <root>/reward-model/HISTORY       one JSON line per promotion or rollback
 
-Serving processes follow CURRENT (`ModelWatcher`): they load a new version off the request path
+Serving processes follow CURRENT (`services.model_watcher.ModelWatcher`): they load a new version off the request path
 and swap one reference, so a request is scored wholly by one version and none fails.
 """
 
@@ -16,21 +16,24 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tastemaker.bandits.reward_models import ArtifactError, RewardModel, load_reward_model
+from tastemaker.bandits.reward_models import (
+    REGISTRY_KIND,
+    ArtifactError,
+    RegistryError,
+    RegistryReader,
+    load_reward_model,
+)
+
+__all__ = ["KIND", "Entry", "Registry", "RegistryError"]
 
 log = logging.getLogger(__name__)
 
-KIND = "reward-model"
-
-
-class RegistryError(ValueError):
-    pass
+KIND = REGISTRY_KIND
 
 
 @dataclass(frozen=True)
@@ -40,15 +43,8 @@ class Entry:
     current: bool
 
 
-class Registry:
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.home = self.root / KIND
-
-    def path(self, version: str) -> Path:
-        if not version or "/" in version or version.startswith("."):
-            raise RegistryError(f"{version!r} is not a version name")
-        return self.home / version
+class Registry(RegistryReader):
+    """The registry's write side: register, promote, roll back (serving reads it: `RegistryReader`)."""
 
     def register(self, artifact: Path, manifest_updates: dict[str, Any] | None = None) -> str:
         """Copy an artifact into the registry under its manifest's version; returns the version."""
@@ -81,12 +77,6 @@ class Registry:
             return dict(json.loads((self.path(version) / "manifest.json").read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise RegistryError(f"no version {version!r} in {self.home}") from None
-
-    def current(self) -> str | None:
-        try:
-            return (self.home / "CURRENT").read_text(encoding="utf-8").strip() or None
-        except FileNotFoundError:
-            return None
 
     def versions(self) -> list[Entry]:
         current = self.current()
@@ -137,45 +127,3 @@ def _atomic_write(path: Path, text: str) -> None:
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)
     os.replace(temporary, path)
-
-
-class ModelWatcher:
-    """Follows a registry's CURRENT: `maybe_swap()` (cheap, at most every `refresh_s`) loads a new
-    current version and hands it to `on_swap`; a version that fails to load is logged and skipped,
-    and the last good model keeps serving."""
-
-    def __init__(self, registry: Registry, on_swap: Any, refresh_s: float = 1.0) -> None:
-        self.registry = registry
-        self.refresh_s = refresh_s
-        self._on_swap = on_swap
-        self._serving: str | None = None
-        self._failed: str | None = None
-        self._last = 0.0
-        self._lock = threading.Lock()
-        self.swaps = 0
-
-    @property
-    def serving(self) -> str | None:
-        return self._serving
-
-    def maybe_swap(self) -> None:
-        now = time.monotonic()
-        if now - self._last < self.refresh_s or not self._lock.acquire(blocking=False):
-            return
-        try:
-            self._last = now
-            current = self.registry.current()
-            if current is None or current == self._serving or current == self._failed:
-                return
-            try:
-                model: RewardModel = load_reward_model(self.registry.path(current))
-            except (ArtifactError, RegistryError, OSError) as exc:
-                self._failed = current
-                log.error("cannot serve reward model %s, keeping %s: %s", current, self._serving, exc)
-                return
-            self._on_swap(model)
-            log.info("serving reward model %s (was %s)", current, self._serving)
-            self._serving, self._failed = current, None
-            self.swaps += 1
-        finally:
-            self._lock.release()

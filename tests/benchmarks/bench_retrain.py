@@ -28,7 +28,8 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.services.home import HomeRankingService
-from tastemaker.training.registry import ModelWatcher, Registry
+from tastemaker.services.model_watcher import ModelWatcher
+from tastemaker.training.registry import Registry
 from tastemaker.training.retrain import retrain
 from tastemaker.training.reward_training import train_reward_model, training_rows
 from tastemaker.v1 import records_pb2
