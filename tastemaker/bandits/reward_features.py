@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -83,10 +82,6 @@ def encode(
     return out
 
 
-def logged_inputs(decision: Any) -> tuple[dict[str, float], np.ndarray, dict[str, str], bool]:
-    """From a logged decision: its feature values by name, the user's counts in COUNT_TYPES order, its
-    context, and whether it is held out (a fifth of decisions, by a hash of the decision id)."""
-    values = dict(zip(decision.feature_names, decision.feature_values, strict=False))
-    counts = np.array([values.get(f"count:{t}", 0.0) for t in COUNT_TYPES])
-    held = int(hashlib.blake2b(decision.decision_id.encode(), digest_size=2).hexdigest(), 16) % 5 == 0
-    return values, counts, dict(decision.context), held
+def is_held_out(decision_id: str) -> bool:
+    """A fifth of decisions, by a hash of the decision id, are held out of training."""
+    return int(hashlib.blake2b(decision_id.encode(), digest_size=2).hexdigest(), 16) % 5 == 0

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tastemaker.bandits.feature_vector import CARD, SHELF, LoggedVector
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
 from tastemaker.features.linear_store import LinearStateStore
 from tastemaker.messaging.codec import UndecodableRecord, decode
@@ -36,17 +37,17 @@ class LearnerStats:
 def rows_of(rewarded: records_pb2.RewardedDecision) -> dict[str, list[tuple[np.ndarray, float, str]]]:
     """The (x, reward, item id) rows one rewarded decision teaches each level."""
     decision = rewarded.decision
-    features = dict(zip(decision.feature_names, decision.feature_values, strict=False))
+    vector = LoggedVector.of(decision)
     reward_of: dict[str, float] = defaultdict(float)
     for outcome in rewarded.outcomes:
         reward_of[outcome.item_id] += outcome.reward
     out: dict[str, list[tuple[np.ndarray, float, str]]] = {"shelf": [], "card": []}
     for shelf in decision.shown:
         row_reward = reward_of[shelf.shelf_id] + sum(reward_of[c.card_id] for c in shelf.cards)
-        x = np.array([1.0, np.log1p(features.get(f"shelf:{shelf.shelf_id}", 0.0))])
+        x = np.array([1.0, np.log1p(vector.value(SHELF, shelf.shelf_id))])
         out["shelf"].append((x, row_reward, shelf.shelf_id))
         for card in shelf.cards:
-            x = np.array([1.0, np.log1p(features.get(f"card:{card.card_id}", 0.0))])
+            x = np.array([1.0, np.log1p(vector.value(CARD, card.card_id))])
             out["card"].append((x, reward_of[card.card_id], card.card_id))
     return out
 

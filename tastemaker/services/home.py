@@ -15,6 +15,8 @@ import numpy as np
 from tastemaker.bandits.catalog import Catalog, ShelfCandidates
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.feature_vector import home_names as feature_vector_names
+from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.bandits.reward_models import EngagementScorer, RewardModel
 from tastemaker.bandits.strategies import (
     Candidates,
@@ -24,7 +26,6 @@ from tastemaker.bandits.strategies import (
     rank_with_constraints,
     with_floor,
 )
-from tastemaker.features.events import EVENT_TYPES
 from tastemaker.features.store import FeatureReader, RankingFeatures, UserFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.breaker import CircuitBreaker
@@ -48,8 +49,6 @@ from tastemaker.services.shadow import ShadowRunner
 from tastemaker.v1 import api_pb2, records_pb2
 
 log = logging.getLogger(__name__)
-
-_COUNT_TYPES = tuple(sorted(EVENT_TYPES))
 
 
 @dataclass(frozen=True)
@@ -135,9 +134,9 @@ def read_ranking_features(
     card_ids = [c for s in shelves for c in s.card_ids]
     fetch = getattr(reader, "read_for_ranking", None)
     if fetch is not None:
-        return cast(RankingFeatures, fetch(user_id, _COUNT_TYPES, shelf_ids, card_ids))
+        return cast(RankingFeatures, fetch(user_id, COUNT_TYPES, shelf_ids, card_ids))
     features = reader.read(user_id) if reader is not None else UserFeatures(user_id)
-    return features.for_ranking(_COUNT_TYPES, shelf_ids, card_ids)
+    return features.for_ranking(COUNT_TYPES, shelf_ids, card_ids)
 
 
 def feature_vector(
@@ -148,9 +147,7 @@ def feature_vector(
     Returns (names, values, per-shelf card engagement)."""
     ends = np.cumsum([len(s.card_ids) for s in shelves]).tolist()
     card_engagement = [features.cards[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
-    names = [f"count:{t}" for t in _COUNT_TYPES]
-    names += [f"shelf:{s.shelf_id}" for s in shelves]
-    names += [f"card:{c}" for s in shelves for c in s.card_ids]
+    names = feature_vector_names([s.shelf_id for s in shelves], [c for s in shelves for c in s.card_ids])
     values = np.concatenate([features.counts, features.shelves, features.cards])
     return names, values, card_engagement
 
@@ -335,7 +332,7 @@ class HomeRankingService:
         max_shelves = request.max_shelves or self._default_max_shelves
         max_cards = request.max_cards_per_shelf or self._default_max_cards
 
-        counts = values[: len(_COUNT_TYPES)]
+        counts = values[: len(COUNT_TYPES)]
         model = self._model  # one version scores the whole request, even if a swap lands meanwhile
         inputs = _PageInputs(request, shelves, counts, shelf_engagement, card_engagement, max_shelves, max_cards)
         page = self._page(model, inputs, self._rng)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tastemaker.bandits.feature_vector import sticker_names
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, rank_with_constraints
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
@@ -110,7 +111,7 @@ class StickerService:
             model_version=f"{self._encoder.version}+{index.version}",
             exploration=exploration_log(self._strategy, len(ids), k),
             context={"language": language, "message": normalise(text)[:200]},
-            feature_names=[f"similarity:{i}" for i in ids] + [f"sends:{i}" for i in ids],
+            feature_names=sticker_names(ids),
             feature_values=similarity.tolist() + sends.tolist(),
             ranking_propensity=placement.ranking_probability,
         )

@@ -26,8 +26,8 @@ import numpy as np
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel, load_model
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.feature_vector import LoggedVector
 from tastemaker.bandits.plackett_luce import SoftmaxRanker
-from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.bandits.reward_models import EngagementScorer, RewardModel, load_reward_model
 from tastemaker.training.action_policies import PolicyError, load_entry_point
 from tastemaker.v1 import records_pb2
@@ -107,17 +107,16 @@ class HomePolicy:
 
 
 def _rescore(model: RewardModel, decision: records_pb2.DecisionLog, level: str, ids: Sequence[str]) -> np.ndarray:
-    values = dict(zip(decision.feature_names, decision.feature_values, strict=True))
-    counts = np.array([values.get(f"count:{t}", 0.0) for t in COUNT_TYPES])
+    counts = LoggedVector.of(decision).counts()
     return model.score_level(level, counts, list(ids), _engagement(decision, level, ids), dict(decision.context))
 
 
-def _engagement(decision: records_pb2.DecisionLog, kind: str, ids: object) -> np.ndarray:
-    values = dict(zip(decision.feature_names, decision.feature_values, strict=True))
-    try:
-        return np.array([values[f"{kind}:{i}"] for i in ids], dtype=np.float64)  # type: ignore[attr-defined]
-    except KeyError as exc:
-        raise PolicyError(f"decision {decision.decision_id} did not log the feature {exc}") from None
+def _engagement(decision: records_pb2.DecisionLog, kind: str, ids: Sequence[str]) -> np.ndarray:
+    vector = LoggedVector.of(decision)
+    missing = vector.missing(kind, ids)
+    if missing:
+        raise PolicyError(f"decision {decision.decision_id} did not log the feature '{kind}:{missing[0]}'")
+    return vector.engagement(kind, ids)
 
 
 def _fixed(ranker: Ranker) -> Callable[[records_pb2.DecisionLog], Ranker | None]:

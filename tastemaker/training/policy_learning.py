@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.bandits.reward_features import WIDTH, encode, logged_inputs
+from tastemaker.bandits.feature_vector import CARD, SHELF, LoggedVector
+from tastemaker.bandits.reward_features import WIDTH, encode, is_held_out
 from tastemaker.v1 import records_pb2
 
 
@@ -40,7 +41,8 @@ def cell_sets(decisions: Sequence[records_pb2.RewardedDecision]) -> CellSets:
         decision = rewarded.decision
         if decision.surface != "home" or not decision.shown:
             continue
-        values, counts, context, hold = logged_inputs(decision)
+        vector, context, hold = LoggedVector.of(decision), dict(decision.context), is_held_out(decision.decision_id)
+        counts = vector.counts()
         reward_of: dict[str, float] = {}
         for outcome in rewarded.outcomes:
             reward_of[outcome.item_id] = reward_of.get(outcome.item_id, 0.0) + outcome.reward
@@ -49,11 +51,11 @@ def cell_sets(decisions: Sequence[records_pb2.RewardedDecision]) -> CellSets:
         for shelf in decision.shown:
             row_reward = reward_of.get(shelf.shelf_id, 0.0) + sum(reward_of.get(c.card_id, 0.0) for c in shelf.cards)
             if shelf.position not in pinned and shelf.shelf_id in shelf_ids:
-                engagement = np.array([values.get(f"shelf:{i}", 0.0) for i in shelf_ids])
+                engagement = vector.engagement(SHELF, shelf_ids)
                 x = encode(counts, engagement, shelf_ids, "shelf", context, np.full(len(shelf_ids), shelf.position))
                 rows.append((x, shelf_ids.index(shelf.shelf_id), shelf.propensity, row_reward, hold))
             card_ids = list(shelf.card_candidates.item_ids)
-            engagement = np.array([values.get(f"card:{i}", 0.0) for i in card_ids])
+            engagement = vector.engagement(CARD, card_ids)
             for card in shelf.cards:
                 x = encode(counts, engagement, card_ids, "card", context, np.full(len(card_ids), card.position))
                 rows.append((x, card_ids.index(card.card_id), card.propensity, reward_of.get(card.card_id, 0.0), hold))

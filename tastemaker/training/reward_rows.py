@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.bandits.reward_features import encode, logged_inputs
+from tastemaker.bandits.feature_vector import CARD, SHELF, LoggedVector
+from tastemaker.bandits.reward_features import encode, is_held_out
 from tastemaker.v1 import records_pb2
 
 
@@ -59,13 +60,14 @@ def level_groups(decisions: Sequence[records_pb2.RewardedDecision]) -> Iterator[
         decision = rewarded.decision
         if decision.surface != "home" or not decision.shown:
             continue
-        values, counts, context, held = logged_inputs(decision)
+        vector, context, held = LoggedVector.of(decision), dict(decision.context), is_held_out(decision.decision_id)
+        counts = vector.counts()
         clicked = {o.item_id for o in rewarded.outcomes if o.reward > 0}
         shelves = list(decision.shown)
         shelf_ids = list(decision.shelf_candidates.item_ids) or [s.shelf_id for s in shelves]
         yield LevelGroup(
             decision.decision_id, held, "shelf", tuple(shelf_ids),
-            {i: values.get(f"shelf:{i}", 0.0) for i in shelf_ids}, counts, context,
+            dict(zip(shelf_ids, vector.engagement(SHELF, shelf_ids).tolist(), strict=True)), counts, context,
             tuple(
                 Cell(s.shelf_id, s.position, s.propensity,
                      float(s.shelf_id in clicked or any(c.card_id in clicked for c in s.cards)))
@@ -78,7 +80,7 @@ def level_groups(decisions: Sequence[records_pb2.RewardedDecision]) -> Iterator[
             card_ids = list(shelf.card_candidates.item_ids) or [c.card_id for c in shelf.cards]
             yield LevelGroup(
                 decision.decision_id, held, "card", tuple(card_ids),
-                {i: values.get(f"card:{i}", 0.0) for i in card_ids}, counts, context,
+                dict(zip(card_ids, vector.engagement(CARD, card_ids).tolist(), strict=True)), counts, context,
                 tuple(Cell(c.card_id, c.position, c.propensity, float(c.card_id in clicked)) for c in shelf.cards),
                 outer_propensity=shelf.propensity,
             )  # fmt: skip

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from tastemaker.bandits.feature_vector import is_count
 from tastemaker.v1 import records_pb2
 
 CRITICAL, WARNING = "critical", "warning"
@@ -55,7 +56,7 @@ def window_stats(decisions: Sequence[records_pb2.RewardedDecision]) -> dict[str,
         for key, value in decision.context.items():
             slices[f"{key}={value}"] += 1
         for name, value in zip(decision.feature_names, decision.feature_values, strict=False):
-            if name.startswith("count:"):
+            if is_count(name):
                 features.setdefault(name, []).append(float(value))
     n = max(len(decisions), 1)
     return {
