@@ -45,6 +45,24 @@ from tastemaker.services.stickers import StickerService
 log = logging.getLogger(__name__)
 
 
+_CLIENTS: dict[tuple[str, float | None], redis.Redis] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def redis_client(settings: Settings, request_path: bool = False) -> redis.Redis:
+    """This process's Redis client (one connection pool) for a URL: the request path's, whose every
+    call has the short `feature_timeout_s` budget, or the background loops' (no timeout: a big
+    batch may take a while)."""
+    timeout = settings.feature_timeout_s if request_path else None
+    key = (settings.redis_url, timeout)
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = redis.Redis.from_url(
+                settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        return _CLIENTS[key]
+
+
 def consumer_group(settings: Settings, role: str) -> str:
     """Consumer groups are named after the topic prefix, so deployments sharing a broker stay apart."""
     return f"{settings.topic_prefix}.{role}"
@@ -96,7 +114,9 @@ def reward_model_for(settings: Settings) -> RewardModel:
     return model
 
 
-def sticker_service_for(settings: Settings, publisher: BackgroundPublisher, topic: str) -> StickerService | None:
+def sticker_service_for(
+    settings: Settings, publisher: BackgroundPublisher, topic: str, client: redis.Redis
+) -> StickerService | None:
     """SuggestStickers from the configured bundle, or None (the RPC then says how to get one)."""
     if not settings.sticker_model:
         return None
@@ -108,14 +128,7 @@ def sticker_service_for(settings: Settings, publisher: BackgroundPublisher, topi
     except (EncoderError, ValueError, OSError) as exc:
         raise ConfigError(f"TASTEMAKER_STICKER_MODEL: {exc}") from exc
     log.info("stickers: encoder %s, %d stickers", bundle.encoder.version, len(bundle.index.index))
-    store = FeatureStore(
-        redis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.feature_timeout_s,
-            socket_connect_timeout=settings.feature_timeout_s,
-        ),
-        namespace=settings.redis_namespace,
-    )
+    store = FeatureStore(client, namespace=settings.redis_namespace)
 
     def sends(user_id: str, sticker_ids: Sequence[str]) -> np.ndarray:
         features = store.read(user_id)
@@ -126,12 +139,25 @@ def sticker_service_for(settings: Settings, publisher: BackgroundPublisher, topi
     )
 
 
+def shadow_for(settings: Settings) -> ShadowRunner | None:
+    """The configured shadow or apprentice model, or None."""
+    if not settings.shadow_model:
+        return None
+    try:
+        return ShadowRunner(
+            load_reward_model(Path(settings.shadow_model)),
+            settings.shadow_mode,
+            settings.apprentice_agreement,
+            settings.apprentice_window,
+        )
+    except (ArtifactError, ValueError) as exc:
+        raise ConfigError(f"TASTEMAKER_SHADOW_MODEL: {exc}") from exc
+
+
 def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int | None = None) -> Serving:
     topics = Topics(settings.topic_prefix)
     # the request path's Redis: every read within its own short budget, behind a circuit breaker
-    client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=settings.feature_timeout_s, socket_connect_timeout=settings.feature_timeout_s
-    )
+    client = redis_client(settings, request_path=True)
     breaker = CircuitBreaker(
         client.ping, settings.feature_breaker_failures, settings.feature_breaker_probe_s, name="feature store"
     )
@@ -140,9 +166,26 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
         max_queued=settings.decision_queue_size,
     )
     shared = None
+    hooks: list[Callable[[], None]] = []
     if settings.strategy in LINEAR_STRATEGIES:
         shared = SharedLinearStates(LinearStateStore(client, settings.redis_namespace))
         shared.maybe_refresh()
+        hooks.append(shared.maybe_refresh)  # pick up the shared posterior, at most once a second
+    built: list[HomeRankingService] = []  # the service below, once built, for the watcher's swaps
+    watcher = None
+    if settings.model_registry:
+        # swaps the model of the service built below (the one change a service takes while serving)
+        watcher = ModelWatcher(
+            RegistryReader(Path(settings.model_registry)),
+            lambda model: built[0].set_model(model),
+            settings.model_refresh_s,
+        )
+        hooks.append(watcher.maybe_swap)
+
+    def before_rank() -> None:
+        for hook in hooks:
+            hook()
+
     home = HomeRankingService(
         features=FeatureStore(client, namespace=settings.redis_namespace),
         catalog=catalog or default_catalog(),
@@ -150,7 +193,8 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
         ranker=strategy_for(settings, "shelf", shared),
         card_ranker=strategy_for(settings, "card", shared),
         propensity_floor=settings.propensity_floor,
-        before_rank=None,
+        before_rank=before_rank if hooks else None,
+        shadow=shadow_for(settings),
         publish=publisher.publish,
         decisions_topic=topics.decisions,
         default_max_shelves=settings.max_shelves_default,
@@ -159,30 +203,9 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
         rng=np.random.default_rng(seed),
         breaker=breaker,
     )
-    if settings.shadow_model:
-        try:
-            home.set_shadow(
-                ShadowRunner(
-                    load_reward_model(Path(settings.shadow_model)),
-                    settings.shadow_mode,
-                    settings.apprentice_agreement,
-                    settings.apprentice_window,
-                )
-            )
-        except (ArtifactError, ValueError) as exc:
-            raise ConfigError(f"TASTEMAKER_SHADOW_MODEL: {exc}") from exc
-    hooks: list[Callable[[], None]] = [] if shared is None else [shared.maybe_refresh]
-    if settings.model_registry:
-        watcher = ModelWatcher(RegistryReader(Path(settings.model_registry)), home.set_model, settings.model_refresh_s)
-        watcher.maybe_swap()  # serve the current version from the first request
-        hooks.append(watcher.maybe_swap)
-    if hooks:
-
-        def before_rank() -> None:
-            for hook in hooks:
-                hook()
-
-        home.set_before_rank(before_rank)
+    built.append(home)
+    if watcher is not None:
+        watcher.maybe_swap()  # serve the registry's current version from the first request
     feedback = FeedbackService(
         publisher.publish, topics.outcomes, reward_range=(settings.reward_min, settings.reward_max)
     )
@@ -194,7 +217,7 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
             port=settings.grpc_port,
             max_workers=settings.grpc_workers,
             max_message_bytes=settings.grpc_max_message_bytes,
-            stickers=sticker_service_for(settings, publisher, topics.decisions),
+            stickers=sticker_service_for(settings, publisher, topics.decisions, client),
         )
     except BaseException:
         # e.g. the port is taken: close the Kafka producer now, before the broker it talks to goes away
@@ -214,7 +237,7 @@ def build_stream_processor(
         consumer_group(settings, "features"),
         "tastemaker-features",
     )
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings)
     ledger = DeadLetterLedger(
         client,
         settings.redis_namespace,
@@ -245,7 +268,7 @@ def build_joiner(settings: Settings) -> RewardJoiner:
     )
     return RewardJoiner(
         consumer,
-        redis.Redis.from_url(settings.redis_url),
+        redis_client(settings),
         make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-joiner"),
         topics,
         namespace=settings.redis_namespace,
@@ -264,9 +287,7 @@ def build_learner(settings: Settings) -> LinearLearner:
         consumer_group(settings, "learner"),
         "tastemaker-learner",
     )
-    store = LinearStateStore(
-        redis.Redis.from_url(settings.redis_url), settings.redis_namespace, forget=settings.linear_forget
-    )
+    store = LinearStateStore(redis_client(settings), settings.redis_namespace, forget=settings.linear_forget)
     producer = make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-learner")
     return LinearLearner(consumer, store, producer, topics.events_dlq)
 

@@ -299,12 +299,6 @@ class HomeRankingService:
             )
         return Page(shown, placement.ranking_probability, shelf_scores, served, placement.pinned)
 
-    def set_shadow(self, shadow: ShadowRunner | None) -> None:
-        self._shadow = shadow
-
-    def set_before_rank(self, hook: Callable[[], None] | None) -> None:
-        self._before_rank = hook
-
     def set_model(self, model: RewardModel) -> None:
         """Swap the reward model (one reference assignment: requests in flight keep the old one)."""
         self._model = model
