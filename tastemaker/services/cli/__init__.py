@@ -1,0 +1,64 @@
+"""The `tastemaker` command line, one module per command group. Entry points only parse input and
+call the wiring; bad input exits with code 2 and a one-line reason."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from tastemaker.services.cli import evaluation, models, run, stickers, streams
+from tastemaker.services.cli.common import EPILOG, UsageError, log
+from tastemaker.services.config import ConfigError, Settings
+
+__all__ = ["UsageError", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tastemaker",
+        description="Tastemaker: real-time home-shelf ranking with contextual bandits, propensity logs "
+        "and off-policy evaluation.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run.add_up(sub)
+    run.add_serve(sub)
+    streams.add_features(sub)
+    streams.add_joiner(sub)
+    models.add_train(sub)
+    models.add_models(sub)
+    models.add_retrain(sub)
+    stickers.add_stickers(sub)
+    streams.add_learner(sub)
+    evaluation.add_evaluate(sub)
+    evaluation.add_logs(sub)
+    streams.add_events(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        level = Settings.from_env().log_level
+    except ConfigError as exc:
+        print(f"tastemaker: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        return int(args.func(args))
+    except (UsageError, ConfigError) as exc:
+        print(f"tastemaker: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the environment, not the input: a port in use, a broker unreachable, ...
+        log.error("%s", exc)
+        print(f"tastemaker: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,96 @@
+"""What every command shares: the environment help, usage errors, settings from flags, the worker loop."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from tastemaker.services.config import Settings
+
+log = logging.getLogger("tastemaker")
+
+EPILOG = """environment:
+  TASTEMAKER_KAFKA_BOOTSTRAP   Kafka bootstrap servers (host:port). Unset: `up` starts an embedded broker.
+  TASTEMAKER_REDIS_URL         Redis URL (redis://host:port/db). Unset: `up` starts an embedded Redis.
+  TASTEMAKER_TOPIC_PREFIX      topic prefix (default tastemaker → tastemaker.events, .decisions, ...)
+  TASTEMAKER_STRATEGY          home exploration: epsilon-greedy (default), softmax, linucb, thompson
+  TASTEMAKER_EPSILON           ε of epsilon-greedy (default 0.1); TASTEMAKER_TEMPERATURE (softmax, 1.0),
+                               TASTEMAKER_UCB_ALPHA (linucb, 1.0), TASTEMAKER_THOMPSON_SCALE (1.0)
+  TASTEMAKER_PROPENSITY_FLOOR  least probability of any candidate at any position (default 0; max 0.1)
+  TASTEMAKER_REWARD_MODEL      reward model artifact directory (`train reward-model`); unset: engagement-linear
+  TASTEMAKER_MODEL_REGISTRY    registry directory: serving follows its current version (`models promote`)
+  TASTEMAKER_STICKER_MODEL     sticker bundle (`stickers train --out`) for SuggestStickers
+  TASTEMAKER_SHADOW_MODEL      a candidate artifact run beside the live model, logged never shown;
+                               TASTEMAKER_SHADOW_MODE=apprentice lets it take over once it agrees often enough
+  TASTEMAKER_REWARD_WINDOW_S   seconds an outcome may follow its decision (default 30)
+  TASTEMAKER_GRPC_HOST         address the gRPC server binds (default 127.0.0.1; 0.0.0.0 for every interface)
+  TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
+  TASTEMAKER_KAFKA_CLIENT      kafka-python (default) or confluent (librdkafka; faster)
+  TASTEMAKER_REWARD_MIN/_MAX   valid range of one reported reward (default -1000, 1000); others are refused
+  TASTEMAKER_FEATURE_TIMEOUT_S budget of one feature read on the request path (default 0.05); after
+                               TASTEMAKER_FEATURE_BREAKER_FAILURES (3) failures in a row ranking skips
+                               Redis and probes it every TASTEMAKER_FEATURE_BREAKER_PROBE_S (1.0)
+  TASTEMAKER_SHUTDOWN_GRACE_S  `up` exits at most this long after SIGTERM/SIGINT (default 15)
+  TASTEMAKER_METRICS_PORT      Prometheus metrics of `up`/`serve` on this port (default 0: off)
+  TASTEMAKER_EMBEDDED_BROKER_MAX_MB  `up` stops once its embedded broker, which keeps every record in
+                               memory, holds this much (default 1024)
+"""
+
+
+class UsageError(Exception):
+    """Bad input from the command line: exit code 2 and a one-line reason."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        grpc_port=getattr(args, "port", None),
+        epsilon=getattr(args, "epsilon", None),
+        strategy=getattr(args, "strategy", None),
+        reward_window_s=getattr(args, "reward_window_s", None),
+    )
+
+
+def _require_infra(settings: Settings) -> None:
+    if not settings.kafka_bootstrap or not settings.redis_url:
+        raise UsageError(
+            "set TASTEMAKER_KAFKA_BOOTSTRAP and TASTEMAKER_REDIS_URL (or use `tastemaker up` for an embedded stack)"
+        )
+
+
+def _wait_for_signal() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _run_worker(args: argparse.Namespace, build: Callable[[Settings], object]) -> int:
+    from tastemaker.services.bootstrap import prepare_topics
+
+    settings = _settings(args)
+    _require_infra(settings)
+    prepare_topics(settings)
+    worker = build(settings)
+    stop = _wait_for_signal()
+    worker.run(stop)  # type: ignore[attr-defined]
+    return 0
+
+
+def _load_rewarded(args: argparse.Namespace) -> list:
+    from tastemaker.messaging.ports import Topics
+    from tastemaker.training.logs import LogFormatError, read_export, read_topic
+
+    if args.logs is not None:
+        if not args.logs.is_file():
+            raise UsageError(f"--logs {args.logs}: no such file")
+        try:
+            return read_export(args.logs)
+        except LogFormatError as exc:
+            raise UsageError(str(exc)) from exc
+    settings = _settings(args)
+    if not settings.kafka_bootstrap:
+        raise UsageError("give --logs FILE, or set TASTEMAKER_KAFKA_BOOTSTRAP to read tastemaker.rewarded")
+    return read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).rewarded)

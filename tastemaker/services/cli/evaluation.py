@@ -1,0 +1,196 @@
+"""`tastemaker` commands: off-policy evaluation and log export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tastemaker.services.cli.common import (
+    UsageError,
+    _load_rewarded,
+)
+
+
+def _estimators(args: argparse.Namespace, default: str) -> list:
+    from tastemaker.training.ope import estimator_by_name
+
+    try:
+        return [estimator_by_name(name.strip()) for name in (args.estimators or default).split(",") if name.strip()]
+    except ValueError as exc:
+        raise UsageError(f"--estimators: {exc}") from exc
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tastemaker.training.evaluate import POLICIES, evaluate, format_report
+
+    if args.bootstrap < 0:
+        raise UsageError(f"--bootstrap must be 0 or a number of resamples, got {args.bootstrap}")
+    if args.format is None:
+        args.format = "rewarded"
+    if args.format == "parquet" and args.logs is not None and args.logs.is_file():
+        from tastemaker.training.logs import is_rewarded_parquet
+
+        if is_rewarded_parquet(args.logs):
+            args.format = "rewarded"  # `tastemaker logs export --out X.parquet`
+    if args.format in ("obd", "csv", "parquet"):
+        from tastemaker.training.action_eval import evaluate_action_log
+        from tastemaker.training.action_policies import PolicyError
+        from tastemaker.training.log_readers import read_action_log
+        from tastemaker.training.logs import LogFormatError
+
+        policies = args.policy or ["uniform-random"]
+        estimators = _estimators(args, "ipw,snipw,dm,dr,sndr,switch-dr,dr-os")
+        if args.logs is None:
+            raise UsageError(f"--format {args.format} needs --logs FILE")
+        if args.engine == "beam":
+            from tastemaker.training.beam_action_ope import evaluate_action_log_with_beam
+
+            if args.bootstrap:
+                raise UsageError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
+            try:
+                report = evaluate_action_log_with_beam(
+                    str(args.logs), args.format, policies, [e.name for e in estimators],
+                    pipeline_args=args.beam_args, output_prefix=args.beam_output,
+                )  # fmt: skip
+            except (LogFormatError, PolicyError, ValueError) as exc:
+                raise UsageError(str(exc)) from exc
+            return _write_outputs(report, args, text=json.dumps(report, indent=2))
+        try:
+            log = read_action_log(args.logs, args.format)
+            report = evaluate_action_log(log, policies, estimators, args.format, bootstrap=args.bootstrap)
+        except (LogFormatError, PolicyError) as exc:
+            raise UsageError(str(exc)) from exc
+    else:
+        from tastemaker.training.action_policies import PolicyError
+        from tastemaker.training.home_policies import resolve
+
+        policies = args.policy or list(POLICIES)
+        for name in policies:
+            try:
+                resolve(name)
+            except PolicyError as exc:
+                raise UsageError(f"--policy: {exc}") from exc
+        estimators = _estimators(args, "ipw,snipw")
+        if args.engine == "beam":
+            if args.logs is None:
+                raise UsageError("--engine beam reads files: give --logs 'PATH-or-GLOB' (`tastemaker logs export`)")
+            unsupported = [e.name for e in estimators if e.name not in ("ipw", "snipw") and not e.needs_reward_model]
+            if unsupported:
+                raise UsageError(f"--engine beam does not compute {','.join(unsupported)}")
+            if args.bootstrap:
+                raise UsageError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
+            from tastemaker.training.beam_ope import evaluate_with_beam
+
+            report = evaluate_with_beam(
+                str(args.logs),
+                policies,
+                pipeline_args=args.beam_args,
+                output_prefix=args.beam_output,
+                model_based=any(e.needs_reward_model for e in estimators),
+            )
+            return _write_outputs(report, args, text=json.dumps(report, indent=2))
+        rewarded = _load_rewarded(args)
+        if not rewarded:
+            raise UsageError("no rewarded decisions found to evaluate")
+        try:
+            report = evaluate(rewarded, policies, estimators, bootstrap=args.bootstrap)
+        except PolicyError as exc:
+            raise UsageError(f"--policy: {exc}") from exc
+    return _write_outputs(report, args, text=format_report(report))
+
+
+def _write_outputs(report: dict, args: argparse.Namespace, text: str) -> int:
+    print(text)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2))
+    if args.report is not None:
+        from tastemaker.training.report import write_report
+
+        page, twin = write_report(report, args.report)
+        print(f"wrote {page} and {twin}")
+    return 0
+
+
+def cmd_logs_export(args: argparse.Namespace) -> int:
+    from tastemaker.training.logs import write_export
+
+    if args.out.suffix not in (".jsonl", ".parquet"):
+        raise UsageError(f"--out {args.out}: name a .jsonl or a .parquet file")
+    args.logs = None
+    count = write_export(_load_rewarded(args), args.out)
+    print(f"exported {count} rewarded decisions to {args.out}")
+    return 0
+
+
+def add_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    ev = sub.add_parser("evaluate", help="off-policy estimates (IPW, SNIPW, DM, DR, ...) with 95%% intervals")
+    ev.add_argument(
+        "--logs",
+        type=Path,
+        help="the log to evaluate; default: read tastemaker.rewarded from TASTEMAKER_KAFKA_BOOTSTRAP",
+    )
+    ev.add_argument(
+        "--format",
+        choices=("rewarded", "parquet", "csv", "obd"),
+        default=None,
+        help="rewarded: `tastemaker logs export` output, .jsonl or .parquet (the default); parquet/csv: the "
+        "generic layout of docs/offline-evaluation.md (a .parquet export of rewarded decisions is recognised); "
+        "obd: one Open Bandit Dataset CSV as shipped, item_context.csv beside it",
+    )
+    ev.add_argument(
+        "--engine",
+        choices=("memory", "beam"),
+        default="memory",
+        help="memory: vectorised numpy (default); beam: an Apache Beam pipeline giving the same estimates "
+        "(obd/csv/parquet: for uniform-random, greedy, softmax[:T] only)",
+    )
+    ev.add_argument(
+        "--beam-arg",
+        dest="beam_args",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="a Beam pipeline option, repeatable, e.g. --beam-arg=--runner=FlinkRunner (default DirectRunner)",
+    )
+    ev.add_argument(
+        "--beam-output",
+        metavar="PREFIX",
+        help="where the pipeline writes its sums (default a local temp dir; on a cluster a shared path, e.g. gs://…)",
+    )
+    ev.add_argument(
+        "--estimators",
+        help="comma-separated: ipw, snipw, dm, dr, sndr, switch-dr, dr-os "
+        "(default: ipw,snipw for rewarded logs, where each also runs as slate- and cascade-; all for the others)",
+    )
+    ev.add_argument(
+        "--policy",
+        action="append",
+        metavar="NAME_OR_ENTRY_POINT",
+        help="repeatable. Rewarded logs: logging, greedy, uniform-random (the default three), epsilon:E, "
+        "softmax[:T], model:SAVED.json, or MODULE:ATTR / FILE.py:ATTR giving a ranker. Other formats: "
+        "uniform-random (default), greedy, softmax[:T] over the cross-fitted reward model, empirical:OTHER_LOG, "
+        "or MODULE:FUNCTION / FILE.py:FUNCTION returning π(a|row) as an (n_rows, n_actions) array",
+    )
+    ev.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="percentile-bootstrap intervals from N resamples instead of the analytic (normal) ones",
+    )
+    ev.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    ev.add_argument(
+        "--report", type=Path, metavar="OUT.html", help="write a self-contained HTML report with plots, and OUT.json"
+    )
+    ev.set_defaults(func=cmd_evaluate)
+
+
+def add_logs(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    logs = sub.add_parser("logs", help="log export")
+    logs_sub = logs.add_subparsers(dest="logs_command", required=True, metavar="ACTION")
+    export = logs_sub.add_parser("export", help="tastemaker.rewarded → JSON lines or Parquet")
+    export.add_argument(
+        "--out", type=Path, required=True, help="output file: .jsonl (protobuf JSON per line) or .parquet"
+    )
+    export.set_defaults(func=cmd_logs_export)

@@ -1,0 +1,89 @@
+"""`tastemaker` commands: running everything (`up`) or the server alone (`serve`)."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from pathlib import Path
+
+from tastemaker.services.cli.common import (
+    EPILOG,
+    UsageError,
+    _require_infra,
+    _settings,
+)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from tastemaker.services.up import run_up
+
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration must be positive, got {args.duration}")
+    if args.export_logs is not None and args.export_logs.suffix not in (".jsonl", ".parquet"):
+        raise UsageError(f"--export-logs {args.export_logs}: name a .jsonl or a .parquet file")
+    return run_up(
+        _settings(args),
+        demo=args.demo,
+        duration_s=args.duration,
+        report_json=args.report_json,
+        export_logs=args.export_logs,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tastemaker.services.bootstrap import build_serving, prepare_topics
+    from tastemaker.services.up import install_stop_signals
+
+    settings = _settings(args)
+    _require_infra(settings)
+    prepare_topics(settings)
+    serving = build_serving(settings)
+    stop = threading.Event()
+    install_stop_signals(stop, settings.shutdown_grace_s)
+    if settings.metrics_port:
+        from tastemaker.services.metrics import serve_metrics
+
+        serve_metrics(serving, settings.metrics_port)
+    serving.server.start()
+    stop.wait()
+    serving.stop()
+    return 0
+
+
+def add_up(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    up = sub.add_parser(
+        "up",
+        help="run everything (embedded broker and Redis unless configured)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    up.add_argument("--demo", action="store_true", help="drive simulated users and print a progress line")
+    up.add_argument("--port", type=int, help="gRPC port (default 50051; 0 picks a free one)")
+    up.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this long")
+    up.add_argument("--report-json", type=Path, metavar="PATH", help="write a summary and the estimates here")
+    up.add_argument(
+        "--export-logs",
+        type=Path,
+        metavar="FILE",
+        help="on exit, write the rewarded decisions to FILE (.jsonl or .parquet) for `tastemaker evaluate`",
+    )
+    up.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
+    up.add_argument(
+        "--strategy",
+        choices=("epsilon-greedy", "softmax", "linucb", "thompson"),
+        help="home exploration strategy (default epsilon-greedy; TASTEMAKER_STRATEGY)",
+    )
+    up.add_argument("--reward-window-s", type=float, help="reward window in seconds (default 30)")
+    up.set_defaults(func=cmd_up)
+
+
+def add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = sub.add_parser("serve", help="run only the gRPC server against configured Kafka and Redis")
+    serve.add_argument("--port", type=int, help="gRPC port (default 50051)")
+    serve.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
+    serve.add_argument(
+        "--strategy",
+        choices=("epsilon-greedy", "softmax", "linucb", "thompson"),
+        help="home exploration strategy (default epsilon-greedy; TASTEMAKER_STRATEGY)",
+    )
+    serve.set_defaults(func=cmd_serve)

@@ -1,0 +1,182 @@
+"""`tastemaker` commands: the stream workers (features, joiner, learner) and event tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tastemaker.services.cli.common import (
+    UsageError,
+    _require_infra,
+    _run_worker,
+    _settings,
+    _wait_for_signal,
+    log,
+)
+
+
+def cmd_features_run(args: argparse.Namespace) -> int:
+    from tastemaker.services.bootstrap import build_stream_processor
+
+    if args.processes < 1:
+        raise UsageError(f"--processes must be at least 1, got {args.processes}")
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536 - args.processes:
+        raise UsageError(f"--metrics-port must be a free port number, got {args.metrics_port}")
+    if args.processes == 1:
+        if args.metrics_port is None:
+            return _run_worker(args, build_stream_processor)
+        from tastemaker.features.metrics import ProcessorMetrics
+
+        metrics = ProcessorMetrics()
+        metrics.serve(args.metrics_port)
+        log.info("metrics on http://127.0.0.1:%d/metrics", args.metrics_port)
+        return _run_worker(args, lambda settings: build_stream_processor(settings, on_status=metrics.update))
+    from tastemaker.services.bootstrap import prepare_topics
+    from tastemaker.services.supervisor import supervise
+
+    settings = _settings(args)
+    _require_infra(settings)
+    prepare_topics(settings)
+    command = [sys.executable, "-m", "tastemaker.services.cli", "features", "run", "--processes", "1"]
+    commands = [
+        command + ([] if args.metrics_port is None else ["--metrics-port", str(args.metrics_port + i)])
+        for i in range(args.processes)
+    ]
+    return supervise(commands, _wait_for_signal())
+
+
+def cmd_features_get(args: argparse.Namespace) -> int:
+    import redis
+
+    from tastemaker.features.store import FeatureStore
+
+    settings = _settings(args)
+    if not settings.redis_url:
+        raise UsageError("set TASTEMAKER_REDIS_URL to the Redis holding the features")
+    store = FeatureStore(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
+    print(json.dumps(store.read(args.user).as_json(), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_features_status(args: argparse.Namespace) -> int:
+    import redis
+
+    from tastemaker.features.status import group_lag, processor_statuses
+    from tastemaker.messaging.ports import Topics
+    from tastemaker.services.bootstrap import consumer_group
+
+    settings = _settings(args)
+    _require_infra(settings)
+    processors = processor_statuses(redis.Redis.from_url(settings.redis_url), settings.redis_namespace)
+    lag = group_lag(
+        settings.kafka_bootstrap, consumer_group(settings, "features"), Topics(settings.topic_prefix).events
+    )
+    status = {"group_lag": lag, "processors": processors}
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"consumer group lag: {lag['total']} records over {len(lag['partitions'])} partitions")
+    print(f"{'processor':<32}{'events/s':>10}{'lag':>8}{'consumed':>11}{'rejected':>10}{'age s':>7}")
+    for name, p in sorted(processors.items()):
+        print(
+            f"{name:<32}{p['events_per_s']:>10.0f}{p['lag']:>8}{p['consumed']:>11}{p['rejected']:>10}{p['age_s']:>7.1f}"
+        )
+    return 0
+
+
+def cmd_joiner_run(args: argparse.Namespace) -> int:
+    from tastemaker.services.bootstrap import build_joiner
+
+    return _run_worker(args, build_joiner)
+
+
+def cmd_learner_run(args: argparse.Namespace) -> int:
+    from tastemaker.services.bootstrap import build_learner
+
+    return _run_worker(args, build_learner)
+
+
+def cmd_events_produce(args: argparse.Namespace) -> int:
+    from tastemaker.messaging import make_producer
+    from tastemaker.messaging.codec import JSON_HEADERS
+    from tastemaker.messaging.ports import Topics
+
+    settings = _settings(args)
+    if not settings.kafka_bootstrap:
+        raise UsageError("set TASTEMAKER_KAFKA_BOOTSTRAP to the broker to produce to")
+    if not args.file.is_file():
+        raise UsageError(f"{args.file}: no such file")
+    producer = make_producer(settings.kafka_client, settings.kafka_bootstrap, client_id="tastemaker-cli")
+    topic = Topics(settings.topic_prefix).events
+    count = 0
+    with args.file.open("rb") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            key = _user_key(line)
+            producer.send(topic, line.strip(), key=key, headers=JSON_HEADERS)
+            count += 1
+    producer.flush()
+    producer.close()
+    print(f"produced {count} events to {topic}")
+    return 0
+
+
+def _user_key(line: bytes) -> bytes | None:
+    """Key a record by its user when the line is readable; unreadable lines still go, to be dead-lettered."""
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    user = parsed.get("userId") or parsed.get("user_id")
+    return str(user).encode() if user else None
+
+
+def add_features(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    features = sub.add_parser("features", help="the Kafka → Redis feature stream processor")
+    features_sub = features.add_subparsers(dest="features_command", required=True, metavar="ACTION")
+    features_run = features_sub.add_parser("run", help="consume tastemaker.events into Redis")
+    features_run.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes in the consumer group (default 1); they share the partitions",
+    )
+    features_run.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics here (process i of N on PORT+i); default off"
+    )
+    features_run.set_defaults(func=cmd_features_run)
+    features_get = features_sub.add_parser("get", help="print one user's features as JSON")
+    features_get.add_argument("--user", required=True, help="user id")
+    features_get.set_defaults(func=cmd_features_get)
+    features_status = features_sub.add_parser("status", help="consumer lag and events/s of the processors")
+    features_status.add_argument("--json", action="store_true", help="print JSON")
+    features_status.set_defaults(func=cmd_features_status)
+
+
+def add_joiner(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    joiner = sub.add_parser("joiner", help="the decisions ⨝ outcomes reward joiner")
+    joiner_sub = joiner.add_subparsers(dest="joiner_command", required=True, metavar="ACTION")
+    joiner_sub.add_parser("run", help="join outcomes to decisions → tastemaker.rewarded").set_defaults(
+        func=cmd_joiner_run
+    )
+
+
+def add_learner(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    learner = sub.add_parser("learner", help="online learning of the linear strategies (LinUCB, Thompson)")
+    learner_sub = learner.add_subparsers(dest="learner_command", required=True, metavar="ACTION")
+    learner_sub.add_parser("run", help="tastemaker.rewarded → the shared posterior in Redis").set_defaults(
+        func=cmd_learner_run
+    )
+
+
+def add_events(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    events = sub.add_parser("events", help="event tools")
+    events_sub = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+    produce = events_sub.add_parser("produce", help="publish one UserEvent per line (protobuf JSON mapping)")
+    produce.add_argument("file", type=Path, metavar="FILE.jsonl")
+    produce.set_defaults(func=cmd_events_produce)
