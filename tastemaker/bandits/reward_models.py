@@ -5,7 +5,7 @@ empty for the built-in engagement-linear model, or a directory written by
 An artifact directory holds `manifest.json` (format, kind, version, the feature columns, the
 SHA-256 of every other file) and the weights: `weights.npz` (numpy arrays, loaded without pickle)
 for `logistic` and `dnn` (trained in TensorFlow, served here in numpy) and `banditnet` (a policy
-learned directly from the logs, `training/policy_learning.py`), or `ydf/` for `gbt`
+learned directly from the logs, `training/modeling/policy_learning.py`), or `ydf/` for `gbt`
 (gradient-boosted trees trained and served by YDF). Serving never imports TensorFlow.
 """
 
@@ -189,7 +189,7 @@ class RegistryError(ValueError):
 
 class RegistryReader:
     """The read side of a model registry — which version is current, where a version lies — for
-    serving; `training.registry.Registry` adds registering, promotion and rollback."""
+    serving; `training.lifecycle.registry.Registry` adds registering, promotion and rollback."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)

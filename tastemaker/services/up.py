@@ -31,7 +31,7 @@ from tastemaker.services.demo import DemoTraffic
 from tastemaker.services.embedded import EmbeddedStack
 from tastemaker.services.metrics import serve_metrics
 from tastemaker.services.publisher import BackgroundPublisher
-from tastemaker.training.evaluate import evaluate, format_report
+from tastemaker.training.evaluation.evaluate import evaluate, format_report
 from tastemaker.training.logs import read_topic, write_export
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ pool(ids)     = Σ softplus(a[i]) T[i] / Σ softplus(a[i])   (a learned weight p
 
 T is the hashed sub-word table shared by both towers (`text.py`), E the sticker-id table (its last
 row stands for a sticker added after training: such a sticker is embedded from its phrases alone,
-no retrain needed). Written by `training/sticker_training.py` as `encoder.npz` + `manifest.json`
+no retrain needed). Written by `training/modeling/sticker_training.py` as `encoder.npz` + `manifest.json`
 (SHA-256 of the weights checked on load).
 """
 

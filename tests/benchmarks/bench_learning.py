@@ -89,7 +89,7 @@ def main() -> None:
     from tastemaker.bandits.engagement_model import EngagementLinearModel
     from tastemaker.bandits.simulator import SimulatedWorld
     from tastemaker.services.home import HomeRequest
-    from tastemaker.training.reward_training import train_reward_model
+    from tastemaker.training.modeling.reward_training import train_reward_model
     from tastemaker.v1 import records_pb2
     from tests.unit.test_reward_models import _service
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tastemaker.training.action_eval import evaluate_action_log
-from tastemaker.training.action_log import ActionLog, fold_table, slot_data
-from tastemaker.training.log_readers import read_action_log
-from tastemaker.training.ope import ESTIMATORS, IPW, SNIPW, estimator_by_name
+from tastemaker.training.evaluation.action_eval import evaluate_action_log
+from tastemaker.training.evaluation.action_log import ActionLog, fold_table, slot_data
+from tastemaker.training.evaluation.log_readers import read_action_log
+from tastemaker.training.evaluation.ope import ESTIMATORS, IPW, SNIPW, estimator_by_name
 
 
 def main() -> None:

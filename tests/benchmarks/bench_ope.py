@@ -22,10 +22,10 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from tastemaker.training.action_eval import evaluate_action_log  # noqa: E402
-from tastemaker.training.beam_action_ope import evaluate_action_log_with_beam  # noqa: E402
-from tastemaker.training.log_readers import read_action_log  # noqa: E402
-from tastemaker.training.ope import estimator_by_name  # noqa: E402
+from tastemaker.training.evaluation.action_eval import evaluate_action_log  # noqa: E402
+from tastemaker.training.evaluation.beam_action_ope import evaluate_action_log_with_beam  # noqa: E402
+from tastemaker.training.evaluation.log_readers import read_action_log  # noqa: E402
+from tastemaker.training.evaluation.ope import estimator_by_name  # noqa: E402
 from tests.support.obp import BanditArrays, obp_available, ours, run_obp  # noqa: E402
 
 ESTIMATORS = ["ipw", "snipw", "dr"]

@@ -29,9 +29,9 @@ from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.model_watcher import ModelWatcher
-from tastemaker.training.registry import Registry
-from tastemaker.training.retrain import retrain
-from tastemaker.training.reward_training import train_reward_model, training_rows
+from tastemaker.training.lifecycle.registry import Registry
+from tastemaker.training.lifecycle.retrain import retrain
+from tastemaker.training.modeling.reward_training import train_reward_model, training_rows
 from tastemaker.v1 import records_pb2
 from tests.support.fakes import FixedFeatures
 from tests.support.simulated import rewarded_logs, true_value

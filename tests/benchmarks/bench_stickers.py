@@ -333,7 +333,7 @@ def main() -> None:
         bundle_dir = args.model
         if bundle_dir is None:
             from tastemaker.stickers.bundle import save_bundle
-            from tastemaker.training.sticker_training import train_encoder
+            from tastemaker.training.modeling.sticker_training import train_encoder
 
             stickers = read_catalog(args.catalog)
             result = train_encoder(stickers, epochs=args.epochs, hold_out_names=True)

@@ -16,9 +16,9 @@ import pytest
 from tastemaker.bandits.reward_features import WIDTH, feature_names
 from tastemaker.bandits.reward_models import write_manifest
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.training.lifecycle.registry import Registry
+from tastemaker.training.lifecycle.retrain import gate
 from tastemaker.training.logs import read_export
-from tastemaker.training.registry import Registry
-from tastemaker.training.retrain import gate
 from tests.support.simulated import true_value
 
 pytestmark = pytest.mark.integration

@@ -27,7 +27,7 @@ from tastemaker.services.bootstrap import (
     prepare_topics,
 )
 from tastemaker.services.config import Settings
-from tastemaker.training.evaluate import evaluate
+from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.training.logs import read_topic
 from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
 from tests.integration.helpers import records_on, wait_for

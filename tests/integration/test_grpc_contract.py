@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import pytest
 from google.protobuf import descriptor_pool, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from tastemaker.services.bootstrap import Serving, build_serving, prepare_topics
-from tastemaker.services.config import Settings
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def serving(settings: Settings) -> Iterator[Serving]:
-    prepare_topics(settings)
-    serving = build_serving(settings, seed=0)
-    serving.server.start()
-    try:
-        yield serving
-    finally:
-        serving.stop(grace_s=1)
-
-
-@pytest.fixture
-def channel(serving: Serving) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
-        yield channel
 
 
 def test_rank_home_through_reflection_without_generated_code(channel: grpc.Channel) -> None:

@@ -13,7 +13,6 @@ import grpc
 import pytest
 
 from tastemaker.messaging.ports import Topics
-from tastemaker.services.bootstrap import Serving, build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.services.limits import MAX_DECISION_LOG_BYTES, MAX_SHELVES
 from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
@@ -23,23 +22,6 @@ pytestmark = pytest.mark.integration
 
 INT32_MAX = 2**31 - 1
 OK_CODES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
-
-
-@pytest.fixture
-def serving(settings: Settings) -> Iterator[Serving]:
-    prepare_topics(settings)
-    serving = build_serving(settings, seed=0)
-    serving.server.start()
-    try:
-        yield serving
-    finally:
-        serving.stop(grace_s=1)
-
-
-@pytest.fixture
-def channel(serving: Serving) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
-        yield channel
 
 
 def _code(call: grpc.UnaryUnaryMultiCallable, request: object) -> grpc.StatusCode:

@@ -17,8 +17,8 @@ from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.services.bootstrap import build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.services.home import HomeRankingService
-from tastemaker.training.registry import Registry
-from tastemaker.training.reward_training import train_reward_model
+from tastemaker.training.lifecycle.registry import Registry
+from tastemaker.training.modeling.reward_training import train_reward_model
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 from tests.support.fakes import FixedFeatures
 from tests.support.simulated import rewarded_logs

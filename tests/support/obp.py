@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tastemaker.training.ope import OffPolicyEstimator, SlotData
+from tastemaker.training.evaluation.ope import OffPolicyEstimator, SlotData
 
 ROOT = Path(__file__).resolve().parents[2]
 OBP_PYTHON = Path(os.environ.get("TASTEMAKER_OBP_PYTHON", ROOT / ".venv-obp" / "bin" / "python"))

@@ -9,7 +9,7 @@ import numpy as np
 
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.services.home import HomeRankingService, HomeRequest
-from tastemaker.training.home_policies import HomePolicy, resolve
+from tastemaker.training.evaluation.home_policies import HomePolicy, resolve
 from tastemaker.v1 import records_pb2
 
 

@@ -9,12 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tastemaker.training.action_eval import evaluate_action_log
-from tastemaker.training.action_policies import PolicyError
-from tastemaker.training.beam_action_ope import BEAM_ESTIMATORS, evaluate_action_log_with_beam
-from tastemaker.training.log_readers import read_action_log
+from tastemaker.training.evaluation.action_eval import evaluate_action_log
+from tastemaker.training.evaluation.action_policies import PolicyError
+from tastemaker.training.evaluation.beam_action_ope import BEAM_ESTIMATORS, evaluate_action_log_with_beam
+from tastemaker.training.evaluation.log_readers import read_action_log
+from tastemaker.training.evaluation.ope import estimator_by_name
 from tastemaker.training.logs import LogFormatError
-from tastemaker.training.ope import estimator_by_name
 from tests.unit.test_log_readers import _generic_columns, _write_csv
 from tests.unit.test_obd import OBD_DIR, needs_obd
 

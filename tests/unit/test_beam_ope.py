@@ -15,10 +15,10 @@ from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.services.cli import main
 from tastemaker.services.home import HomeRankingService, HomeRequest
-from tastemaker.training.beam_ope import evaluate_with_beam
-from tastemaker.training.evaluate import POLICIES, evaluate
+from tastemaker.training.evaluation.beam_ope import evaluate_with_beam
+from tastemaker.training.evaluation.evaluate import POLICIES, evaluate
+from tastemaker.training.evaluation.ope import ESTIMATORS, estimator_by_name
 from tastemaker.training.logs import write_jsonl
-from tastemaker.training.ope import ESTIMATORS, estimator_by_name
 from tastemaker.v1 import records_pb2
 from tests.support.fakes import FixedFeatures
 

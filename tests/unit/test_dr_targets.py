@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tastemaker.bandits.reward_models import load_reward_model
-from tastemaker.training.dr_targets import dr_rows, fit_logistic
-from tastemaker.training.reward_rows import training_rows
-from tastemaker.training.reward_training import train_reward_model
+from tastemaker.training.modeling.dr_targets import dr_rows, fit_logistic
+from tastemaker.training.modeling.reward_rows import training_rows
+from tastemaker.training.modeling.reward_training import train_reward_model
 from tastemaker.v1 import records_pb2
 
 CANDIDATES = ("a", "b", "c")

@@ -8,7 +8,7 @@ from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.features.store import UserFeatures
 from tastemaker.services.home import HomeRankingService, HomeRequest
-from tastemaker.training.evaluate import evaluate
+from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.v1 import records_pb2
 from tests.support.fakes import FixedFeatures
 
@@ -91,7 +91,7 @@ def test_evaluate_rejects_empty_logs() -> None:
 
 
 def test_logged_page_probabilities_match_the_recomputed_ones(logs) -> None:
-    from tastemaker.training.evaluate import prefix_probabilities
+    from tastemaker.training.evaluation.evaluate import prefix_probabilities
 
     for rewarded in logs[0][:200]:
         decision = rewarded.decision
@@ -141,7 +141,7 @@ def test_softmax_policy_estimates_cover_its_simulated_true_value(logs) -> None:
 
 def test_a_saved_model_version_is_evaluated_from_the_logged_features(logs, tmp_path) -> None:
     from tastemaker.bandits.engagement_model import save_model
-    from tastemaker.training.action_policies import PolicyError
+    from tastemaker.training.evaluation.action_policies import PolicyError
 
     same, reversed_ = tmp_path / "same.json", tmp_path / "reversed.json"
     save_model(EngagementLinearModel(weight=2.0, bias=1.0, version="v2"), same)
@@ -196,7 +196,7 @@ def test_a_python_entry_point_policy_is_evaluated(logs) -> None:
 
 
 def test_model_based_estimators_on_home_logs_cover_the_true_values(logs) -> None:
-    from tastemaker.training.ope import ESTIMATORS, estimator_by_name
+    from tastemaker.training.evaluation.ope import ESTIMATORS, estimator_by_name
 
     decisions, greedy_truth = logs
     report = evaluate(decisions, policies=["greedy", "logging"], estimators=[estimator_by_name(n) for n in ESTIMATORS])

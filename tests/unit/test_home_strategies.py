@@ -13,7 +13,7 @@ from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, Thompson
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.home import HomeRankingService, HomeRequest, parse_rank_home
-from tastemaker.training.evaluate import evaluate
+from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.v1 import api_pb2, records_pb2
 from tests.support.fakes import FixedFeatures
 

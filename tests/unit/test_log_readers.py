@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from tastemaker.services.cli import main
-from tastemaker.training.action_eval import evaluate_action_log
-from tastemaker.training.action_policies import PolicyError
-from tastemaker.training.log_readers import read_action_log
+from tastemaker.training.evaluation.action_eval import evaluate_action_log
+from tastemaker.training.evaluation.action_policies import PolicyError
+from tastemaker.training.evaluation.log_readers import read_action_log
+from tastemaker.training.evaluation.ope import IPW, SNIPW, estimator_by_name
 from tastemaker.training.logs import LogFormatError, read_export, write_export
-from tastemaker.training.ope import IPW, SNIPW, estimator_by_name
 from tastemaker.v1 import records_pb2
 
 RATES = np.array([0.05, 0.10, 0.30, 0.15, 0.20])  # true click rate of each action; position doesn't matter

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tastemaker.training.evaluate import evaluate
+from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.training.logs import compact_rows
 from tastemaker.v1 import api_pb2, records_pb2
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from tastemaker.services.cli import main
-from tastemaker.training.action_eval import evaluate_action_log
-from tastemaker.training.action_log import ActionLog, reward_model
-from tastemaker.training.log_readers import read_action_log
+from tastemaker.training.evaluation.action_eval import evaluate_action_log
+from tastemaker.training.evaluation.action_log import ActionLog, reward_model
+from tastemaker.training.evaluation.log_readers import read_action_log
+from tastemaker.training.evaluation.ope import ESTIMATORS, estimator_by_name
 from tastemaker.training.logs import LogFormatError
-from tastemaker.training.ope import ESTIMATORS, estimator_by_name
 
 _CANDIDATES = [
     os.environ.get("TASTEMAKER_OBD_DIR", ""),

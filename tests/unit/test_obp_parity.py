@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from tastemaker.training.action_log import reward_model
-from tastemaker.training.log_readers import read_action_log
-from tastemaker.training.ope import ESTIMATORS, estimator_by_name
+from tastemaker.training.evaluation.action_log import reward_model
+from tastemaker.training.evaluation.log_readers import read_action_log
+from tastemaker.training.evaluation.ope import ESTIMATORS, estimator_by_name
 from tests.support.obp import BanditArrays, obp_available, ours, run_obp
 from tests.unit.test_obd import OBD_DIR, needs_obd
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tastemaker.training.ope import (
+from tastemaker.training.evaluation.ope import (
     DM,
     DR,
     DROS,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tastemaker.bandits.reward_models import EngagementScorer, load_reward_model
-from tastemaker.training.policy_learning import cell_sets, fit, snips
-from tastemaker.training.reward_training import train_reward_model
+from tastemaker.training.modeling.policy_learning import cell_sets, fit, snips
+from tastemaker.training.modeling.reward_training import train_reward_model
 from tests.unit.test_retrain import _true_value, logs  # noqa: F401  (the simulated logs fixture)
 
 

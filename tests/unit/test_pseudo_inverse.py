@@ -6,7 +6,7 @@ import pytest
 
 from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.plackett_luce import SoftmaxRanker
-from tastemaker.training.pseudo_inverse import PseudoInverse, indicator, pairwise_marginals, weights
+from tastemaker.training.evaluation.pseudo_inverse import PseudoInverse, indicator, pairwise_marginals, weights
 
 
 def test_gamma_rows_are_the_marginals_and_it_is_symmetric() -> None:

@@ -4,7 +4,7 @@ import json
 import re
 from pathlib import Path
 
-from tastemaker.training.report import write_report
+from tastemaker.training.evaluation.report import write_report
 
 
 def _report() -> dict:

@@ -17,10 +17,10 @@ from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.bandits.reward_models import RewardModel, load_reward_model, write_manifest
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.services.home import HomeRankingService
-from tastemaker.training.registry import Registry
-from tastemaker.training.retrain import gate, retrain
-from tastemaker.training.reward_training import train_reward_model
-from tastemaker.training.validation import ValidationFailed
+from tastemaker.training.lifecycle.registry import Registry
+from tastemaker.training.lifecycle.retrain import gate, retrain
+from tastemaker.training.lifecycle.validation import ValidationFailed
+from tastemaker.training.modeling.reward_training import train_reward_model
 from tastemaker.v1 import records_pb2
 from tests.support.fakes import FixedFeatures
 from tests.support.simulated import rewarded_logs

@@ -17,8 +17,8 @@ from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.services.bootstrap import reward_model_for
 from tastemaker.services.config import ConfigError, Settings
 from tastemaker.services.home import HomeRankingService, HomeRequest
-from tastemaker.training.evaluate import evaluate
-from tastemaker.training.reward_training import train_reward_model, training_rows
+from tastemaker.training.evaluation.evaluate import evaluate
+from tastemaker.training.modeling.reward_training import train_reward_model, training_rows
 from tastemaker.v1 import records_pb2
 from tests.support.fakes import FixedFeatures
 from tests.support.simulated import rewarded_logs

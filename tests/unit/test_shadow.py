@@ -14,7 +14,7 @@ from tastemaker.services.bootstrap import reward_model_for
 from tastemaker.services.config import ConfigError, Settings
 from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.services.shadow import ShadowRunner
-from tastemaker.training.evaluate import evaluate
+from tastemaker.training.evaluation.evaluate import evaluate
 from tests.support.fakes import FixedFeatures
 
 WORLD = SimulatedWorld(seed=2)

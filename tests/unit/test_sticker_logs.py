@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tastemaker.stickers.catalog import read_catalog
-from tastemaker.training.sticker_logs import LoggedPair, logged_pairs
-from tastemaker.training.sticker_training import train_encoder
+from tastemaker.training.modeling.sticker_logs import LoggedPair, logged_pairs
+from tastemaker.training.modeling.sticker_training import train_encoder
 from tastemaker.v1 import records_pb2
 from tests.unit.test_stickers import CATALOG, WORDS
 

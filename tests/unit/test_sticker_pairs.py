@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tastemaker.stickers.catalog import Phrases, Sticker
-from tastemaker.training.sticker_training import training_pairs
+from tastemaker.training.modeling.sticker_training import training_pairs
 
 
 def _sticker(sticker_id: str, en: tuple[str, ...]) -> Sticker:

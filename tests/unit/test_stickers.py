@@ -22,7 +22,7 @@ from tastemaker.services.stickers import StickerService
 from tastemaker.stickers.bundle import build_index, load_bundle, save_bundle
 from tastemaker.stickers.catalog import Phrases, Sticker, read_catalog, write_catalog
 from tastemaker.stickers.encoder import EncoderError
-from tastemaker.training.sticker_training import train_encoder
+from tastemaker.training.modeling.sticker_training import train_encoder
 
 pytestmark = pytest.mark.timeout(1200)
 

@@ -13,7 +13,7 @@ from tastemaker.services.cli.common import (
 
 
 def _estimators(args: argparse.Namespace, default: str) -> list:
-    from tastemaker.training.ope import estimator_by_name
+    from tastemaker.training.evaluation.ope import estimator_by_name
 
     try:
         return [estimator_by_name(name.strip()) for name in (args.estimators or default).split(",") if name.strip()]
@@ -22,7 +22,7 @@ def _estimators(args: argparse.Namespace, default: str) -> list:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from tastemaker.training.evaluate import POLICIES, evaluate, format_report
+    from tastemaker.training.evaluation.evaluate import POLICIES, evaluate, format_report
 
     if args.bootstrap < 0:
         raise UsageError(f"--bootstrap must be 0 or a number of resamples, got {args.bootstrap}")
@@ -34,9 +34,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if is_rewarded_parquet(args.logs):
             args.format = "rewarded"  # `tastemaker logs export --out X.parquet`
     if args.format in ("obd", "csv", "parquet"):
-        from tastemaker.training.action_eval import evaluate_action_log
-        from tastemaker.training.action_policies import PolicyError
-        from tastemaker.training.log_readers import read_action_log
+        from tastemaker.training.evaluation.action_eval import evaluate_action_log
+        from tastemaker.training.evaluation.action_policies import PolicyError
+        from tastemaker.training.evaluation.log_readers import read_action_log
         from tastemaker.training.logs import LogFormatError
 
         policies = args.policy or ["uniform-random"]
@@ -44,7 +44,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.logs is None:
             raise UsageError(f"--format {args.format} needs --logs FILE")
         if args.engine == "beam":
-            from tastemaker.training.beam_action_ope import evaluate_action_log_with_beam
+            from tastemaker.training.evaluation.beam_action_ope import evaluate_action_log_with_beam
 
             if args.bootstrap:
                 raise UsageError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
@@ -62,8 +62,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         except (LogFormatError, PolicyError) as exc:
             raise UsageError(str(exc)) from exc
     else:
-        from tastemaker.training.action_policies import PolicyError
-        from tastemaker.training.home_policies import resolve
+        from tastemaker.training.evaluation.action_policies import PolicyError
+        from tastemaker.training.evaluation.home_policies import resolve
 
         policies = args.policy or list(POLICIES)
         for name in policies:
@@ -80,7 +80,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 raise UsageError(f"--engine beam does not compute {','.join(unsupported)}")
             if args.bootstrap:
                 raise UsageError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
-            from tastemaker.training.beam_ope import evaluate_with_beam
+            from tastemaker.training.evaluation.beam_ope import evaluate_with_beam
 
             report = evaluate_with_beam(
                 str(args.logs),
@@ -105,7 +105,7 @@ def _write_outputs(report: dict, args: argparse.Namespace, text: str) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2))
     if args.report is not None:
-        from tastemaker.training.report import write_report
+        from tastemaker.training.evaluation.report import write_report
 
         page, twin = write_report(report, args.report)
         print(f"wrote {page} and {twin}")

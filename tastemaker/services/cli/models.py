@@ -17,7 +17,7 @@ def cmd_train_reward_model(args: argparse.Namespace) -> int:
     if args.epochs <= 0:
         raise UsageError(f"--epochs must be positive, got {args.epochs}")
     rewarded = _load_rewarded(args)
-    from tastemaker.training.reward_training import train_reward_model
+    from tastemaker.training.modeling.reward_training import train_reward_model
 
     try:
         clip = args.ips_clip if args.ips_clip is not None else (10.0 if args.targets == "dr" else 0.0)
@@ -34,7 +34,7 @@ def cmd_train_reward_model(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from tastemaker.training.registry import Registry
+    from tastemaker.training.lifecycle.registry import Registry
 
     root = args.registry or _settings(args).model_registry
     if not root:
@@ -60,7 +60,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_register(args: argparse.Namespace) -> int:
-    from tastemaker.training.registry import RegistryError
+    from tastemaker.training.lifecycle.registry import RegistryError
 
     registry = _registry(args)
     try:
@@ -73,7 +73,7 @@ def cmd_models_register(args: argparse.Namespace) -> int:
 
 def cmd_models_promote(args: argparse.Namespace) -> int:
     from tastemaker.bandits.reward_models import ArtifactError
-    from tastemaker.training.registry import RegistryError
+    from tastemaker.training.lifecycle.registry import RegistryError
 
     registry = _registry(args)
     try:
@@ -85,7 +85,7 @@ def cmd_models_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_models_rollback(args: argparse.Namespace) -> int:
-    from tastemaker.training.registry import RegistryError
+    from tastemaker.training.lifecycle.registry import RegistryError
 
     registry = _registry(args)
     try:
@@ -101,8 +101,8 @@ EXIT_VALIDATION = 3
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from tastemaker.training.retrain import retrain
-    from tastemaker.training.validation import ValidationFailed
+    from tastemaker.training.lifecycle.retrain import retrain
+    from tastemaker.training.lifecycle.validation import ValidationFailed
 
     registry = _registry(args)
     rewarded = _load_rewarded(args)

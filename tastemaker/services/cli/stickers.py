@@ -26,7 +26,7 @@ def cmd_stickers_import_cldr(args: argparse.Namespace) -> int:
 def cmd_stickers_train(args: argparse.Namespace) -> int:
     from tastemaker.stickers.bundle import save_bundle
     from tastemaker.stickers.catalog import CatalogError, read_catalog
-    from tastemaker.training.sticker_training import train_encoder
+    from tastemaker.training.modeling.sticker_training import train_encoder
 
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--dim", args.dim)):
         if value <= 0:
@@ -37,7 +37,7 @@ def cmd_stickers_train(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     logged = []
     if args.logs is not None:
-        from tastemaker.training.sticker_logs import logged_pairs
+        from tastemaker.training.modeling.sticker_logs import logged_pairs
 
         try:
             logged = logged_pairs(_load_rewarded(args), clip=args.ips_clip or None)

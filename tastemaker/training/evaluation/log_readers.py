@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tastemaker.training.action_log import ActionLog, row_key, row_text
+from tastemaker.training.evaluation.action_log import ActionLog, row_key, row_text
 from tastemaker.training.logs import LogFormatError
 
 FORMATS = ("obd", "csv", "parquet")

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.training.action_log import ActionLog
+from tastemaker.training.evaluation.action_log import ActionLog
 
 BUILT_IN = ("uniform-random", "greedy", "softmax", "empirical:PATH", "MODULE:FUNCTION")
 DEFAULT_TEMPERATURE = 0.01
@@ -55,7 +55,7 @@ def softmax(temperature: float) -> Distribution:
 
 
 def empirical(path: Path, fmt: str) -> Distribution:
-    from tastemaker.training.log_readers import read_action_log
+    from tastemaker.training.evaluation.log_readers import read_action_log
 
     other = read_action_log(path, fmt)
 

@@ -23,7 +23,7 @@ import numpy as np
 from tastemaker.bandits.reward_features import feature_names
 from tastemaker.bandits.reward_models import KINDS, write_manifest
 from tastemaker.optional import require
-from tastemaker.training.reward_rows import training_rows
+from tastemaker.training.modeling.reward_rows import training_rows
 from tastemaker.v1 import records_pb2
 
 
@@ -146,7 +146,7 @@ def train_reward_model(
         raise ValueError(f"the IPS clip must be at least 1, got {ips_clip}")
     x, y, held, propensity = training_rows(decisions)
     if targets == "dr":
-        from tastemaker.training.dr_targets import dr_rows
+        from tastemaker.training.modeling.dr_targets import dr_rows
 
         rows = dr_rows(decisions, clip=ips_clip, seed=seed)
         train_x, train_y, train_w = rows.x[~rows.held], rows.target[~rows.held], rows.weight[~rows.held]
@@ -162,7 +162,7 @@ def train_reward_model(
     if kind == "gbt":
         reference = _ydf_trees(train_x, train_y, train_w, seed, out, regression=targets == "dr")
     elif kind == "banditnet":
-        from tastemaker.training.policy_learning import learn_policy
+        from tastemaker.training.modeling.policy_learning import learn_policy
 
         theta, learned = learn_policy(decisions)
         np.savez(out / "weights.npz", w0=theta[:, None], b0=np.zeros(1))

@@ -28,7 +28,7 @@ from tastemaker.optional import require
 from tastemaker.stickers.catalog import Sticker
 from tastemaker.stickers.encoder import StickerEncoder, save_encoder, sticker_features
 from tastemaker.stickers.text import BUCKETS, batch
-from tastemaker.training.sticker_logs import LoggedPair
+from tastemaker.training.modeling.sticker_logs import LoggedPair
 
 
 def training_pairs(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tastemaker.training.ope import SlotData
+from tastemaker.training.evaluation.ope import SlotData
 
 
 @dataclass(frozen=True)

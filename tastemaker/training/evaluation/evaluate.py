@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.training.home_policies import DEFAULT as POLICIES
-from tastemaker.training.home_policies import HomePolicy, free_slots, logging_ranker, resolve
-from tastemaker.training.home_reward_model import CellRewardModel, q_arrays
-from tastemaker.training.logs import compact_rows
-from tastemaker.training.ope import (
+from tastemaker.training.evaluation.home_policies import DEFAULT as POLICIES
+from tastemaker.training.evaluation.home_policies import HomePolicy, free_slots, logging_ranker, resolve
+from tastemaker.training.evaluation.home_reward_model import CellRewardModel, q_arrays
+from tastemaker.training.evaluation.ope import (
     IPW,
     SNIPW,
     OffPolicyEstimator,
@@ -27,6 +26,7 @@ from tastemaker.training.ope import (
     weight_diagnostics,
     weight_histogram,
 )
+from tastemaker.training.logs import compact_rows
 from tastemaker.training.progress import progress
 from tastemaker.v1 import records_pb2
 

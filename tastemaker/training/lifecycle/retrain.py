@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tastemaker.training.evaluate import evaluate
-from tastemaker.training.ope import SNIPW
-from tastemaker.training.registry import Registry
-from tastemaker.training.validation import CRITICAL, ValidationFailed, validate, window_stats
+from tastemaker.training.evaluation.evaluate import evaluate
+from tastemaker.training.evaluation.ope import SNIPW
+from tastemaker.training.lifecycle.registry import Registry
+from tastemaker.training.lifecycle.validation import CRITICAL, ValidationFailed, validate, window_stats
 from tastemaker.v1 import records_pb2
 
 
@@ -92,7 +92,7 @@ def retrain(
     say: Callable[[str], None] = print,
     targets: str = "ips",
 ) -> RetrainSummary:
-    from tastemaker.training.reward_training import train_reward_model
+    from tastemaker.training.modeling.reward_training import train_reward_model
 
     if not 0.05 <= holdout_share <= 0.8:
         raise ValueError(f"the held-out share must be in [0.05, 0.8], got {holdout_share}")

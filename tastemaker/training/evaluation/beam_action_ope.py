@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.training.action_log import FOLDS, fold_table, row_key, row_text
-from tastemaker.training.action_policies import DEFAULT_TEMPERATURE, PolicyError
-from tastemaker.training.beam_ope import _interval, _Moments, beam, run_and_collect
-from tastemaker.training.log_readers import GENERIC, OBD, Layout
+from tastemaker.training.evaluation.action_log import FOLDS, fold_table, row_key, row_text
+from tastemaker.training.evaluation.action_policies import DEFAULT_TEMPERATURE, PolicyError
+from tastemaker.training.evaluation.beam_ope import Moments, beam, normal_interval, run_and_collect
+from tastemaker.training.evaluation.log_readers import GENERIC, OBD, Layout
+from tastemaker.training.evaluation.ope import DROS, SwitchDR
 from tastemaker.training.logs import LogFormatError
-from tastemaker.training.ope import DROS, SwitchDR
 
 BEAM_POLICIES = ("uniform-random", "greedy", "softmax[:T]")
 BEAM_ESTIMATORS = ("ipw", "snipw", "dm", "dr", "sndr", "switch-dr", "dr-os")
@@ -281,7 +281,7 @@ def evaluate_action_log_with_beam(
         moments = (
             values
             | "influence" >> beam.FlatMap(_influences, beam.pvalue.AsDict(norm), beam.pvalue.AsSingleton(n))
-            | "moments" >> beam.CombinePerKey(_Moments())
+            | "moments" >> beam.CombinePerKey(Moments())
         )
         return {"n": n, "bad": bad, "norm": norm, "moments": moments}
 
@@ -305,7 +305,7 @@ def evaluate_action_log_with_beam(
             if name in shifts:  # moments of ψ − V̂: shift by V̂ (sndr: its direct part is inside ψ already)
                 shift = shifts[name]
                 s, q = s + count * shift, q + 2 * shift * s + count * shift * shift
-            estimates[name] = _interval((count, s, q), s / count, alpha)
+            estimates[name] = normal_interval((count, s, q), s / count, alpha)
         report["policies"][policy] = {"estimates": estimates}
     return report
 

@@ -94,8 +94,8 @@ def _schema_and_ranges(decisions: Sequence[records_pb2.RewardedDecision]) -> lis
 
 
 def _propensities(decisions: Sequence[records_pb2.RewardedDecision]) -> list[Finding]:
-    from tastemaker.training.evaluate import slot_data, target_propensity
-    from tastemaker.training.home_policies import logging_ranker
+    from tastemaker.training.evaluation.evaluate import slot_data, target_propensity
+    from tastemaker.training.evaluation.home_policies import logging_ranker
 
     home = [r for r in decisions if r.decision.surface == "home" and r.decision.shown]
     if not home:

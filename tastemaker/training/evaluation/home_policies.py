@@ -29,7 +29,7 @@ from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.feature_vector import LoggedVector
 from tastemaker.bandits.plackett_luce import SoftmaxRanker
 from tastemaker.bandits.reward_models import EngagementScorer, RewardModel, load_reward_model
-from tastemaker.training.action_policies import PolicyError, load_entry_point
+from tastemaker.training.evaluation.action_policies import PolicyError, load_entry_point
 from tastemaker.v1 import records_pb2
 
 BUILT_IN = ("logging", "greedy", "uniform-random", "epsilon:E", "softmax[:T]", "model:PATH", "MODULE:ATTR")

@@ -36,10 +36,10 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 from google.protobuf import json_format
 
-from tastemaker.training.evaluate import slate_data, slot_data, target_propensity
-from tastemaker.training.home_policies import resolve
-from tastemaker.training.home_reward_model import CellRewardModel, model_sums, q_arrays
-from tastemaker.training.ope import DROS, SwitchDR
+from tastemaker.training.evaluation.evaluate import slate_data, slot_data, target_propensity
+from tastemaker.training.evaluation.home_policies import resolve
+from tastemaker.training.evaluation.home_reward_model import CellRewardModel, model_sums, q_arrays
+from tastemaker.training.evaluation.ope import DROS, SwitchDR
 from tastemaker.v1 import records_pb2
 
 Cell = tuple[int, int]
@@ -83,7 +83,7 @@ def _parse(line: str) -> records_pb2.RewardedDecision:
     return json_format.Parse(line, records_pb2.RewardedDecision())
 
 
-class _Moments(beam.CombineFn):  # type: ignore[misc]
+class Moments(beam.CombineFn):  # type: ignore[misc]
     """(n, Σx, Σx²) of a stream of numbers."""
 
     def create_accumulator(self) -> tuple[int, float, float]:
@@ -102,7 +102,7 @@ class _Moments(beam.CombineFn):  # type: ignore[misc]
         return acc
 
 
-def _interval(moments: tuple[int, float, float], value: float, alpha: float) -> dict[str, float]:
+def normal_interval(moments: tuple[int, float, float], value: float, alpha: float) -> dict[str, float]:
     n, total, squares = moments
     variance = max(0.0, (squares - total * total / n) / (n - 1)) if n > 1 else float("inf")
     half = NormalDist().inv_cdf(1 - alpha / 2) * np.sqrt(variance / n)
@@ -154,7 +154,7 @@ def _weighting_streams(
     ipw = (
         elements
         | f"{label}ipw value" >> beam.Map(lambda e: (e[0], e[1] + sum(w * v for _, w, v in e[2])))
-        | f"{label}ipw moments" >> beam.CombinePerKey(_Moments())
+        | f"{label}ipw moments" >> beam.CombinePerKey(Moments())
     )
     sums = (
         elements | f"{label}cell sums" >> beam.FlatMap(_cell_sums) | f"{label}sum per cell" >> beam.CombinePerKey(_sum3)
@@ -162,7 +162,7 @@ def _weighting_streams(
     influence = (
         elements
         | f"{label}snipw influence" >> beam.Map(_snipw_influence, beam.pvalue.AsDict(sums), beam.pvalue.AsSingleton(n))
-        | f"{label}snipw moments" >> beam.CombinePerKey(_Moments())
+        | f"{label}snipw moments" >> beam.CombinePerKey(Moments())
     )
     return ipw, sums, influence
 
@@ -226,7 +226,7 @@ def run_model_based(
         "dr", main="values"
     )
     dr_elements = terms.dr
-    values = terms.values | "model value moments" >> beam.CombinePerKey(_Moments())
+    values = terms.values | "model value moments" >> beam.CombinePerKey(Moments())
     dr, dr_sums, sndr = _weighting_streams(dr_elements, n, "dr ")
     return {"model_values": values, "dr": dr, "dr_sums": dr_sums, "sndr": sndr}
 
@@ -248,8 +248,8 @@ def _weighting(
     # the influence stream is ψ − (V̂ − mean offset): shift its moments for the interval's variance
     shifted = (count, total + count * value, squares + 2 * value * total + count * value * value)
     return (
-        _interval(first, first[1] / first[0], alpha),
-        _interval(shifted, total / count + value, alpha),
+        normal_interval(first, first[1] / first[0], alpha),
+        normal_interval(shifted, total / count + value, alpha),
     )
 
 
@@ -323,6 +323,6 @@ def evaluate_with_beam(
             estimates["dr"], estimates["sndr"] = _weighting(key, moments, influence, sums, n, alpha)
             for name in ("dm", "switch-dr", "dr-os"):
                 m = model_values[(policy, name)]
-                estimates[name] = _interval(m, m[1] / m[0], alpha)  # type: ignore[arg-type]
+                estimates[name] = normal_interval(m, m[1] / m[0], alpha)  # type: ignore[arg-type]
         report["policies"][policy] = {"estimates": estimates}
     return report

@@ -23,8 +23,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from tastemaker.training.home_policies import Ranker
-from tastemaker.training.ope import Estimate
+from tastemaker.training.evaluation.home_policies import Ranker
+from tastemaker.training.evaluation.ope import Estimate
 
 
 def indicator(order: np.ndarray, m: int) -> np.ndarray:

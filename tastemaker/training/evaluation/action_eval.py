@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.training import action_policies
-from tastemaker.training.action_log import ActionLog, reward_model, slot_data, unsupported_mass
-from tastemaker.training.ope import (
+from tastemaker.training.evaluation import action_policies
+from tastemaker.training.evaluation.action_log import ActionLog, reward_model, slot_data, unsupported_mass
+from tastemaker.training.evaluation.ope import (
     IPW,
     OffPolicyEstimator,
     SlotData,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tastemaker.training.home_policies import HomePolicy, free_slots
+from tastemaker.training.evaluation.home_policies import HomePolicy, free_slots
 from tastemaker.v1 import records_pb2
 
 FOLDS = 2

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.training.reward_rows import LevelGroup, level_groups
+from tastemaker.training.modeling.reward_rows import LevelGroup, level_groups
 from tastemaker.v1 import records_pb2
 
 FirstStage = Callable[[np.ndarray], np.ndarray]

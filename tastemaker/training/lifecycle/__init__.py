@@ -1,0 +1,1 @@
+"""The model lifecycle: log validation, the model registry, and `retrain` (validate → train → gate → promote)."""
