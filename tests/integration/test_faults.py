@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -233,3 +234,63 @@ def test_a_record_no_broker_takes_is_refused_counted_and_the_rest_goes_on(settin
     publisher.close()
     assert publisher.stats.refused == 1 and publisher.stats.published == 1
     assert [r.key for r in records_on(settings.kafka_bootstrap, topic)] == [b"small"]
+
+
+def test_the_joiner_publishes_what_came_due_while_the_broker_was_down(settings: Settings) -> None:
+    """A decision whose reward window closes while the broker is down: the joiner's publish fails
+    (kafka-python's producer then stays in a fatal state), its producer is replaced, and the
+    rewarded record reaches the restarted broker."""
+    import uuid
+
+    from tastemaker.messaging import make_producer
+    from tastemaker.messaging.codec import PROTOBUF_HEADERS
+    from tastemaker.services.bootstrap import build_joiner
+    from tastemaker.training.logs import read_topic
+    from tastemaker.v1 import records_pb2
+
+    port = free_port()
+    broker = start_broker(port)
+    settings = settings.with_(kafka_bootstrap=f"127.0.0.1:{port}")
+    topics = Topics(settings.topic_prefix)
+
+    def send_pair(window_ms: int) -> str:
+        producer = make_producer("kafka-python", settings.kafka_bootstrap)
+        decision_id = uuid.uuid4().hex
+        decision = records_pb2.DecisionLog(
+            decision_id=decision_id, user_id="u", surface="home", served_at_ms=int(time.time() * 1000),
+            reward_window_ms=window_ms, shown=[records_pb2.LoggedShelf(shelf_id="s", propensity=1.0)],
+        )  # fmt: skip
+        outcome = records_pb2.Outcome(outcome_id=uuid.uuid4().hex, decision_id=decision_id, item_id="s", reward=1.0)
+        for topic, message in ((topics.decisions, decision), (topics.outcomes, outcome)):
+            producer.send(topic, message.SerializeToString(), key=decision_id.encode(), headers=PROTOBUF_HEADERS)
+        producer.flush()
+        producer.close()
+        return decision_id
+
+    def rewarded_ids() -> set[str]:
+        return {
+            r.decision.decision_id for r in read_topic(settings.kafka_bootstrap, topics.rewarded) if r.reward == 1.0
+        }
+
+    prepare_topics(settings)
+    joiner = build_joiner(settings)
+    workers = Workers()
+    workers.start("reward-joiner", joiner.run)
+    try:
+        first = send_pair(window_ms=200)
+        wait_for(lambda: first in rewarded_ids(), timeout_s=60, what="the first join")
+        due_in_the_outage = send_pair(window_ms=2_000)
+        wait_for(lambda: joiner.stats.outcomes >= 2, timeout_s=30, what="the joiner to stage the second pair")
+        broker.process.kill()
+        broker.process.wait()
+        time.sleep(4)  # the window closes now: the joiner's publish fails
+        broker.stop()
+        broker = start_broker(port)  # memory storage: back empty
+        prepare_topics(settings)
+        wait_for(
+            lambda: due_in_the_outage in rewarded_ids(), timeout_s=120, what="the join that came due in the outage"
+        )
+    finally:
+        workers.stop(timeout_s=10)
+        joiner.close()
+        broker.stop()
