@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.bandits.feature_vector import CARD, SHELF, LoggedVector
-from tastemaker.bandits.reward_features import WIDTH, encode, is_held_out
+from tastemaker.bandits.feature_vector import CARD, SHELF
+from tastemaker.bandits.reward_features import WIDTH, encode
+from tastemaker.training.modeling.reward_rows import logged_home
 from tastemaker.v1 import records_pb2
 
 
@@ -37,12 +38,8 @@ class CellSets:
 
 def cell_sets(decisions: Sequence[records_pb2.RewardedDecision]) -> CellSets:
     rows: list[tuple[np.ndarray, int, float, float, bool]] = []
-    for rewarded in decisions:
+    for rewarded, vector, counts, context, hold in logged_home(decisions):
         decision = rewarded.decision
-        if decision.surface != "home" or not decision.shown:
-            continue
-        vector, context, hold = LoggedVector.of(decision), dict(decision.context), is_held_out(decision.decision_id)
-        counts = vector.counts()
         reward_of: dict[str, float] = {}
         for outcome in rewarded.outcomes:
             reward_of[outcome.item_id] = reward_of.get(outcome.item_id, 0.0) + outcome.reward

@@ -54,14 +54,23 @@ class LevelGroup:
         return self.encode([c.item_id for c in self.cells], [c.position for c in self.cells])
 
 
-def level_groups(decisions: Sequence[records_pb2.RewardedDecision]) -> Iterator[LevelGroup]:
-    """Every home decision's shelf group, then one card group per shown shelf with cards."""
+def logged_home(
+    decisions: Sequence[records_pb2.RewardedDecision],
+) -> Iterator[tuple[records_pb2.RewardedDecision, LoggedVector, np.ndarray, dict[str, str], bool]]:
+    """Each home decision that showed something, with its logged vector, the user's counts, its
+    context and whether it is held out."""
     for rewarded in decisions:
         decision = rewarded.decision
         if decision.surface != "home" or not decision.shown:
             continue
-        vector, context, held = LoggedVector.of(decision), dict(decision.context), is_held_out(decision.decision_id)
-        counts = vector.counts()
+        vector = LoggedVector.of(decision)
+        yield rewarded, vector, vector.counts(), dict(decision.context), is_held_out(decision.decision_id)
+
+
+def level_groups(decisions: Sequence[records_pb2.RewardedDecision]) -> Iterator[LevelGroup]:
+    """Every home decision's shelf group, then one card group per shown shelf with cards."""
+    for rewarded, vector, counts, context, held in logged_home(decisions):
+        decision = rewarded.decision
         clicked = {o.item_id for o in rewarded.outcomes if o.reward > 0}
         shelves = list(decision.shown)
         shelf_ids = list(decision.shelf_candidates.item_ids) or [s.shelf_id for s in shelves]
