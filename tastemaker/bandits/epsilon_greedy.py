@@ -20,16 +20,6 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class Ranking:
-    """A sampled ranking: `order[j]` is the candidate index shown at position j."""
-
-    order: np.ndarray  # shape (k,), int
-    propensities: np.ndarray  # shape (k,): P(order[j] at position j)
-    ranking_propensity: float  # P(the whole ranking)
-    explored: bool
-
-
-@dataclass(frozen=True)
 class TieGroups:
     """Candidates sorted by descending score, grouped by equal score: `order[p]` is the candidate
     sorted to position p (ties in candidate order), `group[p]` its group's number, and `first[p]`,
@@ -82,45 +72,34 @@ def sample_greedy(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.nd
     return np.lexsort((rng.random(len(scores)), -scores))[: min(k, len(scores))]
 
 
-@dataclass(frozen=True)
-class EpsilonGreedyRanker:
-    epsilon: float
+def greedy_order(scores: np.ndarray) -> np.ndarray:
+    """Candidate indices by descending score, ties in candidate order (one of the greedy rankings)."""
+    return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
 
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"`epsilon` must be in [0, 1], got {self.epsilon}")
 
-    @property
-    def strategy(self) -> str:
-        return "epsilon-greedy"
+def check_epsilon(epsilon: float) -> None:
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"`epsilon` must be in [0, 1], got {epsilon}")
 
-    @staticmethod
-    def greedy_order(scores: np.ndarray) -> np.ndarray:
-        """Candidate indices by descending score, ties in candidate order (one of the greedy rankings)."""
-        return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
 
-    def marginals(self, scores: np.ndarray, k: int) -> np.ndarray:
-        """P(candidate i at position j), shape (n, k)."""
-        n = len(scores)
-        k = min(k, n)
-        return (1.0 - self.epsilon) * greedy_marginals(scores, k) + (self.epsilon / n if n else 0.0)
+def marginals(scores: np.ndarray, k: int, epsilon: float) -> np.ndarray:
+    """P(candidate i at position j) = (1-ε)·G(i, j) + ε/n, shape (n, min(k, n))."""
+    n = len(scores)
+    k = min(k, n)
+    return (1.0 - epsilon) * greedy_marginals(scores, k) + (epsilon / n if n else 0.0)
 
-    def ranking_probability(self, scores: np.ndarray, order: np.ndarray) -> float:
-        """P(the policy shows exactly `order`), for an `order` of k distinct candidates."""
-        n, k = len(scores), len(order)
-        uniform = float(np.prod(1.0 / np.arange(n, n - k, -1, dtype=np.float64))) if k else 1.0
-        greedy = greedy_ranking_probability(scores, order) if self.epsilon < 1.0 else 0.0
-        return (1.0 - self.epsilon) * greedy + self.epsilon * uniform
 
-    def sample(self, scores: np.ndarray, k: int, rng: np.random.Generator) -> Ranking:
-        n = len(scores)
-        k = min(k, n)
-        explored = bool(rng.random() < self.epsilon)
-        order = rng.permutation(n)[:k] if explored else sample_greedy(scores, k, rng)
-        marginals = self.marginals(scores, k)
-        return Ranking(
-            order=order,
-            propensities=marginals[order, np.arange(k)],
-            ranking_propensity=self.ranking_probability(scores, order),
-            explored=explored,
-        )
+def ranking_probability(scores: np.ndarray, order: np.ndarray, epsilon: float) -> float:
+    """P(the policy shows exactly `order`) = (1-ε)·G(σ) + ε·(n-k)!/n!, for k distinct candidates."""
+    n, k = len(scores), len(order)
+    uniform = float(np.prod(1.0 / np.arange(n, n - k, -1, dtype=np.float64))) if k else 1.0
+    greedy = greedy_ranking_probability(scores, order) if epsilon < 1.0 else 0.0
+    return (1.0 - epsilon) * greedy + epsilon * uniform
+
+
+def sample_order(scores: np.ndarray, k: int, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """With probability ε a uniformly random ranking of k, else a greedy one (ties at random)."""
+    n = len(scores)
+    if rng.random() < epsilon:
+        return rng.permutation(n)[: min(k, n)]
+    return sample_greedy(scores, k, rng)

@@ -25,8 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker, sample_greedy
-from tastemaker.bandits.plackett_luce import SoftmaxRanker
+from tastemaker.bandits import epsilon_greedy, plackett_luce
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,10 @@ class PropensityInfo:
 
 
 class Strategy(Protocol):
+    """The one ranking interface: serving, simulation, evaluation and training all draw orders and
+    read (item, position) marginals through it. `marginals` is (n, min(k, n)); `sample_order`
+    returns candidate indices; `ranking_probability` is P(exactly `order` at positions 0..k−1)."""
+
     @property
     def name(self) -> str: ...
 
@@ -68,20 +71,22 @@ class Strategy(Protocol):
 
 @dataclass(frozen=True)
 class EpsilonGreedy:
+    """With probability ε a uniformly random ranking, else the greedy one (`epsilon_greedy`)."""
+
     epsilon: float = 0.1
     name: str = "epsilon-greedy"
 
-    def _ranker(self) -> EpsilonGreedyRanker:
-        return EpsilonGreedyRanker(self.epsilon)
+    def __post_init__(self) -> None:
+        epsilon_greedy.check_epsilon(self.epsilon)
 
     def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
-        return self._ranker().marginals(candidates.scores, k)
+        return epsilon_greedy.marginals(candidates.scores, k, self.epsilon)
 
     def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float:
-        return self._ranker().ranking_probability(candidates.scores, order)
+        return epsilon_greedy.ranking_probability(candidates.scores, order, self.epsilon)
 
     def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
-        return self._ranker().sample(candidates.scores, k, rng).order
+        return epsilon_greedy.sample_order(candidates.scores, k, self.epsilon, rng)
 
     def info(self, n: int, k: int) -> PropensityInfo:
         return PropensityInfo("closed-form")
@@ -92,29 +97,53 @@ class EpsilonGreedy:
 
 @dataclass(frozen=True)
 class Softmax:
+    """Plackett–Luce over exp(score / T) (`plackett_luce`): marginals enumerated while there are at
+    most `exact_limit` rankings of k, else a Monte-Carlo estimate (fixed `seed`) with standard error
+    at most 0.5/√n_samples."""
+
     temperature: float = 1.0
     name: str = "softmax"
+    exact_limit: int = 20_000
+    n_samples: int = 20_000
+    seed: int = 0
+    #: never fewer Monte-Carlo draws than this, however flat the weights
+    min_draws: int = 256
 
-    def _ranker(self) -> SoftmaxRanker:
-        return SoftmaxRanker(self.temperature)
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"`temperature` must be positive, got {self.temperature}")
+
+    def weights(self, candidates: Candidates) -> np.ndarray:
+        return plackett_luce.weights(candidates.scores, self.temperature)
 
     def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
-        return self._ranker().marginals(candidates.scores, k)
+        return plackett_luce.marginals(
+            self.weights(candidates),
+            k,
+            exact_limit=self.exact_limit,
+            n_samples=self.n_samples,
+            seed=self.seed,
+            min_draws=self.min_draws,
+        )
 
     def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float:
-        return self._ranker().ranking_probability(candidates.scores, order)
+        return plackett_luce.ranking_probability(self.weights(candidates), order)
 
     def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
-        ranker = self._ranker()
-        keys = np.log(np.maximum(ranker._weights(candidates.scores), 1e-300)) + rng.gumbel(size=len(candidates.ids))
-        return np.argsort(-keys)[: min(k, len(candidates.ids))]
+        return plackett_luce.sample_order(self.weights(candidates), k, rng)
+
+    def marginals_error(self, n: int, k: int) -> float:
+        """Upper bound on the standard error of `marginals` (0 when enumerated exactly)."""
+        return 0.0 if plackett_luce.is_enumerated(n, k, self.exact_limit) else 0.5 / math.sqrt(self.n_samples)
+
+    def draws_needed(self, candidates: Candidates, k: int) -> int:
+        return plackett_luce.draws_needed(self.weights(candidates), k, self.n_samples, self.min_draws)
 
     def info(self, n: int, k: int) -> PropensityInfo:
-        ranker = self._ranker()
-        error = ranker.marginals_error(n, k)
+        error = self.marginals_error(n, k)
         if error == 0.0:
             return PropensityInfo("enumerated")
-        return PropensityInfo("monte-carlo", ranker.n_samples, error)
+        return PropensityInfo("monte-carlo", self.n_samples, error)
 
     def parameters(self) -> dict[str, float]:
         return {"temperature": self.temperature}
@@ -199,13 +228,13 @@ class LinUCB:
         return x @ self.state.theta() + item_mean + self.alpha * width
 
     def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
-        return EpsilonGreedyRanker(0.0).marginals(self.ucb(candidates), k)
+        return epsilon_greedy.greedy_marginals(self.ucb(candidates), k)
 
     def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float:
-        return EpsilonGreedyRanker(0.0).ranking_probability(self.ucb(candidates), order)
+        return epsilon_greedy.greedy_ranking_probability(self.ucb(candidates), order)
 
     def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
-        return sample_greedy(self.ucb(candidates), k, rng)
+        return epsilon_greedy.sample_greedy(self.ucb(candidates), k, rng)
 
     def info(self, n: int, k: int) -> PropensityInfo:
         return PropensityInfo("closed-form")

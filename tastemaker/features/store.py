@@ -287,7 +287,14 @@ return {0, out}
 
 
 class FeatureReader(Protocol):
+    """What serving reads of a user: the whole feature set, and the ranker's narrow read (counts per
+    event type, engagement with each candidate shelf and card, in the order asked)."""
+
     def read(self, user_id: str) -> UserFeatures: ...
+
+    def read_for_ranking(
+        self, user_id: str, event_types: Sequence[str], shelf_ids: Sequence[str], card_ids: Sequence[str]
+    ) -> RankingFeatures: ...
 
 
 def _decode_hash(raw: dict[Any, Any]) -> dict[str, str]:  # the client returns bytes

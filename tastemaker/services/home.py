@@ -8,19 +8,15 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 
 from tastemaker.bandits.catalog import Catalog, ShelfCandidates
-from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.feature_vector import home_names as feature_vector_names
 from tastemaker.bandits.reward_features import COUNT_TYPES
-from tastemaker.bandits.reward_models import EngagementScorer, RewardModel
+from tastemaker.bandits.reward_models import RewardModel
 from tastemaker.bandits.strategies import (
     Candidates,
-    EpsilonGreedy,
     Strategy,
     rank_rows,
     rank_with_constraints,
@@ -127,16 +123,13 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
 def read_ranking_features(
     reader: FeatureReader | None, user_id: str, shelves: Sequence[ShelfCandidates]
 ) -> RankingFeatures:
-    """The user's counts and engagement with the candidates: only those fields when the reader can
-    fetch them alone (`FeatureStore.read_for_ranking`), else from the user's full features; with
+    """The user's counts and engagement with the candidates (`FeatureReader.read_for_ranking`); with
     no reader, a user without features (all zeros)."""
     shelf_ids = [s.shelf_id for s in shelves]
     card_ids = [c for s in shelves for c in s.card_ids]
-    fetch = getattr(reader, "read_for_ranking", None)
-    if fetch is not None:
-        return cast(RankingFeatures, fetch(user_id, COUNT_TYPES, shelf_ids, card_ids))
-    features = reader.read(user_id) if reader is not None else UserFeatures(user_id)
-    return features.for_ranking(COUNT_TYPES, shelf_ids, card_ids)
+    if reader is None:
+        return UserFeatures(user_id).for_ranking(COUNT_TYPES, shelf_ids, card_ids)
+    return reader.read_for_ranking(user_id, COUNT_TYPES, shelf_ids, card_ids)
 
 
 def feature_vector(
@@ -162,8 +155,8 @@ class HomeRankingService:
         self,
         features: FeatureReader,
         catalog: Catalog,
-        model: RewardModel | EngagementLinearModel,
-        ranker: Strategy | EpsilonGreedyRanker,
+        model: RewardModel,
+        strategy: Strategy,
         publish: Callable[[str, bytes, bytes | None, dict[str, bytes] | None], bool],
         decisions_topic: str,
         default_max_shelves: int,
@@ -171,7 +164,7 @@ class HomeRankingService:
         reward_window_s: float,
         rng: np.random.Generator | None = None,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-        card_ranker: Strategy | None = None,
+        card_strategy: Strategy | None = None,
         propensity_floor: float = 0.0,
         before_rank: Callable[[], None] | None = None,
         shadow: ShadowRunner | None = None,
@@ -179,9 +172,9 @@ class HomeRankingService:
     ) -> None:
         self._features = features
         self._catalog = catalog
-        self._model: RewardModel = EngagementScorer(model) if isinstance(model, EngagementLinearModel) else model
-        self._shelf_strategy = with_floor(_as_strategy(ranker), propensity_floor)
-        self._card_strategy = with_floor(_as_strategy(card_ranker or ranker), propensity_floor)
+        self._model = model
+        self._shelf_strategy = with_floor(strategy, propensity_floor)
+        self._card_strategy = with_floor(card_strategy or strategy, propensity_floor)
         self._floor = propensity_floor
         self._before_rank = before_rank
         self._shadow = shadow
@@ -411,10 +404,6 @@ class Page:
     served: list[ServedShelf]
     #: (row shown, shelf id) of the pinned shelves on the page
     pinned: tuple[tuple[int, str], ...] = ()
-
-
-def _as_strategy(ranker: Strategy | EpsilonGreedyRanker) -> Strategy:
-    return EpsilonGreedy(ranker.epsilon) if isinstance(ranker, EpsilonGreedyRanker) else ranker
 
 
 def _linear_features(engagement: np.ndarray) -> np.ndarray:

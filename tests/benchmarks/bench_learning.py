@@ -86,14 +86,14 @@ def main() -> None:
           f"p99 {np.percentile(refresh, 99) * 1e3:.2f} ms; every process serves an update within the "
           f"refresh interval ({SharedLinearStates(store).refresh_s:.0f} s) plus that")  # fmt: skip
 
-    from tastemaker.bandits.engagement_model import EngagementLinearModel
     from tastemaker.bandits.simulator import SimulatedWorld
     from tastemaker.services.home import HomeRequest
     from tastemaker.training.modeling.reward_training import train_reward_model
     from tastemaker.v1 import records_pb2
-    from tests.unit.test_reward_models import _service
+    from tests.support.simulated import home_service
 
-    world, service, logs = SimulatedWorld(seed=1), _service(EngagementLinearModel()), []
+    world, logs = SimulatedWorld(seed=1), []
+    service = home_service(world)
     for i in range(500):
         decision = service.rank(HomeRequest(f"user-{i % 40}", {}, (), 0, 0))
         clicks = world.respond(

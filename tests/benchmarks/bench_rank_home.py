@@ -130,20 +130,23 @@ def _warm_user(redis_url: str, namespace: str, request: api_pb2.RankHomeRequest,
 
 def _softmax_new_contexts(contexts: int = 20) -> str:
     """What softmax's Monte-Carlo marginals cost for 20-card contexts it has not seen (k = 10)."""
-    from tastemaker.bandits.plackett_luce import SoftmaxRanker
+    from tastemaker.bandits import plackett_luce
+    from tastemaker.bandits.strategies import Softmax
 
-    ranker, rng = SoftmaxRanker(), np.random.default_rng(0)
+    softmax, rng = Softmax(), np.random.default_rng(0)
     kinds = {"log(1 + engagement), engagement ~ Poisson(1)": lambda: np.log1p(rng.poisson(1.0, 20)),
              "one card far ahead (+8)": lambda: np.r_[8.0, np.log1p(rng.poisson(1.0, 19))]}  # fmt: skip
     lines = ["softmax marginals, new 20-card context, 10 positions:"]
     for name, draw in kinds.items():
         times, draws = [], []
         for _ in range(contexts):
-            weights = ranker._weights(draw())
+            weights = plackett_luce.weights(draw(), softmax.temperature)
             start = time.perf_counter()
-            ranker._marginals(weights, 10)
+            plackett_luce.compute_marginals(
+                weights, 10, softmax.exact_limit, softmax.n_samples, softmax.seed, softmax.min_draws
+            )
             times.append(time.perf_counter() - start)
-            draws.append(ranker.draws_needed(weights, 10))
+            draws.append(plackett_luce.draws_needed(weights, 10, softmax.n_samples, softmax.min_draws))
         lines.append(f"  {name}: median {np.median(times) * 1e3:.1f} ms, {int(np.median(draws))} draws")
     return "\n".join(lines)
 

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.model_watcher import ModelWatcher
 from tastemaker.training.lifecycle.registry import Registry
@@ -40,8 +41,8 @@ from tests.support.simulated import rewarded_logs, true_value
 def simulated_logs(n: int) -> list[records_pb2.RewardedDecision]:
     world, clock = SimulatedWorld(seed=3), itertools.count(1_000_000, 1000)
     service = HomeRankingService(
-        features=FixedFeatures(world), catalog=world.catalog(), model=EngagementLinearModel(),
-        ranker=EpsilonGreedyRanker(0.5), publish=lambda *a: True, decisions_topic="unused",
+        features=FixedFeatures(world), catalog=world.catalog(), model=EngagementScorer(EngagementLinearModel()),
+        strategy=EpsilonGreedy(0.5), publish=lambda *a: True, decisions_topic="unused",
         default_max_shelves=4, default_max_cards=4, reward_window_s=1.0, rng=np.random.default_rng(0),
         clock_ms=lambda: next(clock),
     )  # fmt: skip

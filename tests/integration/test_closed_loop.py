@@ -14,7 +14,7 @@ import pytest
 import redis
 from google.protobuf import json_format
 
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.strategies import Candidates, EpsilonGreedy
 from tastemaker.features.store import FeatureStore
 from tastemaker.messaging.kafka_python import KafkaPythonProducer
 from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, Topics
@@ -112,7 +112,9 @@ def test_event_to_rewarded_decision(running: Running) -> None:
     assert all(0 < c.propensity <= 1 for s in response.shelves for c in s.cards)
     # shelf-05 is the only shelf alice engaged with: greedy ranks it first
     shelf_ids = [s.shelf_id for s in response.shelves]
-    expected = EpsilonGreedyRanker(settings.epsilon).marginals(np.array([np.log1p(4.0)] + [0.0] * 7), 3)
+    expected = EpsilonGreedy(settings.epsilon).marginals(
+        Candidates(tuple("abcdefgh"), np.array([np.log1p(4.0)] + [0.0] * 7)), 3
+    )
     for position, shelf in enumerate(response.shelves):
         index = int(shelf.shelf_id.split("-")[1])
         greedy_index = 0 if index == 5 else (index + 1 if index < 5 else index)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.services.bootstrap import build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.services.home import HomeRankingService
@@ -29,8 +30,8 @@ pytestmark = pytest.mark.integration
 def _two_versions(root: Path) -> Registry:
     world = SimulatedWorld(seed=1)
     service = HomeRankingService(
-        features=FixedFeatures(world), catalog=world.catalog(), model=EngagementLinearModel(),
-        ranker=EpsilonGreedyRanker(0.5), publish=lambda *a: True, decisions_topic="unused",
+        features=FixedFeatures(world), catalog=world.catalog(), model=EngagementScorer(EngagementLinearModel()),
+        strategy=EpsilonGreedy(0.5), publish=lambda *a: True, decisions_topic="unused",
         default_max_shelves=4, default_max_cards=4, reward_window_s=1.0, rng=np.random.default_rng(0),
     )  # fmt: skip
     logs = rewarded_logs(service, world, 300, users=20)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 
 from tastemaker.bandits.simulator import SimulatedWorld
-from tastemaker.features.store import UserFeatures
+from tastemaker.features.store import RankingFeatures, UserFeatures
 
 
 class FixedFeatures:
@@ -21,6 +22,11 @@ class FixedFeatures:
         if user_id not in self._cache:
             self._cache[user_id] = self._draw(user_id)
         return self._cache[user_id]
+
+    def read_for_ranking(
+        self, user_id: str, event_types: Sequence[str], shelf_ids: Sequence[str], card_ids: Sequence[str]
+    ) -> RankingFeatures:
+        return self.read(user_id).for_ranking(event_types, shelf_ids, card_ids)
 
     def _draw(self, user_id: str) -> UserFeatures:
         rng = np.random.default_rng(zlib.crc32(user_id.encode()))

@@ -7,10 +7,38 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tastemaker.bandits.engagement_model import EngagementLinearModel
+from tastemaker.bandits.reward_models import EngagementScorer, RewardModel
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.bandits.strategies import EpsilonGreedy, Strategy
 from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.training.evaluation.home_policies import HomePolicy, resolve
 from tastemaker.v1 import records_pb2
+from tests.support.fakes import FixedFeatures
+
+
+def home_service(
+    world: SimulatedWorld,
+    model: RewardModel | None = None,
+    strategy: Strategy | None = None,
+    shelves: int = 4,
+    cards: int = 4,
+    seed: int = 0,
+) -> HomeRankingService:
+    """A home ranker over the world's catalog and fixed random features, publishing nowhere
+    (default: the built-in engagement model, ε-greedy with ε = 0.3)."""
+    return HomeRankingService(
+        features=FixedFeatures(world),
+        catalog=world.catalog(),
+        model=model or EngagementScorer(EngagementLinearModel()),
+        strategy=strategy or EpsilonGreedy(0.3),
+        publish=lambda *a: True,
+        decisions_topic="unused",
+        default_max_shelves=shelves,
+        default_max_cards=cards,
+        reward_window_s=1.0,
+        rng=np.random.default_rng(seed),
+    )
 
 
 def rewarded_logs(
@@ -42,9 +70,9 @@ def greedy_page(policy: HomePolicy, decision: records_pb2.DecisionLog) -> list[t
     rows = decision.max_shelves or len(decision.shown)
     columns = decision.max_cards_per_shelf or max(len(s.cards) for s in decision.shown)
     page = []
-    for s in np.argsort(-policy.shelf_scores(decision), kind="stable")[:rows]:
-        card_ids, scores = policy.candidate_card_scores(decision, shelf_ids[s])
-        page.append((shelf_ids[s], [card_ids[c] for c in np.argsort(-scores, kind="stable")[:columns]]))
+    for s in np.argsort(-policy.shelf_candidates(decision).scores, kind="stable")[:rows]:
+        cards = policy.candidate_cards(decision, shelf_ids[s])
+        page.append((shelf_ids[s], [cards.ids[c] for c in np.argsort(-cards.scores, kind="stable")[:columns]]))
     return page
 
 

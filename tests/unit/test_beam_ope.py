@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.services.cli import main
 from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.training.evaluation.beam_ope import evaluate_with_beam
@@ -27,8 +28,8 @@ from tests.support.fakes import FixedFeatures
 def logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[records_pb2.RewardedDecision], Path]:
     world = SimulatedWorld(seed=2)
     service = HomeRankingService(
-        features=FixedFeatures(world), catalog=world.catalog(), model=EngagementLinearModel(),
-        ranker=EpsilonGreedyRanker(0.3), publish=lambda *a: True, decisions_topic="unused",
+        features=FixedFeatures(world), catalog=world.catalog(), model=EngagementScorer(EngagementLinearModel()),
+        strategy=EpsilonGreedy(0.3), publish=lambda *a: True, decisions_topic="unused",
         default_max_shelves=3, default_max_cards=4, reward_window_s=1.0, rng=np.random.default_rng(0),
     )  # fmt: skip
     rng = np.random.default_rng(3)

@@ -82,11 +82,11 @@ def test_the_first_stage_is_at_its_optimum() -> None:
 
 @pytest.mark.parametrize("kind", ["logistic", "gbt"])
 def test_a_model_trained_on_dr_targets_is_served_as_trained(kind: str, tmp_path: Path) -> None:
-    from tastemaker.bandits.engagement_model import EngagementLinearModel
-    from tests.support.simulated import rewarded_logs
-    from tests.unit.test_reward_models import WORLD, _service
+    from tastemaker.bandits.simulator import SimulatedWorld
+    from tests.support.simulated import home_service, rewarded_logs
 
-    logs = rewarded_logs(_service(EngagementLinearModel()), WORLD, 600)
+    world = SimulatedWorld(seed=1)
+    logs = rewarded_logs(home_service(world), world, 600)
     trained = train_reward_model(kind, logs, tmp_path / kind, epochs=3, ips_clip=10.0, targets="dr")
     served = load_reward_model(trained.directory)
     x, _, _, _ = training_rows(logs[:100])

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.epsilon_greedy import greedy_order
+from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.bandits.strategies import Candidates, EpsilonGreedy
 from tastemaker.features.store import UserFeatures
 from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.training.evaluation.evaluate import evaluate
@@ -17,7 +19,7 @@ MAX_SHELVES, MAX_CARDS = 4, 5
 
 def _greedy_layout(features: UserFeatures, world: SimulatedWorld, weight: float = 1.0) -> list[tuple[str, list[str]]]:
     """The home page the greedy policy (ε = 0) shows this user (weight −1: the least engaging first)."""
-    model, greedy = EngagementLinearModel(weight=weight), EpsilonGreedyRanker.greedy_order
+    model, greedy = EngagementLinearModel(weight=weight), greedy_order
     shelves = world.catalog().shelves
     shelf_scores = model.score(np.array([features.shelf_engagement(s.shelf_id) for s in shelves]))
     layout = []
@@ -35,8 +37,8 @@ def logs() -> tuple[list[records_pb2.RewardedDecision], float]:
     service = HomeRankingService(
         features=features,
         catalog=world.catalog(),
-        model=EngagementLinearModel(),
-        ranker=EpsilonGreedyRanker(0.3),
+        model=EngagementScorer(EngagementLinearModel()),
+        strategy=EpsilonGreedy(0.3),
         publish=lambda *args: True,
         decisions_topic="unused",
         default_max_shelves=MAX_SHELVES,
@@ -151,10 +153,10 @@ def test_a_saved_model_version_is_evaluated_from_the_logged_features(logs, tmp_p
     estimates = {p: b["estimates"]["ipw"]["value"] for p, b in report["policies"].items()}
     # a positive weight ranks like the logged model: the same policy as greedy
     assert estimates[f"model:{same}"] == pytest.approx(estimates["greedy"], rel=1e-12)
-    # a negative weight ranks the least engaging first, exactly as the ReverseRanker entry point does
-    reverse = evaluate(decisions, policies=["tests.unit.test_evaluate:ReverseRanker"], slates=False)
+    # a negative weight ranks the least engaging first, exactly as the ReverseStrategy entry point does
+    reverse = evaluate(decisions, policies=["tests.unit.test_evaluate:ReverseStrategy"], slates=False)
     assert estimates[f"model:{reversed_}"] == pytest.approx(
-        reverse["policies"]["tests.unit.test_evaluate:ReverseRanker"]["estimates"]["ipw"]["value"], rel=1e-12
+        reverse["policies"]["tests.unit.test_evaluate:ReverseStrategy"]["estimates"]["ipw"]["value"], rel=1e-12
     )
     assert abs(estimates[f"model:{reversed_}"] - estimates["greedy"]) > 0.05
     same.write_text(same.read_text().replace('"bias": 1.0', '"bias": 1.5'))
@@ -162,19 +164,19 @@ def test_a_saved_model_version_is_evaluated_from_the_logged_features(logs, tmp_p
         evaluate(decisions, policies=[f"model:{same}"])
 
 
-class ReverseRanker:
-    """An entry-point policy: always the reverse of the score order, ties broken uniformly at random
-    (as every greedy ranking is)."""
+class ReverseStrategy:
+    """An entry-point policy (a `Strategy`): always the reverse of the score order, ties broken
+    uniformly at random (as every greedy ranking is)."""
 
-    def marginals(self, scores: np.ndarray, k: int) -> np.ndarray:
+    def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
         from tastemaker.bandits.epsilon_greedy import greedy_marginals
 
-        return greedy_marginals(-np.asarray(scores), k)
+        return greedy_marginals(-candidates.scores, k)
 
-    def ranking_probability(self, scores: np.ndarray, order: np.ndarray) -> float:
+    def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float:
         from tastemaker.bandits.epsilon_greedy import greedy_ranking_probability
 
-        return greedy_ranking_probability(-np.asarray(scores), order)
+        return greedy_ranking_probability(-candidates.scores, order)
 
 
 def test_a_python_entry_point_policy_is_evaluated(logs) -> None:
@@ -182,8 +184,8 @@ def test_a_python_entry_point_policy_is_evaluated(logs) -> None:
     independently of the simulated tastes, so the reverse page is not worse than greedy: it is
     about 2.46 clicks against greedy's 2.22, and only the simulator can say so.)"""
     decisions, _ = logs
-    report = evaluate(decisions, policies=["tests.unit.test_evaluate:ReverseRanker", "epsilon:0.3"])
-    reverse = report["policies"]["tests.unit.test_evaluate:ReverseRanker"]["estimates"]["ipw"]
+    report = evaluate(decisions, policies=["tests.unit.test_evaluate:ReverseStrategy", "epsilon:0.3"])
+    reverse = report["policies"]["tests.unit.test_evaluate:ReverseStrategy"]["estimates"]["ipw"]
     logging_like = report["policies"]["epsilon:0.3"]["estimates"]["ipw"]
     world = SimulatedWorld(seed=1)
     features = FixedFeatures(world)

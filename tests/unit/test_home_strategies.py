@@ -9,6 +9,7 @@ import pytest
 
 from tastemaker.bandits.catalog import ShelfCandidates
 from tastemaker.bandits.engagement_model import EngagementLinearModel
+from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, Thompson
 from tastemaker.services.errors import InvalidArgument
@@ -33,8 +34,8 @@ CONFIGS = {
 def _service(name: str, max_shelves: int = 4) -> HomeRankingService:
     make, floor = CONFIGS[name]
     return HomeRankingService(
-        features=FixedFeatures(WORLD), catalog=WORLD.catalog(), model=EngagementLinearModel(),
-        ranker=make(), card_ranker=make(), publish=lambda *a: True, decisions_topic="unused",
+        features=FixedFeatures(WORLD), catalog=WORLD.catalog(), model=EngagementScorer(EngagementLinearModel()),
+        strategy=make(), card_strategy=make(), publish=lambda *a: True, decisions_topic="unused",
         default_max_shelves=max_shelves, default_max_cards=4, reward_window_s=1.0, rng=np.random.default_rng(1),
         propensity_floor=floor,
     )  # fmt: skip

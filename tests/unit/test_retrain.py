@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.reward_features import COUNT_TYPES
-from tastemaker.bandits.reward_models import RewardModel, load_reward_model, write_manifest
+from tastemaker.bandits.reward_models import EngagementScorer, RewardModel, load_reward_model, write_manifest
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.services.home import HomeRankingService
 from tastemaker.training.lifecycle.registry import Registry
 from tastemaker.training.lifecycle.retrain import gate, retrain
@@ -38,8 +38,8 @@ N_DECISIONS, HELD_OUT = 8000, 2400
 def logs() -> list[records_pb2.RewardedDecision]:
     clock = itertools.count(1_000_000, 1000)
     service = HomeRankingService(
-        features=FixedFeatures(WORLD), catalog=WORLD.catalog(), model=EngagementLinearModel(),
-        ranker=EpsilonGreedyRanker(1.0), publish=lambda *a: True, decisions_topic="unused",
+        features=FixedFeatures(WORLD), catalog=WORLD.catalog(), model=EngagementScorer(EngagementLinearModel()),
+        strategy=EpsilonGreedy(1.0), publish=lambda *a: True, decisions_topic="unused",
         default_max_shelves=ROWS, default_max_cards=COLUMNS, reward_window_s=1.0, rng=np.random.default_rng(0),
         clock_ms=lambda: next(clock),
     )  # fmt: skip

@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.reward_features import COUNT_TYPES, encode
 from tastemaker.bandits.reward_models import ArtifactError, load_reward_model
 from tastemaker.bandits.simulator import SimulatedWorld
@@ -20,23 +18,18 @@ from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.training.modeling.reward_training import train_reward_model, training_rows
 from tastemaker.v1 import records_pb2
-from tests.support.fakes import FixedFeatures
-from tests.support.simulated import rewarded_logs
+from tests.support.simulated import home_service, rewarded_logs
 
 WORLD = SimulatedWorld(seed=1)
 
 
 def _service(model) -> HomeRankingService:  # type: ignore[no-untyped-def]
-    return HomeRankingService(
-        features=FixedFeatures(WORLD), catalog=WORLD.catalog(), model=model, ranker=EpsilonGreedyRanker(0.3),
-        publish=lambda *a: True, decisions_topic="unused", default_max_shelves=4, default_max_cards=4,
-        reward_window_s=1.0, rng=np.random.default_rng(0),
-    )  # fmt: skip
+    return home_service(WORLD, model)
 
 
 @pytest.fixture(scope="module")
 def logs() -> list[records_pb2.RewardedDecision]:
-    return rewarded_logs(_service(EngagementLinearModel()), WORLD, 1500,
+    return rewarded_logs(_service(None), WORLD, 1500,
                          context=lambda i: {"device": "ios" if i % 2 else "web"})  # fmt: skip
 
 

@@ -9,8 +9,9 @@ import grpc
 import pytest
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.grpc_server import (
@@ -45,8 +46,8 @@ class FakeContext:
 def _home(published: list[tuple[Any, ...]]) -> HomeRankingService:
     world = SimulatedWorld()
     return HomeRankingService(
-        features=FixedFeatures(world), catalog=world.catalog(), model=EngagementLinearModel(),
-        ranker=EpsilonGreedyRanker(0.1), publish=lambda *a: published.append(a) or True, decisions_topic="decisions",
+        features=FixedFeatures(world), catalog=world.catalog(), model=EngagementScorer(EngagementLinearModel()),
+        strategy=EpsilonGreedy(0.1), publish=lambda *a: published.append(a) or True, decisions_topic="decisions",
         default_max_shelves=3, default_max_cards=3, reward_window_s=1.0,
     )  # fmt: skip
 

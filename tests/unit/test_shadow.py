@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.services.bootstrap import reward_model_for
 from tastemaker.services.config import ConfigError, Settings
 from tastemaker.services.home import HomeRankingService, HomeRequest
@@ -22,8 +22,8 @@ WORLD = SimulatedWorld(seed=2)
 
 def _service(shadow: ShadowRunner) -> HomeRankingService:
     return HomeRankingService(
-        features=FixedFeatures(WORLD), catalog=WORLD.catalog(), model=EngagementLinearModel(),
-        ranker=EpsilonGreedyRanker(0.2), publish=lambda *a: True, decisions_topic="unused",
+        features=FixedFeatures(WORLD), catalog=WORLD.catalog(), model=EngagementScorer(EngagementLinearModel()),
+        strategy=EpsilonGreedy(0.2), publish=lambda *a: True, decisions_topic="unused",
         default_max_shelves=3, default_max_cards=3, reward_window_s=1.0, rng=np.random.default_rng(0),
         shadow=shadow,
     )  # fmt: skip

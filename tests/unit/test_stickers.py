@@ -150,8 +150,9 @@ def test_suggest_stickers_over_grpc(trained) -> None:  # type: ignore[no-untyped
     import grpc
 
     from tastemaker.bandits.engagement_model import EngagementLinearModel
-    from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
+    from tastemaker.bandits.reward_models import EngagementScorer
     from tastemaker.bandits.simulator import SimulatedWorld
+    from tastemaker.bandits.strategies import EpsilonGreedy
     from tastemaker.services.feedback import FeedbackService
     from tastemaker.services.grpc_server import build_server
     from tastemaker.services.home import HomeRankingService
@@ -161,8 +162,8 @@ def test_suggest_stickers_over_grpc(trained) -> None:  # type: ignore[no-untyped
     bundle = load_bundle(trained[2])
     world = SimulatedWorld()
     home = HomeRankingService(
-        features=FixedFeatures(world), catalog=world.catalog(), model=EngagementLinearModel(),
-        ranker=EpsilonGreedyRanker(0.1), publish=lambda *a: True, decisions_topic="unused",
+        features=FixedFeatures(world), catalog=world.catalog(), model=EngagementScorer(EngagementLinearModel()),
+        strategy=EpsilonGreedy(0.1), publish=lambda *a: True, decisions_topic="unused",
         default_max_shelves=3, default_max_cards=3, reward_window_s=1.0,
     )  # fmt: skip
     published = []

@@ -168,7 +168,8 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         action="append",
         metavar="NAME_OR_ENTRY_POINT",
         help="repeatable. Rewarded logs: logging, greedy, uniform-random (the default three), epsilon:E, "
-        "softmax[:T], model:SAVED.json, or MODULE:ATTR / FILE.py:ATTR giving a ranker. Other formats: "
+        "softmax[:T], model:SAVED.json, or MODULE:ATTR / FILE.py:ATTR giving a Strategy (bandits.strategies). "
+        "Other formats: "
         "uniform-random (default), greedy, softmax[:T] over the cross-fitted reward model, empirical:OTHER_LOG, "
         "or MODULE:FUNCTION / FILE.py:FUNCTION returning π(a|row) as an (n_rows, n_actions) array",
     )

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tastemaker.training.evaluation.home_policies import DEFAULT as POLICIES
-from tastemaker.training.evaluation.home_policies import HomePolicy, free_slots, logging_ranker, resolve
+from tastemaker.training.evaluation.home_policies import HomePolicy, free_slots, logging_strategy, resolve
 from tastemaker.training.evaluation.home_reward_model import CellRewardModel, q_arrays
 from tastemaker.training.evaluation.ope import (
     IPW,
@@ -80,15 +80,15 @@ def target_propensity(
     out = np.zeros((len(decisions), rows, cols))
     for i, rewarded in enumerate(progress(decisions, label or f"{policy.name}: cell propensities")):
         decision = rewarded.decision
-        ranker = policy.ranker_for(decision)
-        if ranker is None:  # the logging policy, not re-runnable: its logged propensities
+        strategy = policy.strategy_for(decision)
+        if strategy is None:  # the logging policy, not re-runnable: its logged propensities
             for shelf in decision.shown:
                 out[i, shelf.position, 0] = shelf.propensity
                 for card in shelf.cards:
                     out[i, shelf.position, 1 + card.position] = shelf.propensity * card.propensity
             continue
         slot_of_row, pinned = free_slots(decision)
-        shelf_marginals = ranker.marginals(policy.shelf_scores(decision), len(slot_of_row))
+        shelf_marginals = strategy.marginals(policy.shelf_candidates(decision), len(slot_of_row))
         shelf_index = {shelf_id: c for c, shelf_id in enumerate(decision.shelf_candidates.item_ids)}
         for shelf in decision.shown:
             if shelf.position in pinned:
@@ -96,7 +96,7 @@ def target_propensity(
             else:
                 p_shelf = shelf_marginals[shelf_index[shelf.shelf_id], slot_of_row[shelf.position]]
             out[i, shelf.position, 0] = p_shelf
-            card_marginals = ranker.marginals(policy.card_scores(decision, shelf), len(shelf.cards))
+            card_marginals = strategy.marginals(policy.card_candidates(decision, shelf), len(shelf.cards))
             card_index = {card_id: c for c, card_id in enumerate(shelf.card_candidates.item_ids)}
             for card in shelf.cards:
                 out[i, shelf.position, 1 + card.position] = (
@@ -123,14 +123,14 @@ def prefix_probabilities(decision: records_pb2.DecisionLog, policy: str | HomePo
 
     The last entry is the whole page's probability."""
     policy = _policy(policy)
-    ranker = policy.ranker_for(decision)
-    if ranker is None:  # logged: only the whole page's probability is known
+    strategy = policy.strategy_for(decision)
+    if strategy is None:  # logged: only the whole page's probability is known
         out = np.full(len(decision.shown), np.nan)
         if len(out):
             out[-1] = decision.ranking_propensity * float(np.prod([s.cards_ranking_propensity for s in decision.shown]))
         return out
     slot_of_row, _ = free_slots(decision)
-    shelf_scores = policy.shelf_scores(decision)
+    shelf_candidates = policy.shelf_candidates(decision)
     index = {shelf_id: c for c, shelf_id in enumerate(decision.shelf_candidates.item_ids)}
     order = np.array([index[s.shelf_id] for s in decision.shown if s.position in slot_of_row], dtype=int)
     out = np.empty(len(decision.shown))
@@ -139,9 +139,9 @@ def prefix_probabilities(decision: records_pb2.DecisionLog, policy: str | HomePo
     for k, shelf in enumerate(decision.shown):
         card_index = {card_id: c for c, card_id in enumerate(shelf.card_candidates.item_ids)}
         card_order = np.array([card_index[c.card_id] for c in shelf.cards], dtype=int)
-        cards_so_far *= ranker.ranking_probability(policy.card_scores(decision, shelf), card_order)
+        cards_so_far *= strategy.ranking_probability(policy.card_candidates(decision, shelf), card_order)
         free_so_far += shelf.position in slot_of_row
-        shelves = ranker.ranking_probability(shelf_scores, order[:free_so_far]) if free_so_far else 1.0
+        shelves = strategy.ranking_probability(shelf_candidates, order[:free_so_far]) if free_so_far else 1.0
         out[k] = shelves * cards_so_far
     return out
 
@@ -223,7 +223,7 @@ def evaluate(
         "defaulted_share": float(np.mean([d.defaulted for d in home])),
         "policies": {},
     }
-    rerunnable = all(logging_ranker(d.decision) is not None for d in home)
+    rerunnable = all(logging_strategy(d.decision) is not None for d in home)
     if not rerunnable:
         report["notes"] = [
             "cascade estimates need the logging policy's page-prefix probabilities; the logs of "
@@ -274,13 +274,13 @@ def unsupported_shelf_mass(decisions: Sequence[records_pb2.RewardedDecision], po
     for rewarded in decisions:
         decision = rewarded.decision
         k = len(free_slots(decision)[0])
-        target_ranker, logging_ranker_ = policy.ranker_for(decision), logging.ranker_for(decision)
-        if not k or target_ranker is None:
+        target_strategy, logging_strategy_ = policy.strategy_for(decision), logging.strategy_for(decision)
+        if not k or target_strategy is None:
             continue
-        if logging_ranker_ is None:
+        if logging_strategy_ is None:
             return None
-        target = target_ranker.marginals(policy.shelf_scores(decision), k)
-        logged = logging_ranker_.marginals(logging.shelf_scores(decision), k)
+        target = target_strategy.marginals(policy.shelf_candidates(decision), k)
+        logged = logging_strategy_.marginals(logging.shelf_candidates(decision), k)
         total += float(target[logged <= 0].sum()) / k
     return total / max(len(decisions), 1)
 

@@ -1,8 +1,9 @@
 """Policies to evaluate on home-page logs, each re-run on what the decision logged.
 
-A policy is a ranker (`marginals(scores, k)` and `ranking_probability(scores, order)`, the
-interface of `EpsilonGreedyRanker` and `SoftmaxRanker`) applied to scores: by default the logged
-scores; for a saved model, its scores recomputed from the logged feature vector.
+A policy is a serving strategy (`bandits.strategies.Strategy`: `marginals(candidates, k)` and
+`ranking_probability(candidates, order)`, the same objects that rank live traffic) applied to the
+logged candidates with their scores: by default the logged scores; for a saved model, its scores
+recomputed from the logged feature vector.
 
 - `logging`: the decision's own strategy re-run (ε-greedy or softmax, with its floor); for
   strategies that depend on state the log does not carry (LinUCB, Thompson), the logged
@@ -11,24 +12,21 @@ scores; for a saved model, its scores recomputed from the logged feature vector.
 - `model:PATH`: greedy over a saved model version's scores: a reward-model artifact directory
   (`tastemaker train reward-model`) or an engagement-linear JSON (`engagement_model.save_model`);
   `model:builtin` is the built-in engagement-linear model.
-- `MODULE:ATTR` or `FILE.py:ATTR`: your own ranker object, or a no-argument factory of one.
+- `MODULE:ATTR` or `FILE.py:ATTR`: your own `Strategy` object, or a no-argument factory of one.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel, load_model
-from tastemaker.bandits.epsilon_greedy import EpsilonGreedyRanker
 from tastemaker.bandits.feature_vector import LoggedVector
-from tastemaker.bandits.plackett_luce import SoftmaxRanker
 from tastemaker.bandits.reward_models import EngagementScorer, RewardModel, load_reward_model
+from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Softmax, Strategy, with_floor
 from tastemaker.training.evaluation.action_policies import PolicyError, load_entry_point
 from tastemaker.v1 import records_pb2
 
@@ -36,73 +34,54 @@ BUILT_IN = ("logging", "greedy", "uniform-random", "epsilon:E", "softmax[:T]", "
 DEFAULT = ("logging", "greedy", "uniform-random")
 
 
-class Ranker(Protocol):
-    def marginals(self, scores: np.ndarray, k: int) -> np.ndarray: ...
-
-    def ranking_probability(self, scores: np.ndarray, order: np.ndarray) -> float: ...
-
-
-@dataclass(frozen=True)
-class FlooredRanker:
-    """A ranker mixed with a uniformly random ranking: λ = min(1, n·floor) (`strategies.Floored`)."""
-
-    inner: Ranker
-    floor: float
-
-    def marginals(self, scores: np.ndarray, k: int) -> np.ndarray:
-        n = len(scores)
-        lam = min(1.0, n * self.floor)
-        return (1 - lam) * self.inner.marginals(scores, k) + lam / n
-
-    def ranking_probability(self, scores: np.ndarray, order: np.ndarray) -> float:
-        n, k = len(scores), len(order)
-        lam = min(1.0, n * self.floor)
-        return (1 - lam) * self.inner.ranking_probability(scores, order) + lam / math.perm(n, k)
-
-
-def logging_ranker(decision: records_pb2.DecisionLog) -> Ranker | None:
-    """The logging policy re-run from what the decision logged; None when it cannot be (its
-    propensities depend on model state the log does not carry)."""
+def logging_strategy(decision: records_pb2.DecisionLog) -> Strategy | None:
+    """The logging policy re-run from what the decision logged (the serving strategy with its floor);
+    None when it cannot be (its propensities depend on model state the log does not carry)."""
     exploration = decision.exploration
-    ranker: Ranker
+    strategy: Strategy
     if exploration.strategy in ("", "epsilon-greedy"):
-        ranker = EpsilonGreedyRanker(exploration.epsilon)
+        strategy = EpsilonGreedy(exploration.epsilon)
     elif exploration.strategy == "softmax":
-        ranker = SoftmaxRanker(exploration.parameters.get("temperature", 1.0))
+        strategy = Softmax(exploration.parameters.get("temperature", 1.0))
     else:
         return None
-    return FlooredRanker(ranker, exploration.propensity_floor) if exploration.propensity_floor > 0 else ranker
+    return with_floor(strategy, exploration.propensity_floor)
 
 
 @dataclass(frozen=True)
 class HomePolicy:
     name: str
-    #: the ranker to re-run on a decision; None: use the logged propensities (logging policy only)
-    ranker_for: Callable[[records_pb2.DecisionLog], Ranker | None]
+    #: the strategy to re-run on a decision; None: use the logged propensities (logging policy only)
+    strategy_for: Callable[[records_pb2.DecisionLog], Strategy | None]
     #: None: the logged scores; else a model whose scores are recomputed from the logged features
     model: RewardModel | None = None
 
-    def shelf_scores(self, decision: records_pb2.DecisionLog) -> np.ndarray:
+    def shelf_candidates(self, decision: records_pb2.DecisionLog) -> Candidates:
+        """The decision's candidate shelves with their scores under this policy."""
+        ids = tuple(decision.shelf_candidates.item_ids)
         if self.model is None:
-            return np.asarray(decision.shelf_candidates.scores)
-        return _rescore(self.model, decision, "shelf", decision.shelf_candidates.item_ids)
+            return Candidates(ids, np.asarray(decision.shelf_candidates.scores))
+        return Candidates(ids, _rescore(self.model, decision, "shelf", ids))
 
-    def card_scores(self, decision: records_pb2.DecisionLog, shelf: records_pb2.LoggedShelf) -> np.ndarray:
+    def card_candidates(self, decision: records_pb2.DecisionLog, shelf: records_pb2.LoggedShelf) -> Candidates:
+        """A shown shelf's candidate cards with their scores under this policy."""
+        ids = tuple(shelf.card_candidates.item_ids)
         if self.model is None:
-            return np.asarray(shelf.card_candidates.scores)
-        return _rescore(self.model, decision, "card", shelf.card_candidates.item_ids)
+            return Candidates(ids, np.asarray(shelf.card_candidates.scores))
+        return Candidates(ids, _rescore(self.model, decision, "card", ids))
 
-    def candidate_card_scores(self, decision: records_pb2.DecisionLog, shelf_id: str) -> tuple[list[str], np.ndarray]:
+    def candidate_cards(self, decision: records_pb2.DecisionLog, shelf_id: str) -> Candidates:
         """Every candidate card of a candidate shelf, shown or not, with its score under this policy:
         logged scores where the shelf was shown; else the logged model's (or this policy's model's)
         scores of the logged feature vector."""
         for shown in decision.shown:
             if shown.shelf_id == shelf_id:
-                return list(shown.card_candidates.item_ids), self.card_scores(decision, shown)
+                return self.card_candidates(decision, shown)
         for candidate in decision.candidates:
             if candidate.shelf_id == shelf_id:
                 model = self.model or EngagementScorer(EngagementLinearModel())
-                return list(candidate.card_ids), _rescore(model, decision, "card", candidate.card_ids)
+                ids = tuple(candidate.card_ids)
+                return Candidates(ids, _rescore(model, decision, "card", ids))
         raise PolicyError(f"decision {decision.decision_id} did not log the candidate shelf {shelf_id}")
 
 
@@ -119,23 +98,23 @@ def _engagement(decision: records_pb2.DecisionLog, kind: str, ids: Sequence[str]
     return vector.engagement(kind, ids)
 
 
-def _fixed(ranker: Ranker) -> Callable[[records_pb2.DecisionLog], Ranker | None]:
-    return lambda decision: ranker
+def _fixed(strategy: Strategy) -> Callable[[records_pb2.DecisionLog], Strategy | None]:
+    return lambda decision: strategy
 
 
 def resolve(name: str) -> HomePolicy:
     if name == "logging":
-        return HomePolicy(name, logging_ranker)
+        return HomePolicy(name, logging_strategy)
     if name == "greedy":
-        return HomePolicy(name, _fixed(EpsilonGreedyRanker(0.0)))
+        return HomePolicy(name, _fixed(EpsilonGreedy(0.0)))
     if name == "uniform-random":
-        return HomePolicy(name, _fixed(EpsilonGreedyRanker(1.0)))
+        return HomePolicy(name, _fixed(EpsilonGreedy(1.0)))
     kind, _, value = name.partition(":")
     try:
         if kind == "epsilon" and value:
-            return HomePolicy(name, _fixed(EpsilonGreedyRanker(float(value))))
+            return HomePolicy(name, _fixed(EpsilonGreedy(float(value))))
         if kind == "softmax":
-            return HomePolicy(name, _fixed(SoftmaxRanker(float(value) if value else 1.0)))
+            return HomePolicy(name, _fixed(Softmax(float(value) if value else 1.0)))
     except ValueError as exc:
         raise PolicyError(f"policy {name!r}: {exc}") from None
     if kind == "model" and value:
@@ -150,15 +129,16 @@ def resolve(name: str) -> HomePolicy:
                 model = EngagementScorer(load_model(path))
         except ValueError as exc:
             raise PolicyError(str(exc)) from None
-        return HomePolicy(name, _fixed(EpsilonGreedyRanker(0.0)), model)
+        return HomePolicy(name, _fixed(EpsilonGreedy(0.0)), model)
     if ":" in name:
         found = load_entry_point(name)
-        ranker = found() if isinstance(found, type) or not hasattr(found, "marginals") else found
-        if not (hasattr(ranker, "marginals") and hasattr(ranker, "ranking_probability")):
+        strategy = found() if isinstance(found, type) or not hasattr(found, "marginals") else found
+        if not (hasattr(strategy, "marginals") and hasattr(strategy, "ranking_probability")):
             raise PolicyError(
-                f"{name}: neither a ranker nor a factory of one (needs marginals and ranking_probability)"
+                f"{name}: neither a strategy nor a factory of one"
+                " (needs marginals(candidates, k) and ranking_probability(candidates, order))"
             )
-        return HomePolicy(name, _fixed(ranker))
+        return HomePolicy(name, _fixed(strategy))
     raise PolicyError(f"unknown policy {name!r}; known: {', '.join(BUILT_IN)}")
 
 

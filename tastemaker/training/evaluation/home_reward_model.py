@@ -112,25 +112,22 @@ def q_arrays(
         decision = rewarded.decision
         if not decision.shown:
             continue
-        ranker = policy.ranker_for(decision)
+        strategy = policy.strategy_for(decision)
         slot_of_row, pinned_rows = free_slots(decision)
         pinned = {p.position: p.shelf_id for p in decision.pinned_shelves}
         shelf_ids = list(decision.shelf_candidates.item_ids)
-        if ranker is None:  # the logging policy, not re-runnable: q̄ is the model at the logged items
+        if strategy is None:  # the logging policy, not re-runnable: q̄ is the model at the logged items
             for cell, item, _ in _shown_cells(rewarded):
                 q_logged[i, cell[0], cell[1]] = q_target[i, cell[0], cell[1]] = model.q(
                     decision.decision_id, cell, [item]
                 )[0]
             continue
-        shelf_marginals = ranker.marginals(policy.shelf_scores(decision), len(slot_of_row))
+        shelf_marginals = strategy.marginals(policy.shelf_candidates(decision), len(slot_of_row))
         card_k = decision.max_cards_per_shelf or max(len(s.cards) for s in decision.shown)
         cards: dict[str, tuple[list[str], np.ndarray]] = {}
-        for shelf_id in shelf_ids:
-            ids, scores = policy.candidate_card_scores(decision, shelf_id)
-            cards[shelf_id] = (ids, ranker.marginals(scores, min(card_k, len(ids))))
-        for shelf_id in set(pinned.values()) - set(cards):
-            ids, scores = policy.candidate_card_scores(decision, shelf_id)
-            cards[shelf_id] = (ids, ranker.marginals(scores, min(card_k, len(ids))))
+        for shelf_id in [*shelf_ids, *sorted(set(pinned.values()) - set(shelf_ids))]:
+            candidates = policy.candidate_cards(decision, shelf_id)
+            cards[shelf_id] = (list(candidates.ids), strategy.marginals(candidates, min(card_k, len(candidates.ids))))
         for cell, item, _ in _shown_cells(rewarded):
             row, col = cell
             q_logged[i, row, col] = model.q(decision.decision_id, cell, [item])[0]

@@ -8,7 +8,7 @@ the logging policy's pairwise marginals and q_π = E_π[1_s] the target's margin
     V̂_PI = (1/n) Σ_i r_i · θ_i,   θ_i = q_πᵀ Γ^† 1_{s_i},
 
 unbiased under additivity when the target's marginals lie in Γ's range (e.g. ε > 0), with far
-smaller weights than the whole-slate ratio π(s)/μ(s). Γ is enumerated from the logging ranker's
+smaller weights than the whole-slate ratio π(s)/μ(s). Γ is enumerated from the logging strategy's
 `ranking_probability` over all m!/(m−k)! rankings, so this suits small candidate sets (it
 refuses more than `max_rankings`). Home pages are two-level (shelves, then cards), where Γ spans
 shelves × cards; `tastemaker evaluate` does not run this estimator on them.
@@ -23,7 +23,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from tastemaker.training.evaluation.home_policies import Ranker
+from tastemaker.bandits.strategies import Candidates, Strategy
 from tastemaker.training.evaluation.ope import Estimate
 
 
@@ -34,14 +34,14 @@ def indicator(order: np.ndarray, m: int) -> np.ndarray:
     return out
 
 
-def pairwise_marginals(ranker: Ranker, scores: np.ndarray, k: int, max_rankings: int = 50_000) -> np.ndarray:
+def pairwise_marginals(strategy: Strategy, candidates: Candidates, k: int, max_rankings: int = 50_000) -> np.ndarray:
     """Γ = E_μ[1_s 1_sᵀ], shape (k·m, k·m), by enumerating every ranking of k of the m candidates."""
-    m = len(scores)
+    m = len(candidates.ids)
     count = math.perm(m, k)
     if count > max_rankings:
         raise ValueError(f"{count} rankings of {k} from {m} candidates: too many to enumerate (max {max_rankings})")
     orders = np.array(list(itertools.permutations(range(m), k)), dtype=int)
-    probability = np.array([ranker.ranking_probability(scores, order) for order in orders])
+    probability = np.array([strategy.ranking_probability(candidates, order) for order in orders])
     cells = np.arange(k) * m + orders  # (count, k) flat indices
     gamma = np.zeros((k * m, k * m))
     for j in range(k):

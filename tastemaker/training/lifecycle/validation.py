@@ -95,13 +95,13 @@ def _schema_and_ranges(decisions: Sequence[records_pb2.RewardedDecision]) -> lis
 
 def _propensities(decisions: Sequence[records_pb2.RewardedDecision]) -> list[Finding]:
     from tastemaker.training.evaluation.evaluate import slot_data, target_propensity
-    from tastemaker.training.evaluation.home_policies import logging_ranker
+    from tastemaker.training.evaluation.home_policies import logging_strategy
 
     home = [r for r in decisions if r.decision.surface == "home" and r.decision.shown]
     if not home:
         return []
     out = []
-    rerunnable = [r for r in home if logging_ranker(r.decision) is not None]
+    rerunnable = [r for r in home if logging_strategy(r.decision) is not None]
     if rerunnable:
         data = slot_data(rerunnable)
         error = np.abs(target_propensity(rerunnable, "logging") - data.logged_propensity)[data.mask]
