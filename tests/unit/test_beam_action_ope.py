@@ -15,7 +15,7 @@ from tastemaker.training.evaluation.beam_action_ope import BEAM_ESTIMATORS, eval
 from tastemaker.training.evaluation.log_readers import read_action_log
 from tastemaker.training.evaluation.ope import estimator_by_name
 from tastemaker.training.logs import LogFormatError
-from tests.unit.test_log_readers import _generic_columns, _write_csv
+from tests.support.action_logs import generic_columns, write_csv
 from tests.unit.test_obd import OBD_DIR, needs_obd
 
 POLICIES = ["uniform-random", "greedy", "softmax:0.05"]
@@ -35,8 +35,8 @@ def _assert_same(path: Path, fmt: str) -> None:
 
 
 def test_generic_csv_and_parquet(tmp_path: Path) -> None:
-    columns = _generic_columns(3000)
-    _assert_same(_write_csv(columns, tmp_path / "log.csv"), "csv")
+    columns = generic_columns(3000)
+    _assert_same(write_csv(columns, tmp_path / "log.csv"), "csv")
     pq.write_table(pa.table(columns), tmp_path / "log.parquet")
     _assert_same(tmp_path / "log.parquet", "parquet")
 
@@ -55,6 +55,6 @@ def test_bad_rows_fail_the_run_with_counts(tmp_path: Path) -> None:
 
 
 def test_policies_beyond_the_built_in_three_are_refused(tmp_path: Path) -> None:
-    path = _write_csv(_generic_columns(10), tmp_path / "log.csv")
+    path = write_csv(generic_columns(10), tmp_path / "log.csv")
     with pytest.raises(PolicyError, match="Beam engine evaluates"):
         evaluate_action_log_with_beam(str(path), "csv", ["empirical:x.csv"])

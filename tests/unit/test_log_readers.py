@@ -18,31 +18,7 @@ from tastemaker.training.evaluation.log_readers import read_action_log
 from tastemaker.training.evaluation.ope import IPW, SNIPW, estimator_by_name
 from tastemaker.training.logs import LogFormatError, read_export, write_export
 from tastemaker.v1 import records_pb2
-
-RATES = np.array([0.05, 0.10, 0.30, 0.15, 0.20])  # true click rate of each action; position doesn't matter
-NAMES = ["red", "green", "blue", "cyan", "pink"]
-
-
-def _generic_columns(n: int = 20_000, seed: int = 0) -> dict[str, list]:
-    """Logged by a non-uniform policy (propensities known), two positions, string action ids."""
-    rng = np.random.default_rng(seed)
-    logging = np.array([0.3, 0.3, 0.1, 0.2, 0.1])
-    action = rng.choice(5, size=n, p=logging)
-    return {
-        "action": [NAMES[a] for a in action],
-        "position": rng.integers(0, 2, size=n).tolist(),
-        "reward": (rng.random(n) < RATES[action]).astype(float).tolist(),
-        "propensity": logging[action].tolist(),
-        "timestamp_ms": np.arange(n).tolist(),
-        "country": rng.choice(["in", "jp"], size=n).tolist(),
-    }
-
-
-def _write_csv(columns: dict[str, list], path: Path) -> Path:
-    names = list(columns)
-    lines = [",".join(names)] + [",".join(str(columns[c][i]) for c in names) for i in range(len(columns[names[0]]))]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+from tests.support.action_logs import NAMES, RATES, generic_columns, write_csv  # noqa: E402
 
 
 def pick_blue(log) -> np.ndarray:
@@ -53,8 +29,8 @@ def pick_blue(log) -> np.ndarray:
 
 
 def test_generic_csv_and_parquet_give_the_same_estimates_that_cover_the_truth(tmp_path: Path) -> None:
-    columns = _generic_columns()
-    csv_log = read_action_log(_write_csv(columns, tmp_path / "log.csv"), "csv")
+    columns = generic_columns()
+    csv_log = read_action_log(write_csv(columns, tmp_path / "log.csv"), "csv")
     pq.write_table(pa.table(columns), tmp_path / "log.parquet")
     parquet_log = read_action_log(tmp_path / "log.parquet", "parquet")
     assert csv_log.action_ids == tuple(sorted(NAMES)) and csv_log.len_list == 2
@@ -76,17 +52,17 @@ def test_generic_csv_and_parquet_give_the_same_estimates_that_cover_the_truth(tm
 
 @pytest.mark.parametrize("unique_rows", [True, False])
 def test_greedy_over_the_reward_model_finds_the_best_action(tmp_path: Path, unique_rows: bool) -> None:
-    columns = _generic_columns()
+    columns = generic_columns()
     if not unique_rows:  # only 20 distinct rows: cross-fitting folds must still split each of them
         del columns["timestamp_ms"], columns["country"]
-    log = read_action_log(_write_csv(columns, tmp_path / "log.csv"), "csv")
+    log = read_action_log(write_csv(columns, tmp_path / "log.csv"), "csv")
     report = evaluate_action_log(log, ["greedy"], [IPW(), SNIPW()], "csv")
     estimate = report["policies"]["greedy"]["estimates"]["snipw"]
     assert estimate["lower"] <= 0.30 <= estimate["upper"]
 
 
 def test_bootstrap_intervals_are_close_to_the_analytic_ones(tmp_path: Path) -> None:
-    log = read_action_log(_write_csv(_generic_columns(5000), tmp_path / "log.csv"), "csv")
+    log = read_action_log(write_csv(generic_columns(5000), tmp_path / "log.csv"), "csv")
     analytic = evaluate_action_log(log, ["uniform-random"], [IPW()], "csv")["policies"]["uniform-random"]
     boot = evaluate_action_log(log, ["uniform-random"], [IPW()], "csv", bootstrap=300)["policies"]["uniform-random"]
     a, b = analytic["estimates"]["ipw"], boot["estimates"]["ipw"]
@@ -141,13 +117,13 @@ def not_a_distribution(log) -> np.ndarray:
     ],
 )
 def test_bad_policies_are_refused(tmp_path: Path, policy: str, message: str) -> None:
-    log = read_action_log(_write_csv(_generic_columns(100), tmp_path / "log.csv"), "csv")
+    log = read_action_log(write_csv(generic_columns(100), tmp_path / "log.csv"), "csv")
     with pytest.raises(PolicyError, match=message):
         evaluate_action_log(log, [policy], [IPW()], "csv")
 
 
 def test_a_policy_from_a_python_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    log_path = _write_csv(_generic_columns(2000), tmp_path / "log.csv")
+    log_path = write_csv(generic_columns(2000), tmp_path / "log.csv")
     policy_file = tmp_path / "my_policy.py"
     policy_file.write_text(
         "import numpy as np\n"

@@ -12,92 +12,24 @@ from tastemaker.services.cli.common import (
 )
 
 
-def _estimators(args: argparse.Namespace, default: str) -> list:
-    from tastemaker.training.evaluation.ope import estimator_by_name
-
-    try:
-        return [estimator_by_name(name.strip()) for name in (args.estimators or default).split(",") if name.strip()]
-    except ValueError as exc:
-        raise UsageError(f"--estimators: {exc}") from exc
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from tastemaker.training.evaluation.evaluate import POLICIES, evaluate, format_report
+    from tastemaker.training.evaluation.job import EvaluationError, EvaluationJob, run
 
-    if args.bootstrap < 0:
-        raise UsageError(f"--bootstrap must be 0 or a number of resamples, got {args.bootstrap}")
-    if args.format is None:
-        args.format = "rewarded"
-    if args.format == "parquet" and args.logs is not None and args.logs.is_file():
-        from tastemaker.training.logs import is_rewarded_parquet
-
-        if is_rewarded_parquet(args.logs):
-            args.format = "rewarded"  # `tastemaker logs export --out X.parquet`
-    if args.format in ("obd", "csv", "parquet"):
-        from tastemaker.training.evaluation.action_eval import evaluate_action_log
-        from tastemaker.training.evaluation.action_policies import PolicyError
-        from tastemaker.training.evaluation.log_readers import read_action_log
-        from tastemaker.training.logs import LogFormatError
-
-        policies = args.policy or ["uniform-random"]
-        estimators = _estimators(args, "ipw,snipw,dm,dr,sndr,switch-dr,dr-os")
-        if args.logs is None:
-            raise UsageError(f"--format {args.format} needs --logs FILE")
-        if args.engine == "beam":
-            from tastemaker.training.evaluation.beam_action_ope import evaluate_action_log_with_beam
-
-            if args.bootstrap:
-                raise UsageError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
-            try:
-                report = evaluate_action_log_with_beam(
-                    str(args.logs), args.format, policies, [e.name for e in estimators],
-                    pipeline_args=args.beam_args, output_prefix=args.beam_output,
-                )  # fmt: skip
-            except (LogFormatError, PolicyError, ValueError) as exc:
-                raise UsageError(str(exc)) from exc
-            return _write_outputs(report, args, text=json.dumps(report, indent=2))
-        try:
-            log = read_action_log(args.logs, args.format)
-            report = evaluate_action_log(log, policies, estimators, args.format, bootstrap=args.bootstrap)
-        except (LogFormatError, PolicyError) as exc:
-            raise UsageError(str(exc)) from exc
-    else:
-        from tastemaker.training.evaluation.action_policies import PolicyError
-        from tastemaker.training.evaluation.home_policies import resolve
-
-        policies = args.policy or list(POLICIES)
-        for name in policies:
-            try:
-                resolve(name)
-            except PolicyError as exc:
-                raise UsageError(f"--policy: {exc}") from exc
-        estimators = _estimators(args, "ipw,snipw")
-        if args.engine == "beam":
-            if args.logs is None:
-                raise UsageError("--engine beam reads files: give --logs 'PATH-or-GLOB' (`tastemaker logs export`)")
-            unsupported = [e.name for e in estimators if e.name not in ("ipw", "snipw") and not e.needs_reward_model]
-            if unsupported:
-                raise UsageError(f"--engine beam does not compute {','.join(unsupported)}")
-            if args.bootstrap:
-                raise UsageError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
-            from tastemaker.training.evaluation.beam_ope import evaluate_with_beam
-
-            report = evaluate_with_beam(
-                str(args.logs),
-                policies,
-                pipeline_args=args.beam_args,
-                output_prefix=args.beam_output,
-                model_based=any(e.needs_reward_model for e in estimators),
-            )
-            return _write_outputs(report, args, text=json.dumps(report, indent=2))
-        rewarded = _load_rewarded(args)
-        if not rewarded:
-            raise UsageError("no rewarded decisions found to evaluate")
-        try:
-            report = evaluate(rewarded, policies, estimators, bootstrap=args.bootstrap)
-        except PolicyError as exc:
-            raise UsageError(f"--policy: {exc}") from exc
-    return _write_outputs(report, args, text=format_report(report))
+    job = EvaluationJob(
+        format=args.format or "rewarded",
+        engine=args.engine,
+        logs=args.logs,
+        policies=args.policy or (),
+        estimators=(args.estimators or "").split(",") if args.estimators else (),
+        bootstrap=args.bootstrap,
+        beam_args=args.beam_args,
+        beam_output=args.beam_output,
+    )
+    try:
+        result = run(job, load_rewarded=lambda: _load_rewarded(args))
+    except EvaluationError as exc:
+        raise UsageError(str(exc)) from exc
+    return _write_outputs(result.report, args, text=result.text)
 
 
 def _write_outputs(report: dict, args: argparse.Namespace, text: str) -> int:

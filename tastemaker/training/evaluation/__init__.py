@@ -1,3 +1,6 @@
-"""Off-policy evaluation: the estimators (`ope.py`), home-page logs (`evaluate.py`, in memory, and `beam_ope.py`,
-on Apache Beam), action logs people bring (`action_*`, `log_readers.py`), the policies re-run on the logs,
-the DM/DR reward model, and the HTML report."""
+"""Off-policy evaluation. One way in: `job.run(EvaluationJob(...))` picks the engine and the log
+family. Beneath it: the estimators (`ope.py`), rewarded home-page decisions (`evaluate.py` in
+memory, `beam_ope.py` on Apache Beam) with the policies re-run on them (`home_policies.py`, the
+serving strategies themselves) and the DM/DR cell reward model (`home_reward_model.py`); action
+logs people bring (`action_*`, `log_readers.py`, `beam_action_ope.py`); the pseudo-inverse slate
+estimator; the HTML report."""

@@ -1,0 +1,175 @@
+"""The one way in to off-policy evaluation: an `EvaluationJob` says which log (family and file),
+which engine, which policies and estimators; `run` picks the path and returns the report with
+its text. The CLI (`tastemaker evaluate`) only turns flags into a job.
+
+| log family                               | memory engine            | beam engine                       |
+|------------------------------------------|--------------------------|-----------------------------------|
+| rewarded home decisions (`rewarded`)     | `evaluate.evaluate`      | `beam_ope.evaluate_with_beam`     |
+| action logs (`obd`, `csv`, `parquet`)    | `action_eval`            | `beam_action_ope`                 |
+
+A `.parquet` file written by `tastemaker logs export` holds rewarded decisions and is read as such.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tastemaker.training.evaluation.ope import OffPolicyEstimator, estimator_by_name
+from tastemaker.v1 import records_pb2
+
+FORMATS = ("rewarded", "parquet", "csv", "obd")
+ENGINES = ("memory", "beam")
+#: estimators run when none are named
+DEFAULT_ESTIMATORS = {"rewarded": "ipw,snipw", "action": "ipw,snipw,dm,dr,sndr,switch-dr,dr-os"}
+
+
+class EvaluationError(ValueError):
+    """The job cannot run as asked; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class EvaluationJob:
+    #: rewarded (`tastemaker logs export` output), or an action log: parquet, csv (generic layout), obd
+    format: str = "rewarded"
+    engine: str = "memory"
+    #: the log file (a glob for the beam engine); None: rewarded decisions from `load_rewarded`
+    logs: Path | None = None
+    #: policy names; empty: the family's defaults
+    policies: Sequence[str] = ()
+    #: estimator names; empty: the family's defaults
+    estimators: Sequence[str] = ()
+    bootstrap: int = 0
+    beam_args: Sequence[str] = field(default_factory=list)
+    beam_output: str | None = None
+
+    def family(self) -> str:
+        """`rewarded` or `action`: a .parquet export of rewarded decisions counts as rewarded."""
+        if self.format == "parquet" and self.logs is not None and self.logs.is_file():
+            from tastemaker.training.logs import is_rewarded_parquet
+
+            if is_rewarded_parquet(self.logs):
+                return "rewarded"
+        return "rewarded" if self.format == "rewarded" else "action"
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    report: dict[str, Any]
+    #: the report as a terminal shows it
+    text: str
+
+
+def _estimators(job: EvaluationJob, family: str) -> list[OffPolicyEstimator]:
+    names = list(job.estimators) or DEFAULT_ESTIMATORS[family].split(",")
+    try:
+        return [estimator_by_name(name.strip()) for name in names if name.strip()]
+    except ValueError as exc:
+        raise EvaluationError(f"--estimators: {exc}") from None
+
+
+def _check(job: EvaluationJob) -> None:
+    if job.format not in FORMATS:
+        raise EvaluationError(f"--format: {job.format!r} is not one of {', '.join(FORMATS)}")
+    if job.engine not in ENGINES:
+        raise EvaluationError(f"--engine: {job.engine!r} is not one of {', '.join(ENGINES)}")
+    if job.bootstrap < 0:
+        raise EvaluationError(f"--bootstrap must be 0 or a number of resamples, got {job.bootstrap}")
+    if job.bootstrap and job.engine == "beam":
+        raise EvaluationError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
+
+
+def run(
+    job: EvaluationJob, load_rewarded: Callable[[], list[records_pb2.RewardedDecision]] | None = None
+) -> EvaluationResult:
+    """Evaluate `job`; `load_rewarded` supplies rewarded decisions when the job names no file (the
+    CLI reads them from Kafka). Raises `EvaluationError` for anything the caller asked wrongly."""
+    _check(job)
+    family = job.family()
+    estimators = _estimators(job, family)
+    if family == "action":
+        return _action(job, estimators)
+    return _rewarded(job, estimators, load_rewarded)
+
+
+def _action(job: EvaluationJob, estimators: list[OffPolicyEstimator]) -> EvaluationResult:
+    from tastemaker.training.evaluation.action_policies import PolicyError
+    from tastemaker.training.logs import LogFormatError
+
+    policies = list(job.policies) or ["uniform-random"]
+    if job.logs is None:
+        raise EvaluationError(f"--format {job.format} needs --logs FILE")
+    try:
+        if job.engine == "beam":
+            from tastemaker.training.evaluation.beam_action_ope import evaluate_action_log_with_beam
+
+            report = evaluate_action_log_with_beam(
+                str(job.logs), job.format, policies, [e.name for e in estimators],
+                pipeline_args=list(job.beam_args), output_prefix=job.beam_output,
+            )  # fmt: skip
+            return EvaluationResult(report, json.dumps(report, indent=2))
+        from tastemaker.training.evaluation.action_eval import evaluate_action_log
+        from tastemaker.training.evaluation.log_readers import read_action_log
+
+        log = read_action_log(job.logs, job.format)
+        report = evaluate_action_log(log, policies, estimators, job.format, bootstrap=job.bootstrap)
+    except (LogFormatError, PolicyError, ValueError) as exc:
+        raise EvaluationError(str(exc)) from None
+    from tastemaker.training.evaluation.evaluate import format_report
+
+    return EvaluationResult(report, format_report(report))
+
+
+def _rewarded(
+    job: EvaluationJob,
+    estimators: list[OffPolicyEstimator],
+    load_rewarded: Callable[[], list[records_pb2.RewardedDecision]] | None,
+) -> EvaluationResult:
+    from tastemaker.training.evaluation.action_policies import PolicyError
+    from tastemaker.training.evaluation.evaluate import POLICIES, evaluate, format_report
+    from tastemaker.training.evaluation.home_policies import resolve
+    from tastemaker.training.logs import LogFormatError, read_export
+
+    policies = list(job.policies) or list(POLICIES)
+    for name in policies:
+        try:
+            resolve(name)
+        except PolicyError as exc:
+            raise EvaluationError(f"--policy: {exc}") from None
+    if job.engine == "beam":
+        if job.logs is None:
+            raise EvaluationError("--engine beam reads files: give --logs 'PATH-or-GLOB' (`tastemaker logs export`)")
+        unsupported = [e.name for e in estimators if e.name not in ("ipw", "snipw") and not e.needs_reward_model]
+        if unsupported:
+            raise EvaluationError(f"--engine beam does not compute {','.join(unsupported)}")
+        from tastemaker.training.evaluation.beam_ope import evaluate_with_beam
+
+        report = evaluate_with_beam(
+            str(job.logs),
+            policies,
+            pipeline_args=list(job.beam_args),
+            output_prefix=job.beam_output,
+            model_based=any(e.needs_reward_model for e in estimators),
+        )
+        return EvaluationResult(report, json.dumps(report, indent=2))
+    if job.logs is not None:
+        if not job.logs.is_file():
+            raise EvaluationError(f"--logs {job.logs}: no such file")
+        try:
+            rewarded = read_export(job.logs)
+        except LogFormatError as exc:
+            raise EvaluationError(str(exc)) from None
+    elif load_rewarded is not None:
+        rewarded = load_rewarded()
+    else:
+        raise EvaluationError("give --logs FILE: no other source of rewarded decisions was configured")
+    if not rewarded:
+        raise EvaluationError("no rewarded decisions found to evaluate")
+    try:
+        report = evaluate(rewarded, policies, estimators, bootstrap=job.bootstrap)
+    except PolicyError as exc:
+        raise EvaluationError(f"--policy: {exc}") from None
+    return EvaluationResult(report, format_report(report))
