@@ -20,8 +20,9 @@ import redis
 
 from tastemaker.features import keys
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
+from tastemaker.features.topics import Topics
 from tastemaker.messaging.codec import PROTOBUF_HEADERS, UndecodableRecord, decode
-from tastemaker.messaging.ports import Consumer, Producer, Record, Topics
+from tastemaker.messaging.ports import Consumer, Producer, Record
 from tastemaker.v1 import records_pb2
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The Kafka port: small producer/consumer interfaces, the topic names, and their adapters.
+"""The Kafka port: small producer/consumer interfaces and their adapters.
 
 Everything else talks to Kafka through these interfaces; `kafka_python` is the default adapter.
 """
@@ -9,7 +9,6 @@ from tastemaker.messaging.ports import (
     Consumer,
     Producer,
     Record,
-    Topics,
 )
 from tastemaker.messaging.recovering import RecoveringProducer
 
@@ -61,5 +60,4 @@ __all__ = [
     "Producer",
     "Record",
     "RecoveringProducer",
-    "Topics",
 ]

@@ -1,4 +1,4 @@
-"""Interfaces every Kafka adapter implements, and the fixed topic names."""
+"""Interfaces every Kafka adapter implements (topic names belong to the domain: `features.topics`)."""
 
 from __future__ import annotations
 
@@ -17,36 +17,6 @@ MAX_RECORD_BYTES = 1024 * 1024
 
 class RecordTooLarge(ValueError):
     """A record the producer will never send (over MAX_RECORD_BYTES): retrying cannot help."""
-
-
-@dataclass(frozen=True)
-class Topics:
-    """The public topic names, under a configurable prefix (default `tastemaker`)."""
-
-    prefix: str = "tastemaker"
-
-    @property
-    def events(self) -> str:
-        return f"{self.prefix}.events"
-
-    @property
-    def decisions(self) -> str:
-        return f"{self.prefix}.decisions"
-
-    @property
-    def outcomes(self) -> str:
-        return f"{self.prefix}.outcomes"
-
-    @property
-    def rewarded(self) -> str:
-        return f"{self.prefix}.rewarded"
-
-    @property
-    def events_dlq(self) -> str:
-        return f"{self.prefix}.events.dlq"
-
-    def all(self) -> list[str]:
-        return [self.events, self.decisions, self.outcomes, self.rewarded, self.events_dlq]
 
 
 @dataclass(frozen=True)

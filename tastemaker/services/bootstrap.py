@@ -29,9 +29,9 @@ from tastemaker.features.learner import LinearLearner
 from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
 from tastemaker.features.processor import ProcessorStats, StreamProcessor
 from tastemaker.features.store import FeatureStore
+from tastemaker.features.topics import Topics
 from tastemaker.messaging import make_consumer, make_producer
 from tastemaker.messaging.kafka_python import ensure_topics, read_topic_to_end
-from tastemaker.messaging.ports import Topics
 from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.config import ConfigError, Settings
 from tastemaker.services.feedback import FeedbackService
@@ -64,8 +64,8 @@ def redis_client(settings: Settings, request_path: bool = False) -> redis.Redis:
 
 
 def consumer_group(settings: Settings, role: str) -> str:
-    """Consumer groups are named after the topic prefix, so deployments sharing a broker stay apart."""
-    return f"{settings.topic_prefix}.{role}"
+    """The consumer group of `role` (`Topics.consumer_group`)."""
+    return Topics(settings.topic_prefix).consumer_group(role)
 
 
 def default_catalog() -> Catalog:

@@ -21,6 +21,7 @@ import numpy as np
 
 from tastemaker.bandits.feature_vector import sticker_names
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, rank_with_constraints
+from tastemaker.features.topics import Topics
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.exploration import exploration_log
@@ -59,7 +60,7 @@ class StickerService:
         index: IndexHolder,
         strategy: Strategy | None = None,
         publish: Callable[[str, bytes, bytes | None, dict[str, bytes] | None], bool] = lambda *a: True,
-        decisions_topic: str = "tastemaker.decisions",
+        decisions_topic: str = Topics().decisions,
         engagement: Callable[[str, Sequence[str]], np.ndarray] | None = None,
         rng: np.random.Generator | None = None,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),

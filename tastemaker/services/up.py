@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.features.topics import Topics
 from tastemaker.messaging import make_producer
-from tastemaker.messaging.ports import Topics
 from tastemaker.services.bootstrap import (
     LINEAR_STRATEGIES,
     Workers,

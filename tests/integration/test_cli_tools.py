@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonProducer
-from tastemaker.messaging.ports import Topics
 from tastemaker.services.bootstrap import prepare_topics
 from tastemaker.services.cli import main
 from tastemaker.services.config import Settings

@@ -16,8 +16,9 @@ from google.protobuf import json_format
 
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy
 from tastemaker.features.store import FeatureStore
+from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonProducer
-from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, Topics
+from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE
 from tastemaker.services.bootstrap import (
     Serving,
     Workers,

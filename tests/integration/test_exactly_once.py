@@ -15,9 +15,9 @@ import redis
 
 from tastemaker.features.status import group_lag
 from tastemaker.features.store import FeatureStore
+from tastemaker.features.topics import Topics
 from tastemaker.messaging import make_producer
 from tastemaker.messaging.kafka_python import read_topic_to_end
-from tastemaker.messaging.ports import Topics
 from tastemaker.services.bootstrap import consumer_group, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.v1 import records_pb2

@@ -16,7 +16,7 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2
 
-from tastemaker.messaging.ports import Topics
+from tastemaker.features.topics import Topics
 from tastemaker.services.bootstrap import Serving, Workers, build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.services.embedded import free_port, start_broker, start_redis

@@ -12,8 +12,8 @@ import redis
 from tastemaker.features import keys
 from tastemaker.features.events import decode_event
 from tastemaker.features.store import FeatureStore, Provenance
+from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonProducer
-from tastemaker.messaging.ports import Topics
 from tastemaker.services.bootstrap import build_stream_processor, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.v1 import records_pb2

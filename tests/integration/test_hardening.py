@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from tastemaker.messaging.ports import Topics
+from tastemaker.features.topics import Topics
 from tastemaker.services.config import Settings
 from tastemaker.services.limits import MAX_DECISION_LOG_BYTES, MAX_SHELVES
 from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2

@@ -8,8 +8,8 @@ import pytest
 import redis
 
 from tastemaker.features.joiner import RewardJoiner
+from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonConsumer, KafkaPythonProducer
-from tastemaker.messaging.ports import Topics
 from tastemaker.services.bootstrap import prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.training.logs import read_topic

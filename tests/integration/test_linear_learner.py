@@ -9,9 +9,9 @@ import redis
 
 from tastemaker.features.learner import LinearLearner, rows_of
 from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
+from tastemaker.features.topics import Topics
 from tastemaker.messaging import make_consumer, make_producer
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
-from tastemaker.messaging.ports import Topics
 from tastemaker.services.bootstrap import build_learner, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.v1 import records_pb2

@@ -80,7 +80,7 @@ def _run_worker(args: argparse.Namespace, build: Callable[[Settings], object]) -
 
 
 def _load_rewarded(args: argparse.Namespace) -> list:
-    from tastemaker.messaging.ports import Topics
+    from tastemaker.features.topics import Topics
     from tastemaker.training.logs import LogFormatError, read_export, read_topic
 
     if args.logs is not None:

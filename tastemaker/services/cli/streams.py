@@ -64,7 +64,7 @@ def cmd_features_status(args: argparse.Namespace) -> int:
     import redis
 
     from tastemaker.features.status import group_lag, processor_statuses
-    from tastemaker.messaging.ports import Topics
+    from tastemaker.features.topics import Topics
     from tastemaker.services.bootstrap import consumer_group
 
     settings = _settings(args)
@@ -99,9 +99,9 @@ def cmd_learner_run(args: argparse.Namespace) -> int:
 
 
 def cmd_events_produce(args: argparse.Namespace) -> int:
+    from tastemaker.features.topics import Topics
     from tastemaker.messaging import make_producer
     from tastemaker.messaging.codec import JSON_HEADERS
-    from tastemaker.messaging.ports import Topics
 
     settings = _settings(args)
     if not settings.kafka_bootstrap:
