@@ -48,6 +48,7 @@ lint: setup
 	$(BIN)/ruff format --check tastemaker tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint deploy/docker/Dockerfile
 
 ## codegen: regenerate tastemaker/v1 from proto/ (a test checks it is fresh)
 codegen: setup

@@ -37,6 +37,28 @@ def test_health_reports_serving(channel: grpc.Channel) -> None:
         assert status == health_pb2.HealthCheckResponse.SERVING
 
 
+def test_the_health_command_exits_0_only_while_serving(serving, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    """`tastemaker health` (the image's HEALTHCHECK): 0 and SERVING from a live server, 1 from an
+    unknown service, a closed port, or a server shutting down; 2 for a bad flag."""
+    from tastemaker.services.cli import main
+    from tastemaker.services.embedded import free_port
+
+    address = f"127.0.0.1:{serving.server.port}"
+    assert main(["health", "--address", address]) == 0
+    assert capsys.readouterr().out.strip() == f"{address}: SERVING"
+    assert main(["health", "--address", address, "--service", "tastemaker.v1.HomeRanking"]) == 0
+    assert main(["health", "--address", address, "--service", "no.such.Service"]) == 1
+    assert "NOT_FOUND" in capsys.readouterr().out
+    closed = f"127.0.0.1:{free_port()}"
+    assert main(["health", "--address", closed, "--timeout", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "UNAVAILABLE" in out or "DEADLINE_EXCEEDED" in out
+    assert main(["health", "--address", address, "--timeout", "0"]) == 2
+    serving.server.health.enter_graceful_shutdown()
+    assert main(["health", "--address", address]) == 1
+    assert "NOT_SERVING" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("request_", "field"),
     [

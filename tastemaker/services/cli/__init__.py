@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.add_up(sub)
     run.add_serve(sub)
+    run.add_health(sub)
     streams.add_features(sub)
     streams.add_joiner(sub)
     models.add_train(sub)

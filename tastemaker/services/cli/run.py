@@ -50,6 +50,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Ask a server's gRPC health service; exit 0 only when it answers SERVING (a container
+    HEALTHCHECK or a probe can run this)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout}")
+    address = args.address or f"127.0.0.1:{_settings(args).grpc_port}"
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+            )
+        except grpc.RpcError as exc:
+            print(f"{address}: {exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"{address}: {status}")
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def add_health(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    health = sub.add_parser(
+        "health",
+        help="check a server through the gRPC health service (exit 0: SERVING, 1: anything else)",
+    )
+    health.add_argument("--address", help="host:port of the server (default 127.0.0.1 and TASTEMAKER_GRPC_PORT, 50051)")
+    health.add_argument(
+        "--service", default="", help="service name to ask about, e.g. tastemaker.v1.HomeRanking (default: the server)"
+    )
+    health.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="deadline (default 3)")
+    health.set_defaults(func=cmd_health)
+
+
 def add_up(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up = sub.add_parser(
         "up",
