@@ -95,8 +95,10 @@ class Settings:
     feature_breaker_probe_s: float = 1.0
     #: `up` and `serve` stop within this many seconds of SIGTERM/SIGINT, whatever is still running
     shutdown_grace_s: float = 15.0
-    #: Prometheus metrics of the serving process on this port (0: off)
+    #: Prometheus metrics of the process (`up`, `serve`, `features run`, `joiner run`, `learner run`)
+    #: on this port (0: off), bound to `metrics_host` (0.0.0.0 in a container, for the scraper)
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     #: the embedded broker (Tansu, memory storage, no retention) keeps every record in memory:
     #: `up` stops cleanly, with its report, once the broker holds this many MB
     embedded_broker_max_mb: int = 1024

@@ -87,8 +87,8 @@ def run_up(
         demo_workers = Workers()
         events_publisher = None
         if settings.metrics_port:
-            serve_metrics(serving, settings.metrics_port, workers)
-            log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
+            serve_metrics(serving, settings.metrics_port, workers, settings.metrics_host)
+            log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
         try:
             serving.server.start()
             workers.start("stream-processor", processor.run)

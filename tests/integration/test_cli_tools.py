@@ -163,3 +163,51 @@ def test_features_run_with_two_processes_get_and_status(
     time.sleep(0.5)
     leftover = subprocess.run(["pgrep", "-f", "features run --processes 1"], capture_output=True, text=True).stdout
     assert not leftover.strip(), "a worker outlived its supervisor"
+
+
+def test_joiner_and_learner_serve_prometheus_metrics(env: Settings) -> None:
+    """`joiner run` (port from TASTEMAKER_METRICS_PORT) and `learner run` (from --metrics-port) answer
+    /metrics with their counters and stop cleanly on SIGTERM; a bad port is refused with exit 2."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tastemaker.services.embedded import free_ports
+    from tests.integration.helpers import wait_for
+
+    port = free_ports(2)
+    base = {
+        **os.environ,
+        "TASTEMAKER_REDIS_URL": env.redis_url,
+        "TASTEMAKER_REDIS_NAMESPACE": env.redis_namespace,
+        "TASTEMAKER_LOG_LEVEL": "WARNING",
+    }
+    cli = [sys.executable, "-m", "tastemaker.services.cli"]
+    workers = {
+        "joiner": subprocess.Popen([*cli, "joiner", "run"], env={**base, "TASTEMAKER_METRICS_PORT": str(port)}),
+        "learner": subprocess.Popen([*cli, "learner", "run", "--metrics-port", str(port + 1)], env=base),
+    }
+    expected = {
+        port: ["tastemaker_joiner_decisions_total", "tastemaker_joiner_defaulted_total", "tastemaker_joiner_pending"],
+        port + 1: ["tastemaker_learner_rows_applied_total", "tastemaker_learner_skipped_total"],
+    }
+    try:
+        for at, names in expected.items():
+
+            def scraped(at: int = at) -> str | None:
+                try:
+                    return urllib.request.urlopen(f"http://127.0.0.1:{at}/metrics", timeout=2).read().decode()
+                except OSError:
+                    return None
+
+            text = wait_for(scraped, timeout_s=60, what=f"/metrics on {at}")
+            for name in names:
+                assert f"\n{name} " in text, (name, text)
+    finally:
+        for worker in workers.values():
+            worker.send_signal(signal.SIGTERM)
+        assert {name: w.wait(30) for name, w in workers.items()} == {"joiner": 0, "learner": 0}
+    refused = subprocess.run([*cli, "learner", "run", "--metrics-port", "70000"], env=base, capture_output=True)
+    assert refused.returncode == 2 and b"--metrics-port" in refused.stderr

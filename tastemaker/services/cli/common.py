@@ -7,8 +7,12 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tastemaker.services.config import Settings
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 log = logging.getLogger("tastemaker")
 
@@ -34,7 +38,8 @@ EPILOG = """environment:
                                TASTEMAKER_FEATURE_BREAKER_FAILURES (3) failures in a row ranking skips
                                Redis and probes it every TASTEMAKER_FEATURE_BREAKER_PROBE_S (1.0)
   TASTEMAKER_SHUTDOWN_GRACE_S  `up` exits at most this long after SIGTERM/SIGINT (default 15)
-  TASTEMAKER_METRICS_PORT      Prometheus metrics of `up`/`serve` on this port (default 0: off)
+  TASTEMAKER_METRICS_PORT      Prometheus metrics of this process on this port (default 0: off), bound to
+                               TASTEMAKER_METRICS_HOST (default 127.0.0.1; 0.0.0.0 in a container)
   TASTEMAKER_EMBEDDED_BROKER_MAX_MB  `up` stops once its embedded broker, which keeps every record in
                                memory, holds this much (default 1024)
 """
@@ -67,13 +72,34 @@ def _wait_for_signal() -> threading.Event:
     return stop
 
 
-def _run_worker(args: argparse.Namespace, build: Callable[[Settings], object]) -> int:
+def metrics_port(args: argparse.Namespace, settings: Settings) -> int:
+    """`--metrics-port`, else TASTEMAKER_METRICS_PORT (0: no metrics)."""
+    port = getattr(args, "metrics_port", None)
+    port = settings.metrics_port if port is None else port
+    if not 0 <= port < 65536:
+        raise UsageError(f"--metrics-port must be a port number, got {port}")
+    return int(port)
+
+
+def _run_worker(
+    args: argparse.Namespace,
+    build: Callable[[Settings], object],
+    metrics: Callable[[Any], Collector] | None = None,
+) -> int:
+    """Build a stream worker, serve its metrics when asked (`metrics` makes its collector), and run
+    it until SIGINT/SIGTERM."""
     from tastemaker.services.bootstrap import prepare_topics
 
     settings = _settings(args)
     _require_infra(settings)
+    port = metrics_port(args, settings) if metrics is not None else 0
     prepare_topics(settings)
     worker = build(settings)
+    if port and metrics is not None:
+        from tastemaker.features.metrics import serve_registry, worker_registry
+
+        serve_registry(worker_registry(metrics(worker)), port, settings.metrics_host)
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
     stop = _wait_for_signal()
     worker.run(stop)  # type: ignore[attr-defined]
     return 0

@@ -43,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.metrics_port:
         from tastemaker.services.metrics import serve_metrics
 
-        serve_metrics(serving, settings.metrics_port)
+        serve_metrics(serving, settings.metrics_port, host=settings.metrics_host)
     serving.server.start()
     stop.wait()
     serving.stop()

@@ -22,6 +22,9 @@ def cmd_features_run(args: argparse.Namespace) -> int:
 
     if args.processes < 1:
         raise UsageError(f"--processes must be at least 1, got {args.processes}")
+    settings = _settings(args)
+    if args.metrics_port is None and settings.metrics_port:
+        args.metrics_port = settings.metrics_port
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536 - args.processes:
         raise UsageError(f"--metrics-port must be a free port number, got {args.metrics_port}")
     if args.processes == 1:
@@ -30,8 +33,8 @@ def cmd_features_run(args: argparse.Namespace) -> int:
         from tastemaker.features.metrics import ProcessorMetrics
 
         metrics = ProcessorMetrics()
-        metrics.serve(args.metrics_port)
-        log.info("metrics on http://127.0.0.1:%d/metrics", args.metrics_port)
+        metrics.serve(args.metrics_port, settings.metrics_host)
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, args.metrics_port)
         return _run_worker(args, lambda settings: build_stream_processor(settings, on_status=metrics.update))
     from tastemaker.services.bootstrap import prepare_topics
     from tastemaker.services.supervisor import supervise
@@ -86,16 +89,45 @@ def cmd_features_status(args: argparse.Namespace) -> int:
     return 0
 
 
+JOINER_HELP = {
+    "decisions": "Decision logs consumed",
+    "outcomes": "Outcomes consumed",
+    "outcomes_joined": "Outcomes joined to their decision within its reward window",
+    "rewarded": "Rewarded decisions published",
+    "defaulted": "Rewarded decisions that got the default reward (no outcome in the window)",
+    "rejected": "Records sent to the dead-letter topic",
+}
+LEARNER_HELP = {
+    "decisions": "Rewarded decisions learned from",
+    "rows_applied": "Rows applied to the shared posterior",
+    "skipped": "Rows sent to the dead-letter topic (non-finite features or rewards)",
+    "failures": "Batches that failed and were consumed again",
+}
+
+
 def cmd_joiner_run(args: argparse.Namespace) -> int:
+    from tastemaker.features.metrics import StatsCollector
     from tastemaker.services.bootstrap import build_joiner
 
-    return _run_worker(args, build_joiner)
+    return _run_worker(
+        args,
+        build_joiner,
+        metrics=lambda joiner: StatsCollector(
+            "joiner",
+            lambda: joiner.stats,
+            JOINER_HELP,
+            {"pending": ("Decisions waiting for their reward window", joiner.pending)},
+        ),
+    )
 
 
 def cmd_learner_run(args: argparse.Namespace) -> int:
+    from tastemaker.features.metrics import StatsCollector
     from tastemaker.services.bootstrap import build_learner
 
-    return _run_worker(args, build_learner)
+    return _run_worker(
+        args, build_learner, metrics=lambda learner: StatsCollector("learner", lambda: learner.stats, LEARNER_HELP)
+    )
 
 
 def cmd_events_produce(args: argparse.Namespace) -> int:
@@ -147,7 +179,9 @@ def add_features(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         help="processes in the consumer group (default 1); they share the partitions",
     )
     features_run.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus metrics here (process i of N on PORT+i); default off"
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics here (process i of N on PORT+i); default TASTEMAKER_METRICS_PORT (0: off)",
     )
     features_run.set_defaults(func=cmd_features_run)
     features_get = features_sub.add_parser("get", help="print one user's features as JSON")
@@ -161,17 +195,21 @@ def add_features(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 def add_joiner(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     joiner = sub.add_parser("joiner", help="the decisions ⨝ outcomes reward joiner")
     joiner_sub = joiner.add_subparsers(dest="joiner_command", required=True, metavar="ACTION")
-    joiner_sub.add_parser("run", help="join outcomes to decisions → tastemaker.rewarded").set_defaults(
-        func=cmd_joiner_run
+    joiner_run = joiner_sub.add_parser("run", help="join outcomes to decisions → tastemaker.rewarded")
+    joiner_run.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics here (default TASTEMAKER_METRICS_PORT; 0: off)"
     )
+    joiner_run.set_defaults(func=cmd_joiner_run)
 
 
 def add_learner(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     learner = sub.add_parser("learner", help="online learning of the linear strategies (LinUCB, Thompson)")
     learner_sub = learner.add_subparsers(dest="learner_command", required=True, metavar="ACTION")
-    learner_sub.add_parser("run", help="tastemaker.rewarded → the shared posterior in Redis").set_defaults(
-        func=cmd_learner_run
+    learner_run = learner_sub.add_parser("run", help="tastemaker.rewarded → the shared posterior in Redis")
+    learner_run.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics here (default TASTEMAKER_METRICS_PORT; 0: off)"
     )
+    learner_run.set_defaults(func=cmd_learner_run)
 
 
 def add_events(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
