@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 OBP_VENV ?= .venv-obp
 OBP_STAMP := $(OBP_VENV)/.installed-$(shell cat tests/obp/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup obp-venv stickers-catalog run test lint codegen bench clean
+.PHONY: setup obp-venv stickers-catalog deploy-schemas run test lint codegen bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,12 +35,23 @@ $(CATALOG): $(STAMP)
 
 stickers-catalog: $(CATALOG)
 
+## deploy-schemas: the Compose Specification's JSON schema, as shipped in docker-compose 1.29.2's wheel
+## (the package no longer installs here, its wheel still downloads; only the schema file is used)
+COMPOSE_SCHEMA := .cache/schemas/compose_spec.json
+$(COMPOSE_SCHEMA): $(STAMP)
+	@mkdir -p .cache/schemas
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: docker-compose==1.29.2 -d .cache/schemas
+	$(BIN)/python -c "import zipfile; zipfile.ZipFile('.cache/schemas/docker_compose-1.29.2-py2.py3-none-any.whl').extract('compose/config/compose_spec.json', '.cache/schemas')"
+	mv .cache/schemas/compose/config/compose_spec.json $(COMPOSE_SCHEMA)
+
+deploy-schemas: $(COMPOSE_SCHEMA)
+
 ## run: the whole loop with simulated users (embedded broker and Redis unless configured); Ctrl-C stops it
 run: setup
 	$(BIN)/tastemaker up --demo $(ARGS)
 
 ## test: the whole suite against a real Redis and a real Kafka-protocol broker (started by the fixtures)
-test: setup obp-venv stickers-catalog
+test: setup obp-venv stickers-catalog deploy-schemas
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: setup
