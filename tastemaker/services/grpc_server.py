@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.home import HomeRankingService, parse_rank_home
 from tastemaker.services.limits import MAX_STICKERS, check_context, check_count, check_id
 from tastemaker.services.logs import RateLimitedLog
+from tastemaker.services.serving_metrics import RpcMetrics
 from tastemaker.services.stickers import StickerService
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
@@ -89,6 +91,7 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
 
     def __init__(self) -> None:
         self.bad_requests = RateLimitedLog(log)
+        self.rpcs = RpcMetrics()
 
     def intercept_service(
         self,
@@ -108,6 +111,18 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
             except Exception as exc:  # random bytes, a truncated message, invalid UTF-8 in a string
                 return _Undecodable(f"{type(exc).__name__}: {exc}")
 
+        def timed(request: Any, context: grpc.ServicerContext) -> Any:
+            start = time.perf_counter()
+            code = "INTERNAL"  # what the caller sees when anything escapes unmapped
+            try:
+                response = guarded(request, context)
+                code = "OK"
+                return response
+            finally:
+                if code != "OK" and context.code() is not None:  # type: ignore[attr-defined]
+                    code = context.code().name  # type: ignore[attr-defined]
+                self.rpcs.observe(method, code, time.perf_counter() - start)
+
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             if isinstance(request, _Undecodable):
                 self.bad_requests.warning("%s: undecodable request body (%s)", method, request.reason)
@@ -126,7 +141,7 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
                 context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
 
         return grpc.unary_unary_rpc_method_handler(
-            guarded,
+            timed,
             request_deserializer=deserialize,
             response_serializer=handler.response_serializer,
         )

@@ -41,6 +41,7 @@ from tastemaker.services.limits import (
     check_id,
 )
 from tastemaker.services.logs import RateLimitedLog
+from tastemaker.services.serving_metrics import DecisionMetrics
 from tastemaker.services.shadow import ShadowRunner
 from tastemaker.v1 import api_pb2, records_pb2
 
@@ -187,6 +188,7 @@ class HomeRankingService:
         self._rng = rng or np.random.default_rng()
         self._clock_ms = clock_ms
         self.decisions_served = 0
+        self.metrics = DecisionMetrics()
         self.feature_failures = 0
         self._failure_log = RateLimitedLog(log)
 
@@ -378,6 +380,12 @@ class HomeRankingService:
             )
         self._publish(self._decisions_topic, payload, decision.decision_id.encode(), PROTOBUF_HEADERS)
         self.decisions_served += 1
+        self.metrics.observe(
+            "home",
+            decision.policy,
+            decision.model_version,
+            [s.propensity for s in decision.shown] + [c.propensity for s in decision.shown for c in s.cards],
+        )
         return decision, served
 
 

@@ -1,5 +1,6 @@
 """Prometheus metrics of a serving process (`TASTEMAKER_METRICS_PORT`), read from the live objects
-at each scrape: decisions, the decision-log pipeline (queued, published, dropped, lost, failed
+at each scrape: RPC latency and status codes, decisions by policy and model version, exploration
+and logged propensities (`serving_metrics`), the decision-log pipeline (queued, published, dropped, lost, failed
 attempts, Kafka clients replaced), bad requests, the feature store's breaker, worker restarts."""
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class ServingCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         serving = self._serving
+        yield from serving.server.interceptor.rpcs.collect()
+        yield from serving.home.metrics.collect()
         yield CounterMetricFamily(
             "tastemaker_decisions_served", "RankHome decisions answered", value=serving.home.decisions_served
         )
