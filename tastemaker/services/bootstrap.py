@@ -154,7 +154,10 @@ def shadow_for(settings: Settings) -> ShadowRunner | None:
         raise ConfigError(f"TASTEMAKER_SHADOW_MODEL: {exc}") from exc
 
 
-def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int | None = None) -> Serving:
+def build_serving(
+    settings: Settings, catalog: Catalog | None = None, seed: int | None = None, reuse_port: bool = False
+) -> Serving:
+    """Everything one serving process needs; `reuse_port` when it is one of `serve --workers N`."""
     topics = Topics(settings.topic_prefix)
     # the request path's Redis: every read within its own short budget, behind a circuit breaker
     client = redis_client(settings, request_path=True)
@@ -218,6 +221,7 @@ def build_serving(settings: Settings, catalog: Catalog | None = None, seed: int 
             max_workers=settings.grpc_workers,
             max_message_bytes=settings.grpc_max_message_bytes,
             stickers=sticker_service_for(settings, publisher, topics.decisions, client),
+            reuse_port=reuse_port,
         )
     except BaseException:
         # e.g. the port is taken: close the Kafka producer now, before the broker it talks to goes away

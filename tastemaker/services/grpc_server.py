@@ -208,7 +208,11 @@ def build_server(
     max_workers: int = 16,
     max_message_bytes: int = 4 * 1024 * 1024,
     stickers: StickerService | None = None,
+    reuse_port: bool = False,
 ) -> ServingServer:
+    """The server, bound but not started. `reuse_port`: share the port with sibling processes
+    (`serve --workers N`; the kernel spreads connections over them); off, a second server on a
+    taken port fails loudly instead of silently sharing the traffic."""
     interceptor = ErrorMappingInterceptor()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
@@ -216,8 +220,7 @@ def build_server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-            # Off: a second server on a taken port must fail loudly, not silently share the traffic.
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(reuse_port)),
         ],
     )
     api_pb2_grpc.add_HomeRankingServicer_to_server(HomeRankingServicer(home), server)

@@ -2,7 +2,9 @@
 bytes, on the same machine, in the same run. A request carries 20 candidate shelves × 20 cards
 and asks for 10 × 10; each exploration strategy serves it (decision log published by
 confluent-kafka; ε-greedy also with kafka-python). Sequential calls give p50/p99 latency;
-`--threads` concurrent callers for `--seconds` give throughput. Reports each one's ratio to the
+`--threads` concurrent callers for `--seconds` give throughput. Two rows run `tastemaker serve
+--workers 1` and `--workers 2` as real process trees (each caller on its own connection, so the
+kernel spreads them over the workers). Reports each one's ratio to the
 echo and how far its p99 is above the echo's (the targets: ≥ 0.5× throughput, p99 within 2 ms),
 and the same request served in-process without gRPC (what the Python ranking itself costs). A last
 row serves only what every RankHome must do — decode and validate the request, read the user's
@@ -88,6 +90,74 @@ def _throughput(call: object, payload: object, threads: int, seconds: float) -> 
     with futures.ThreadPoolExecutor(threads) as pool:
         list(pool.map(worker, range(threads)))
     return sum(counts) / (time.perf_counter() - start)
+
+
+def _throughput_connections(address: str, payload: object, threads: int, seconds: float) -> float:
+    """As `_throughput`, each caller on its own connection (so `serve --workers N` spreads them)."""
+    channels = [grpc.insecure_channel(address) for _ in range(threads)]
+    calls = [api_pb2_grpc.HomeRankingStub(c).RankHome for c in channels]
+    deadline = time.perf_counter() + seconds
+    counts = [0] * threads
+
+    def worker(slot: int) -> None:
+        while time.perf_counter() < deadline:
+            calls[slot](payload, timeout=10)
+            counts[slot] += 1
+
+    for call in calls:
+        call(payload, timeout=30)  # connect and warm up every connection first
+    start = time.perf_counter()
+    with futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(worker, range(threads)))
+    rate = sum(counts) / (time.perf_counter() - start)
+    for channel in channels:
+        channel.close()
+    return rate
+
+
+def _worker_processes(settings: Settings, workers: int, request: object, n: int, threads: int, seconds: float):  # type: ignore[no-untyped-def]
+    """`tastemaker serve --workers N` as a real process tree: sequential latency on one connection,
+    throughput with one connection per caller."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tastemaker.services.embedded import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "TASTEMAKER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "TASTEMAKER_REDIS_URL": settings.redis_url,
+        "TASTEMAKER_REDIS_NAMESPACE": settings.redis_namespace,
+        "TASTEMAKER_TOPIC_PREFIX": settings.topic_prefix,
+        "TASTEMAKER_KAFKA_CLIENT": "confluent",
+        "TASTEMAKER_LOG_LEVEL": "WARNING",
+        "TASTEMAKER_METRICS_PORT": "0",
+    }
+    command = [sys.executable, "-m", "tastemaker.services.cli", "serve", "--workers", str(workers), "--port", str(port)]
+    parent = subprocess.Popen(command, env=env)
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        with grpc.insecure_channel(address) as channel:
+            rank = api_pb2_grpc.HomeRankingStub(channel).RankHome
+            while True:
+                try:
+                    rank(request, timeout=5)
+                    break
+                except grpc.RpcError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+            _time_calls(rank, request, 100)
+            latencies = _time_calls(rank, request, n)
+        rate = _throughput_connections(address, request, threads, seconds)
+    finally:
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(60)
+    return latencies, rate
 
 
 def _request(shelves: int, cards: int, show_shelves: int, show_cards: int) -> api_pb2.RankHomeRequest:
@@ -189,6 +259,13 @@ def main() -> None:
                 lambda r, timeout, home=serving.home: home.serve(parse_rank_home(r)), request, args.requests // 2
             )
             serving.stop(grace_s=1)
+        for workers in (1, 2):  # whole processes, a connection per caller: what `serve --workers` adds
+            settings = settings0.with_(
+                kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, kafka_client="confluent"
+            )
+            measured[f"ε-greedy, serve --workers {workers}"] = _worker_processes(
+                settings, workers, request, args.requests, args.threads, args.seconds
+            )
         echo_server, echo_port = _echo_server(response_bytes)
         with grpc.insecure_channel(f"127.0.0.1:{echo_port}") as channel:
             echo = channel.unary_unary("/bench.Echo/Echo")

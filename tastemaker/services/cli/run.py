@@ -11,7 +11,9 @@ from tastemaker.services.cli.common import (
     UsageError,
     _require_infra,
     _settings,
+    _wait_for_signal,
 )
+from tastemaker.services.config import Settings
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -34,10 +36,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tastemaker.services.bootstrap import build_serving, prepare_topics
     from tastemaker.services.up import install_stop_signals
 
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
     settings = _settings(args)
     _require_infra(settings)
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     prepare_topics(settings)
-    serving = build_serving(settings)
+    serving = build_serving(settings, reuse_port=args.reuse_port)
     stop = threading.Event()
     install_stop_signals(stop, settings.shutdown_grace_s)
     if settings.metrics_port:
@@ -46,8 +52,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
         serve_metrics(serving, settings.metrics_port, host=settings.metrics_host)
     serving.server.start()
     stop.wait()
-    serving.stop()
+    serving.stop(grace_s=min(5.0, settings.shutdown_grace_s))
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """N server processes on one port (SO_REUSEPORT: the kernel spreads connections over them),
+    each with its own publisher and model watcher, restarted if one dies and stopped together on
+    SIGTERM/SIGINT (each finishes its in-flight requests and flushes its decision logs). Worker i
+    serves metrics on TASTEMAKER_METRICS_PORT + i."""
+    import os
+    import socket
+    import sys
+
+    from tastemaker.services.bootstrap import prepare_topics
+    from tastemaker.services.supervisor import supervise
+
+    if settings.grpc_port == 0:
+        raise UsageError("--workers N needs a fixed --port (the workers share it)")
+    if settings.metrics_port and settings.metrics_port + args.workers > 65536:
+        raise UsageError(f"TASTEMAKER_METRICS_PORT + --workers must stay below 65536, got {settings.metrics_port}")
+    # the port must be free now: sharing it with a stranger that happens to set SO_REUSEPORT is not serving
+    probe = socket.socket(socket.AF_INET6 if ":" in settings.grpc_host else socket.AF_INET)
+    try:
+        probe.bind((settings.grpc_host, settings.grpc_port))
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"could not bind the gRPC port {settings.grpc_host}:{settings.grpc_port} (in use?)"
+        ) from exc
+    finally:
+        probe.close()
+    prepare_topics(settings)
+    base = [sys.executable, "-m", "tastemaker.services.cli", "serve", "--workers", "1", "--reuse-port"]
+    base += ["--port", str(settings.grpc_port)]
+    if args.epsilon is not None:
+        base += ["--epsilon", str(args.epsilon)]
+    if args.strategy is not None:
+        base += ["--strategy", args.strategy]
+    environments = []
+    for i in range(args.workers):
+        env = dict(os.environ)
+        if settings.metrics_port:
+            env["TASTEMAKER_METRICS_PORT"] = str(settings.metrics_port + i)
+        environments.append(env)
+    return supervise([base] * args.workers, _wait_for_signal(), environments=environments)
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -115,6 +163,13 @@ def add_up(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve = sub.add_parser("serve", help="run only the gRPC server against configured Kafka and Redis")
     serve.add_argument("--port", type=int, help="gRPC port (default 50051)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (default 1); each has its own publisher and model watcher",
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set on each worker
     serve.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
     serve.add_argument(
         "--strategy",
