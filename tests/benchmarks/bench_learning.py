@@ -28,7 +28,7 @@ from tastemaker.messaging import make_consumer, make_producer
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.messaging.kafka_python import ensure_topics
 from tastemaker.services.embedded import EmbeddedStack
-from tests.integration.test_linear_learner import _rewarded
+from tests.support.rewarded import random_rewarded
 
 
 def _raw_rate(bootstrap: str, topic: str, count: int) -> float:
@@ -51,7 +51,9 @@ def main() -> None:
         ensure_topics(stack.kafka_bootstrap, [topic, f"{topic}.dlq"])
         producer = make_producer("confluent", stack.kafka_bootstrap)
         for i in range(args.decisions):
-            producer.send(topic, _rewarded(i, rng).SerializeToString(), key=str(i).encode(), headers=PROTOBUF_HEADERS)
+            producer.send(
+                topic, random_rewarded(i, rng).SerializeToString(), key=str(i).encode(), headers=PROTOBUF_HEADERS
+            )
         producer.flush()
         producer.close()
         raw = _raw_rate(stack.kafka_bootstrap, topic, args.decisions)

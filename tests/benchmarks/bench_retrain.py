@@ -133,13 +133,13 @@ def demo_loop(seconds: float) -> None:
     import sys
 
     from tastemaker.training.logs import read_export
-    from tests.e2e.test_retrain_from_demo import _logistic
+    from tests.support.models import engagement_logistic
 
     cli = [sys.executable, "-m", "tastemaker.services.cli"]
     with tempfile.TemporaryDirectory() as tmp:
         root, logs = Path(tmp) / "registry", Path(tmp) / "demo.parquet"
         registry = Registry(root)
-        registry.register(_logistic(Path(tmp) / "anti", "anti-engagement", -2.0))
+        registry.register(engagement_logistic(Path(tmp) / "anti", "anti-engagement", -2.0))
         registry.promote("anti-engagement")
         env = {**os.environ, "TASTEMAKER_MODEL_REGISTRY": str(root)}
         subprocess.run([*cli, "up", "--demo", "--port", "0", "--duration", str(seconds), "--epsilon", "1.0",

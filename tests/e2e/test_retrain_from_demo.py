@@ -10,15 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tastemaker.bandits.reward_features import WIDTH, feature_names
-from tastemaker.bandits.reward_models import write_manifest
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.training.lifecycle.registry import Registry
 from tastemaker.training.lifecycle.retrain import gate
 from tastemaker.training.logs import read_export
+from tests.support.models import engagement_logistic
 from tests.support.simulated import true_value
 
 pytestmark = pytest.mark.integration
@@ -26,21 +24,11 @@ pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "tastemaker.services.cli"]
 
 
-def _logistic(directory: Path, version: str, engagement_weight: float) -> Path:
-    """A logistic reward model that only looks at the user's engagement with each candidate."""
-    directory.mkdir(parents=True)
-    w = np.zeros((WIDTH, 1))
-    w[feature_names().index("log_engagement"), 0] = engagement_weight
-    np.savez(directory / "weights.npz", w0=w, b0=np.zeros(1))
-    write_manifest(directory, "logistic", version, {"registered_at": "2026-01-01T00:00:00Z"})
-    return directory
-
-
 def test_a_retrain_from_demo_logs_promotes_a_truly_better_model(tmp_path: Path) -> None:
     root = tmp_path / "registry"
     registry = Registry(root)
     # the current model prefers what each user has engaged with least: a better policy exists
-    registry.register(_logistic(tmp_path / "anti", "anti-engagement", -2.0))
+    registry.register(engagement_logistic(tmp_path / "anti", "anti-engagement", -2.0))
     registry.promote("anti-engagement")
     logs = tmp_path / "demo.parquet"
     env = {**os.environ, "TASTEMAKER_MODEL_REGISTRY": str(root)}
@@ -75,7 +63,7 @@ def test_a_retrain_from_demo_logs_promotes_a_truly_better_model(tmp_path: Path) 
     assert truth[candidate] > truth["anti-engagement"] + 1.0, truth
 
     # a deliberately worse candidate (anti-engagement again, as a new version) is refused
-    worse = _logistic(tmp_path / "worse", "worse", -2.0)
+    worse = engagement_logistic(tmp_path / "worse", "worse", -2.0)
     refused = gate(held_out, worse, registry.path(candidate), candidate)
     assert refused["decision"] == "refuse", refused
     assert true_value(world, f"model:{worse}", held_out) < truth[candidate]

@@ -16,30 +16,9 @@ from tastemaker.services.bootstrap import build_learner, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.v1 import records_pb2
 from tests.integration.helpers import records_on, wait_for
+from tests.support.rewarded import random_rewarded
 
 pytestmark = pytest.mark.integration
-
-
-def _rewarded(i: int, rng: np.random.Generator) -> records_pb2.RewardedDecision:
-    decision = records_pb2.DecisionLog(decision_id=f"d{i}", user_id=f"u{i % 7}", surface="home")
-    names, values = [], []
-    for row in range(2):
-        shelf = decision.shown.add(shelf_id=f"s{(i + row) % 5}", position=row, propensity=0.5)
-        names.append(f"shelf:{shelf.shelf_id}")
-        values.append(float(rng.poisson(3)))
-        for col in range(3):
-            card = shelf.cards.add(card_id=f"{shelf.shelf_id}c{col}", position=col, propensity=0.4)
-            names.append(f"card:{card.card_id}")
-            values.append(float(rng.poisson(1)))
-    decision.feature_names.extend(names)
-    decision.feature_values.extend(values)
-    outcomes = [
-        records_pb2.Outcome(decision_id=decision.decision_id, item_id=c.card_id, reward=1.0)
-        for s in decision.shown
-        for c in s.cards
-        if rng.random() < 0.2
-    ]
-    return records_pb2.RewardedDecision(decision=decision, outcomes=outcomes, reward=float(len(outcomes)))
 
 
 def _recount(decisions: list[records_pb2.RewardedDecision], level: str) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +39,7 @@ def test_learns_exactly_once_and_serving_sees_it(settings: Settings) -> None:
     prepare_topics(settings)
     topics = Topics(settings.topic_prefix)
     rng = np.random.default_rng(0)
-    decisions = [_rewarded(i, rng) for i in range(300)]
+    decisions = [random_rewarded(i, rng) for i in range(300)]
     producer = make_producer("kafka-python", settings.kafka_bootstrap)
     for i, rewarded in enumerate(decisions):
         producer.send(topics.rewarded, rewarded.SerializeToString(), key=str(i).encode(), headers=PROTOBUF_HEADERS)
@@ -119,7 +98,7 @@ def test_forgetting_in_redis_equals_one_discounted_update_per_decision(redis_url
     from tastemaker.bandits.strategies import LinearState
 
     rng = np.random.default_rng(5)
-    decisions = [_rewarded(i, rng) for i in range(60)]
+    decisions = [random_rewarded(i, rng) for i in range(60)]
     store = LinearStateStore(redis.Redis.from_url(redis_url), f"forget-{uuid.uuid4().hex[:6]}", forget=0.95)
     expected = LinearState(2, 1.0, forget=0.95)
     batches = [decisions[:7], decisions[7:8], decisions[8:40], decisions[40:]]
@@ -153,8 +132,8 @@ def test_a_record_it_cannot_apply_is_dead_lettered_and_learning_goes_on(settings
     prepare_topics(settings)
     topics = Topics(settings.topic_prefix)
     rng = np.random.default_rng(1)
-    decisions = [_rewarded(i, rng) for i in range(40)]
-    poisoned = _rewarded(99, rng)
+    decisions = [random_rewarded(i, rng) for i in range(40)]
+    poisoned = random_rewarded(99, rng)
     poisoned.outcomes.add(decision_id=poisoned.decision.decision_id, item_id=poisoned.decision.shown[0].shelf_id,
                           reward=float("inf"))  # fmt: skip
     producer = make_producer("kafka-python", settings.kafka_bootstrap)

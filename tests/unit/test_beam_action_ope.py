@@ -16,7 +16,7 @@ from tastemaker.training.evaluation.log_readers import read_action_log
 from tastemaker.training.evaluation.ope import estimator_by_name
 from tastemaker.training.logs import LogFormatError
 from tests.support.action_logs import generic_columns, write_csv
-from tests.unit.test_obd import OBD_DIR, needs_obd
+from tests.support.datasets import OBD_DIR, needs_obd
 
 POLICIES = ["uniform-random", "greedy", "softmax:0.05"]
 

@@ -3,7 +3,6 @@ the standard protocol estimates one logged policy's click rate from the other po
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,7 @@ from tastemaker.training.evaluation.action_log import ActionLog, reward_model
 from tastemaker.training.evaluation.log_readers import read_action_log
 from tastemaker.training.evaluation.ope import ESTIMATORS, estimator_by_name
 from tastemaker.training.logs import LogFormatError
-
-_CANDIDATES = [
-    os.environ.get("TASTEMAKER_OBD_DIR", ""),
-    str(Path(__file__).resolve().parents[3] / "shared" / "datasets" / "obd"),
-    "/work/shared/datasets/obd",
-]
-OBD_DIR = next((Path(c) for c in _CANDIDATES if c and (Path(c) / "bts" / "all" / "all.csv").is_file()), None)
-needs_obd = pytest.mark.skipif(
-    OBD_DIR is None, reason="the Open Bandit Dataset sample (shared/datasets/obd) is not here"
-)
+from tests.support.datasets import OBD_DIR, needs_obd
 
 
 @needs_obd

@@ -11,8 +11,8 @@ import pytest
 from tastemaker.training.evaluation.action_log import reward_model
 from tastemaker.training.evaluation.log_readers import read_action_log
 from tastemaker.training.evaluation.ope import ESTIMATORS, estimator_by_name
+from tests.support.datasets import OBD_DIR, needs_obd
 from tests.support.obp import BanditArrays, obp_available, ours, run_obp
-from tests.unit.test_obd import OBD_DIR, needs_obd
 
 pytestmark = pytest.mark.skipif(
     not obp_available() and bool(os.environ.get("TASTEMAKER_NO_OBP")),

@@ -13,7 +13,7 @@ from tastemaker.stickers.catalog import read_catalog
 from tastemaker.training.modeling.sticker_logs import LoggedPair, logged_pairs
 from tastemaker.training.modeling.sticker_training import train_encoder
 from tastemaker.v1 import records_pb2
-from tests.unit.test_stickers import CATALOG, WORDS
+from tests.support.stickers import CATALOG, WORDS
 
 
 def _sticker_decision(i: int, message: str, shown: dict[str, float], sent: list[str]) -> records_pb2.RewardedDecision:

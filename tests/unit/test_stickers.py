@@ -23,12 +23,9 @@ from tastemaker.stickers.bundle import build_index, load_bundle, save_bundle
 from tastemaker.stickers.catalog import Phrases, Sticker, read_catalog, write_catalog
 from tastemaker.stickers.encoder import EncoderError
 from tastemaker.training.modeling.sticker_training import train_encoder
+from tests.support.stickers import CATALOG, WORDS
 
 pytestmark = pytest.mark.timeout(1200)
-
-CATALOG = Path(__file__).resolve().parents[2] / "data" / "stickers" / "cldr-catalog.jsonl"
-WORDS = ("heart", "birthday", "cake", "party", "gift", "balloon", "cat", "dog", "fire", "star", "flower",
-         "pizza", "rain", "sun", "moon", "tear", "laugh", "kiss", "thumbs", "music")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
