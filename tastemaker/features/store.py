@@ -24,6 +24,13 @@ import redis
 from tastemaker.features import keys
 from tastemaker.features.definitions import FEATURES, RATIOS, Aggregation, Entity, FeatureDefinition
 from tastemaker.features.folding import BatchFolder, UnitUpdate
+from tastemaker.features.redis_connect import (
+    CLUSTER_RETRYABLE,
+    NotReplicated,
+    is_cluster,
+    node_pool,
+    retry_cluster,
+)
 from tastemaker.features.updates import DECAY_TIME_SUFFIX
 from tastemaker.v1 import records_pb2
 
@@ -308,8 +315,15 @@ class FeatureStore:
         namespace: str = "tm",
         ttl_s: int = 30 * 24 * 3600,
         features: Sequence[FeatureDefinition] = FEATURES,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         self._redis = client
+        #: replicas that must hold each applied batch before `wait()` returns (0: no fence)
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
+        #: batches sent again after a cluster redirect, election or lost connection
+        self.cluster_retries = 0
         self._namespace = namespace
         self._ttl_s = ttl_s
         self._features = tuple(features)
@@ -340,11 +354,9 @@ class FeatureStore:
     def _command(self, update: UnitUpdate) -> bytes:
         """One EVALSHA in the Redis protocol, packed here: redis-py's packer was most of the cost."""
         ns = self._namespace
+        script_keys = [self.unit_key(update)]
         if update.unit == "user":
-            script_keys = [keys.user_features(ns, update.entity_id)]
             script_keys += [keys.recent_items(ns, update.entity_id, name) for name in update.recents]
-        else:
-            script_keys = [keys.item_features(ns, update.entity_id)]
         tokens = [
             keys.watermark_field(update.topic, update.partition),
             str(update.first_offset),
@@ -376,6 +388,20 @@ class FeatureStore:
 
     def _reload_script(self) -> None:
         self._redis.script_load(self._script)
+
+    def unit_key(self, update: UnitUpdate) -> str:
+        """The key that places an update's script (all its keys share its hash tag)."""
+        if update.unit == "user":
+            return keys.user_features(self._namespace, update.entity_id)
+        return keys.item_features(self._namespace, update.entity_id)
+
+    def fence_command(self) -> bytes:
+        """`WAIT replicas timeout`, sent after each connection's writes (WAIT counts the writes of
+        its own connection), or nothing when no replica is required."""
+        if self.wait_replicas <= 0:
+            return b""
+        args = [b"WAIT", str(self.wait_replicas).encode(), str(self.wait_timeout_ms).encode()]
+        return b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
     # -- reads ----------------------------------------------------------------------------
     def _queue_user(self, pipe: Any, user_id: str) -> None:
@@ -440,73 +466,121 @@ class FeatureStore:
 
 class PendingApply:
     """A batch written to Redis whose replies are not read yet, so the caller can prepare the
-    next batch while Redis runs this one. `wait()` returns how many events were new."""
+    next batch while Redis runs this one. `wait()` returns how many events were new.
+
+    Each command goes to the server holding its keys: the one Redis, or on a Redis Cluster the
+    slot's master (one packed write per master). A cluster that answers MOVED/ASK/CLUSTERDOWN or
+    drops a connection (a failover) gets the whole batch again once its slot map is re-read: the
+    watermarks make what was already applied a no-op. With the store's `wait_replicas` > 0 each
+    connection's writes end with WAIT, and `wait()` raises `NotReplicated` (one Redis) or sends the
+    batch again (a cluster) when too few replicas acknowledged them: the caller commits the batch's
+    offsets only once its writes would survive a failover."""
 
     def __init__(self, store: FeatureStore, updates: list[UnitUpdate]) -> None:
         self._store = store
         self._updates = updates
-        self._payload = b"".join(store._command(u) for u in updates)
-        self._pool = store._redis.connection_pool
-        self._connection: Any = None
+        self._commands = [store._command(u) for u in updates]
+        self._sent: list[tuple[Any, Any, list[int]]] = []  # (pool, connection, command indices)
         if updates:
-            self._write(self._payload)
+            try:
+                self._write(updates, self._commands)
+            except CLUSTER_RETRYABLE:
+                if not is_cluster(store._redis):
+                    raise
+                self._release_all(broken=True)  # `wait()` sends it again once the cluster answers
 
-    def _write(self, payload: bytes) -> None:
-        self._connection = self._pool.get_connection()
-        try:
-            self._connection.send_packed_command([payload])
-        except BaseException:
-            self._release(broken=True)
-            raise
+    def _write(self, updates: list[UnitUpdate], commands: list[bytes]) -> None:
+        routes: dict[str, tuple[Any, list[int]]] = {}
+        for i, update in enumerate(updates):
+            name, pool = node_pool(self._store._redis, self._store.unit_key(update))
+            routes.setdefault(name, (pool, []))[1].append(i)
+        fence = self._store.fence_command()
+        for pool, indices in routes.values():
+            connection = pool.get_connection()
+            self._sent.append((pool, connection, indices))
+            try:
+                connection.send_packed_command([b"".join(commands[i] for i in indices) + fence])
+            except BaseException:
+                self._release_all(broken=True)
+                raise
 
     def abandon(self) -> None:
-        """Drop the batch without reading its replies: the connection is closed, not reused."""
-        self._release(broken=True)
+        """Drop the batch without reading its replies: the connections are closed, not reused."""
+        self._release_all(broken=True)
 
-    def _release(self, broken: bool = False) -> None:
-        if self._connection is not None:
+    def _release_all(self, broken: bool = False) -> None:
+        for pool, connection, _ in self._sent:
             if broken:
-                self._connection.disconnect()
-            self._pool.release(self._connection)
-            self._connection = None
+                connection.disconnect()
+            pool.release(connection)
+        self._sent = []
 
     def _read(self, expected: int) -> tuple[list[Any], list[redis.ResponseError]]:
-        replies: list[Any] = []
+        replies: list[Any] = [None] * expected
         errors: list[redis.ResponseError] = []
+        lagging: list[str] = []
+        replicas = self._store.wait_replicas
         try:
-            for _ in range(expected):
-                try:
-                    replies.append(self._connection.read_response())
-                except redis.ResponseError as exc:
-                    errors.append(exc)
-                    replies.append(None)
+            for _, connection, indices in self._sent:
+                for i in indices:
+                    try:
+                        replies[i] = connection.read_response()
+                    except redis.ResponseError as exc:
+                        errors.append(exc)
+                if replicas > 0:  # the WAIT sent after this connection's writes
+                    acknowledged = int(connection.read_response())
+                    if acknowledged < replicas:
+                        lagging.append(f"{connection.host}:{connection.port} ({acknowledged} of {replicas})")
         except BaseException:
-            self._release(broken=True)
+            self._release_all(broken=True)
             raise
-        self._release()
+        self._release_all()
         self._store.round_trips += 1
+        if lagging and not errors:
+            raise NotReplicated(
+                f"replicas did not acknowledge the batch within {self._store.wait_timeout_ms} ms on "
+                f"{', '.join(lagging)}: not committing (the batch will be applied again)"
+            )
         return replies, errors
 
-    def _round_trip(self, updates: list[UnitUpdate], payload: bytes | None = None) -> list[int]:
-        if payload is None:
-            payload = b"".join(self._store._command(u) for u in updates)
-            self._write(payload)
+    def _exchange(self, updates: list[UnitUpdate], commands: list[bytes], sent: bool) -> list[int]:
+        """Replies to `commands` (already written when `sent`), the script reloaded if Redis lost it."""
+        if not sent:
+            self._write(updates, commands)
         replies, errors = self._read(len(updates))
         if errors and all(isinstance(e, redis.exceptions.NoScriptError) for e in errors):
-            # Redis lost the script (a restart, SCRIPT FLUSH): load it and resend the whole batch,
-            # which is safe because already-applied records are no-ops under the watermarks.
+            # Redis lost the script (a restart, SCRIPT FLUSH, a promoted replica that never ran it):
+            # load it and resend the whole batch, safe because applied records are no-ops
             self._store._reload_script()
-            self._write(payload)
+            self._write(updates, commands)
             replies, errors = self._read(len(updates))
         if errors:
             raise errors[0]
         return [int(r) for r in replies]
 
+    def _round_trip(self, updates: list[UnitUpdate], commands: list[bytes] | None = None) -> list[int]:
+        """The batch's replies, then (when asked) the replication fence; on a cluster, retried whole
+        through MOVED, ASK, CLUSTERDOWN and lost connections."""
+        store = self._store
+        sent = commands is not None and bool(self._sent)
+        commands = commands if commands is not None else [store._command(u) for u in updates]
+        if not is_cluster(store._redis):
+            return self._exchange(updates, commands, sent)
+        error: Exception | None = None
+        for attempt in retry_cluster(store._redis):
+            try:
+                return self._exchange(updates, commands, sent and attempt == 0)
+            except (*CLUSTER_RETRYABLE, NotReplicated) as exc:
+                self._release_all(broken=True)
+                store.cluster_retries += 1
+                error = exc
+        raise error if error is not None else RuntimeError("no attempt made")
+
     def wait(self) -> int:
         if not self._updates:
             return 0
         applied, partly = 0, []
-        for update, n in zip(self._updates, self._round_trip(self._updates, self._payload), strict=True):
+        for update, n in zip(self._updates, self._round_trip(self._updates, self._commands), strict=True):
             if n < 0:
                 partly.append(update)
             elif update.unit == "user":

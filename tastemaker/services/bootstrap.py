@@ -28,6 +28,7 @@ from tastemaker.features.joiner import RewardJoiner
 from tastemaker.features.learner import LinearLearner
 from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
 from tastemaker.features.processor import ProcessorStats, StreamProcessor
+from tastemaker.features.redis_connect import connect
 from tastemaker.features.store import FeatureStore
 from tastemaker.features.topics import Topics
 from tastemaker.messaging import make_consumer, make_producer
@@ -57,9 +58,7 @@ def redis_client(settings: Settings, request_path: bool = False) -> redis.Redis:
     key = (settings.redis_url, timeout)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
-            _CLIENTS[key] = redis.Redis.from_url(
-                settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
-            )
+            _CLIENTS[key] = connect(settings.redis_url, socket_timeout=timeout)
         return _CLIENTS[key]
 
 
@@ -252,7 +251,12 @@ def build_stream_processor(
     )
     return StreamProcessor(
         consumer,
-        FeatureStore(client, namespace=settings.redis_namespace),
+        FeatureStore(
+            client,
+            namespace=settings.redis_namespace,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout_ms=settings.redis_wait_timeout_ms,
+        ),
         ledger,
         status=client,
         namespace=settings.redis_namespace,

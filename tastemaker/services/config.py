@@ -48,6 +48,12 @@ class Settings:
     kafka_client: str = "kafka-python"
     #: Prefix of every Redis key.
     redis_namespace: str = "tm"
+    #: replicas that must hold a stream worker's Redis writes before it commits their Kafka offsets
+    #: (Redis WAIT; 0: off). On a Redis Cluster set 1: otherwise a master's failover can lose
+    #: acknowledged writes whose offsets are already committed. Each batch then costs one WAIT
+    #: round trip per master written, and a master without a live replica holds the stream back.
+    redis_wait_replicas: int = 0
+    redis_wait_timeout_ms: int = 1000
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     grpc_workers: int = 16
@@ -135,6 +141,8 @@ class Settings:
         for name in ("feature_timeout_s", "feature_breaker_probe_s", "shutdown_grace_s", "embedded_broker_max_mb"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"TASTEMAKER_{name.upper()} must be positive, got {getattr(self, name)}")
+        if self.redis_wait_replicas < 0 or self.redis_wait_timeout_ms <= 0:
+            raise ConfigError("TASTEMAKER_REDIS_WAIT_REPLICAS must be >= 0 and TASTEMAKER_REDIS_WAIT_TIMEOUT_MS > 0")
         if not 0 <= self.metrics_port <= 65535:
             raise ConfigError(f"TASTEMAKER_METRICS_PORT must be a port number, got {self.metrics_port}")
         if self.kafka_client not in ("kafka-python", "confluent"):

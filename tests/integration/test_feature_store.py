@@ -11,6 +11,7 @@ import redis
 
 from tastemaker.features import keys
 from tastemaker.features.events import decode_event
+from tastemaker.features.redis_connect import connect
 from tastemaker.features.store import FeatureStore, Provenance
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonProducer
@@ -28,8 +29,9 @@ def _event(user: str, event_type: str, t_ms: int, **fields: object) -> records_p
 
 
 @pytest.fixture
-def store(settings: Settings) -> FeatureStore:
-    return FeatureStore(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
+def store(any_settings: Settings) -> FeatureStore:
+    """A store on one Redis, then on the Redis Cluster: every test taking it runs on both."""
+    return FeatureStore(connect(any_settings.redis_url), namespace=any_settings.redis_namespace)
 
 
 def _sourced(events: list[records_pb2.UserEvent], partition: int = 0) -> list[tuple[records_pb2.UserEvent, Provenance]]:
@@ -142,8 +144,9 @@ def test_recent_items_are_bounded(store: FeatureStore) -> None:
     assert store.read("gil").get("recent.played") == [f"t{i}" for i in range(29, 9, -1)]
 
 
-def test_many_users_in_one_round_trip_and_inactive_users_expire(settings: Settings) -> None:
-    client = redis.Redis.from_url(settings.redis_url)
+def test_many_users_in_one_round_trip_and_inactive_users_expire(any_settings: Settings) -> None:
+    settings = any_settings  # the users' keys lie in many slots on the cluster
+    client = connect(settings.redis_url)
     store = FeatureStore(client, namespace=settings.redis_namespace, ttl_s=1)
     store.apply(_sourced([_event(f"u{i}", "skip", 1000) for i in range(100)]))
     before = store.round_trips

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import redis
 
 from tastemaker.features.joiner import RewardJoiner
+from tastemaker.features.redis_connect import connect
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonConsumer, KafkaPythonProducer
 from tastemaker.services.bootstrap import prepare_topics
@@ -47,7 +47,7 @@ def _joiner(settings: Settings, clock: Clock) -> RewardJoiner:
     consumer = KafkaPythonConsumer(settings.kafka_bootstrap, [topics.decisions, topics.outcomes], f"{uuid.uuid4()}")
     return RewardJoiner(
         consumer,
-        redis.Redis.from_url(settings.redis_url),
+        connect(settings.redis_url),
         KafkaPythonProducer(settings.kafka_bootstrap),
         topics,
         namespace=settings.redis_namespace,
@@ -63,7 +63,8 @@ def _consume_until(joiner: RewardJoiner, decisions: int, outcomes: int) -> None:
     wait_for(caught_up, what=f"{decisions} decisions and {outcomes} outcomes consumed")
 
 
-def test_join_window_default_reward_late_and_unshown_outcomes(settings: Settings) -> None:
+def test_join_window_default_reward_late_and_unshown_outcomes(any_settings: Settings) -> None:
+    settings = any_settings
     prepare_topics(settings)
     topics = Topics(settings.topic_prefix)
     clock = Clock(1_000_000)
@@ -104,7 +105,8 @@ def test_join_window_default_reward_late_and_unshown_outcomes(settings: Settings
         producer.close()
 
 
-def test_restarted_joiner_keeps_pending_decisions(settings: Settings) -> None:
+def test_restarted_joiner_keeps_pending_decisions(any_settings: Settings) -> None:
+    settings = any_settings
     """Pending state lives in Redis: a new joiner process closes the window the old one opened."""
     prepare_topics(settings)
     topics = Topics(settings.topic_prefix)

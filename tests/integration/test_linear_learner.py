@@ -9,6 +9,7 @@ import redis
 
 from tastemaker.features.learner import LinearLearner, rows_of
 from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
+from tastemaker.features.redis_connect import connect
 from tastemaker.features.topics import Topics
 from tastemaker.messaging import make_consumer, make_producer
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
@@ -35,7 +36,8 @@ def _drain(learner: LinearLearner, expected_decisions: int) -> None:
              timeout_s=60, what="the learner to consume everything")  # fmt: skip
 
 
-def test_learns_exactly_once_and_serving_sees_it(settings: Settings) -> None:
+def test_learns_exactly_once_and_serving_sees_it(any_settings: Settings) -> None:
+    settings = any_settings
     prepare_topics(settings)
     topics = Topics(settings.topic_prefix)
     rng = np.random.default_rng(0)
@@ -52,7 +54,7 @@ def test_learns_exactly_once_and_serving_sees_it(settings: Settings) -> None:
         _drain(learner, len(decisions))
     finally:
         learner.close()
-    store = LinearStateStore(redis.Redis.from_url(settings.redis_url), settings.redis_namespace)
+    store = LinearStateStore(connect(settings.redis_url), settings.redis_namespace)
     loaded = store.load()
     for level in ("shelf", "card"):
         a, b = _recount(decisions, level)
@@ -145,7 +147,7 @@ def test_a_record_it_cannot_apply_is_dead_lettered_and_learning_goes_on(settings
         _drain(learner, len(decisions))
     finally:
         learner.close()
-    state, _ = LinearStateStore(redis.Redis.from_url(settings.redis_url), settings.redis_namespace).load()["card"]
+    state, _ = LinearStateStore(connect(settings.redis_url), settings.redis_namespace).load()["card"]
     np.testing.assert_allclose(state.a, _recount(decisions, "card")[0], rtol=1e-9)
     assert np.isfinite(state.b).all()
     letters = [

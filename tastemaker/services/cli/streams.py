@@ -51,28 +51,26 @@ def cmd_features_run(args: argparse.Namespace) -> int:
 
 
 def cmd_features_get(args: argparse.Namespace) -> int:
-    import redis
-
+    from tastemaker.features.redis_connect import connect
     from tastemaker.features.store import FeatureStore
 
     settings = _settings(args)
     if not settings.redis_url:
         raise UsageError("set TASTEMAKER_REDIS_URL to the Redis holding the features")
-    store = FeatureStore(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
+    store = FeatureStore(connect(settings.redis_url), namespace=settings.redis_namespace)
     print(json.dumps(store.read(args.user).as_json(), indent=2, sort_keys=True))
     return 0
 
 
 def cmd_features_status(args: argparse.Namespace) -> int:
-    import redis
-
+    from tastemaker.features.redis_connect import connect
     from tastemaker.features.status import group_lag, processor_statuses
     from tastemaker.features.topics import Topics
     from tastemaker.services.bootstrap import consumer_group
 
     settings = _settings(args)
     _require_infra(settings)
-    processors = processor_statuses(redis.Redis.from_url(settings.redis_url), settings.redis_namespace)
+    processors = processor_statuses(connect(settings.redis_url), settings.redis_namespace)
     lag = group_lag(
         settings.kafka_bootstrap, consumer_group(settings, "features"), Topics(settings.topic_prefix).events
     )
