@@ -179,7 +179,8 @@ class RewardJoiner:
         # Only after the rewarded records are acknowledged do we forget the pending state.
         done = self._redis.pipeline(transaction=False)
         for decision_id in due:
-            done.delete(keys.decision(self._ns, decision_id), keys.decision_outcomes(self._ns, decision_id))
+            done.delete(keys.decision(self._ns, decision_id))  # one key per DEL: a cluster pipeline allows no more
+            done.delete(keys.decision_outcomes(self._ns, decision_id))
             done.set(keys.decision_closed(self._ns, decision_id), b"1", ex=CLOSED_MEMORY_S)
             done.zrem(deadlines, decision_id)
         done.execute()
