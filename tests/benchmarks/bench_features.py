@@ -4,7 +4,9 @@
   the same client library, and their ratio;
 - Redis round trips per batch;
 - freshness: produce → visible in Redis, p50/p99, at 50% of the processor's measured rate;
-- feature-read latency for 1 and for 100 users.
+- feature-read latency for 1 and for 100 users;
+- the processor's rate and the read latency on a 6-node Redis Cluster (loopback), without and with
+  the replication fence (TASTEMAKER_REDIS_WAIT_REPLICAS=1), beside the one Redis.
 
     make bench            # or: python -m tests.benchmarks.bench_features --events 50000
 """
@@ -23,6 +25,7 @@ import redis
 from tastemaker.features import keys
 from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.processor import StreamProcessor
+from tastemaker.features.redis_connect import connect
 from tastemaker.features.store import FeatureStore
 from tastemaker.messaging import KAFKA_CLIENTS, make_consumer, make_producer
 from tastemaker.messaging.kafka_python import ensure_topics, read_topic_to_end
@@ -32,15 +35,22 @@ from tests.support.event_stream import produce_stream
 
 
 def _processor(
-    client: str, bootstrap: str, redis_url: str, topic: str, namespace: str, max_batch: int = 2000
+    client: str,
+    bootstrap: str,
+    redis_url: str,
+    topic: str,
+    namespace: str,
+    max_batch: int = 2000,
+    wait_replicas: int = 0,
 ) -> StreamProcessor:
-    connection = redis.Redis.from_url(redis_url)
+    connection = connect(redis_url)
     ledger = DeadLetterLedger(
         connection, namespace, make_producer(client, bootstrap), f"{topic}.dlq", topic,
         scan_dlq=lambda: read_topic_to_end(bootstrap, f"{topic}.dlq"),
     )  # fmt: skip
     consumer = make_consumer(client, bootstrap, [topic], f"bench-{uuid.uuid4().hex[:8]}")
-    return StreamProcessor(consumer, FeatureStore(connection, namespace=namespace), ledger, max_batch=max_batch)
+    store = FeatureStore(connection, namespace=namespace, wait_replicas=wait_replicas)
+    return StreamProcessor(consumer, store, ledger, max_batch=max_batch)
 
 
 def _raw_rate(client: str, bootstrap: str, topic: str, n: int, max_batch: int) -> float:
@@ -97,7 +107,7 @@ def _freshness(client: str, bootstrap: str, redis_url: str, topic: str, rate: fl
 
 
 def _read_latency(redis_url: str, namespace: str, users: list[str], reps: int = 300) -> dict[str, float]:
-    store = FeatureStore(redis.Redis.from_url(redis_url), namespace=namespace)
+    store = FeatureStore(connect(redis_url), namespace=namespace)
     out = {}
     for label, batch in (("1_user", users[:1]), ("100_users", users[:100])):
         times = np.empty(reps)
@@ -182,7 +192,41 @@ def main() -> None:
                 "feature_read": _read_latency(stack.redis_url, namespace, sorted(expected.users)),
             }
         result["ranking_read_20x20"] = _ranking_reads(stack.redis_url)
+        result["redis_cluster"] = _cluster_rows(stack.kafka_bootstrap, topic, args.events, args.max_batch, expected)
     print(json.dumps(result, indent=2))
+    single = result["confluent"]
+    print(f"\nstream processor (confluent-kafka), {args.events:,} events, same run:")
+    print(f"{'redis':<28}{'events/s':>10}{'× one Redis':>13}{'read 1 user p50 ms':>20}")
+    rows = {"one Redis": (single["processor_events_per_s"], single["feature_read"]["1_user_p50_ms"])}  # type: ignore[index]
+    for name, row in result["redis_cluster"].items():  # type: ignore[union-attr]
+        rows[name] = (row["processor_events_per_s"], row["feature_read"]["1_user_p50_ms"])
+    base = rows["one Redis"][0]
+    for name, (rate, read) in rows.items():
+        print(f"{name:<28}{rate:>10.0f}{rate / base:>12.2f}×{read:>20.2f}")
+
+
+def _cluster_rows(bootstrap: str, topic: str, n: int, max_batch: int, expected: object) -> dict[str, object]:
+    """The same processor and reads on a 6-node Redis Cluster (3 masters, 3 replicas, loopback),
+    without and with the replication fence."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.support.redis_cluster import LocalCluster
+
+    cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="bench-cluster-"))).start()
+    out: dict[str, object] = {}
+    try:
+        client = "confluent"
+        for name, replicas in (("cluster (3 masters)", 0), ("cluster + WAIT 1 replica", 1)):
+            namespace = f"bench-cluster-{replicas}"
+            processor = _processor(client, bootstrap, cluster.url, topic, namespace, max_batch, replicas)
+            rate = _processor_rate(processor, n)
+            processor.close()
+            users = sorted(expected.users)  # type: ignore[attr-defined]
+            out[name] = {"processor_events_per_s": rate, "feature_read": _read_latency(cluster.url, namespace, users)}
+    finally:
+        cluster.stop()
+    return out
 
 
 if __name__ == "__main__":

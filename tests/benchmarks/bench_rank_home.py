@@ -27,6 +27,7 @@ from concurrent import futures
 import grpc
 import numpy as np
 
+from tastemaker.features.redis_connect import connect
 from tastemaker.services.bootstrap import build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.services.embedded import EmbeddedStack
@@ -52,12 +53,11 @@ def _floor_server(redis_url: str, namespace: str, response_bytes: bytes) -> tupl
     """RankHome's unavoidable part and nothing else: decode and validate the request, read the
     user's features for its candidates from Redis (one round trip), answer with fixed bytes. No
     scoring, exploration, decision log or response building: what any ranking adds is on top."""
-    import redis
 
     from tastemaker.features.store import FeatureStore
     from tastemaker.services.home import read_ranking_features
 
-    store = FeatureStore(redis.Redis.from_url(redis_url), namespace=namespace)
+    store = FeatureStore(connect(redis_url), namespace=namespace)
 
     def handle(raw: bytes, context: object) -> bytes:
         request = parse_rank_home(api_pb2.RankHomeRequest.FromString(raw))
@@ -176,13 +176,12 @@ def _warm_user(redis_url: str, namespace: str, request: api_pb2.RankHomeRequest,
     """Give the request's user a history (plays and card clicks across its shelves and cards), so the
     ranker reads and scores real per-shelf and per-card features, as for an active user. Returns the
     number of stored feature fields the ranker reads."""
-    import redis
 
     from tastemaker.features.store import FeatureStore, Provenance
     from tastemaker.v1 import records_pb2
 
     rng = np.random.default_rng(0)
-    store = FeatureStore(redis.Redis.from_url(redis_url), namespace=namespace)
+    store = FeatureStore(connect(redis_url), namespace=namespace)
     batch = []
     for i in range(events):
         shelf = request.candidates[int(rng.integers(len(request.candidates)))]
@@ -241,10 +240,22 @@ def main() -> None:
     response_bytes = b""
     with EmbeddedStack(settings0.kafka_bootstrap, settings0.redis_url) as stack:
         n_features = _warm_user(stack.redis_url, settings0.redis_namespace, request)
-        for strategy, client in runs:
+        import tempfile
+        from pathlib import Path
+
+        from tests.support.redis_cluster import LocalCluster
+
+        cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="bench-cluster-"))).start()
+        _warm_user(cluster.url, settings0.redis_namespace, request)
+        # the same ε-greedy server with its features on a 6-node Redis Cluster (loopback)
+        runs.append(("epsilon-greedy", "confluent", cluster.url))  # type: ignore[arg-type]
+        for strategy, client, *on_cluster in runs:  # type: ignore[misc]
+            redis_url = on_cluster[0] if on_cluster else stack.redis_url
             settings = settings0.with_(
-                kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, kafka_client=client, strategy=strategy
+                kafka_bootstrap=stack.kafka_bootstrap, redis_url=redis_url, kafka_client=client, strategy=strategy
             )
+            if on_cluster:
+                client = "confluent, cluster"
             prepare_topics(settings)
             serving = build_serving(settings, seed=0)
             serving.server.start()
@@ -259,6 +270,7 @@ def main() -> None:
                 lambda r, timeout, home=serving.home: home.serve(parse_rank_home(r)), request, args.requests // 2
             )
             serving.stop(grace_s=1)
+        cluster.stop()
         for workers in (1, 2):  # whole processes, a connection per caller: what `serve --workers` adds
             settings = settings0.with_(
                 kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, kafka_client="confluent"
@@ -291,14 +303,14 @@ def main() -> None:
           f"{len(request.SerializeToString())} B request, {len(response_bytes)} B response; "
           f"{args.requests} sequential calls, {args.threads} threads × {args.seconds:.0f} s; "
           f"the user has {n_features} feature values (the same each call: cached propensities stay warm)")  # fmt: skip
-    header = f"{'server':<32}{'p50 ms':>8}{'p99 ms':>8}{'p99−echo':>10}{'req/s':>8}{'× echo':>8}{'in-process p50':>16}"
+    header = f"{'server':<38}{'p50 ms':>8}{'p99 ms':>8}{'p99−echo':>10}{'req/s':>8}{'× echo':>8}{'in-process p50':>16}"
     print(header)
-    print(f"{'bare gRPC echo':<32}{ms(floor, 50):>8.2f}{ms(floor, 99):>8.2f}{0.0:>10.2f}{floor_rate:>8.0f}{1.0:>7.2f}×")
+    print(f"{'bare gRPC echo':<38}{ms(floor, 50):>8.2f}{ms(floor, 99):>8.2f}{0.0:>10.2f}{floor_rate:>8.0f}{1.0:>7.2f}×")
     result: dict[str, object] = {"echo": {"p50_ms": ms(floor, 50), "p99_ms": ms(floor, 99), "rps": floor_rate}}
     for name, (latencies, rate) in measured.items():
         over = ms(latencies, 99) - ms(floor, 99)
         local = ms(in_process[name], 50) if name in in_process else float("nan")
-        print(f"{name:<32}{ms(latencies, 50):>8.2f}{ms(latencies, 99):>8.2f}{over:>10.2f}{rate:>8.0f}"
+        print(f"{name:<38}{ms(latencies, 50):>8.2f}{ms(latencies, 99):>8.2f}{over:>10.2f}{rate:>8.0f}"
               f"{rate / floor_rate:>7.2f}×{local:>16.2f}")  # fmt: skip
         entry = {"p50_ms": ms(latencies, 50), "p99_ms": ms(latencies, 99), "rps": rate}
         if name in in_process:
