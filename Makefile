@@ -69,6 +69,7 @@ codegen: setup
 bench: setup obp-venv stickers-catalog
 	$(BIN)/python -m tests.benchmarks.bench_rank_home $(ARGS)
 	$(BIN)/python -m tests.benchmarks.bench_features $(ARGS)
+	$(BIN)/python -m tests.benchmarks.bench_cluster_failover
 	$(BIN)/python -m tests.benchmarks.bench_ope
 	$(BIN)/python -m tests.benchmarks.bench_obd_protocol
 	$(BIN)/python -m tests.benchmarks.bench_home_bandit

@@ -18,7 +18,10 @@ log = logging.getLogger("tastemaker")
 
 EPILOG = """environment:
   TASTEMAKER_KAFKA_BOOTSTRAP   Kafka bootstrap servers (host:port). Unset: `up` starts an embedded broker.
-  TASTEMAKER_REDIS_URL         Redis URL (redis://host:port/db). Unset: `up` starts an embedded Redis.
+  TASTEMAKER_REDIS_URL         Redis URL (redis://host:port/db, or redis+cluster://host:port,host:port for a
+                               Redis Cluster). Unset: `up` starts an embedded Redis.
+  TASTEMAKER_REDIS_WAIT_REPLICAS  replicas that must hold the processor's writes before it commits their
+                               offsets (default 0; set 1 on a cluster), within TASTEMAKER_REDIS_WAIT_TIMEOUT_MS
   TASTEMAKER_TOPIC_PREFIX      topic prefix (default tastemaker → tastemaker.events, .decisions, ...)
   TASTEMAKER_STRATEGY          home exploration: epsilon-greedy (default), softmax, linucb, thompson
   TASTEMAKER_EPSILON           ε of epsilon-greedy (default 0.1); TASTEMAKER_TEMPERATURE (softmax, 1.0),
