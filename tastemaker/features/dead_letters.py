@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import redis
 
 from tastemaker.features import keys
+from tastemaker.features.redis_connect import Fence
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.messaging.ports import Producer, Record
 from tastemaker.v1 import records_pb2
@@ -54,8 +55,10 @@ class DeadLetterLedger:
         source_topic: str,
         scan_dlq: Callable[[], list[Record]],
         stage: str = "features",
+        fence: Fence | None = None,
     ) -> None:
         self._redis = client
+        self._fence = fence or Fence()
         self._producer = producer
         self._dlq_topic = dlq_topic
         self._stage = stage
@@ -99,6 +102,7 @@ class DeadLetterLedger:
         if todo:
             now = int(time.time() * 1000)
             self._redis.hset(self._intent_key, mapping={p: f"{o},{now}" for p, o in last.items()})
+            self._fence(self._redis, [self._intent_key])  # the intent survives a failover before we send
             for record, reason in todo:
                 send_dead_letter(self._producer, self._dlq_topic, dead_letter(record, reason, self._stage))
             self._producer.flush()
@@ -106,6 +110,7 @@ class DeadLetterLedger:
         pipe.hset(self._sent_key, mapping={p: max(o, sent.get(p, -1)) for p, o in last.items()})
         pipe.hdel(self._intent_key, *[str(p) for p in last])
         pipe.execute()
+        self._fence(self._redis, [self._sent_key])
         return len(todo)
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ import redis
 
 from tastemaker.features import keys
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
+from tastemaker.features.redis_connect import Fence
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.codec import PROTOBUF_HEADERS, UndecodableRecord, decode
 from tastemaker.messaging.ports import Consumer, Producer, Record
@@ -77,9 +78,12 @@ class RewardJoiner:
         default_reward: float = 0.0,
         reward_range: tuple[float, float] = (-1000.0, 1000.0),
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        fence: Fence | None = None,
     ) -> None:
         self._consumer = consumer
         self._redis = client
+        #: replicas hold a batch's state before its offsets are committed (`redis_connect.Fence`)
+        self._fence = fence or Fence()
         self._producer = producer
         self._topics = topics
         self._ns = namespace
@@ -110,10 +114,23 @@ class RewardJoiner:
                 self._reject(record, str(exc))
         rejects += self._stage_outcomes(pipe, outcomes)
         pipe.execute()
+        self._fence(self._redis, self._written(records, outcomes))
         if rejects:
             self._producer.flush()
         self._consumer.commit()
         return len(records)
+
+    def _written(self, records: list[Record], outcomes: list[tuple[Record, records_pb2.Outcome]]) -> list[str]:
+        """Keys a batch may have written: the decisions' (each key's decision id is its record key),
+        the outcomes' decisions, and the deadlines."""
+        written = [keys.joiner_deadlines(self._ns)]
+        written += [
+            keys.decision(self._ns, r.key.decode(errors="replace"))
+            for r in records
+            if r.topic == self._topics.decisions and r.key
+        ]
+        written += [keys.decision_outcomes(self._ns, o.decision_id) for _, o in outcomes]
+        return written
 
     def _check_reward(self, outcome: records_pb2.Outcome) -> None:
         low, high = self._reward_range
@@ -184,6 +201,7 @@ class RewardJoiner:
             done.set(keys.decision_closed(self._ns, decision_id), b"1", ex=CLOSED_MEMORY_S)
             done.zrem(deadlines, decision_id)
         done.execute()
+        self._fence(self._redis, [deadlines, *(keys.decision(self._ns, d) for d in due)])
         return len(due)
 
     def _publish(self, log_bytes: bytes, outcome_bytes: list[bytes], now_ms: int) -> None:

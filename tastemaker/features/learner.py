@@ -85,6 +85,7 @@ class LinearLearner:
                 batches[(level, record.topic, record.partition)].extend((record.offset, x, r, i) for x, r, i in rows)
         for (level, topic, partition), batch in batches.items():
             self.stats.rows_applied += self._store.apply(level, topic, partition, batch)
+        self._store.fence({level for level, _, _ in batches})
         if dead_letters := self.stats.skipped - skipped_before:
             self._producer.flush()
             log.warning("learner dead-lettered %d records of this batch", dead_letters)

@@ -26,6 +26,7 @@ import redis
 
 from tastemaker.bandits.strategies import LinearState
 from tastemaker.features import keys
+from tastemaker.features.redis_connect import Fence
 
 LEVELS = ("shelf", "card")
 
@@ -70,7 +71,13 @@ return 1
 
 class LinearStateStore:
     def __init__(
-        self, client: redis.Redis, namespace: str = "tm", dim: int = 2, ridge: float = 1.0, forget: float = 1.0
+        self,
+        client: redis.Redis,
+        namespace: str = "tm",
+        dim: int = 2,
+        ridge: float = 1.0,
+        forget: float = 1.0,
+        fence: Fence | None = None,
     ) -> None:
         if not 0.0 < forget <= 1.0:
             raise ValueError(f"`forget` must be in (0, 1], got {forget}")
@@ -80,6 +87,11 @@ class LinearStateStore:
         self.ridge = ridge
         self.forget = forget
         self._apply = client.register_script(_APPLY)
+        self._fence = fence or Fence()
+
+    def fence(self, levels: Iterable[str]) -> None:
+        """Replicas hold these levels' applied updates (`redis_connect.Fence`; no-op when off)."""
+        self._fence(self._redis, [keys.linear_state(self._ns, level) for level in levels])
 
     def load(self, levels: Sequence[str] = LEVELS) -> dict[str, tuple[LinearState, int]]:
         """Each level's posterior and version, in one round trip."""

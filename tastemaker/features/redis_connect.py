@@ -12,13 +12,16 @@ Replication is asynchronous: a write a master acknowledged can vanish when its r
 while the Kafka offset that covered it is already committed. The stream processor's fence between
 the two is a WAIT sent on each connection right after its writes (WAIT counts the writes of its own
 connection): fewer acknowledgements than asked raise `NotReplicated`, the batch's offsets are not
-committed, the batch comes again, and the per-partition watermarks make what did survive a no-op."""
+committed, the batch comes again, and the per-partition watermarks make what did survive a no-op.
+The joiner, the learner and the dead-letter ledger use `Fence`, which ends on each master written
+with a write and a WAIT of its own."""
 
 from __future__ import annotations
 
 import contextlib
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import cast
 from urllib.parse import unquote, urlsplit
 
@@ -91,6 +94,55 @@ def refresh(client: redis.Redis) -> None:
     """Re-read the cluster's slot map (after MOVED, a failover or a lost node); no-op for one server."""
     if is_cluster(client):
         cast(RedisCluster, client).nodes_manager.initialize()
+
+
+def _fence_key(key: str) -> str:
+    """A key in `key`'s slot: its own hash tag kept, or (untagged) the whole key made the tag."""
+    start = key.find("{")
+    if start >= 0 and key.find("}", start + 1) > start + 1:
+        return f"{key}:fence"
+    return f"{{{key}}}:fence"
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The replication fence of the writers that use redis-py commands (joiner, learner, dead-letter
+    ledger): after their writes, on each master written, one short-lived write of our own followed
+    by WAIT on the same connection. The replication stream is ordered, so a replica that holds the
+    fence write holds every write that master acknowledged before it."""
+
+    replicas: int = 0
+    timeout_ms: int = 1000
+
+    def __call__(self, client: redis.Redis, written: Iterable[str]) -> None:
+        """Raise `NotReplicated` unless `replicas` replicas of every master holding a key of
+        `written` acknowledged its writes so far within `timeout_ms`. No-op for replicas 0."""
+        if self.replicas <= 0:
+            return
+        masters: dict[str, tuple[redis.ConnectionPool, str]] = {}
+        for key in written:
+            name, pool = node_pool(client, key)
+            masters.setdefault(name, (pool, key))
+        for name, (pool, key) in masters.items():
+            connection = pool.get_connection()
+            try:
+                connection.send_packed_command(
+                    connection.pack_commands(
+                        [("SET", _fence_key(key), b"1", "PX", 60_000), ("WAIT", self.replicas, self.timeout_ms)]
+                    )
+                )
+                connection.read_response()
+                acknowledged = int(connection.read_response())
+            except BaseException:
+                connection.disconnect()
+                raise
+            finally:
+                pool.release(connection)
+            if acknowledged < self.replicas:
+                raise NotReplicated(
+                    f"{acknowledged} of {self.replicas} replicas of {name or 'the Redis server'} acknowledged "
+                    f"within {self.timeout_ms} ms: not committing (the batch will be applied again)"
+                )
 
 
 def retry_cluster(client: redis.Redis, attempts: int = 40, first_wait_s: float = 0.05) -> Iterable[int]:

@@ -28,7 +28,7 @@ from tastemaker.features.joiner import RewardJoiner
 from tastemaker.features.learner import LinearLearner
 from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
 from tastemaker.features.processor import ProcessorStats, StreamProcessor
-from tastemaker.features.redis_connect import connect
+from tastemaker.features.redis_connect import Fence, connect
 from tastemaker.features.store import FeatureStore
 from tastemaker.features.topics import Topics
 from tastemaker.messaging import make_consumer, make_producer
@@ -60,6 +60,11 @@ def redis_client(settings: Settings, request_path: bool = False) -> redis.Redis:
         if key not in _CLIENTS:
             _CLIENTS[key] = connect(settings.redis_url, socket_timeout=timeout)
         return _CLIENTS[key]
+
+
+def fence_of(settings: Settings) -> Fence:
+    """The stream workers' replication fence (`TASTEMAKER_REDIS_WAIT_REPLICAS`; off at 0)."""
+    return Fence(settings.redis_wait_replicas, settings.redis_wait_timeout_ms)
 
 
 def consumer_group(settings: Settings, role: str) -> str:
@@ -248,6 +253,7 @@ def build_stream_processor(
         topics.events_dlq,
         topics.events,
         scan_dlq=lambda: read_topic_to_end(settings.kafka_bootstrap, topics.events_dlq),
+        fence=fence_of(settings),
     )
     return StreamProcessor(
         consumer,
@@ -282,6 +288,7 @@ def build_joiner(settings: Settings) -> RewardJoiner:
         namespace=settings.redis_namespace,
         default_reward=settings.default_reward,
         reward_range=(settings.reward_min, settings.reward_max),
+        fence=fence_of(settings),
     )
 
 
@@ -295,7 +302,9 @@ def build_learner(settings: Settings) -> LinearLearner:
         consumer_group(settings, "learner"),
         "tastemaker-learner",
     )
-    store = LinearStateStore(redis_client(settings), settings.redis_namespace, forget=settings.linear_forget)
+    store = LinearStateStore(
+        redis_client(settings), settings.redis_namespace, forget=settings.linear_forget, fence=fence_of(settings)
+    )
     producer = make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-learner")
     return LinearLearner(consumer, store, producer, topics.events_dlq)
 

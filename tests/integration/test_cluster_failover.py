@@ -129,3 +129,20 @@ def test_rank_home_answers_through_a_failover_and_personalises_again(
     print(f"\nduring the failover: {answered} answered ({fallback} without features), {failed} failed")
     assert failed == 0
     assert answered > 50
+
+
+def test_the_fence_waits_for_replicas_and_refuses_without_them(
+    cluster_settings: Settings, redis_cluster: LocalCluster, redis_url: str
+) -> None:
+    """On the cluster every master has a replica: the fence passes for keys on all three masters.
+    The single test Redis has none: the same fence refuses, naming the server."""
+    from tastemaker.features.redis_connect import Fence, NotReplicated, connect
+
+    client = connect(cluster_settings.redis_url)
+    written = [keys.user_features(cluster_settings.redis_namespace, f"u{i}") for i in range(30)]
+    assert len({redis_cluster.master_port_of(k) for k in written}) == 3
+    client.set(written[0], b"x")
+    Fence(replicas=1, timeout_ms=2000)(client, written)
+    with pytest.raises(NotReplicated, match="0 of 1 replicas of the Redis server"):
+        Fence(replicas=1, timeout_ms=50)(connect(redis_url), ["any-key"])
+    Fence(replicas=0)(connect(redis_url), ["any-key"])  # off: nothing asked, nothing refused

@@ -10,7 +10,7 @@ from tastemaker.features.joiner import RewardJoiner
 from tastemaker.features.redis_connect import connect
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonConsumer, KafkaPythonProducer
-from tastemaker.services.bootstrap import prepare_topics
+from tastemaker.services.bootstrap import fence_of, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.training.logs import read_topic
 from tastemaker.v1 import records_pb2
@@ -52,6 +52,7 @@ def _joiner(settings: Settings, clock: Clock) -> RewardJoiner:
         topics,
         namespace=settings.redis_namespace,
         clock_ms=clock,
+        fence=fence_of(settings),  # on the cluster: replicas hold each batch before its commit
     )
 
 
