@@ -41,6 +41,8 @@ class JoinerStats:
     outcomes_joined: int = 0
     rewarded: int = 0
     defaulted: int = 0
+    #: outcomes that came after their decision's reward window had closed (dead-lettered)
+    late: int = 0
     rejected: int = 0
 
 
@@ -159,6 +161,7 @@ class RewardJoiner:
         for (record, outcome), closed in zip(outcomes, check.execute(), strict=True):
             if closed:
                 late += 1
+                self.stats.late += 1
                 self._reject(record, f"late outcome: the reward window of {outcome.decision_id} had closed")
                 continue
             outcomes_key = keys.decision_outcomes(self._ns, outcome.decision_id)

@@ -101,6 +101,7 @@ def test_join_window_default_reward_late_and_unshown_outcomes(any_settings: Sett
         reasons = sorted(records_pb2.DeadLetter.FromString(r.value).reason for r in letters)
         assert any("late outcome" in r for r in reasons)
         assert any("'never-shown'" in r for r in reasons)
+        assert joiner.stats.late == 1  # the metric tastemaker_joiner_late_total
     finally:
         joiner.close()
         producer.close()

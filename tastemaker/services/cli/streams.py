@@ -93,6 +93,7 @@ JOINER_HELP = {
     "outcomes_joined": "Outcomes joined to their decision within its reward window",
     "rewarded": "Rewarded decisions published",
     "defaulted": "Rewarded decisions that got the default reward (no outcome in the window)",
+    "late": "Outcomes that came after their reward window closed (dead-lettered)",
     "rejected": "Records sent to the dead-letter topic",
 }
 LEARNER_HELP = {
