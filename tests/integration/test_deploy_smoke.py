@@ -24,7 +24,7 @@ from tastemaker.features.store import FeatureStore
 from tastemaker.features.topics import Topics
 from tastemaker.services.cli import main
 from tastemaker.services.config import Settings
-from tastemaker.services.embedded import free_port
+from tastemaker.services.embedded import free_port, free_ports
 from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
 from tests.integration.helpers import records_on, wait_for
 
@@ -33,8 +33,9 @@ pytestmark = pytest.mark.integration
 COMPOSE = Path(__file__).resolve().parents[2] / "deploy" / "compose.yaml"
 
 
-def _processes(settings: Settings) -> list[tuple[str, list[str], dict[str, str], int, int]]:
-    """(name, argv, environment, metrics port, gRPC port or 0) for each process the stack runs."""
+def _processes(settings: Settings) -> list[tuple[str, list[str], dict[str, str], list[int], int]]:
+    """(name, argv, environment, metrics ports, gRPC port or 0) for each process the stack runs
+    (`serve --workers N` is N servers on one port, worker i with metrics on PORT + i)."""
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     out = []
     for name, service in services.items():
@@ -43,7 +44,9 @@ def _processes(settings: Settings) -> list[tuple[str, list[str], dict[str, str],
         for replica in range(service.get("deploy", {}).get("replicas", 1)):
             env = {k: str(v) for k, v in service["environment"].items()}
             # what differs between containers and local processes: addresses, ports, isolation
-            metrics_port, grpc_port = free_port(), free_port() if "TASTEMAKER_GRPC_PORT" in env else 0
+            command = service["command"]
+            workers = int(command[command.index("--workers") + 1]) if "--workers" in command else 1
+            metrics_port, grpc_port = free_ports(workers), free_port() if "TASTEMAKER_GRPC_PORT" in env else 0
             env.update(
                 TASTEMAKER_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
                 TASTEMAKER_REDIS_URL=settings.redis_url,
@@ -56,7 +59,8 @@ def _processes(settings: Settings) -> list[tuple[str, list[str], dict[str, str],
             if grpc_port:
                 env["TASTEMAKER_GRPC_PORT"] = str(grpc_port)
             argv = [sys.executable, "-m", "tastemaker.services.cli", *service["command"]]
-            out.append((f"{name}-{replica}", argv, env, metrics_port, grpc_port))
+            ports = [metrics_port + i for i in range(workers)]
+            out.append((f"{name}-{replica}", argv, env, ports, grpc_port))
     return out
 
 
@@ -75,8 +79,9 @@ def test_the_compose_stack_closes_the_loop_as_local_processes(
     base = {k: v for k, v in os.environ.items() if not k.startswith("TASTEMAKER_")}
     running = {name: subprocess.Popen(argv, env={**base, **env}) for name, argv, env, _, _ in processes}
     try:
-        for name, _, _, metrics_port, _ in processes:
-            wait_for(lambda port=metrics_port: _scrape(port), timeout_s=90, what=f"{name}'s /metrics")
+        for name, _, _, metrics_ports, _ in processes:
+            for port in metrics_ports:
+                wait_for(lambda port=port: _scrape(port), timeout_s=90, what=f"{name}'s /metrics on {port}")
             assert running[name].poll() is None, f"{name} exited with {running[name].returncode}"
 
         # events in: the stream processor moves the user's features
@@ -128,13 +133,13 @@ def test_the_compose_stack_closes_the_loop_as_local_processes(
         assert all(found[d].reward == 1.0 and not found[d].defaulted for d in decisions)
 
         # and every process reports what it did
-        metrics = {name: _scrape(port) or "" for name, _, _, port, _ in processes}
+        metrics = {name: "\n".join(_scrape(p) or "" for p in ports) for name, _, _, ports, _ in processes}
         assert sum(
             float(line.rsplit(" ", 1)[1])
             for name in ("serve-0", "serve-1")
             for line in metrics[name].splitlines()
             if line.startswith("tastemaker_decisions_total{")
-        ) == len(decisions)
+        ) == len(decisions)  # every worker of every replica scraped
         assert "tastemaker_features_events_total" in metrics["features-0"]
         assert "tastemaker_joiner_rewarded_total" in metrics["joiner-0"]
         assert "tastemaker_learner_decisions_total" in metrics["learner-0"]

@@ -155,6 +155,11 @@ def test_compose_runs_the_whole_stack_with_real_commands_and_settings(compose: d
         assert ":" in image and not image.endswith(":latest"), image
 
 
+def _workers(command: list[str]) -> int:
+    """Processes a command runs that each serve metrics (`serve --workers N`: N, on PORT + i)."""
+    return int(command[command.index("--workers") + 1]) if "--workers" in command else 1
+
+
 def test_prometheus_scrapes_every_tastemaker_process(compose: dict) -> None:
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     targets: set[str] = set()
@@ -163,7 +168,8 @@ def test_prometheus_scrapes_every_tastemaker_process(compose: dict) -> None:
             targets |= set(static["targets"])
         for dns in job.get("dns_sd_configs", []):
             targets |= {f"{name}:{dns['port']}" for name in dns["names"]}
-    assert targets == {f"{name}:9464" for name in TASTEMAKER_SERVICES}
+    workers = {name: _workers(compose["services"][name]["command"]) for name in TASTEMAKER_SERVICES}
+    assert targets == {f"{name}:{9464 + i}" for name in TASTEMAKER_SERVICES for i in range(workers[name])}
     mounted = [v.split(":")[0] for v in compose["services"]["prometheus"]["volumes"]]
     assert "./prometheus/prometheus.yml" in mounted
 
