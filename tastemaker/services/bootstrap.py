@@ -40,6 +40,7 @@ from tastemaker.services.grpc_server import ServingServer, build_server
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.model_watcher import ModelWatcher
 from tastemaker.services.publisher import BackgroundPublisher
+from tastemaker.services.security import ServerSecurity
 from tastemaker.services.shadow import ShadowRunner
 from tastemaker.services.stickers import StickerService
 
@@ -163,6 +164,7 @@ def build_serving(
 ) -> Serving:
     """Everything one serving process needs; `reuse_port` when it is one of `serve --workers N`."""
     topics = Topics(settings.topic_prefix)
+    security = ServerSecurity.from_settings(settings)  # refused before anything starts
     # the request path's Redis: every read within its own short budget, behind a circuit breaker
     client = redis_client(settings, request_path=True)
     breaker = CircuitBreaker(
@@ -226,6 +228,7 @@ def build_serving(
             max_message_bytes=settings.grpc_max_message_bytes,
             stickers=sticker_service_for(settings, publisher, topics.decisions, client),
             reuse_port=reuse_port,
+            security=security,
         )
     except BaseException:
         # e.g. the port is taken: close the Kafka producer now, before the broker it talks to goes away

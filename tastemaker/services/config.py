@@ -55,6 +55,17 @@ class Settings:
     redis_wait_replicas: int = 0
     redis_wait_timeout_ms: int = 1000
     grpc_host: str = "127.0.0.1"
+    #: TLS for gRPC: server certificate chain and key (PEM files, re-read when they change or on
+    #: SIGHUP); with `tls_client_ca`, clients must present a certificate that CA signed (mTLS)
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    #: per-client bearer tokens and scopes (`services/security.py`); unset: no authentication
+    auth_tokens_file: str = ""
+    #: reflection answers without a token (1) or only to `admin` clients (0)
+    open_reflection: bool = True
+    #: listen beyond loopback without TLS and tokens anyway
+    insecure: bool = False
     grpc_port: int = 50051
     grpc_workers: int = 16
     grpc_max_message_bytes: int = 4 * 1024 * 1024
@@ -141,6 +152,10 @@ class Settings:
         for name in ("feature_timeout_s", "feature_breaker_probe_s", "shutdown_grace_s", "embedded_broker_max_mb"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"TASTEMAKER_{name.upper()} must be positive, got {getattr(self, name)}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("TASTEMAKER_TLS_CERT and TASTEMAKER_TLS_KEY go together: set both or neither")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ConfigError("TASTEMAKER_TLS_CLIENT_CA (mutual TLS) needs TASTEMAKER_TLS_CERT and _KEY")
         if self.redis_wait_replicas < 0 or self.redis_wait_timeout_ms <= 0:
             raise ConfigError("TASTEMAKER_REDIS_WAIT_REPLICAS must be >= 0 and TASTEMAKER_REDIS_WAIT_TIMEOUT_MS > 0")
         if not 0 <= self.metrics_port <= 65535:
@@ -170,7 +185,7 @@ class Settings:
                 continue
             kind = type(getattr(cls, f.name))
             try:
-                values[f.name] = kind(raw)
+                values[f.name] = _boolean(raw) if kind is bool else kind(raw)
             except ValueError as exc:
                 raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -178,3 +193,12 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{raw!r} is not a boolean")

@@ -18,6 +18,7 @@ from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.home import HomeRankingService, parse_rank_home
 from tastemaker.services.limits import MAX_STICKERS, check_context, check_count, check_id
 from tastemaker.services.logs import RateLimitedLog
+from tastemaker.services.security import ServerSecurity
 from tastemaker.services.serving_metrics import RpcMetrics
 from tastemaker.services.stickers import StickerService
 from tastemaker.v1 import api_pb2, api_pb2_grpc
@@ -181,11 +182,13 @@ class ServingServer:
         health_servicer: health.HealthServicer,
         port: int,
         interceptor: ErrorMappingInterceptor | None = None,
+        security: ServerSecurity | None = None,
     ) -> None:
         self.server = server
         self.health = health_servicer
         self.port = port
         self.interceptor = interceptor or ErrorMappingInterceptor()
+        self.security = security or ServerSecurity(None, None)
 
     def start(self) -> None:
         self.server.start()
@@ -209,14 +212,19 @@ def build_server(
     max_message_bytes: int = 4 * 1024 * 1024,
     stickers: StickerService | None = None,
     reuse_port: bool = False,
+    security: ServerSecurity | None = None,
 ) -> ServingServer:
     """The server, bound but not started. `reuse_port`: share the port with sibling processes
     (`serve --workers N`; the kernel spreads connections over them); off, a second server on a
     taken port fails loudly instead of silently sharing the traffic."""
     interceptor = ErrorMappingInterceptor()
+    security = security or ServerSecurity(None, None)
+    interceptors: list[grpc.ServerInterceptor] = [interceptor]  # first: it times and maps every call
+    if security.auth is not None:
+        interceptors.append(security.auth)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[interceptor],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -230,9 +238,12 @@ def build_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     _enable_reflection(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        if security.certificates is not None:
+            bound = server.add_secure_port(f"{host}:{port}", security.certificates.credentials())
+        else:
+            bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as exc:
         raise OSError(f"could not bind the gRPC port {host}:{port} (in use?): {exc}") from exc
     if bound == 0:
         raise OSError(f"could not bind the gRPC port {host}:{port} (in use?)")
-    return ServingServer(server, health_servicer, bound, interceptor)
+    return ServingServer(server, health_servicer, bound, interceptor, security)

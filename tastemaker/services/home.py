@@ -41,6 +41,7 @@ from tastemaker.services.limits import (
     check_id,
 )
 from tastemaker.services.logs import RateLimitedLog
+from tastemaker.services.security import current_client
 from tastemaker.services.serving_metrics import DecisionMetrics
 from tastemaker.services.shadow import ShadowRunner
 from tastemaker.v1 import api_pb2, records_pb2
@@ -352,6 +353,7 @@ class HomeRankingService:
             # the rows the pinned shelves were shown at (a pin below the page's last row moves up)
             pinned_shelves=[api_pb2.PinnedShelf(shelf_id=i, position=p) for p, i in page.pinned],
             excluded_item_ids=sorted(request.excluded),
+            client_id=current_client.get(),
         )
         if self._shadow is not None:
 

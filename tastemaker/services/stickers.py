@@ -26,6 +26,7 @@ from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.exploration import exploration_log
 from tastemaker.services.limits import MAX_STICKERS, check_id
+from tastemaker.services.security import current_client
 from tastemaker.stickers.catalog import LANGUAGES
 from tastemaker.stickers.encoder import StickerEncoder
 from tastemaker.stickers.index import IndexHolder
@@ -115,6 +116,7 @@ class StickerService:
             feature_names=sticker_names(ids),
             feature_values=similarity.tolist() + sends.tolist(),
             ranking_propensity=placement.ranking_probability,
+            client_id=current_client.get(),
         )
         row = decision.shown.add(shelf_id="stickers", position=0, propensity=1.0)
         row.cards_ranking_propensity = placement.ranking_probability

@@ -110,7 +110,7 @@ class LoggedShelf(_message.Message):
     def __init__(self, shelf_id: _Optional[str] = ..., position: _Optional[int] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[LoggedCard, _Mapping]]] = ..., cards_ranking_propensity: _Optional[float] = ..., card_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ...) -> None: ...
 
 class DecisionLog(_message.Message):
-    __slots__ = ("decision_id", "request_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "exploration", "context", "feature_names", "feature_values", "candidates", "shelf_candidates", "shown", "ranking_propensity", "max_shelves", "max_cards_per_shelf", "reward_window_ms", "pinned_shelves", "excluded_item_ids", "shadow")
+    __slots__ = ("decision_id", "request_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "exploration", "context", "feature_names", "feature_values", "candidates", "shelf_candidates", "shown", "ranking_propensity", "max_shelves", "max_cards_per_shelf", "reward_window_ms", "pinned_shelves", "excluded_item_ids", "shadow", "client_id")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +139,7 @@ class DecisionLog(_message.Message):
     PINNED_SHELVES_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
     SHADOW_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     request_id: str
     user_id: str
@@ -160,7 +161,8 @@ class DecisionLog(_message.Message):
     pinned_shelves: _containers.RepeatedCompositeFieldContainer[_api_pb2.PinnedShelf]
     excluded_item_ids: _containers.RepeatedScalarFieldContainer[str]
     shadow: ShadowDecision
-    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., surface: _Optional[str] = ..., served_at_ms: _Optional[int] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., exploration: _Optional[_Union[Exploration, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., feature_names: _Optional[_Iterable[str]] = ..., feature_values: _Optional[_Iterable[float]] = ..., candidates: _Optional[_Iterable[_Union[_api_pb2.Shelf, _Mapping]]] = ..., shelf_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., reward_window_ms: _Optional[int] = ..., pinned_shelves: _Optional[_Iterable[_Union[_api_pb2.PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ..., shadow: _Optional[_Union[ShadowDecision, _Mapping]] = ...) -> None: ...
+    client_id: str
+    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., surface: _Optional[str] = ..., served_at_ms: _Optional[int] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., exploration: _Optional[_Union[Exploration, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., feature_names: _Optional[_Iterable[str]] = ..., feature_values: _Optional[_Iterable[float]] = ..., candidates: _Optional[_Iterable[_Union[_api_pb2.Shelf, _Mapping]]] = ..., shelf_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., reward_window_ms: _Optional[int] = ..., pinned_shelves: _Optional[_Iterable[_Union[_api_pb2.PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ..., shadow: _Optional[_Union[ShadowDecision, _Mapping]] = ..., client_id: _Optional[str] = ...) -> None: ...
 
 class ShadowDecision(_message.Message):
     __slots__ = ("model_version", "mode", "shown", "ranking_propensity", "agrees")

@@ -33,7 +33,11 @@ EPILOG = """environment:
   TASTEMAKER_SHADOW_MODEL      a candidate artifact run beside the live model, logged never shown;
                                TASTEMAKER_SHADOW_MODE=apprentice lets it take over once it agrees often enough
   TASTEMAKER_REWARD_WINDOW_S   seconds an outcome may follow its decision (default 30)
-  TASTEMAKER_GRPC_HOST         address the gRPC server binds (default 127.0.0.1; 0.0.0.0 for every interface)
+  TASTEMAKER_GRPC_HOST         address the gRPC server binds (default 127.0.0.1; 0.0.0.0 for every interface:
+                               then TLS and tokens are required, or --insecure / TASTEMAKER_INSECURE=1)
+  TASTEMAKER_TLS_CERT/_KEY     PEM certificate chain and key: gRPC over TLS (re-read on change or SIGHUP);
+                               TASTEMAKER_TLS_CLIENT_CA makes it mutual TLS
+  TASTEMAKER_AUTH_TOKENS_FILE  per-client bearer tokens and scopes (see `tastemaker/services/security.py`)
   TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
   TASTEMAKER_KAFKA_CLIENT      kafka-python (default) or confluent (librdkafka; faster)
   TASTEMAKER_REWARD_MIN/_MAX   valid range of one reported reward (default -1000, 1000); others are refused
@@ -58,6 +62,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         epsilon=getattr(args, "epsilon", None),
         strategy=getattr(args, "strategy", None),
         reward_window_s=getattr(args, "reward_window_s", None),
+        insecure=True if getattr(args, "insecure", False) else None,
     )
 
 

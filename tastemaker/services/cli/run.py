@@ -50,6 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from tastemaker.services.metrics import serve_metrics
 
         serve_metrics(serving, settings.metrics_port, host=settings.metrics_host)
+    if serving.server.security.certificates is not None:
+        serving.server.security.certificates.reload_on_sighup()
     serving.server.start()
     stop.wait()
     serving.stop(grace_s=min(5.0, settings.shutdown_grace_s))
@@ -84,6 +86,8 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
         probe.close()
     prepare_topics(settings)
     base = [sys.executable, "-m", "tastemaker.services.cli", "serve", "--workers", "1", "--reuse-port"]
+    if args.insecure:
+        base.append("--insecure")
     base += ["--port", str(settings.grpc_port)]
     if args.epsilon is not None:
         base += ["--epsilon", str(args.epsilon)]
@@ -170,6 +174,11 @@ def add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         help="server processes sharing the port (default 1); each has its own publisher and model watcher",
     )
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set on each worker
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="listen beyond 127.0.0.1 without TLS and tokens (refused otherwise; TASTEMAKER_INSECURE=1)",
+    )
     serve.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
     serve.add_argument(
         "--strategy",

@@ -1,0 +1,200 @@
+"""TLS, mutual TLS, certificate reload, per-client tokens and scopes, and the refusal to listen
+beyond loopback without them — over a real port, with certificates made here."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tastemaker.features.topics import Topics
+from tastemaker.services.bootstrap import Serving, build_serving, prepare_topics
+from tastemaker.services.config import Settings
+from tastemaker.services.security import SecurityError
+from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
+from tests.integration.helpers import records_on, wait_for
+from tests.support.certificates import Authority
+
+pytestmark = pytest.mark.integration
+
+
+def _serve(settings: Settings) -> Serving:
+    prepare_topics(settings)
+    serving = build_serving(settings, seed=0)
+    serving.server.start()
+    return serving
+
+
+def _rank(channel: grpc.Channel, metadata: tuple[tuple[str, str], ...] = ()) -> api_pb2.RankHomeResponse:
+    return api_pb2_grpc.HomeRankingStub(channel).RankHome(
+        api_pb2.RankHomeRequest(user_id="secure-user", max_shelves=2), timeout=10, metadata=metadata
+    )
+
+
+@pytest.fixture
+def authority(tmp_path: Path) -> Authority:
+    return Authority.create("tastemaker test CA")
+
+
+@pytest.fixture
+def tls_serving(settings: Settings, authority: Authority, tmp_path: Path) -> Iterator[tuple[Serving, Path]]:
+    cert, key = authority.write_server(tmp_path)
+    serving = _serve(settings.with_(tls_cert=str(cert), tls_key=str(key)))
+    try:
+        yield serving, cert
+    finally:
+        serving.stop(grace_s=1)
+
+
+def test_tls_answers_trusted_clients_and_not_plaintext(tls_serving: tuple[Serving, Path], authority: Authority) -> None:
+    serving, _ = tls_serving
+    address = f"127.0.0.1:{serving.server.port}"
+    with grpc.secure_channel(address, grpc.ssl_channel_credentials(authority.pem)) as channel:
+        assert _rank(channel).decision_id
+    with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as refused:
+        _rank(channel)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    stranger = Authority.create("some other CA")
+    with (
+        grpc.secure_channel(address, grpc.ssl_channel_credentials(stranger.pem)) as channel,
+        pytest.raises(grpc.RpcError),
+    ):
+        _rank(channel)
+
+
+def test_a_changed_certificate_is_used_for_new_connections_and_open_ones_stay(
+    tls_serving: tuple[Serving, Path], authority: Authority, tmp_path: Path
+) -> None:
+    serving, cert = tls_serving
+    address = f"127.0.0.1:{serving.server.port}"
+    with grpc.secure_channel(address, grpc.ssl_channel_credentials(authority.pem)) as old:
+        assert _rank(old).decision_id
+        renewed = Authority.create("renewed CA")
+        new_cert, new_key = renewed.issue("tastemaker-test-server", server=True)
+        key_path = Path(serving.server.security.certificates.key)  # type: ignore[union-attr]
+        key_path.write_bytes(new_key)
+        cert.write_bytes(new_cert)
+        os.utime(cert, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a visible change
+
+        def renewed_answers() -> bool:
+            with grpc.secure_channel(address, grpc.ssl_channel_credentials(renewed.pem)) as channel:
+                try:
+                    return bool(_rank(channel).decision_id)
+                except grpc.RpcError:
+                    return False
+
+        wait_for(renewed_answers, timeout_s=20, what="a handshake with the renewed certificate")
+        assert _rank(old).decision_id  # the connection opened before the change still serves
+        assert serving.server.security.certificates.reloads >= 1  # type: ignore[union-attr]
+
+
+def test_mutual_tls_refuses_a_client_without_a_certificate(
+    settings: Settings, authority: Authority, tmp_path: Path
+) -> None:
+    cert, key = authority.write_server(tmp_path)
+    ca = tmp_path / "clients-ca.crt"
+    ca.write_bytes(authority.pem)
+    serving = _serve(settings.with_(tls_cert=str(cert), tls_key=str(key), tls_client_ca=str(ca)))
+    address = f"127.0.0.1:{serving.server.port}"
+    try:
+        with grpc.secure_channel(address, grpc.ssl_channel_credentials(authority.pem)) as channel:
+            with pytest.raises(grpc.RpcError) as refused:
+                _rank(channel)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+        client_cert, client_key = authority.issue("web-home", server=False)
+        credentials = grpc.ssl_channel_credentials(authority.pem, client_key, client_cert)
+        with grpc.secure_channel(address, credentials) as channel:
+            assert _rank(channel).decision_id
+    finally:
+        serving.stop(grace_s=1)
+
+
+def _tokens(tmp_path: Path) -> Path:
+    path = tmp_path / "tokens"
+    digest = {name: hashlib.sha256(f"secret-{name}".encode()).hexdigest() for name in ("web", "ops")}
+    path.write_text(
+        f"# client   sha256(token)   scopes\nweb {digest['web']} rank,stickers\nops {digest['ops']} admin\n"
+    )
+    return path
+
+
+def test_tokens_and_scopes(settings: Settings, tmp_path: Path) -> None:
+    serving = _serve(settings.with_(auth_tokens_file=str(_tokens(tmp_path)), open_reflection=False))
+    address = f"127.0.0.1:{serving.server.port}"
+
+    def code(call) -> grpc.StatusCode | None:  # type: ignore[no-untyped-def]
+        try:
+            call()
+            return None
+        except grpc.RpcError as exc:
+            return exc.code()  # type: ignore[attr-defined,no-any-return]
+
+    try:
+        with grpc.insecure_channel(address) as channel:
+            feedback = api_pb2_grpc.FeedbackStub(channel)
+            web = (("authorization", "Bearer secret-web"),)
+            ops = (("authorization", "Bearer secret-ops"),)
+            assert code(lambda: _rank(channel)) == grpc.StatusCode.UNAUTHENTICATED
+            assert (
+                code(lambda: _rank(channel, (("authorization", "Bearer guessed"),))) == grpc.StatusCode.UNAUTHENTICATED
+            )
+            assert code(lambda: _rank(channel, (("authorization", "secret-web"),))) == grpc.StatusCode.UNAUTHENTICATED
+            decision = _rank(channel, web)
+            report = api_pb2.ReportOutcomeRequest(decision_id=decision.decision_id, item_id="x", reward=1.0)
+            assert code(lambda: feedback.ReportOutcome(report, timeout=10, metadata=web)) == (
+                grpc.StatusCode.PERMISSION_DENIED
+            )
+            assert code(lambda: feedback.ReportOutcome(report, timeout=10, metadata=ops)) is None  # admin: all
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert health.status == health_pb2.HealthCheckResponse.SERVING  # probes carry no tokens
+        assert serving.server.security.auth.refused == 4  # type: ignore[union-attr]
+    finally:
+        serving.stop(grace_s=1)
+    logged = {
+        records_pb2.DecisionLog.FromString(r.value).decision_id: records_pb2.DecisionLog.FromString(r.value).client_id
+        for r in records_on(settings.kafka_bootstrap, Topics(settings.topic_prefix).decisions)
+    }
+    assert logged[decision.decision_id] == "web"  # the decision log names the client that asked
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("web nothex rank", "is not a SHA-256"),
+        (f"web {'a' * 64} rank,root", "unknown scope 'root'"),
+        ("web", "want `client-id sha256-hex"),
+    ],
+)
+def test_a_bad_tokens_file_is_refused_with_its_line(
+    settings: Settings, tmp_path: Path, line: str, message: str
+) -> None:
+    path = tmp_path / "tokens"
+    path.write_text(line + "\n")
+    with pytest.raises(SecurityError, match=message):
+        build_serving(settings.with_(auth_tokens_file=str(path)))
+
+
+def test_listening_beyond_loopback_needs_tls_and_tokens_or_insecure(settings: Settings, tmp_path: Path) -> None:
+    with pytest.raises(SecurityError, match="refusing to listen on 0.0.0.0 without TLS .* and tokens"):
+        build_serving(settings.with_(grpc_host="0.0.0.0"))
+    serving = build_serving(settings.with_(grpc_host="0.0.0.0", insecure=True))
+    serving.stop(grace_s=0)
+    environ = {
+        **os.environ,
+        "TASTEMAKER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "TASTEMAKER_REDIS_URL": settings.redis_url,
+        "TASTEMAKER_GRPC_HOST": "0.0.0.0",
+    }
+    refused = subprocess.run(
+        [sys.executable, "-m", "tastemaker.services.cli", "serve", "--port", "0"],
+        env=environ, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "--insecure" in refused.stderr, refused.stderr
