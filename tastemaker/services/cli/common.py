@@ -37,7 +37,8 @@ EPILOG = """environment:
                                then TLS and tokens are required, or --insecure / TASTEMAKER_INSECURE=1)
   TASTEMAKER_TLS_CERT/_KEY     PEM certificate chain and key: gRPC over TLS (re-read on change or SIGHUP);
                                TASTEMAKER_TLS_CLIENT_CA makes it mutual TLS
-  TASTEMAKER_AUTH_TOKENS_FILE  per-client bearer tokens and scopes (see `tastemaker/services/security.py`)
+  TASTEMAKER_AUTH_TOKENS_FILE  per-client bearer tokens and scopes (see `tastemaker/services/security.py`);
+                               TASTEMAKER_OPEN_REFLECTION=0 limits reflection to `admin` clients
   TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
   TASTEMAKER_KAFKA_CLIENT      kafka-python (default) or confluent (librdkafka; faster)
   TASTEMAKER_REWARD_MIN/_MAX   valid range of one reported reward (default -1000, 1000); others are refused
