@@ -20,6 +20,7 @@ import redis
 
 from tastemaker.features import keys
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
+from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.features.redis_connect import Fence
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.codec import PROTOBUF_HEADERS, UndecodableRecord, decode
@@ -81,8 +82,11 @@ class RewardJoiner:
         reward_range: tuple[float, float] = (-1000.0, 1000.0),
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         fence: Fence | None = None,
+        decision_ids: DecisionIds | None = None,
     ) -> None:
         self._consumer = consumer
+        #: outcomes naming a forged, foreign or expired decision id are dead-lettered, never joined
+        self._decision_ids = decision_ids or DecisionIds()
         self._redis = client
         #: replicas hold a batch's state before its offsets are committed (`redis_connect.Fence`)
         self._fence = fence or Fence()
@@ -110,6 +114,7 @@ class RewardJoiner:
                     outcome = records_pb2.Outcome()
                     _parse(record, outcome)
                     self._check_reward(outcome)
+                    self._check_decision_id(outcome)
                     outcomes.append((record, outcome))
             except RecordRejected as exc:
                 rejects += 1
@@ -133,6 +138,13 @@ class RewardJoiner:
         ]
         written += [keys.decision_outcomes(self._ns, o.decision_id) for _, o in outcomes]
         return written
+
+    def _check_decision_id(self, outcome: records_pb2.Outcome) -> None:
+        why = self._decision_ids.check(
+            outcome.decision_id, outcome.client_id, outcome.reported_at_ms or self._clock_ms()
+        )
+        if why is not None:
+            raise RecordRejected(f"decision id {outcome.decision_id!r} {why}")
 
     def _check_reward(self, outcome: records_pb2.Outcome) -> None:
         low, high = self._reward_range

@@ -24,6 +24,7 @@ from tastemaker.bandits.reward_models import (
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, Strategy, Thompson
 from tastemaker.features.dead_letters import DeadLetterLedger
+from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.features.joiner import RewardJoiner
 from tastemaker.features.learner import LinearLearner
 from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
@@ -61,6 +62,11 @@ def redis_client(settings: Settings, request_path: bool = False) -> redis.Redis:
         if key not in _CLIENTS:
             _CLIENTS[key] = connect(settings.redis_url, socket_timeout=timeout)
         return _CLIENTS[key]
+
+
+def decision_ids_of(settings: Settings) -> DecisionIds:
+    """Signed decision ids when TASTEMAKER_DECISION_KEY is set (`features.decision_ids`)."""
+    return DecisionIds(settings.decision_key.encode())
 
 
 def fence_of(settings: Settings) -> Fence:
@@ -140,7 +146,14 @@ def sticker_service_for(
         return np.array([features.sticker_sends(s) for s in sticker_ids], dtype=np.float64)
 
     return StickerService(
-        bundle.encoder, bundle.index, EpsilonGreedy(settings.epsilon), publisher.publish, topic, engagement=sends
+        bundle.encoder,
+        bundle.index,
+        EpsilonGreedy(settings.epsilon),
+        publisher.publish,
+        topic,
+        engagement=sends,
+        decision_ids=decision_ids_of(settings),
+        reward_window_ms=int(settings.reward_window_s * 1000),
     )
 
 
@@ -211,12 +224,16 @@ def build_serving(
         reward_window_s=settings.reward_window_s,
         rng=np.random.default_rng(seed),
         breaker=breaker,
+        decision_ids=decision_ids_of(settings),
     )
     built.append(home)
     if watcher is not None:
         watcher.maybe_swap()  # serve the registry's current version from the first request
     feedback = FeedbackService(
-        publisher.publish, topics.outcomes, reward_range=(settings.reward_min, settings.reward_max)
+        publisher.publish,
+        topics.outcomes,
+        reward_range=(settings.reward_min, settings.reward_max),
+        decision_ids=decision_ids_of(settings),
     )
     try:
         server = build_server(
@@ -292,6 +309,7 @@ def build_joiner(settings: Settings) -> RewardJoiner:
         default_reward=settings.default_reward,
         reward_range=(settings.reward_min, settings.reward_max),
         fence=fence_of(settings),
+        decision_ids=decision_ids_of(settings),
     )
 
 

@@ -66,6 +66,10 @@ class Settings:
     open_reflection: bool = True
     #: listen beyond loopback without TLS and tokens anyway
     insecure: bool = False
+    #: the key that signs decision ids (shared by every replica and the joiner; at least 16 bytes):
+    #: ReportOutcome then takes only ids this deployment served to the same client, within the
+    #: reward window. Unset: random ids, every id accepted.
+    decision_key: str = ""
     grpc_port: int = 50051
     grpc_workers: int = 16
     grpc_max_message_bytes: int = 4 * 1024 * 1024
@@ -156,6 +160,8 @@ class Settings:
             raise ConfigError("TASTEMAKER_TLS_CERT and TASTEMAKER_TLS_KEY go together: set both or neither")
         if self.tls_client_ca and not self.tls_cert:
             raise ConfigError("TASTEMAKER_TLS_CLIENT_CA (mutual TLS) needs TASTEMAKER_TLS_CERT and _KEY")
+        if self.decision_key and len(self.decision_key.encode()) < 16:
+            raise ConfigError("TASTEMAKER_DECISION_KEY must be at least 16 bytes")
         if self.redis_wait_replicas < 0 or self.redis_wait_timeout_ms <= 0:
             raise ConfigError("TASTEMAKER_REDIS_WAIT_REPLICAS must be >= 0 and TASTEMAKER_REDIS_WAIT_TIMEOUT_MS > 0")
         if not 0 <= self.metrics_port <= 65535:

@@ -12,9 +12,11 @@ import math
 import time
 from collections.abc import Callable
 
+from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
-from tastemaker.services.errors import InvalidArgument
+from tastemaker.services.errors import InvalidArgument, Refused
 from tastemaker.services.limits import MAX_EVENT_TYPE_LENGTH, check_id
+from tastemaker.services.security import current_client
 from tastemaker.v1 import api_pb2, records_pb2
 
 #: the default valid reward range; configure with TASTEMAKER_REWARD_MIN / TASTEMAKER_REWARD_MAX
@@ -55,17 +57,27 @@ class FeedbackService:
         outcomes_topic: str,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE,
+        decision_ids: DecisionIds | None = None,
     ) -> None:
         self._publish = publish
+        #: forged, foreign and expired decision ids are refused before anything is published
+        self._decision_ids = decision_ids or DecisionIds()
         self._topic = outcomes_topic
         self._clock_ms = clock_ms
         self.reward_range = reward_range
         self.outcomes_reported = 0
+        self.refused = 0
 
     def parse(self, request: api_pb2.ReportOutcomeRequest) -> records_pb2.Outcome:
         return parse_report_outcome(request, self.reward_range)
 
     def report(self, outcome: records_pb2.Outcome) -> str:
+        client = current_client.get()
+        why = self._decision_ids.check(outcome.decision_id, client, self._clock_ms())
+        if why is not None:
+            self.refused += 1
+            raise Refused("decision_id", why, expired="window" in why)
+        outcome.client_id = client
         outcome.outcome_id = outcome.outcome_id or outcome_id(outcome.decision_id, outcome.item_id, outcome.event_type)
         outcome.reported_at_ms = self._clock_ms()
         self._publish(

@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
-from tastemaker.services.errors import InvalidArgument
+from tastemaker.services.errors import InvalidArgument, Refused
 from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.home import HomeRankingService, parse_rank_home
 from tastemaker.services.limits import MAX_STICKERS, check_context, check_count, check_id
@@ -135,6 +135,10 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
             except InvalidArgument as exc:
                 self.bad_requests.warning("%s: invalid argument: %s", method, exc)
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except Refused as exc:
+                self.bad_requests.warning("%s: refused: %s", method, exc)
+                code = grpc.StatusCode.FAILED_PRECONDITION if exc.expired else grpc.StatusCode.PERMISSION_DENIED
+                context.abort(code, str(exc))
             except Exception as exc:
                 if context.code() is not None:  # the servicer already aborted with a status
                     raise

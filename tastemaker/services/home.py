@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from tastemaker.bandits.strategies import (
     rank_with_constraints,
     with_floor,
 )
+from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.features.store import FeatureReader, RankingFeatures, UserFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.breaker import CircuitBreaker
@@ -171,6 +171,7 @@ class HomeRankingService:
         before_rank: Callable[[], None] | None = None,
         shadow: ShadowRunner | None = None,
         breaker: CircuitBreaker | None = None,
+        decision_ids: DecisionIds | None = None,
     ) -> None:
         self._features = features
         self._catalog = catalog
@@ -190,6 +191,7 @@ class HomeRankingService:
         self._clock_ms = clock_ms
         self.decisions_served = 0
         self.metrics = DecisionMetrics()
+        self._decision_ids = decision_ids or DecisionIds()
         self.feature_failures = 0
         self._failure_log = RateLimitedLog(log)
 
@@ -329,12 +331,13 @@ class HomeRankingService:
         served: list[ServedShelf] | None = page.served
         not_free = request.excluded | {shelf_id for _, shelf_id in request.pinned}
         free = [i for i, s in enumerate(shelves) if s.shelf_id not in not_free]
+        served_at_ms = self._clock_ms()
         decision = records_pb2.DecisionLog(
-            decision_id=uuid.uuid4().hex,
+            decision_id=self._decision_ids.mint(served_at_ms, self._reward_window_ms, current_client.get()),
             request_id=request.request_id,
             user_id=request.user_id,
             surface="home",
-            served_at_ms=self._clock_ms(),
+            served_at_ms=served_at_ms,
             policy=policy,
             model_version=model.version,
             exploration=exploration_log(self._shelf_strategy, len(free), max_shelves, self._floor),

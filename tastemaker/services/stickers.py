@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from tastemaker.bandits.feature_vector import sticker_names
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, rank_with_constraints
+from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
@@ -65,8 +65,13 @@ class StickerService:
         engagement: Callable[[str, Sequence[str]], np.ndarray] | None = None,
         rng: np.random.Generator | None = None,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        decision_ids: DecisionIds | None = None,
+        reward_window_ms: int = 30_000,
     ) -> None:
         self._encoder = encoder
+        self._decision_ids = decision_ids or DecisionIds()
+        #: how long a ReportOutcome for a suggestion is accepted (when decision ids are signed)
+        self._reward_window_ms = reward_window_ms
         self._index = index
         self._strategy = strategy or EpsilonGreedy(0.1)
         self._publish = publish
@@ -104,11 +109,12 @@ class StickerService:
         placement = rank_with_constraints(
             self._strategy, Candidates(ids, scores, np.column_stack([np.ones(len(ids)), scores])), k, self._rng
         )
+        served_at_ms = self._clock_ms()
         decision = records_pb2.DecisionLog(
-            decision_id=uuid.uuid4().hex,
+            decision_id=self._decision_ids.mint(served_at_ms, self._reward_window_ms, current_client.get()),
             user_id=user_id,
             surface="stickers",
-            served_at_ms=self._clock_ms(),
+            served_at_ms=served_at_ms,
             policy=self._strategy.name,
             model_version=f"{self._encoder.version}+{index.version}",
             exploration=exploration_log(self._strategy, len(ids), k),

@@ -179,20 +179,22 @@ class ShadowDecision(_message.Message):
     def __init__(self, model_version: _Optional[str] = ..., mode: _Optional[str] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., agrees: bool = ...) -> None: ...
 
 class Outcome(_message.Message):
-    __slots__ = ("outcome_id", "decision_id", "item_id", "reward", "event_type", "reported_at_ms")
+    __slots__ = ("outcome_id", "decision_id", "item_id", "reward", "event_type", "reported_at_ms", "client_id")
     OUTCOME_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     REWARD_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     REPORTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     outcome_id: str
     decision_id: str
     item_id: str
     reward: float
     event_type: str
     reported_at_ms: int
-    def __init__(self, outcome_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., item_id: _Optional[str] = ..., reward: _Optional[float] = ..., event_type: _Optional[str] = ..., reported_at_ms: _Optional[int] = ...) -> None: ...
+    client_id: str
+    def __init__(self, outcome_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., item_id: _Optional[str] = ..., reward: _Optional[float] = ..., event_type: _Optional[str] = ..., reported_at_ms: _Optional[int] = ..., client_id: _Optional[str] = ...) -> None: ...
 
 class RewardedDecision(_message.Message):
     __slots__ = ("decision", "outcomes", "reward", "defaulted", "joined_at_ms")

@@ -16,6 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tastemaker.features.topics import Topics
+from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.bootstrap import Serving, build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.services.security import SecurityError
@@ -198,3 +199,80 @@ def test_listening_beyond_loopback_needs_tls_and_tokens_or_insecure(settings: Se
         env=environ, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert refused.returncode == 2 and "--insecure" in refused.stderr, refused.stderr
+
+
+def test_outcomes_only_for_decisions_this_deployment_served_to_the_same_client(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """With TASTEMAKER_DECISION_KEY: a client may report outcomes only for its own decisions, within
+    the reward window; forged, foreign and expired ids get a clear status and never reach
+    tastemaker.outcomes. The joiner refuses the same ids when they arrive on Kafka directly."""
+    from tastemaker.features.decision_ids import DecisionIds
+    from tastemaker.services.bootstrap import build_joiner
+
+    tokens = tmp_path / "tokens"
+    tokens.write_text(
+        "".join(
+            f"{name} {hashlib.sha256(f'secret-{name}'.encode()).hexdigest()} rank,feedback\n" for name in ("web", "app")
+        )
+    )
+    key = "a-deployment-key-of-32-bytes-xyz"
+    secured = settings.with_(auth_tokens_file=str(tokens), decision_key=key, reward_window_s=2.0)
+    serving = _serve(secured)
+    web, app = (("authorization", "Bearer secret-web"),), (("authorization", "Bearer secret-app"),)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
+            feedback = api_pb2_grpc.FeedbackStub(channel)
+
+            def report(decision_id: str, who: tuple[tuple[str, str], ...]) -> grpc.StatusCode:
+                request = api_pb2.ReportOutcomeRequest(decision_id=decision_id, item_id="card", reward=1.0)
+                try:
+                    feedback.ReportOutcome(request, timeout=10, metadata=who)
+                    return grpc.StatusCode.OK
+                except grpc.RpcError as exc:
+                    assert "`decision_id`" in exc.details()  # type: ignore[attr-defined]
+                    return exc.code()  # type: ignore[attr-defined,no-any-return]
+
+            mine = _rank(channel, web).decision_id
+            assert report(mine, web) == grpc.StatusCode.OK
+            assert report(mine, app) == grpc.StatusCode.PERMISSION_DENIED  # foreign
+            assert report(mine[:-4] + "0000", web) == grpc.StatusCode.PERMISSION_DENIED  # forged
+            assert report("5beecabdf9fb43a786d1adbdef53476b", web) == grpc.StatusCode.PERMISSION_DENIED
+            time.sleep(2.2)
+            assert report(mine, web) == grpc.StatusCode.FAILED_PRECONDITION  # replayed after its window
+        assert serving.feedback.refused == 4
+    finally:
+        serving.stop(grace_s=1)
+    topics = Topics(secured.topic_prefix)
+    reported = [records_pb2.Outcome.FromString(r.value) for r in records_on(secured.kafka_bootstrap, topics.outcomes)]
+    assert [(o.decision_id, o.client_id) for o in reported] == [(mine, "web")]
+
+    # an outcome written to Kafka directly, past the server, with a forged id: dead-lettered
+    from tastemaker.messaging.kafka_python import KafkaPythonProducer
+
+    forged = records_pb2.Outcome(
+        outcome_id="x", decision_id=DecisionIds(b"not-the-deployment-key").mint(0, 10**12, "web"),
+        item_id="card", reward=1.0, client_id="web", reported_at_ms=int(time.time() * 1000),
+    )  # fmt: skip
+    joiner = build_joiner(secured)
+    try:
+        for _ in range(6):  # join the group (it starts from the latest offsets) before the record comes
+            joiner.consume_once(timeout_s=0.5)
+        producer = KafkaPythonProducer(secured.kafka_bootstrap)
+        producer.send(topics.outcomes, forged.SerializeToString(), key=b"forged", headers=PROTOBUF_HEADERS)
+        producer.flush()
+        producer.close()
+
+        def refused_letter() -> list[str]:
+            joiner.consume_once(timeout_s=0.5)
+            return [
+                reason
+                for r in records_on(secured.kafka_bootstrap, topics.events_dlq)
+                if "was not issued by this deployment" in (reason := records_pb2.DeadLetter.FromString(r.value).reason)
+            ]
+
+        reasons = wait_for(refused_letter, timeout_s=30, what="the forged outcome dead-lettered")
+        assert forged.decision_id in reasons[0]
+        assert joiner.stats.outcomes == 1 and joiner.stats.rejected == 1  # the genuine one joined, the forged not
+    finally:
+        joiner.close()
