@@ -24,6 +24,7 @@ import redis
 from tastemaker.features import keys
 from tastemaker.features.definitions import FEATURES, RATIOS, Aggregation, Entity, FeatureDefinition
 from tastemaker.features.folding import BatchFolder, UnitUpdate
+from tastemaker.features.pseudonyms import Pseudonyms
 from tastemaker.features.redis_connect import (
     CLUSTER_RETRYABLE,
     NotReplicated,
@@ -317,8 +318,11 @@ class FeatureStore:
         features: Sequence[FeatureDefinition] = FEATURES,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
+        pseudonyms: Pseudonyms | None = None,
     ) -> None:
         self._redis = client
+        #: users are stored under their pseudonym when a key is configured (`features.pseudonyms`)
+        self._pseudonyms = pseudonyms or Pseudonyms()
         #: replicas that must hold each applied batch before `wait()` returns (0: no fence)
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
@@ -356,7 +360,8 @@ class FeatureStore:
         ns = self._namespace
         script_keys = [self.unit_key(update)]
         if update.unit == "user":
-            script_keys += [keys.recent_items(ns, update.entity_id, name) for name in update.recents]
+            user = self._pseudonyms.of(update.entity_id)
+            script_keys += [keys.recent_items(ns, user, name) for name in update.recents]
         tokens = [
             keys.watermark_field(update.topic, update.partition),
             str(update.first_offset),
@@ -392,7 +397,7 @@ class FeatureStore:
     def unit_key(self, update: UnitUpdate) -> str:
         """The key that places an update's script (all its keys share its hash tag)."""
         if update.unit == "user":
-            return keys.user_features(self._namespace, update.entity_id)
+            return keys.user_features(self._namespace, self._pseudonyms.of(update.entity_id))
         return keys.item_features(self._namespace, update.entity_id)
 
     def fence_command(self) -> bytes:
@@ -405,9 +410,10 @@ class FeatureStore:
 
     # -- reads ----------------------------------------------------------------------------
     def _queue_user(self, pipe: Any, user_id: str) -> None:
-        pipe.hgetall(keys.user_features(self._namespace, user_id))
+        stored = self._pseudonyms.of(user_id)
+        pipe.hgetall(keys.user_features(self._namespace, stored))
         for name in self._recent_names:
-            pipe.zrevrange(keys.recent_items(self._namespace, user_id, name), 0, -1)
+            pipe.zrevrange(keys.recent_items(self._namespace, stored, name), 0, -1)
 
     def _from_replies(self, user_id: str, replies: list[Any], as_of_ms: int) -> UserFeatures:
         raw = _decode_hash(replies[0])
@@ -425,7 +431,7 @@ class FeatureStore:
         fields = [event_count_name(t) for t in event_types]
         fields += [f"{SHELF_ENGAGEMENT}|{s}" for s in shelf_ids]
         fields += [f"{CARD_ENGAGEMENT}|{c}" for c in card_ids]
-        key = keys.user_features(self._namespace, user_id)
+        key = keys.user_features(self._namespace, self._pseudonyms.of(user_id))
         packed = "\x1f".join(fields)
         if packed.count("\x1f") == len(fields) - 1:
             whole, reply = self._ranking_read(keys=[key], args=[len(fields), packed])

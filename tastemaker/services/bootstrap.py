@@ -40,6 +40,7 @@ from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.grpc_server import ServingServer, build_server
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.model_watcher import ModelWatcher
+from tastemaker.services.privacy import LogPolicy
 from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.services.security import ServerSecurity
 from tastemaker.services.shadow import ShadowRunner
@@ -62,6 +63,11 @@ def redis_client(settings: Settings, request_path: bool = False) -> redis.Redis:
         if key not in _CLIENTS:
             _CLIENTS[key] = connect(settings.redis_url, socket_timeout=timeout)
         return _CLIENTS[key]
+
+
+def log_policy_of(settings: Settings) -> LogPolicy:
+    """Pseudonymous user ids and the logged context keys (`services.privacy`)."""
+    return LogPolicy.parse(settings.user_id_key, settings.logged_context_keys)
 
 
 def decision_ids_of(settings: Settings) -> DecisionIds:
@@ -154,6 +160,7 @@ def sticker_service_for(
         engagement=sends,
         decision_ids=decision_ids_of(settings),
         reward_window_ms=int(settings.reward_window_s * 1000),
+        log_policy=log_policy_of(settings),
     )
 
 
@@ -209,7 +216,9 @@ def build_serving(
             hook()
 
     home = HomeRankingService(
-        features=FeatureStore(client, namespace=settings.redis_namespace),
+        features=FeatureStore(
+            client, namespace=settings.redis_namespace, pseudonyms=log_policy_of(settings).pseudonyms
+        ),
         catalog=catalog or default_catalog(),
         model=reward_model_for(settings),
         strategy=strategy_for(settings, "shelf", shared),
@@ -225,6 +234,7 @@ def build_serving(
         rng=np.random.default_rng(seed),
         breaker=breaker,
         decision_ids=decision_ids_of(settings),
+        log_policy=log_policy_of(settings),
     )
     built.append(home)
     if watcher is not None:
@@ -282,6 +292,7 @@ def build_stream_processor(
             namespace=settings.redis_namespace,
             wait_replicas=settings.redis_wait_replicas,
             wait_timeout_ms=settings.redis_wait_timeout_ms,
+            pseudonyms=log_policy_of(settings).pseudonyms,
         ),
         ledger,
         status=client,

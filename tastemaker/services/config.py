@@ -70,6 +70,10 @@ class Settings:
     #: ReportOutcome then takes only ids this deployment served to the same client, within the
     #: reward window. Unset: random ids, every id accepted.
     decision_key: str = ""
+    #: pseudonymise user ids in Redis keys and decision logs with this key (>= 16 bytes; unset: off)
+    user_id_key: str = ""
+    #: request-context keys written to decision logs (comma-separated; `*`: all)
+    logged_context_keys: str = "*"
     grpc_port: int = 50051
     grpc_workers: int = 16
     grpc_max_message_bytes: int = 4 * 1024 * 1024
@@ -160,6 +164,8 @@ class Settings:
             raise ConfigError("TASTEMAKER_TLS_CERT and TASTEMAKER_TLS_KEY go together: set both or neither")
         if self.tls_client_ca and not self.tls_cert:
             raise ConfigError("TASTEMAKER_TLS_CLIENT_CA (mutual TLS) needs TASTEMAKER_TLS_CERT and _KEY")
+        if self.user_id_key and len(self.user_id_key.encode()) < 16:
+            raise ConfigError("TASTEMAKER_USER_ID_KEY must be at least 16 bytes")
         if self.decision_key and len(self.decision_key.encode()) < 16:
             raise ConfigError("TASTEMAKER_DECISION_KEY must be at least 16 bytes")
         if self.redis_wait_replicas < 0 or self.redis_wait_timeout_ms <= 0:

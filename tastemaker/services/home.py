@@ -41,6 +41,7 @@ from tastemaker.services.limits import (
     check_id,
 )
 from tastemaker.services.logs import RateLimitedLog
+from tastemaker.services.privacy import LogPolicy
 from tastemaker.services.security import current_client
 from tastemaker.services.serving_metrics import DecisionMetrics
 from tastemaker.services.shadow import ShadowRunner
@@ -172,6 +173,7 @@ class HomeRankingService:
         shadow: ShadowRunner | None = None,
         breaker: CircuitBreaker | None = None,
         decision_ids: DecisionIds | None = None,
+        log_policy: LogPolicy | None = None,
     ) -> None:
         self._features = features
         self._catalog = catalog
@@ -192,6 +194,7 @@ class HomeRankingService:
         self.decisions_served = 0
         self.metrics = DecisionMetrics()
         self._decision_ids = decision_ids or DecisionIds()
+        self._log_policy = log_policy or LogPolicy()
         self.feature_failures = 0
         self._failure_log = RateLimitedLog(log)
 
@@ -335,13 +338,13 @@ class HomeRankingService:
         decision = records_pb2.DecisionLog(
             decision_id=self._decision_ids.mint(served_at_ms, self._reward_window_ms, current_client.get()),
             request_id=request.request_id,
-            user_id=request.user_id,
+            user_id=self._log_policy.user(request.user_id),
             surface="home",
             served_at_ms=served_at_ms,
             policy=policy,
             model_version=model.version,
             exploration=exploration_log(self._shelf_strategy, len(free), max_shelves, self._floor),
-            context=request.context,
+            context=self._log_policy.context(request.context),
             feature_names=names,
             feature_values=values.tolist(),
             candidates=[api_pb2.Shelf(shelf_id=s.shelf_id, card_ids=s.card_ids) for s in shelves],

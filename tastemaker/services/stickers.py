@@ -26,6 +26,7 @@ from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.exploration import exploration_log
 from tastemaker.services.limits import MAX_STICKERS, check_id
+from tastemaker.services.privacy import LogPolicy
 from tastemaker.services.security import current_client
 from tastemaker.stickers.catalog import LANGUAGES
 from tastemaker.stickers.encoder import StickerEncoder
@@ -67,9 +68,11 @@ class StickerService:
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         decision_ids: DecisionIds | None = None,
         reward_window_ms: int = 30_000,
+        log_policy: LogPolicy | None = None,
     ) -> None:
         self._encoder = encoder
         self._decision_ids = decision_ids or DecisionIds()
+        self._log_policy = log_policy or LogPolicy()
         #: how long a ReportOutcome for a suggestion is accepted (when decision ids are signed)
         self._reward_window_ms = reward_window_ms
         self._index = index
@@ -112,13 +115,13 @@ class StickerService:
         served_at_ms = self._clock_ms()
         decision = records_pb2.DecisionLog(
             decision_id=self._decision_ids.mint(served_at_ms, self._reward_window_ms, current_client.get()),
-            user_id=user_id,
+            user_id=self._log_policy.user(user_id),
             surface="stickers",
             served_at_ms=served_at_ms,
             policy=self._strategy.name,
             model_version=f"{self._encoder.version}+{index.version}",
             exploration=exploration_log(self._strategy, len(ids), k),
-            context={"language": language, "message": normalise(text)[:200]},
+            context=self._log_policy.context({"language": language, "message": normalise(text)[:200]}),
             feature_names=sticker_names(ids),
             feature_values=similarity.tolist() + sends.tolist(),
             ranking_propensity=placement.ranking_probability,

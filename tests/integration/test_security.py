@@ -276,3 +276,56 @@ def test_outcomes_only_for_decisions_this_deployment_served_to_the_same_client(
         assert joiner.stats.outcomes == 1 and joiner.stats.rejected == 1  # the genuine one joined, the forged not
     finally:
         joiner.close()
+
+
+def test_pseudonymous_users_and_an_allow_list_of_logged_context(settings: Settings) -> None:
+    """With TASTEMAKER_USER_ID_KEY the user is stored in Redis and logged on Kafka under a keyed
+    pseudonym (never the id itself), and still ranked with their features; only the allowed
+    context keys reach the decision log."""
+    from tastemaker.features.pseudonyms import Pseudonyms
+    from tastemaker.features.redis_connect import connect
+    from tastemaker.messaging.kafka_python import KafkaPythonProducer
+    from tastemaker.services.bootstrap import build_stream_processor
+
+    private = settings.with_(user_id_key="a-user-id-key-of-32-bytes-abcdef", logged_context_keys="device")
+    pseudonym = Pseudonyms(private.user_id_key.encode()).of("alice@example.com")
+    prepare_topics(private)
+    topics = Topics(private.topic_prefix)
+    producer = KafkaPythonProducer(private.kafka_bootstrap)
+    for i in range(4):
+        event = records_pb2.UserEvent(
+            event_id=f"p{i}", user_id="alice@example.com", type="card_click", shelf_id="shelf-01",
+            item_id="card-01-00", event_time_ms=1_700_000_000_000 + i,
+        )  # fmt: skip
+        producer.send(topics.events, event.SerializeToString(), key=b"alice", headers=PROTOBUF_HEADERS)
+    producer.flush()
+    producer.close()
+    processor = build_stream_processor(private)
+    try:
+        wait_for(lambda: processor.process_once() or processor.stats.applied >= 4, timeout_s=60, what="events applied")
+    finally:
+        processor.close()
+    stored = [k.decode() for k in connect(private.redis_url).scan_iter(match=f"{private.redis_namespace}:*")]
+    assert stored and not any("alice" in k for k in stored), stored
+    assert any(pseudonym in k for k in stored)
+
+    serving = _serve(private)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
+            response = api_pb2_grpc.HomeRankingStub(channel).RankHome(
+                api_pb2.RankHomeRequest(
+                    user_id="alice@example.com", context={"device": "ios", "email": "alice@example.com"}
+                ),
+                timeout=10,
+            )
+    finally:
+        serving.stop(grace_s=1)
+    logs = {
+        (log := records_pb2.DecisionLog.FromString(r.value)).decision_id: log
+        for r in records_on(private.kafka_bootstrap, topics.decisions)
+    }
+    logged = logs[response.decision_id]
+    assert logged.user_id == pseudonym and "alice" not in logged.SerializeToString().decode(errors="replace")
+    assert dict(logged.context) == {"device": "ios"}
+    engagement = dict(zip(logged.feature_names, logged.feature_values, strict=True))
+    assert engagement["shelf:shelf-01"] == 4  # ranked with alice's features, read by pseudonym

@@ -41,6 +41,8 @@ EPILOG = """environment:
                                TASTEMAKER_OPEN_REFLECTION=0 limits reflection to `admin` clients
   TASTEMAKER_DECISION_KEY      signs decision ids (>= 16 bytes, shared by replicas and the joiner): outcomes
                                only for decisions served to the same client, within the reward window
+  TASTEMAKER_USER_ID_KEY       pseudonymise user ids in Redis and decision logs (keyed HMAC, >= 16 bytes);
+                               TASTEMAKER_LOGGED_CONTEXT_KEYS=k1,k2 logs only those context keys (default *)
   TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
   TASTEMAKER_KAFKA_CLIENT      kafka-python (default) or confluent (librdkafka; faster)
   TASTEMAKER_REWARD_MIN/_MAX   valid range of one reported reward (default -1000, 1000); others are refused

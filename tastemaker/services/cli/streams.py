@@ -57,7 +57,10 @@ def cmd_features_get(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not settings.redis_url:
         raise UsageError("set TASTEMAKER_REDIS_URL to the Redis holding the features")
-    store = FeatureStore(connect(settings.redis_url), namespace=settings.redis_namespace)
+    from tastemaker.services.bootstrap import log_policy_of
+
+    pseudonyms = log_policy_of(settings).pseudonyms  # the user's pseudonym when TASTEMAKER_USER_ID_KEY is set
+    store = FeatureStore(connect(settings.redis_url), namespace=settings.redis_namespace, pseudonyms=pseudonyms)
     print(json.dumps(store.read(args.user).as_json(), indent=2, sort_keys=True))
     return 0
 
