@@ -76,6 +76,7 @@ bench: setup obp-venv stickers-catalog
 	$(BIN)/python -m tests.benchmarks.bench_learning
 	$(BIN)/python -m tests.benchmarks.bench_retrain
 	$(BIN)/python -m tests.benchmarks.bench_stickers
+	$(BIN)/python -m tests.benchmarks.bench_soak --minutes 10
 
 clean:
 	rm -rf $(VENV) $(OBP_VENV) .pytest_cache .mypy_cache .ruff_cache
