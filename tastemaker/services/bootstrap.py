@@ -44,6 +44,7 @@ from tastemaker.services.privacy import LogPolicy
 from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.services.security import ServerSecurity
 from tastemaker.services.shadow import ShadowRunner
+from tastemaker.services.spool import Spool
 from tastemaker.services.stickers import StickerService
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,7 @@ def build_serving(
     publisher = BackgroundPublisher(
         make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-serving"),
         max_queued=settings.decision_queue_size,
+        spool=Spool(Path(settings.spool_path), settings.spool_max_records) if settings.spool_path else None,
     )
     shared = None
     hooks: list[Callable[[], None]] = []

@@ -129,6 +129,10 @@ class Settings:
     embedded_broker_max_mb: int = 1024
     #: Decision-log records waiting to be sent; when full, new ones are dropped and counted.
     decision_queue_size: int = 10_000
+    #: keep records waiting for Kafka in this SQLite file instead of memory: crash-safe, survives a
+    #: broker outage and a restart (`services/spool.py`); bounded by `spool_max_records`
+    spool_path: str = ""
+    spool_max_records: int = 1_000_000
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

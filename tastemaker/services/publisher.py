@@ -6,6 +6,10 @@ producer in batches and waits for each batch's acknowledgement. A batch that fai
 the broker takes it: a broker restart loses nothing that is queued. While the broker is away the
 queue fills; when it is full a new record is dropped. Every drop, failed attempt and record given
 up at shutdown is counted (`stats`, Prometheus) and logged: nothing is lost silently.
+
+With a spool (`TASTEMAKER_SPOOL_PATH`, `services/spool.py`) the queue is on disk instead: a record
+is stored durably before `publish` returns, survives the broker's outage and the process's death,
+and is deleted only once acknowledged; a restarted process sends what the last one left, in order.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 from tastemaker.messaging.ports import Producer, RecordTooLarge
+from tastemaker.services.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +52,11 @@ class PublisherStats:
 
 
 class BackgroundPublisher:
-    def __init__(self, producer: Producer, max_queued: int = 10_000, ack_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, producer: Producer, max_queued: int = 10_000, ack_timeout_s: float = 10.0, spool: Spool | None = None
+    ) -> None:
         self._producer = producer
+        self._spool = spool
         self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=max_queued)
         self._ack_timeout_s = ack_timeout_s
         self._closing = threading.Event()
@@ -57,17 +65,31 @@ class BackgroundPublisher:
         self._accepted = 0  # records queued so far
         self._finished = 0  # of those, acknowledged or given up
         self.stats = PublisherStats()
-        self._thread = threading.Thread(target=self._drain, name="record-publisher", daemon=True)
+        if spool is not None and len(spool):
+            log.warning(
+                "%d records left in the spool %s by an earlier process: sending them first", len(spool), spool.path
+            )
+        target = self._drain if spool is None else self._drain_spool
+        self._thread = threading.Thread(target=target, name="record-publisher", daemon=True)
         self._thread.start()
 
     def queued(self) -> int:
         """Records waiting for the broker (queued or in an unacknowledged batch)."""
+        if self._spool is not None:
+            return len(self._spool)
         return self._accepted - self._finished
 
     def publish(
         self, topic: str, value: bytes, key: bytes | None = None, headers: dict[str, bytes] | None = None
     ) -> bool:
         """Queue a record; returns False (and counts a drop) when the queue is full."""
+        if self._spool is not None:
+            if self._spool.append(topic, value, key, headers or {}):
+                return True
+            self.stats.dropped += 1
+            if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
+                log.error("spool full: %d records dropped so far (is the broker down?)", self.stats.dropped)
+            return False
         try:
             with self._count_lock:
                 self._queue.put_nowait(_Pending(topic, key, value, headers or {}))
@@ -105,7 +127,23 @@ class BackgroundPublisher:
                 self._finished += size
                 self._idle.notify_all()
 
-    def _send(self, batch: list[_Pending]) -> None:
+    def _drain_spool(self) -> None:
+        assert self._spool is not None
+        while True:
+            records = self._spool.take(BATCH, timeout_s=0.2)
+            if not records:
+                if self._closing.is_set():
+                    return
+                continue
+            batch = [_Pending(r.topic, r.key, r.value, r.headers) for r in records]
+            if not self._send(batch):
+                return  # closing while the broker is away: the records stay in the spool
+            self._spool.done(records[-1].row)
+            with self._idle:
+                self._idle.notify_all()
+
+    def _send(self, batch: list[_Pending]) -> bool:
+        """True once the broker has the batch; False when `close` gave up on it."""
         attempt = 0
         while batch:
             try:
@@ -120,20 +158,26 @@ class BackgroundPublisher:
                 self.stats.published += len(batch)
                 if attempt:
                     log.warning("sent %d records after %d failed attempts", len(batch), attempt)
-                return
+                return True
             except Exception as exc:
                 attempt += 1
                 self.stats.failed_attempts += 1
                 if self._closing.is_set():
+                    if self._spool is not None:
+                        log.error(
+                            "shutting down: %d records stay in the spool for the next start (%s)", len(self._spool), exc
+                        )
+                        return False
                     self.stats.lost += len(batch)
                     log.error("shutting down: %d records could not be sent (%s)", len(batch), exc)
-                    return
+                    return False
                 pause = min(5.0, 0.1 * 2**attempt)
                 log.error(
                     "could not send %d records (attempt %d: %s: %s); sending them again in %.1f s",
                     len(batch), attempt, type(exc).__name__, exc, pause,
                 )  # fmt: skip
                 self._closing.wait(pause)
+        return True  # nothing sendable was left (every record refused)
 
     def flush(self, timeout_s: float = 10.0) -> None:
         """Wait until every record queued so far is acknowledged by the broker (or `timeout_s`)."""
@@ -147,12 +191,17 @@ class BackgroundPublisher:
         deadline = time.monotonic() + timeout_s
         self.flush(timeout_s)
         self._closing.set()
-        with contextlib.suppress(queue.Full):
-            self._queue.put(None, timeout=max(0.0, deadline - time.monotonic()))
+        if self._spool is not None:
+            self._spool.wake()
+        else:
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=max(0.0, deadline - time.monotonic()))
         self._thread.join(max(0.1, deadline - time.monotonic()))
-        if self._thread.is_alive():
+        if self._thread.is_alive() and self._spool is None:
             self.stats.lost += self.queued()
             log.error("publisher did not finish within %.0f s: %d records unsent", timeout_s, self.queued())
+        if self._spool is not None and len(self._spool):
+            log.warning("%d records stay in the spool %s for the next start", len(self._spool), self._spool.path)
         try:
             self._producer.close()
         except Exception as exc:

@@ -49,6 +49,8 @@ EPILOG = """environment:
   TASTEMAKER_FEATURE_TIMEOUT_S budget of one feature read on the request path (default 0.05); after
                                TASTEMAKER_FEATURE_BREAKER_FAILURES (3) failures in a row ranking skips
                                Redis and probes it every TASTEMAKER_FEATURE_BREAKER_PROBE_S (1.0)
+  TASTEMAKER_SPOOL_PATH        keep decision logs and outcomes waiting for Kafka in this SQLite file (crash-safe,
+                               survives a broker outage and a restart); TASTEMAKER_SPOOL_MAX_RECORDS (1,000,000)
   TASTEMAKER_SHUTDOWN_GRACE_S  `up` exits at most this long after SIGTERM/SIGINT (default 15)
   TASTEMAKER_METRICS_PORT      Prometheus metrics of this process on this port (default 0: off), bound to
                                TASTEMAKER_METRICS_HOST (default 127.0.0.1; 0.0.0.0 in a container)

@@ -1,0 +1,127 @@
+"""No decision log or outcome lost while Kafka is down: a real `tastemaker serve` with a spool
+(TASTEMAKER_SPOOL_PATH) under steady RankHome + ReportOutcome load; its own Tansu broker is
+SIGKILLed, the load goes on (answered from the spool), the server is SIGKILLed too while records
+wait, the broker comes back, the server restarts on the same spool: every decision answered after
+the broker died appears on tastemaker.decisions exactly once, every accepted outcome on
+tastemaker.outcomes exactly once. (The test broker keeps records in memory, so what it held before
+its death is gone with it; what was only ever in the spool is what this test is about.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tastemaker.features.topics import Topics
+from tastemaker.services.bootstrap import prepare_topics
+from tastemaker.services.config import Settings
+from tastemaker.services.embedded import free_port, start_broker
+from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
+from tests.integration.helpers import records_on, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+
+class Load:
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.decisions: list[tuple[float, str]] = []  # (answered at, decision id)
+        self.outcomes: list[tuple[float, str]] = []  # (accepted at, outcome id)
+        self.failures: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            try:
+                with grpc.insecure_channel(self.address) as channel:
+                    response = api_pb2_grpc.HomeRankingStub(channel).RankHome(
+                        api_pb2.RankHomeRequest(user_id=f"spool-{n % 20}", max_shelves=2), timeout=5
+                    )
+                    self.decisions.append((time.time(), response.decision_id))
+                    card = response.shelves[0].cards[0].card_id
+                    reply = api_pb2_grpc.FeedbackStub(channel).ReportOutcome(
+                        api_pb2.ReportOutcomeRequest(decision_id=response.decision_id, item_id=card, reward=1.0),
+                        timeout=5,
+                    )
+                    self.outcomes.append((time.time(), reply.outcome_id))
+            except grpc.RpcError as exc:  # only while the server itself is down
+                self.failures.append(exc.code().name)  # type: ignore[attr-defined]
+                time.sleep(0.05)
+            time.sleep(0.01)
+
+
+def _server(settings: Settings, port: int, spool: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TASTEMAKER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "TASTEMAKER_REDIS_URL": settings.redis_url,
+        "TASTEMAKER_REDIS_NAMESPACE": settings.redis_namespace,
+        "TASTEMAKER_TOPIC_PREFIX": settings.topic_prefix,
+        "TASTEMAKER_GRPC_PORT": str(port),
+        "TASTEMAKER_SPOOL_PATH": str(spool),
+        "TASTEMAKER_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen([sys.executable, "-m", "tastemaker.services.cli", "serve"], env=env)
+
+
+def test_a_broker_outage_and_a_server_sigkill_lose_and_duplicate_nothing(settings: Settings, tmp_path: Path) -> None:
+    broker = start_broker(log_dir=tmp_path)
+    broker_port = broker.port
+    settings = settings.with_(kafka_bootstrap=f"127.0.0.1:{broker_port}")
+    prepare_topics(settings)
+    port, spool = free_port(), tmp_path / "spool.db"
+    server = _server(settings, port, spool)
+    load = Load(f"127.0.0.1:{port}")
+    thread = threading.Thread(target=load.run)
+    try:
+        thread.start()
+        wait_for(lambda: len(load.decisions) > 20, timeout_s=60, what="load on the server")
+        broker.process.send_signal(signal.SIGKILL)
+        broker.process.wait()
+        outage_began = time.time()
+        answered_before = len(load.decisions)
+        wait_for(lambda: len(load.decisions) > answered_before + 100, timeout_s=60, what="answers during the outage")
+        server.send_signal(signal.SIGKILL)  # while its records wait in the spool
+        server.wait()
+        time.sleep(1.0)
+        broker = start_broker(port=broker_port, log_dir=tmp_path)  # back, empty (memory storage)
+        prepare_topics(settings)
+        server = _server(settings, port, spool)
+        answered_again = len(load.decisions)
+        wait_for(lambda: len(load.decisions) > answered_again + 50, timeout_s=60, what="answers after the restart")
+    finally:
+        load.stop.set()
+        if thread.is_alive():
+            thread.join(30)
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+    topics = Topics(settings.topic_prefix)
+    try:
+        logged = Counter(
+            records_pb2.DecisionLog.FromString(r.value).decision_id
+            for r in records_on(settings.kafka_bootstrap, topics.decisions)
+        )
+        reported = Counter(
+            records_pb2.Outcome.FromString(r.value).outcome_id
+            for r in records_on(settings.kafka_bootstrap, topics.outcomes)
+        )
+    finally:
+        broker.stop()
+    since_outage = [d for at, d in load.decisions if at > outage_began]
+    accepted = [o for at, o in load.outcomes if at > outage_began]
+    assert len(since_outage) > 150
+    missing = [d for d in since_outage if logged[d] == 0]
+    assert not missing, f"{len(missing)} of {len(since_outage)} decisions answered since the outage were never logged"
+    assert all(logged[d] == 1 for d in since_outage), Counter(logged[d] for d in since_outage)
+    assert all(reported[o] == 1 for o in accepted), Counter(reported[o] for o in accepted)
+    assert set(load.failures) <= {"UNAVAILABLE"}, Counter(load.failures)  # only while the server was down
