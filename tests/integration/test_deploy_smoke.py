@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 COMPOSE = Path(__file__).resolve().parents[2] / "deploy" / "compose.yaml"
 
 
-def _processes(settings: Settings) -> list[tuple[str, list[str], dict[str, str], list[int], int]]:
+def _processes(settings: Settings, disk: Path) -> list[tuple[str, list[str], dict[str, str], list[int], int]]:
     """(name, argv, environment, metrics ports, gRPC port or 0) for each process the stack runs
     (`serve --workers N` is N servers on one port, worker i with metrics on PORT + i)."""
     services = yaml.safe_load(COMPOSE.read_text())["services"]
@@ -58,6 +58,8 @@ def _processes(settings: Settings) -> list[tuple[str, list[str], dict[str, str],
             )
             if grpc_port:
                 env["TASTEMAKER_GRPC_PORT"] = str(grpc_port)
+            if "TASTEMAKER_SPOOL_PATH" in env:  # each container's own disk
+                env["TASTEMAKER_SPOOL_PATH"] = str(disk / f"{name}-{replica}" / "spool.db")
             argv = [sys.executable, "-m", "tastemaker.services.cli", *service["command"]]
             ports = [metrics_port + i for i in range(workers)]
             out.append((f"{name}-{replica}", argv, env, ports, grpc_port))
@@ -74,7 +76,7 @@ def _scrape(port: int) -> str | None:
 def test_the_compose_stack_closes_the_loop_as_local_processes(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    processes = _processes(settings)
+    processes = _processes(settings, tmp_path)
     assert sorted(p[0] for p in processes) == ["features-0", "joiner-0", "learner-0", "serve-0", "serve-1"]
     base = {k: v for k, v in os.environ.items() if not k.startswith("TASTEMAKER_")}
     running = {name: subprocess.Popen(argv, env={**base, **env}) for name, argv, env, _, _ in processes}
