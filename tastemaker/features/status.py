@@ -10,6 +10,7 @@ import redis
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from tastemaker.features import keys
+from tastemaker.messaging.security import KafkaSecurity
 
 
 def processor_statuses(client: redis.Redis, namespace: str) -> dict[str, dict[str, Any]]:
@@ -22,13 +23,16 @@ def processor_statuses(client: redis.Redis, namespace: str) -> dict[str, dict[st
     return out
 
 
-def group_lag(bootstrap_servers: str, group_id: str, topic: str) -> dict[str, Any]:
+def group_lag(
+    bootstrap_servers: str, group_id: str, topic: str, security: KafkaSecurity | None = None
+) -> dict[str, Any]:
     """Per partition: end offset minus the group's committed offset (all of it when nothing is committed).
 
     Tansu reports a partition's end offset as its last batch's base offset + 1, so against
     Tansu this under-counts lag by up to one batch; Apache Kafka reports the true end."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="tastemaker-status")
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, client_id="tastemaker-status")
+    extra = (security or KafkaSecurity()).kafka_python()
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="tastemaker-status", **extra)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, client_id="tastemaker-status", **extra)
     try:
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
         tps = [TopicPartition(topic, p) for p in partitions]

@@ -11,42 +11,52 @@ from tastemaker.messaging.ports import (
     Record,
 )
 from tastemaker.messaging.recovering import RecoveringProducer
+from tastemaker.messaging.security import KafkaSecurity
 
 KAFKA_CLIENTS = ("kafka-python", "confluent")
 
 
-def make_producer(client: str, bootstrap_servers: str, client_id: str = "tastemaker") -> RecoveringProducer:
+def make_producer(
+    client: str, bootstrap_servers: str, client_id: str = "tastemaker", security: KafkaSecurity | None = None
+) -> RecoveringProducer:
     """A producer from the named adapter (`kafka-python`, the default, or `confluent`) that replaces
     its client after any failure (`RecoveringProducer`)."""
     if client not in KAFKA_CLIENTS:
         raise ValueError(f"unknown Kafka client {client!r}; known: {', '.join(KAFKA_CLIENTS)}")
-    return RecoveringProducer(lambda: _adapter_producer(client, bootstrap_servers, client_id), client_id)
+    return RecoveringProducer(lambda: _adapter_producer(client, bootstrap_servers, client_id, security), client_id)
 
 
-def _adapter_producer(client: str, bootstrap_servers: str, client_id: str) -> Producer:
+def _adapter_producer(
+    client: str, bootstrap_servers: str, client_id: str, security: KafkaSecurity | None = None
+) -> Producer:
     if client == "confluent":
         from tastemaker.messaging.confluent import ConfluentProducer
 
-        return ConfluentProducer(bootstrap_servers, client_id)
+        return ConfluentProducer(bootstrap_servers, client_id, security)
     if client == "kafka-python":
         from tastemaker.messaging.kafka_python import KafkaPythonProducer
 
-        return KafkaPythonProducer(bootstrap_servers, client_id)
+        return KafkaPythonProducer(bootstrap_servers, client_id, security)
     raise ValueError(f"unknown Kafka client {client!r}; known: {', '.join(KAFKA_CLIENTS)}")
 
 
 def make_consumer(
-    client: str, bootstrap_servers: str, topics: list[str], group_id: str, client_id: str = "tastemaker"
+    client: str,
+    bootstrap_servers: str,
+    topics: list[str],
+    group_id: str,
+    client_id: str = "tastemaker",
+    security: KafkaSecurity | None = None,
 ) -> Consumer:
     """A group consumer with manual commits from the named adapter."""
     if client == "confluent":
         from tastemaker.messaging.confluent import ConfluentConsumer
 
-        return ConfluentConsumer(bootstrap_servers, topics, group_id, client_id)
+        return ConfluentConsumer(bootstrap_servers, topics, group_id, client_id, security=security)
     if client == "kafka-python":
         from tastemaker.messaging.kafka_python import KafkaPythonConsumer
 
-        return KafkaPythonConsumer(bootstrap_servers, topics, group_id, client_id)
+        return KafkaPythonConsumer(bootstrap_servers, topics, group_id, client_id, security=security)
     raise ValueError(f"unknown Kafka client {client!r}; known: {', '.join(KAFKA_CLIENTS)}")
 
 
@@ -60,4 +70,5 @@ __all__ = [
     "Producer",
     "Record",
     "RecoveringProducer",
+    "KafkaSecurity",
 ]

@@ -14,12 +14,16 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("the confluent adapter needs confluent-kafka: pip install confluent-kafka") from exc
 
 from tastemaker.messaging.ports import MAX_RECORD_BYTES, Record, RecordTooLarge
+from tastemaker.messaging.security import KafkaSecurity
 
 
 class ConfluentProducer:
-    def __init__(self, bootstrap_servers: str, client_id: str = "tastemaker") -> None:
+    def __init__(
+        self, bootstrap_servers: str, client_id: str = "tastemaker", security: KafkaSecurity | None = None
+    ) -> None:
         self._producer = _Producer(
             {
+                **(security or KafkaSecurity()).confluent(),
                 "bootstrap.servers": bootstrap_servers,
                 "client.id": client_id,
                 "acks": "all",
@@ -68,9 +72,11 @@ class ConfluentConsumer:
         group_id: str,
         client_id: str = "tastemaker",
         auto_offset_reset: str = "earliest",
+        security: KafkaSecurity | None = None,
     ) -> None:
         self._consumer = _Consumer(
             {
+                **(security or KafkaSecurity()).confluent(),
                 "bootstrap.servers": bootstrap_servers,
                 "group.id": group_id,
                 "client.id": client_id,

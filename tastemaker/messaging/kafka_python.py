@@ -13,6 +13,7 @@ from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from tastemaker.messaging.ports import MAX_RECORD_BYTES, Record, RecordTooLarge
+from tastemaker.messaging.security import KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,13 @@ _GROUP_SETTINGS: dict[str, Any] = {
 
 
 class KafkaPythonProducer:
-    def __init__(self, bootstrap_servers: str, client_id: str = "tastemaker") -> None:
+    def __init__(
+        self, bootstrap_servers: str, client_id: str = "tastemaker", security: KafkaSecurity | None = None
+    ) -> None:
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
+            **(security or KafkaSecurity()).kafka_python(),
             acks="all",
             linger_ms=5,
             retries=5,
@@ -69,9 +73,11 @@ class KafkaPythonConsumer:
         group_id: str,
         client_id: str = "tastemaker",
         auto_offset_reset: str = "earliest",
+        security: KafkaSecurity | None = None,
     ) -> None:
         self._consumer = KafkaConsumer(
             *topics,
+            **(security or KafkaSecurity()).kafka_python(),
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
             client_id=client_id,
@@ -123,12 +129,16 @@ def _to_record(msg: Any) -> Record:
     )
 
 
-def read_topic_to_end(bootstrap_servers: str, topic: str, timeout_s: float = 10.0) -> list[Record]:
+def read_topic_to_end(
+    bootstrap_servers: str, topic: str, timeout_s: float = 10.0, security: KafkaSecurity | None = None
+) -> list[Record]:
     """Read every record currently in `topic`, from the beginning, without a consumer group.
 
     Reads until every partition is at its reported end offset *and* a poll comes back empty:
     some brokers (Tansu) report the end as the last batch's base offset + 1."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, **(security or KafkaSecurity()).kafka_python()
+    )
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
@@ -151,9 +161,15 @@ def read_topic_to_end(bootstrap_servers: str, topic: str, timeout_s: float = 10.
         consumer.close()
 
 
-def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int = 3) -> None:
+def ensure_topics(
+    bootstrap_servers: str, names: Iterable[str], partitions: int = 3, security: KafkaSecurity | None = None
+) -> None:
     """Create the topics that do not exist yet (idempotent)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="tastemaker-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers,
+        client_id="tastemaker-admin",
+        **(security or KafkaSecurity()).kafka_python(),
+    )
     try:
         existing = set(admin.list_topics())
         missing = [NewTopic(n, partitions, 1) for n in names if n not in existing]

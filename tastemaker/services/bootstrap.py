@@ -32,7 +32,7 @@ from tastemaker.features.processor import ProcessorStats, StreamProcessor
 from tastemaker.features.redis_connect import Fence, connect
 from tastemaker.features.store import FeatureStore
 from tastemaker.features.topics import Topics
-from tastemaker.messaging import make_consumer, make_producer
+from tastemaker.messaging import KafkaSecurity, RecoveringProducer, make_consumer, make_producer
 from tastemaker.messaging.kafka_python import ensure_topics, read_topic_to_end
 from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.config import ConfigError, Settings
@@ -64,6 +64,27 @@ def redis_client(settings: Settings, request_path: bool = False) -> redis.Redis:
         if key not in _CLIENTS:
             _CLIENTS[key] = connect(settings.redis_url, socket_timeout=timeout)
         return _CLIENTS[key]
+
+
+def kafka_security_of(settings: Settings) -> KafkaSecurity:
+    """TLS and SASL for every Kafka client of the process (`messaging.security`)."""
+    try:
+        return KafkaSecurity(
+            settings.kafka_security_protocol,
+            settings.kafka_sasl_mechanism,
+            settings.kafka_sasl_username,
+            settings.kafka_sasl_password,
+            settings.kafka_ssl_cafile,
+            settings.kafka_ssl_certfile,
+            settings.kafka_ssl_keyfile,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"TASTEMAKER_KAFKA_*: {exc}") from None
+
+
+def producer_for(settings: Settings, client_id: str) -> RecoveringProducer:
+    """A producer of the configured adapter, with the configured Kafka security."""
+    return make_producer(settings.kafka_client, settings.kafka_bootstrap, client_id, kafka_security_of(settings))
 
 
 def log_policy_of(settings: Settings) -> LogPolicy:
@@ -192,7 +213,9 @@ def build_serving(
         client.ping, settings.feature_breaker_failures, settings.feature_breaker_probe_s, name="feature store"
     )
     publisher = BackgroundPublisher(
-        make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-serving"),
+        make_producer(
+            settings.kafka_client, settings.kafka_bootstrap, "tastemaker-serving", kafka_security_of(settings)
+        ),
         max_queued=settings.decision_queue_size,
         spool=Spool(Path(settings.spool_path), settings.spool_max_records) if settings.spool_path else None,
     )
@@ -276,15 +299,20 @@ def build_stream_processor(
         [topics.events],
         consumer_group(settings, "features"),
         "tastemaker-features",
+        kafka_security_of(settings),
     )
     client = redis_client(settings)
     ledger = DeadLetterLedger(
         client,
         settings.redis_namespace,
-        make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-features-dlq"),
+        make_producer(
+            settings.kafka_client, settings.kafka_bootstrap, "tastemaker-features-dlq", kafka_security_of(settings)
+        ),
         topics.events_dlq,
         topics.events,
-        scan_dlq=lambda: read_topic_to_end(settings.kafka_bootstrap, topics.events_dlq),
+        scan_dlq=lambda: read_topic_to_end(
+            settings.kafka_bootstrap, topics.events_dlq, security=kafka_security_of(settings)
+        ),
         fence=fence_of(settings),
     )
     return StreamProcessor(
@@ -312,11 +340,14 @@ def build_joiner(settings: Settings) -> RewardJoiner:
         [topics.decisions, topics.outcomes],
         consumer_group(settings, "joiner"),
         "tastemaker-joiner",
+        kafka_security_of(settings),
     )
     return RewardJoiner(
         consumer,
         redis_client(settings),
-        make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-joiner"),
+        make_producer(
+            settings.kafka_client, settings.kafka_bootstrap, "tastemaker-joiner", kafka_security_of(settings)
+        ),
         topics,
         namespace=settings.redis_namespace,
         default_reward=settings.default_reward,
@@ -335,16 +366,19 @@ def build_learner(settings: Settings) -> LinearLearner:
         [topics.rewarded],
         consumer_group(settings, "learner"),
         "tastemaker-learner",
+        kafka_security_of(settings),
     )
     store = LinearStateStore(
         redis_client(settings), settings.redis_namespace, forget=settings.linear_forget, fence=fence_of(settings)
     )
-    producer = make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-learner")
+    producer = make_producer(
+        settings.kafka_client, settings.kafka_bootstrap, "tastemaker-learner", kafka_security_of(settings)
+    )
     return LinearLearner(consumer, store, producer, topics.events_dlq)
 
 
 def prepare_topics(settings: Settings) -> None:
-    ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all())
+    ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all(), security=kafka_security_of(settings))
 
 
 @dataclass

@@ -43,6 +43,15 @@ class Settings:
     kafka_bootstrap: str = ""
     #: Redis URL; empty means "start an embedded Redis" for `tastemaker up`.
     redis_url: str = ""
+    #: Kafka connection security for both adapters (`messaging/security.py`): PLAINTEXT (default),
+    #: SSL, SASL_PLAINTEXT or SASL_SSL; SASL mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
     topic_prefix: str = "tastemaker"
     #: Kafka adapter: "kafka-python" (pure Python) or "confluent" (librdkafka).
     kafka_client: str = "kafka-python"

@@ -16,7 +16,6 @@ from typing import Any
 
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.features.topics import Topics
-from tastemaker.messaging import make_producer
 from tastemaker.services.bootstrap import (
     LINEAR_STRATEGIES,
     Workers,
@@ -24,7 +23,9 @@ from tastemaker.services.bootstrap import (
     build_learner,
     build_serving,
     build_stream_processor,
+    kafka_security_of,
     prepare_topics,
+    producer_for,
 )
 from tastemaker.services.config import Settings
 from tastemaker.services.demo import DemoTraffic
@@ -97,9 +98,7 @@ def run_up(
                 workers.start("linear-learner", learner.run)
             print(f"tastemaker serving gRPC on {settings.grpc_host}:{serving.server.port}", file=sys.stderr, flush=True)
             if demo:
-                events_publisher = BackgroundPublisher(
-                    make_producer(settings.kafka_client, settings.kafka_bootstrap, "tastemaker-demo")
-                )
+                events_publisher = BackgroundPublisher(producer_for(settings, "tastemaker-demo"))
                 demo_traffic = DemoTraffic(
                     f"127.0.0.1:{serving.server.port}",
                     SimulatedWorld(),
@@ -144,7 +143,9 @@ def run_up(
         joiner.close()
         if learner is not None:
             learner.close()
-        rewarded = read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).rewarded)
+        rewarded = read_topic(
+            settings.kafka_bootstrap, Topics(settings.topic_prefix).rewarded, kafka_security_of(settings)
+        )
         if export_logs is not None:
             count = write_export(rewarded, export_logs)
             log.info("exported %d rewarded decisions to %s", count, export_logs)

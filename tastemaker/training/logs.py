@@ -13,6 +13,7 @@ from google.protobuf.message import DecodeError
 
 from tastemaker.messaging.codec import decode
 from tastemaker.messaging.kafka_python import read_topic_to_end
+from tastemaker.messaging.security import KafkaSecurity
 from tastemaker.v1 import records_pb2
 
 
@@ -137,8 +138,10 @@ def write_export(decisions: Iterable[records_pb2.RewardedDecision], path: Path) 
     return write_parquet(decisions, path) if path.suffix == ".parquet" else write_jsonl(decisions, path)
 
 
-def read_topic(bootstrap_servers: str, topic: str) -> list[records_pb2.RewardedDecision]:
+def read_topic(
+    bootstrap_servers: str, topic: str, security: KafkaSecurity | None = None
+) -> list[records_pb2.RewardedDecision]:
     return [
         compact_rows(decode(record.value, record.headers, records_pb2.RewardedDecision()))
-        for record in read_topic_to_end(bootstrap_servers, topic)
+        for record in read_topic_to_end(bootstrap_servers, topic, security=security)
     ]

@@ -45,6 +45,9 @@ EPILOG = """environment:
                                TASTEMAKER_LOGGED_CONTEXT_KEYS=k1,k2 logs only those context keys (default *)
   TASTEMAKER_GRPC_PORT         gRPC port (default 50051); TASTEMAKER_LOG_LEVEL (default INFO)
   TASTEMAKER_KAFKA_CLIENT      kafka-python (default) or confluent (librdkafka; faster)
+  TASTEMAKER_KAFKA_SECURITY_PROTOCOL  PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL; with
+                               TASTEMAKER_KAFKA_SASL_MECHANISM/_USERNAME/_PASSWORD, TASTEMAKER_KAFKA_SSL_CAFILE/
+                               _CERTFILE/_KEYFILE (both adapters)
   TASTEMAKER_REWARD_MIN/_MAX   valid range of one reported reward (default -1000, 1000); others are refused
   TASTEMAKER_FEATURE_TIMEOUT_S budget of one feature read on the request path (default 0.05); after
                                TASTEMAKER_FEATURE_BREAKER_FAILURES (3) failures in a row ranking skips
@@ -134,4 +137,6 @@ def _load_rewarded(args: argparse.Namespace) -> list:
     settings = _settings(args)
     if not settings.kafka_bootstrap:
         raise UsageError("give --logs FILE, or set TASTEMAKER_KAFKA_BOOTSTRAP to read tastemaker.rewarded")
-    return read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).rewarded)
+    from tastemaker.services.bootstrap import kafka_security_of
+
+    return read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).rewarded, kafka_security_of(settings))

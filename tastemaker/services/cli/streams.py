@@ -69,13 +69,16 @@ def cmd_features_status(args: argparse.Namespace) -> int:
     from tastemaker.features.redis_connect import connect
     from tastemaker.features.status import group_lag, processor_statuses
     from tastemaker.features.topics import Topics
-    from tastemaker.services.bootstrap import consumer_group
+    from tastemaker.services.bootstrap import consumer_group, kafka_security_of
 
     settings = _settings(args)
     _require_infra(settings)
     processors = processor_statuses(connect(settings.redis_url), settings.redis_namespace)
     lag = group_lag(
-        settings.kafka_bootstrap, consumer_group(settings, "features"), Topics(settings.topic_prefix).events
+        settings.kafka_bootstrap,
+        consumer_group(settings, "features"),
+        Topics(settings.topic_prefix).events,
+        kafka_security_of(settings),
     )
     status = {"group_lag": lag, "processors": processors}
     if args.json:
@@ -134,15 +137,15 @@ def cmd_learner_run(args: argparse.Namespace) -> int:
 
 def cmd_events_produce(args: argparse.Namespace) -> int:
     from tastemaker.features.topics import Topics
-    from tastemaker.messaging import make_producer
     from tastemaker.messaging.codec import JSON_HEADERS
+    from tastemaker.services.bootstrap import producer_for
 
     settings = _settings(args)
     if not settings.kafka_bootstrap:
         raise UsageError("set TASTEMAKER_KAFKA_BOOTSTRAP to the broker to produce to")
     if not args.file.is_file():
         raise UsageError(f"{args.file}: no such file")
-    producer = make_producer(settings.kafka_client, settings.kafka_bootstrap, client_id="tastemaker-cli")
+    producer = producer_for(settings, "tastemaker-cli")
     topic = Topics(settings.topic_prefix).events
     count = 0
     with args.file.open("rb") as lines:
