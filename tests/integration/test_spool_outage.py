@@ -1,7 +1,7 @@
 """No decision log or outcome lost while Kafka is down: a real `tastemaker serve` with a spool
 (TASTEMAKER_SPOOL_PATH) under steady RankHome + ReportOutcome load; its own Tansu broker is
-SIGKILLed, the load goes on (answered from the spool), the server is SIGKILLed too while records
-wait, the broker comes back, the server restarts on the same spool: every decision answered after
+SIGKILLed for 30 s, the load goes on (answered from the spool), the server is SIGKILLed too while
+records wait, the broker comes back, the server restarts on the same spool: every decision answered after
 the broker died appears on tastemaker.decisions exactly once, every accepted outcome on
 tastemaker.outcomes exactly once. (The test broker keeps records in memory, so what it held before
 its death is gone with it; what was only ever in the spool is what this test is about.)"""
@@ -91,9 +91,10 @@ def test_a_broker_outage_and_a_server_sigkill_lose_and_duplicate_nothing(setting
         outage_began = time.time()
         answered_before = len(load.decisions)
         wait_for(lambda: len(load.decisions) > answered_before + 100, timeout_s=60, what="answers during the outage")
+        time.sleep(max(0.0, outage_began + 15 - time.time()))
         server.send_signal(signal.SIGKILL)  # while its records wait in the spool
         server.wait()
-        time.sleep(1.0)
+        time.sleep(max(0.0, outage_began + 30 - time.time()))  # the broker stays away 30 s in all
         broker = start_broker(port=broker_port, log_dir=tmp_path)  # back, empty (memory storage)
         prepare_topics(settings)
         server = _server(settings, port, spool)
