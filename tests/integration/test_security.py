@@ -208,7 +208,9 @@ def test_outcomes_only_for_decisions_this_deployment_served_to_the_same_client(
     the reward window; forged, foreign and expired ids get a clear status and never reach
     tastemaker.outcomes. The joiner refuses the same ids when they arrive on Kafka directly."""
     from tastemaker.features.decision_ids import DecisionIds
-    from tastemaker.services.bootstrap import build_joiner
+    from tastemaker.features.joiner import RewardJoiner
+    from tastemaker.features.redis_connect import connect
+    from tastemaker.messaging.kafka_python import KafkaPythonConsumer
 
     tokens = tmp_path / "tokens"
     tokens.write_text(
@@ -254,26 +256,32 @@ def test_outcomes_only_for_decisions_this_deployment_served_to_the_same_client(
         outcome_id="x", decision_id=DecisionIds(b"not-the-deployment-key").mint(0, 10**12, "web"),
         item_id="card", reward=1.0, client_id="web", reported_at_ms=int(time.time() * 1000),
     )  # fmt: skip
-    joiner = build_joiner(secured)
+    producer = KafkaPythonProducer(secured.kafka_bootstrap)
+    producer.send(topics.outcomes, forged.SerializeToString(), key=b"forged", headers=PROTOBUF_HEADERS)
+    producer.flush()
+    producer.close()
+    # a joiner of this deployment (its key), reading the outcomes topic from the start
+    joiner = RewardJoiner(
+        KafkaPythonConsumer(secured.kafka_bootstrap, [topics.decisions, topics.outcomes], f"joiner-{time.time_ns()}"),
+        connect(secured.redis_url),
+        KafkaPythonProducer(secured.kafka_bootstrap),
+        topics,
+        namespace=secured.redis_namespace,
+        decision_ids=DecisionIds(key.encode()),
+    )
     try:
-        for _ in range(6):  # join the group (it starts from the latest offsets) before the record comes
-            joiner.consume_once(timeout_s=0.5)
-        producer = KafkaPythonProducer(secured.kafka_bootstrap)
-        producer.send(topics.outcomes, forged.SerializeToString(), key=b"forged", headers=PROTOBUF_HEADERS)
-        producer.flush()
-        producer.close()
 
-        def refused_letter() -> list[str]:
-            joiner.consume_once(timeout_s=0.5)
-            return [
-                reason
-                for r in records_on(secured.kafka_bootstrap, topics.events_dlq)
-                if "was not issued by this deployment" in (reason := records_pb2.DeadLetter.FromString(r.value).reason)
-            ]
+        def both_outcomes_seen() -> bool:
+            joiner.consume_once(timeout_s=1.0)
+            return joiner.stats.outcomes + joiner.stats.rejected >= 2
 
-        reasons = wait_for(refused_letter, timeout_s=30, what="the forged outcome dead-lettered")
-        assert forged.decision_id in reasons[0]
-        assert joiner.stats.outcomes == 1 and joiner.stats.rejected == 1  # the genuine one joined, the forged not
+        wait_for(both_outcomes_seen, timeout_s=120, what="the joiner reading both outcomes")
+        assert joiner.stats.outcomes == 1 and joiner.stats.rejected == 1  # the genuine one staged, the forged not
+        reasons = [
+            records_pb2.DeadLetter.FromString(r.value).reason
+            for r in records_on(secured.kafka_bootstrap, topics.events_dlq)
+        ]
+        assert [r for r in reasons if forged.decision_id in r and "was not issued by this deployment" in r], reasons
     finally:
         joiner.close()
 
