@@ -4,15 +4,18 @@ The instruments are not registered anywhere: the serving collector yields them a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 from prometheus_client import Counter, Histogram
-from prometheus_client.core import Metric
+from prometheus_client.core import HistogramMetricFamily, Metric
 
 #: seconds: from 0.5 ms to 2.5 s, finer where RankHome lives
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 #: logged P(item at its position): small values are what off-policy estimates pay for
 PROPENSITY_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+_EDGES = np.array(PROPENSITY_BUCKETS)
 
 
 class RpcMetrics:
@@ -46,22 +49,32 @@ class DecisionMetrics:
             "shown something else there), by surface", ["surface"], registry=None,
         )  # fmt: skip
         self.slots = Counter("tastemaker_shown_slots", "Shown slots, by surface", ["surface"], registry=None)
-        self.propensity = Histogram(
-            "tastemaker_logged_propensity", "Logged propensity of each shown slot, by surface",
-            ["surface"], buckets=PROPENSITY_BUCKETS, registry=None,
-        )  # fmt: skip
+        # a page shows ~100 slots: their propensities are binned in one numpy pass per decision
+        # (one Histogram.observe each cost ~0.7 µs, 78 µs a page, on the request path)
+        self._lock = threading.Lock()
+        self._bins: dict[str, np.ndarray] = {}  # surface → count per bucket (+Inf last)
+        self._sums: dict[str, float] = {}
 
-    def observe(self, surface: str, policy: str, model_version: str, propensities: Iterable[float]) -> None:
+    def observe(self, surface: str, policy: str, model_version: str, propensities: Sequence[float]) -> None:
         self.decisions.labels(surface, policy, model_version).inc()
-        histogram = self.propensity.labels(surface)
-        shown = explored = 0
-        for p in propensities:
-            histogram.observe(p)
-            shown += 1
-            explored += p < 1.0
-        self.slots.labels(surface).inc(shown)
-        self.explored.labels(surface).inc(explored)
+        values = np.asarray(propensities, dtype=np.float64)
+        counts = np.bincount(np.searchsorted(_EDGES, values, side="left"), minlength=len(_EDGES) + 1)
+        with self._lock:
+            self._bins[surface] = self._bins.get(surface, 0) + counts
+            self._sums[surface] = self._sums.get(surface, 0.0) + float(values.sum())
+        self.slots.labels(surface).inc(len(values))
+        self.explored.labels(surface).inc(int((values < 1.0).sum()))
 
     def collect(self) -> Iterator[Metric]:
-        for instrument in (self.decisions, self.explored, self.slots, self.propensity):
+        for instrument in (self.decisions, self.explored, self.slots):
             yield from instrument.collect()
+        family = HistogramMetricFamily(
+            "tastemaker_logged_propensity", "Logged propensity of each shown slot, by surface", labels=["surface"]
+        )
+        with self._lock:
+            binned = {surface: (counts.copy(), self._sums[surface]) for surface, counts in self._bins.items()}
+        for surface, (counts, total) in binned.items():
+            cumulative = np.cumsum(counts)
+            buckets = [(repr(edge), float(c)) for edge, c in zip(PROPENSITY_BUCKETS, cumulative[:-1], strict=True)]
+            family.add_metric([surface], [*buckets, ("+Inf", float(cumulative[-1]))], total)
+        yield family
