@@ -13,6 +13,7 @@ read as their typed default; decayed values are decayed to the read time.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from tastemaker.features.redis_connect import (
 )
 from tastemaker.features.updates import DECAY_TIME_SUFFIX
 from tastemaker.v1 import records_pb2
+
+log = logging.getLogger(__name__)
 
 #: Lua: a string of values joined by \31 (one argument, cheap to send) back into a table
 _SPLIT_LUA = """
@@ -579,6 +582,10 @@ class PendingApply:
             except (*CLUSTER_RETRYABLE, NotReplicated) as exc:
                 self._release_all(broken=True)
                 store.cluster_retries += 1
+                log.warning(
+                    "Redis answered %s: %s; re-reading the slot map and sending the batch again (attempt %d)",
+                    type(exc).__name__, exc, attempt + 1,
+                )  # fmt: skip
                 error = exc
         raise error if error is not None else RuntimeError("no attempt made")
 

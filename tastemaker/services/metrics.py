@@ -50,6 +50,16 @@ class ServingCollector(Collector):
             yield CounterMetricFamily(
                 "tastemaker_kafka_producer_rebuilds", "Kafka clients replaced after a failure", value=producer.rebuilds
             )
+        auth = serving.server.security.auth
+        if auth is not None:
+            yield CounterMetricFamily(
+                "tastemaker_auth_refused", "Calls refused UNAUTHENTICATED or PERMISSION_DENIED", value=auth.refused
+            )
+        yield CounterMetricFamily(
+            "tastemaker_outcomes_refused",
+            "ReportOutcome calls refused: forged, foreign or expired decision ids",
+            value=serving.feedback.refused,
+        )
         yield CounterMetricFamily(
             "tastemaker_bad_requests",
             "Requests answered INVALID_ARGUMENT",

@@ -57,6 +57,7 @@ def test_rpc_latency_codes_decisions_and_propensities_are_scraped(serving: Servi
     assert slots == 3 * (4 + 4 * 3)  # every shown shelf and card
     assert _sample(text, "tastemaker_logged_propensity_count", surface="home") == slots
     assert 0 < _sample(text, "tastemaker_explored_slots_total", surface="home") <= slots
+    assert _sample(text, "tastemaker_outcomes_refused_total") == 0
 
 
 def _exposed_names(serving: Serving) -> set[str]:
