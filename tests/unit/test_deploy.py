@@ -74,8 +74,8 @@ def _stages(text: str) -> dict[str, list[str]]:
         if not line or line.startswith("#"):
             continue
         if line.upper().startswith("FROM "):
-            current = line.split()[-1]
-            stages[current] = []
+            parent, current = line.split()[1], line.split()[-1]
+            stages[current] = list(stages.get(parent, []))  # a stage built on another inherits its lines
         elif current:
             stages[current].append(line)
     return stages

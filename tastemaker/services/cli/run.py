@@ -139,6 +139,15 @@ def add_health(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     health.set_defaults(func=cmd_health)
 
 
+def _add_exploration(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
+    parser.add_argument(
+        "--strategy",
+        choices=("epsilon-greedy", "softmax", "linucb", "thompson"),
+        help="home exploration strategy (default epsilon-greedy; TASTEMAKER_STRATEGY)",
+    )
+
+
 def add_up(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up = sub.add_parser(
         "up",
@@ -156,12 +165,7 @@ def add_up(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="FILE",
         help="on exit, write the rewarded decisions to FILE (.jsonl or .parquet) for `tastemaker evaluate`",
     )
-    up.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
-    up.add_argument(
-        "--strategy",
-        choices=("epsilon-greedy", "softmax", "linucb", "thompson"),
-        help="home exploration strategy (default epsilon-greedy; TASTEMAKER_STRATEGY)",
-    )
+    _add_exploration(up)
     up.add_argument("--reward-window-s", type=float, help="reward window in seconds (default 30)")
     up.set_defaults(func=cmd_up)
 
@@ -181,10 +185,5 @@ def add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         action="store_true",
         help="listen beyond 127.0.0.1 without TLS and tokens (refused otherwise; TASTEMAKER_INSECURE=1)",
     )
-    serve.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
-    serve.add_argument(
-        "--strategy",
-        choices=("epsilon-greedy", "softmax", "linucb", "thompson"),
-        help="home exploration strategy (default epsilon-greedy; TASTEMAKER_STRATEGY)",
-    )
+    _add_exploration(serve)
     serve.set_defaults(func=cmd_serve)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from tastemaker.services.cli.common import (
     UsageError,
@@ -197,24 +198,25 @@ def add_features(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     features_status.set_defaults(func=cmd_features_status)
 
 
-def add_joiner(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    joiner = sub.add_parser("joiner", help="the decisions ⨝ outcomes reward joiner")
-    joiner_sub = joiner.add_subparsers(dest="joiner_command", required=True, metavar="ACTION")
-    joiner_run = joiner_sub.add_parser("run", help="join outcomes to decisions → tastemaker.rewarded")
-    joiner_run.add_argument(
+def _add_worker(sub: argparse._SubParsersAction, name: str, about: str, run_help: str, run: Any) -> None:  # type: ignore[type-arg]
+    """`tastemaker NAME run [--metrics-port P]`: a stream worker group with its one action."""
+    group = sub.add_parser(name, help=about)
+    actions = group.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+    action = actions.add_parser("run", help=run_help)
+    action.add_argument(
         "--metrics-port", type=int, help="serve Prometheus metrics here (default TASTEMAKER_METRICS_PORT; 0: off)"
     )
-    joiner_run.set_defaults(func=cmd_joiner_run)
+    action.set_defaults(func=run)
+
+
+def add_joiner(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    _add_worker(sub, "joiner", "the decisions ⨝ outcomes reward joiner",
+                "join outcomes to decisions → tastemaker.rewarded", cmd_joiner_run)  # fmt: skip
 
 
 def add_learner(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    learner = sub.add_parser("learner", help="online learning of the linear strategies (LinUCB, Thompson)")
-    learner_sub = learner.add_subparsers(dest="learner_command", required=True, metavar="ACTION")
-    learner_run = learner_sub.add_parser("run", help="tastemaker.rewarded → the shared posterior in Redis")
-    learner_run.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus metrics here (default TASTEMAKER_METRICS_PORT; 0: off)"
-    )
-    learner_run.set_defaults(func=cmd_learner_run)
+    _add_worker(sub, "learner", "online learning of the linear strategies (LinUCB, Thompson)",
+                "tastemaker.rewarded → the shared posterior in Redis", cmd_learner_run)  # fmt: skip
 
 
 def add_events(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
