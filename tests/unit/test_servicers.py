@@ -105,3 +105,18 @@ def test_the_interceptor_maps_undecodable_bodies_and_invalid_fields_to_invalid_a
         assert expected in context.status[1]
     ok = guarded.unary_unary(guarded.request_deserializer(b"\x0a\x01u"), FakeContext())
     assert ok.policy == "ok"
+
+
+def test_serve_workers_flags_are_checked_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`serve --workers`: a count below 1, or several workers on an ephemeral port they could not
+    share, exit 2 with one line, before any broker or Redis is touched."""
+    from tastemaker.services.cli import main
+
+    monkeypatch.setenv("TASTEMAKER_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    monkeypatch.setenv("TASTEMAKER_REDIS_URL", "redis://127.0.0.1:1/0")
+    assert main(["serve", "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+    assert main(["serve", "--workers", "2", "--port", "0"]) == 2
+    assert "needs a fixed --port" in capsys.readouterr().err
