@@ -181,6 +181,8 @@ def load_reward_model(directory: Path) -> RewardModel:
 
 #: a registry's folder of reward models: <root>/reward-model/<version>/, CURRENT, HISTORY
 REGISTRY_KIND = "reward-model"
+#: the folder of sticker bundles (encoder, index, catalog): <root>/stickers/<version>/, CURRENT, HISTORY
+STICKERS_KIND = "stickers"
 
 
 class RegistryError(ValueError):
@@ -191,9 +193,12 @@ class RegistryReader:
     """The read side of a model registry — which version is current, where a version lies — for
     serving; `training.lifecycle.registry.Registry` adds registering, promotion and rollback."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, kind: str = REGISTRY_KIND) -> None:
+        if kind not in (REGISTRY_KIND, STICKERS_KIND):
+            raise RegistryError(f"unknown kind of model {kind!r}: {REGISTRY_KIND} or {STICKERS_KIND}")
         self.root = Path(root)
-        self.home = self.root / REGISTRY_KIND
+        self.kind = kind
+        self.home = self.root / kind
 
     def path(self, version: str) -> Path:
         if not version or "/" in version or version.startswith("."):

@@ -15,8 +15,10 @@ import redis
 from tastemaker.bandits.catalog import Catalog
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_models import (
+    STICKERS_KIND,
     ArtifactError,
     EngagementScorer,
+    RegistryError,
     RegistryReader,
     RewardModel,
     load_reward_model,
@@ -119,8 +121,12 @@ class Serving:
     feedback: FeedbackService
     publisher: BackgroundPublisher
     breaker: CircuitBreaker
+    stickers: StickerService | None = None
+    #: set on stop: ends the background watchers
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def stop(self, grace_s: float = 5.0) -> None:
+        self.stopping.set()
         self.server.stop(grace_s)
         self.publisher.close()
 
@@ -154,26 +160,34 @@ def reward_model_for(settings: Settings) -> RewardModel:
 
 
 def sticker_service_for(
-    settings: Settings, publisher: BackgroundPublisher, topic: str, client: redis.Redis
+    settings: Settings, publisher: BackgroundPublisher, topic: str, client: redis.Redis, stop: threading.Event
 ) -> StickerService | None:
-    """SuggestStickers from the configured bundle, or None (the RPC then says how to get one)."""
-    if not settings.sticker_model:
-        return None
+    """SuggestStickers from the registry's current sticker bundle (followed from then on, swapped
+    without a restart) or else the configured bundle; None when there is neither (the RPC then says
+    how to get one)."""
     from tastemaker.stickers.bundle import load_bundle
     from tastemaker.stickers.encoder import EncoderError
 
+    registry = RegistryReader(Path(settings.model_registry), STICKERS_KIND) if settings.model_registry else None
+    current = registry.current() if registry is not None else None
+    if registry is not None and current is not None:
+        source, setting = registry.path(current), "TASTEMAKER_MODEL_REGISTRY"
+    elif settings.sticker_model:
+        source, setting = Path(settings.sticker_model), "TASTEMAKER_STICKER_MODEL"
+    else:
+        return None
     try:
-        bundle = load_bundle(Path(settings.sticker_model))
+        bundle = load_bundle(source)
     except (EncoderError, ValueError, OSError) as exc:
-        raise ConfigError(f"TASTEMAKER_STICKER_MODEL: {exc}") from exc
-    log.info("stickers: encoder %s, %d stickers", bundle.encoder.version, len(bundle.index.index))
+        raise ConfigError(f"{setting}: {source}: {exc}") from exc
+    log.info("stickers: encoder %s, %d stickers (from %s)", bundle.encoder.version, len(bundle.index.index), source)
     store = FeatureStore(client, namespace=settings.redis_namespace)
 
     def sends(user_id: str, sticker_ids: Sequence[str]) -> np.ndarray:
         features = store.read(user_id)
         return np.array([features.sticker_sends(s) for s in sticker_ids], dtype=np.float64)
 
-    return StickerService(
+    service = StickerService(
         bundle.encoder,
         bundle.index,
         EpsilonGreedy(settings.epsilon),
@@ -183,7 +197,19 @@ def sticker_service_for(
         decision_ids=decision_ids_of(settings),
         reward_window_ms=int(settings.reward_window_s * 1000),
         log_policy=log_policy_of(settings),
+        catalog=bundle.catalog,
     )
+    if registry is not None:
+        watcher = ModelWatcher(
+            registry,
+            lambda b: service.swap(b.encoder, b.index, b.catalog),
+            settings.model_refresh_s,
+            load=load_bundle,
+            errors=(EncoderError, RegistryError, ValueError, OSError),
+            serving=current,
+        )
+        watcher.poll_in_background(stop)  # a bundle takes seconds to load: never on a request
+    return service
 
 
 def shadow_for(settings: Settings) -> ShadowRunner | None:
@@ -270,6 +296,8 @@ def build_serving(
         reward_range=(settings.reward_min, settings.reward_max),
         decision_ids=decision_ids_of(settings),
     )
+    stopping = threading.Event()
+    stickers = sticker_service_for(settings, publisher, topics.decisions, client, stopping)
     try:
         server = build_server(
             home,
@@ -278,15 +306,16 @@ def build_serving(
             port=settings.grpc_port,
             max_workers=settings.grpc_workers,
             max_message_bytes=settings.grpc_max_message_bytes,
-            stickers=sticker_service_for(settings, publisher, topics.decisions, client),
+            stickers=stickers,
             reuse_port=reuse_port,
             security=security,
         )
     except BaseException:
         # e.g. the port is taken: close the Kafka producer now, before the broker it talks to goes away
+        stopping.set()
         publisher.close()
         raise
-    return Serving(server, home, feedback, publisher, breaker)
+    return Serving(server, home, feedback, publisher, breaker, stickers, stopping)
 
 
 def build_stream_processor(

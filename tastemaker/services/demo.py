@@ -1,5 +1,7 @@
 """Simulated users for `tastemaker up --demo`: they open the home page over real gRPC, click
-with probabilities set by hidden tastes and position, report outcomes and emit events."""
+with probabilities set by hidden tastes and position, report outcomes and emit events; with a
+sticker model, chat users also send messages, see sticker suggestions and send one now and then
+(`stickers.chat_world`), reported through ReportOutcome and as `sticker_sent` events."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.publisher import BackgroundPublisher
+from tastemaker.stickers.chat_world import ChatWorld
 from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,8 @@ class DemoStats:
     events_sent: int = 0
     errors: int = 0
     shown_reward_sum: float = 0.0
+    sticker_requests: int = 0
+    sticker_sends: int = 0
 
 
 class DemoTraffic:
@@ -42,6 +47,8 @@ class DemoTraffic:
         max_shelves: int = 5,
         max_cards: int = 6,
         pause_s: float = 0.005,
+        chat: ChatWorld | None = None,
+        chat_share: float = 0.5,
     ) -> None:
         self._channel = grpc.insecure_channel(target)
         self._home = api_pb2_grpc.HomeRankingStub(self._channel)
@@ -54,6 +61,9 @@ class DemoTraffic:
         self._max_shelves = max_shelves
         self._max_cards = max_cards
         self._pause_s = pause_s
+        self._chat = chat
+        self._chat_share = chat_share
+        self._stickers = api_pb2_grpc.StickersStub(self._channel)
         self.stats = DemoStats()
 
     def _emit(self, event: records_pb2.UserEvent) -> None:
@@ -100,10 +110,37 @@ class DemoTraffic:
                 )
             )
 
+    def chat_step(self, chat: ChatWorld) -> None:
+        message = chat.message(self._rng)
+        response = self._stickers.SuggestStickers(
+            api_pb2.SuggestStickersRequest(
+                user_id=message.user_id, message=message.text, language=message.language, k=5
+            ),
+            timeout=5,
+        )
+        self.stats.sticker_requests += 1
+        sent = chat.respond(message, [s.sticker_id for s in response.suggestions], self._rng)
+        if sent is None:
+            return
+        self.stats.sticker_sends += 1
+        self._feedback.ReportOutcome(
+            api_pb2.ReportOutcomeRequest(decision_id=response.decision_id, item_id=sent, reward=1.0, event_type="send"),
+            timeout=5,
+        )
+        self.stats.outcomes_reported += 1
+        self._emit(
+            records_pb2.UserEvent(
+                user_id=message.user_id, type="sticker_sent", item_id=sent, decision_id=response.decision_id
+            )
+        )
+
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                self.step()
+                if self._chat is not None and self._rng.random() < self._chat_share:
+                    self.chat_step(self._chat)
+                else:
+                    self.step()
             except grpc.RpcError as exc:
                 self.stats.errors += 1
                 log.warning("demo request failed: %s", exc)

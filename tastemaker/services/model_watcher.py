@@ -1,17 +1,18 @@
-"""Serving follows the model registry's current version, off the request path."""
+"""Serving follows the model registry's current version: a reward model, or a sticker bundle."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tastemaker.bandits.reward_models import (
     ArtifactError,
     RegistryError,
     RegistryReader,
-    RewardModel,
     load_reward_model,
 )
 
@@ -20,14 +21,26 @@ log = logging.getLogger(__name__)
 
 class ModelWatcher:
     """Follows a registry's CURRENT: `maybe_swap()` (cheap, at most every `refresh_s`) loads a new
-    current version and hands it to `on_swap`; a version that fails to load is logged and skipped,
-    and the last good model keeps serving."""
+    current version with `load` and hands it to `on_swap`; a version that fails to load is logged
+    and skipped, and the last good model keeps serving. `poll_in_background()` calls it from a
+    thread instead of the request path (for models that take seconds to load)."""
 
-    def __init__(self, registry: RegistryReader, on_swap: Any, refresh_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        registry: RegistryReader,
+        on_swap: Any,
+        refresh_s: float = 1.0,
+        load: Callable[[Path], Any] = load_reward_model,
+        errors: tuple[type[BaseException], ...] = (ArtifactError, RegistryError, OSError),
+        serving: str | None = None,
+    ) -> None:
         self.registry = registry
+        self._load = load
+        self._errors = errors
         self.refresh_s = refresh_s
         self._on_swap = on_swap
-        self._serving: str | None = None
+        #: the version being served (`serving`: one the caller loaded already)
+        self._serving: str | None = serving
         self._failed: str | None = None
         self._last = 0.0
         self._lock = threading.Lock()
@@ -47,14 +60,29 @@ class ModelWatcher:
             if current is None or current == self._serving or current == self._failed:
                 return
             try:
-                model: RewardModel = load_reward_model(self.registry.path(current))
-            except (ArtifactError, RegistryError, OSError) as exc:
+                model = self._load(self.registry.path(current))
+            except self._errors as exc:
                 self._failed = current
-                log.error("cannot serve reward model %s, keeping %s: %s", current, self._serving, exc)
+                log.error("cannot serve %s %s, keeping %s: %s", self.registry.kind, current, self._serving, exc)
                 return
             self._on_swap(model)
-            log.info("serving reward model %s (was %s)", current, self._serving)
+            log.info("serving %s %s (was %s)", self.registry.kind, current, self._serving)
             self._serving, self._failed = current, None
             self.swaps += 1
         finally:
             self._lock.release()
+
+    def poll_in_background(self, stop: threading.Event) -> threading.Thread:
+        """Check every `refresh_s` in a daemon thread until `stop` is set."""
+
+        def run() -> None:
+            while not stop.is_set():
+                try:
+                    self.maybe_swap()
+                except Exception:  # a watcher that dies silently would leave a stale model serving
+                    log.exception("checking the %s registry failed; trying again", self.registry.kind)
+                stop.wait(self.refresh_s)
+
+        thread = threading.Thread(target=run, name=f"{self.registry.kind}-watcher", daemon=True)
+        thread.start()
+        return thread

@@ -28,7 +28,7 @@ from tastemaker.services.exploration import exploration_log
 from tastemaker.services.limits import MAX_STICKERS, check_id
 from tastemaker.services.privacy import LogPolicy
 from tastemaker.services.security import current_client
-from tastemaker.stickers.catalog import LANGUAGES
+from tastemaker.stickers.catalog import LANGUAGES, Sticker
 from tastemaker.stickers.encoder import StickerEncoder
 from tastemaker.stickers.index import IndexHolder
 from tastemaker.stickers.text import MAX_MESSAGE_CHARS, normalise
@@ -69,19 +69,34 @@ class StickerService:
         decision_ids: DecisionIds | None = None,
         reward_window_ms: int = 30_000,
         log_policy: LogPolicy | None = None,
+        catalog: dict[str, Sticker] | None = None,
     ) -> None:
-        self._encoder = encoder
+        #: what a request reads once: the encoder, the index it built and the catalog, swapped together
+        self._model = (encoder, index, catalog or {})
         self._decision_ids = decision_ids or DecisionIds()
         self._log_policy = log_policy or LogPolicy()
         #: how long a ReportOutcome for a suggestion is accepted (when decision ids are signed)
         self._reward_window_ms = reward_window_ms
-        self._index = index
         self._strategy = strategy or EpsilonGreedy(0.1)
         self._publish = publish
         self._topic = decisions_topic
         self._engagement = engagement
         self._rng = rng or np.random.default_rng()
         self._clock_ms = clock_ms
+
+    @property
+    def catalog(self) -> dict[str, Sticker]:
+        return self._model[2]
+
+    @property
+    def version(self) -> str:
+        encoder, holder, _ = self._model
+        return f"{encoder.version}+{holder.index.version}"
+
+    def swap(self, encoder: StickerEncoder, index: IndexHolder, catalog: dict[str, Sticker]) -> None:
+        """Serve another bundle from the next request on (one assignment: a request in flight
+        finishes with the bundle it started with)."""
+        self._model = (encoder, index, catalog)
 
     def suggest(self, user_id: str, message: str, language: str = "", k: int = 5) -> SuggestResult:
         check_id("user_id", user_id)
@@ -93,10 +108,11 @@ class StickerService:
             raise InvalidArgument("k", f"must be in [0, {MAX_K}] (0 = 5), got {k}")
         k = k or 5
         text = message[:MAX_MESSAGE_CHARS]
-        vector = self._encoder.messages([text])[0]
+        encoder, holder, _ = self._model  # one bundle for the whole request
+        vector = encoder.messages([text])[0]
         if not vector.any():  # the encoder maps a text without features to the zero vector
             raise InvalidArgument("message", "has nothing to match on after normalisation")
-        index = self._index.index  # one index version for the whole request
+        index = holder.index
         hits = index.search(vector, CANDIDATES, language=language or None)
         if not hits:
             raise InvalidArgument("language", f"no sticker has phrases in {language!r}")
@@ -119,7 +135,7 @@ class StickerService:
             surface="stickers",
             served_at_ms=served_at_ms,
             policy=self._strategy.name,
-            model_version=f"{self._encoder.version}+{index.version}",
+            model_version=f"{encoder.version}+{index.version}",
             exploration=exploration_log(self._strategy, len(ids), k),
             context=self._log_policy.context({"language": language, "message": normalise(text)[:200]}),
             feature_names=sticker_names(ids),

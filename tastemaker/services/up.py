@@ -32,7 +32,9 @@ from tastemaker.services.demo import DemoTraffic
 from tastemaker.services.embedded import EmbeddedStack
 from tastemaker.services.metrics import serve_metrics
 from tastemaker.services.publisher import BackgroundPublisher
+from tastemaker.stickers.chat_world import ChatWorld
 from tastemaker.training.evaluation.evaluate import evaluate, format_report
+from tastemaker.training.evaluation.sticker_ope import evaluate_stickers, format_sticker_report, sticker_decisions
 from tastemaker.training.logs import read_topic, write_export
 
 log = logging.getLogger(__name__)
@@ -99,11 +101,20 @@ def run_up(
             print(f"tastemaker serving gRPC on {settings.grpc_host}:{serving.server.port}", file=sys.stderr, flush=True)
             if demo:
                 events_publisher = BackgroundPublisher(producer_for(settings, "tastemaker-demo"))
+                chat = None
+                if serving.stickers is not None:
+                    chat = ChatWorld(list(serving.stickers.catalog.values()))
+                else:
+                    log.warning(
+                        "no sticker model (TASTEMAKER_STICKER_MODEL or a registry's stickers version): "
+                        "the demo simulates the home page only; `make run` trains one on its first run"
+                    )
                 demo_traffic = DemoTraffic(
                     f"127.0.0.1:{serving.server.port}",
                     SimulatedWorld(),
                     events_publisher,
                     Topics(settings.topic_prefix).events,
+                    chat=chat,
                 )
                 demo_workers.start("demo-traffic", demo_traffic.run)
             started = time.monotonic()
@@ -119,7 +130,12 @@ def run_up(
                     s = demo_traffic.stats
                     print(
                         f"[{elapsed:5.0f}s] decisions {serving.home.decisions_served}  clicks {s.clicks}  "
-                        f"events→features {processor.stats.applied}  rewarded {joiner.stats.rewarded} "
+                        + (
+                            f"stickers {s.sticker_requests} sent {s.sticker_sends}  "
+                            if serving.stickers is not None
+                            else ""
+                        )
+                        + f"events→features {processor.stats.applied}  rewarded {joiner.stats.rewarded} "
                         f"(joined outcomes {joiner.stats.outcomes_joined})  errors {s.errors}"
                         + (
                             f"  worker restarts {sum(workers.restarts.values())}"
@@ -166,6 +182,8 @@ def run_up(
             summary["learner"] = {"decisions": learner.stats.decisions, "rows_applied": learner.stats.rows_applied}
         if summary.get("evaluation"):
             print(format_report(summary["evaluation"]), file=sys.stderr)
+        if summary.get("stickers"):
+            print(format_sticker_report(summary["stickers"]), file=sys.stderr)
         if report_json is not None:
             report_json.write_text(json.dumps(summary, indent=2))
             log.info("wrote %s", report_json)
@@ -210,6 +228,8 @@ def _summary(
         "mean_reward": (sum(r.reward for r in rewarded) / len(rewarded)) if rewarded else None,
         "joiner_rejected": joiner.stats.rejected,
         "evaluated_decisions": len(evaluated),
-        "evaluation": evaluate(evaluated) if evaluated else None,
+        "evaluation": evaluate(evaluated) if any(d.decision.surface == "home" for d in evaluated) else None,
+        # sticker decisions, sends and the off-policy estimates for the sticker logging policy
+        "stickers": evaluate_stickers(evaluated) if sticker_decisions(evaluated) else None,
     }
     return summary

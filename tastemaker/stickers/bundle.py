@@ -3,15 +3,19 @@
     <dir>/encoder/   encoder.npz + manifest.json (`stickers/encoder.py`)
     <dir>/index/     vectors.npy + ids.json + manifest.json (`stickers/index.py`)
     <dir>/catalog.jsonl
+    <dir>/manifest.json  kind, version (the encoder's), metrics; what the model registry reads
 
-`tastemaker stickers train` writes it; serving loads it from `TASTEMAKER_STICKER_MODEL`.
+`tastemaker stickers train` writes it; serving loads it from `TASTEMAKER_STICKER_MODEL`, or follows
+the registry's current `stickers` version (`TASTEMAKER_MODEL_REGISTRY`).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tastemaker.stickers.catalog import Sticker, read_catalog
 from tastemaker.stickers.encoder import StickerEncoder, load_encoder, save_encoder
@@ -30,11 +34,23 @@ def build_index(encoder: StickerEncoder, stickers: list[Sticker], version: str, 
     return StickerIndex(encoder.stickers(stickers), meta, version, backend)
 
 
-def save_bundle(directory: Path, encoder: StickerEncoder, stickers: list[Sticker], catalog_file: Path) -> StickerIndex:
+BUNDLE_FORMAT = "tastemaker.sticker-bundle/1"
+
+
+def save_bundle(
+    directory: Path,
+    encoder: StickerEncoder,
+    stickers: list[Sticker],
+    catalog_file: Path,
+    manifest: dict[str, Any] | None = None,
+) -> StickerIndex:
+    """Write the bundle; `manifest` adds to its manifest.json (metrics, the data it learned from)."""
     save_encoder(encoder, directory / "encoder")
     index = build_index(encoder, stickers, f"{encoder.version}-index")
     index.save(directory / "index")
     shutil.copyfile(catalog_file, directory / "catalog.jsonl")
+    head = {"format": BUNDLE_FORMAT, "kind": "stickers", "version": encoder.version, "stickers": len(stickers)}
+    (directory / "manifest.json").write_text(json.dumps({**head, **(manifest or {})}, indent=2), encoding="utf-8")
     return index
 
 

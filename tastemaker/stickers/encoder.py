@@ -26,7 +26,10 @@ from tastemaker.stickers.text import batch, features, normalise
 #: buckets instead of 2^15 (the catalog's ~338,000 distinct words and n-grams shared ~10 to a
 #: bucket). Retrain older bundles.
 FORMAT = "tastemaker.sticker-encoder/3"
-STICKER_FEATURES = 1024
+#: a sticker's features at most (the manifest's `sticker_features`; bundles without it used 1024).
+#: The catalog is pooled at every training step, so this sets much of the training cost; 128 keeps
+#: the whole words of most CLDR stickers (median 111 distinct words) and held the quality table
+STICKER_FEATURES = 128
 
 
 def sticker_text(sticker: Sticker, names: bool = True) -> list[str]:
@@ -85,6 +88,8 @@ class StickerEncoder:
     trained_ids: tuple[str, ...]
     #: whether the sticker tower reads the stickers' names (False: trained with the names held out)
     names: bool = True
+    #: how many of a sticker's features the sticker tower reads (`sticker_features`)
+    feature_width: int = STICKER_FEATURES
 
     def messages(self, texts: list[str]) -> np.ndarray:
         """(len(texts), e) unit vectors; a text with no features maps to the zero vector."""
@@ -101,7 +106,7 @@ class StickerEncoder:
         for start in range(0, len(stickers), chunk):
             part = stickers[start : start + chunk]
             rows = np.array([index.get(s.sticker_id, len(self.trained_ids)) for s in part])
-            ngrams = np.stack([sticker_features(s, names=self.names) for s in part])
+            ngrams = np.stack([sticker_features(s, self.feature_width, self.names) for s in part])
             pooled = self.sticker_table[rows] + _pool(self.text_table, self.text_weight, ngrams)
             out[start : start + len(part)] = _normalise(pooled @ self.sticker_w + self.sticker_b)
         return out
@@ -119,6 +124,7 @@ def save_encoder(encoder: StickerEncoder, directory: Path, metrics: dict[str, fl
         "version": encoder.version,
         "trained_ids": list(encoder.trained_ids),
         "sticker_names": encoder.names,
+        "sticker_features": encoder.feature_width,
         "sha256": digest,
         "metrics": metrics or {},
     }
@@ -143,5 +149,6 @@ def load_encoder(directory: Path) -> StickerEncoder:
         values = {name: arrays[name] for name in _ARRAYS}
     return StickerEncoder(
         version=str(manifest["version"]), trained_ids=tuple(manifest["trained_ids"]),
-        names=bool(manifest.get("sticker_names", True)), **values,
+        names=bool(manifest.get("sticker_names", True)), feature_width=int(manifest.get("sticker_features", 1024)),
+        **values,
     )  # fmt: skip

@@ -35,3 +35,59 @@ def progress(items: Sequence[T], label: str, stream: IO[str] | None = None, min_
             stream.flush()
     stream.write("\n")
     stream.flush()
+
+
+class TrainingProgress:
+    """Progress of a training loop: on a terminal one redrawn line (`epoch 3/12  step 40/67  loss
+    2.314  1:05 elapsed  ETA 2:10`, at most twice a second); elsewhere one log line per epoch, so
+    that a job's log shows the same numbers. TASTEMAKER_PROGRESS=0 keeps the terminal quiet."""
+
+    def __init__(self, label: str, epochs: int, steps_per_epoch: int, stream: IO[str] | None = None) -> None:
+        if stream is None:
+            wanted = os.environ.get("TASTEMAKER_PROGRESS", "auto")
+            stream = sys.stderr if wanted == "1" or (wanted == "auto" and sys.stderr.isatty()) else None
+        self._stream = stream
+        self._label = label
+        self._epochs = epochs
+        self._steps = max(1, steps_per_epoch)
+        self._start = self._last = time.monotonic()
+        self._drawn = False
+
+    def _eta(self, done: int) -> str:
+        elapsed = time.monotonic() - self._start
+        left = elapsed / done * (self._epochs * self._steps - done) if done else 0.0
+        return f"{_clock(elapsed)} elapsed  ETA {_clock(left)}"
+
+    def step(self, epoch: int, step: int, loss: float) -> None:
+        """After step `step` (1-based) of epoch `epoch` (0-based)."""
+        now = time.monotonic()
+        if self._stream is None or (now - self._last < 0.5 and step < self._steps):
+            return
+        self._last = now
+        done = epoch * self._steps + step
+        self._stream.write(
+            f"\r{self._label}  epoch {epoch + 1}/{self._epochs}  step {step}/{self._steps}  "
+            f"loss {loss:.3f}  {self._eta(done)}  "
+        )
+        self._stream.flush()
+        self._drawn = True
+
+    def epoch(self, epoch: int, loss: float) -> None:
+        """After epoch `epoch` (0-based), its mean loss."""
+        if self._stream is None:
+            import logging
+
+            logging.getLogger("tastemaker.training").info(
+                "%s: epoch %d/%d, loss %.4f, %s",
+                self._label, epoch + 1, self._epochs, loss, self._eta((epoch + 1) * self._steps),
+            )  # fmt: skip
+
+    def close(self) -> None:
+        if self._stream is not None and self._drawn:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"

@@ -33,13 +33,13 @@ def cmd_train_reward_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registry(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from tastemaker.training.lifecycle.registry import Registry
+def _registry(args: argparse.Namespace, kind: str | None = None):  # type: ignore[no-untyped-def]
+    from tastemaker.training.lifecycle.registry import KIND, Registry
 
     root = args.registry or _settings(args).model_registry
     if not root:
         raise UsageError("give --registry DIR or set TASTEMAKER_MODEL_REGISTRY")
-    return Registry(Path(root))
+    return Registry(Path(root), kind or getattr(args, "model_kind", None) or KIND)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -104,6 +104,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from tastemaker.training.lifecycle.retrain import retrain
     from tastemaker.training.lifecycle.validation import ValidationFailed
 
+    if args.surface == "stickers":
+        return _retrain_stickers(args)
     registry = _registry(args)
     rewarded = _load_rewarded(args)
     try:
@@ -115,6 +117,27 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_VALIDATION
     except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def _retrain_stickers(args: argparse.Namespace) -> int:
+    from tastemaker.training.lifecycle.registry import STICKERS_KIND, RegistryError
+    from tastemaker.training.lifecycle.sticker_retrain import retrain_stickers
+
+    registry = _registry(args, STICKERS_KIND)
+    baseline = args.baseline or _settings(args).sticker_model or None
+    options = {} if args.sticker_epochs is None else {"epochs": args.sticker_epochs}
+    if args.sticker_epochs is not None and args.sticker_epochs <= 0:
+        raise UsageError(f"--sticker-epochs must be positive, got {args.sticker_epochs}")
+    rewarded = _load_rewarded(args)
+    try:
+        summary = retrain_stickers(
+            rewarded, registry, baseline=Path(baseline) if baseline else None, holdout_share=args.holdout_share,
+            ips_clip=args.ips_clip or None, promote=not args.no_promote, train_options=options,
+        )  # fmt: skip
+    except (ValueError, RegistryError) as exc:
         raise UsageError(str(exc)) from exc
     print("\n".join(summary.lines()))
     return 0
@@ -168,8 +191,14 @@ def add_models(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ):
         action = models_sub.add_parser(name, help=text)
         action.add_argument("--registry", help="registry directory (default TASTEMAKER_MODEL_REGISTRY)")
+        action.add_argument(
+            "--kind", dest="model_kind", choices=("reward-model", "stickers"), default="reward-model",
+            help="which models: reward models (default) or sticker bundles",
+        )  # fmt: skip
         if name == "register":
-            action.add_argument("artifact", type=Path, help="an artifact directory (`train reward-model --out`)")
+            action.add_argument(
+                "artifact", type=Path, help="an artifact directory (`train reward-model --out`, `stickers train --out`)"
+            )
         if name == "promote":
             action.add_argument("version")
         action.set_defaults(func=func)
@@ -178,11 +207,23 @@ def add_models(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def add_retrain(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     retrain_parser = sub.add_parser(
         "retrain",
-        help="validate logs, train a reward model, gate it by OPE on later logs, promote with confidence",
+        help="validate logs, train a reward model (or a sticker bundle), gate it by OPE on later logs, "
+        "promote with confidence",
         description="Exit codes: 0 done (promoted or refused by the gate), 2 bad input, 3 stopped by log "
         "validation (the report is on stderr). Re-running on the same logs repeats the same decision.",
     )
     retrain_parser.add_argument("--registry", help="registry directory (default TASTEMAKER_MODEL_REGISTRY)")
+    retrain_parser.add_argument(
+        "--surface", choices=("home", "stickers"), default="home",
+        help="home: the reward model (default); stickers: the sticker encoder, from (message, sent sticker) pairs",
+    )  # fmt: skip
+    retrain_parser.add_argument(
+        "--baseline", help="stickers: the bundle that served the logs, when the registry has no sticker "
+        "bundle yet (default TASTEMAKER_STICKER_MODEL)",
+    )  # fmt: skip
+    retrain_parser.add_argument(
+        "--sticker-epochs", type=int, help="stickers: training epochs (default: `stickers train`'s)"
+    )
     retrain_parser.add_argument("--logs", type=Path, help="rewarded decisions (.jsonl/.parquet); default: the topic")
     retrain_parser.add_argument("--kind", choices=("logistic", "dnn", "gbt", "banditnet"), default="gbt")
     retrain_parser.add_argument("--holdout-share", type=float, default=0.3, help="later share held out for the gate")

@@ -97,12 +97,12 @@ def add_stickers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     st_train = stickers_sub.add_parser("train", help="train the two-tower encoder (TFRS) and index the catalog")
     st_train.add_argument("--catalog", type=Path, required=True, help="catalog .jsonl (`stickers import-cldr`)")
     st_train.add_argument("--out", type=Path, required=True, help="bundle directory to write")
-    st_train.add_argument("--epochs", type=int, default=12, help="passes over the training pairs (default 12)")
+    st_train.add_argument("--epochs", type=int, default=6, help="passes over the training pairs (default 6)")
     st_train.add_argument(
-        "--batch-size", type=int, default=2048,
-        help="pairs per step (default 2048); each step also scores the whole catalog, so larger batches train faster",
+        "--batch-size", type=int, default=8192,
+        help="pairs per step (default 8192); each step also pools the whole catalog, so larger batches train faster",
     )  # fmt: skip
-    st_train.add_argument("--dim", type=int, default=128, help="embedding dimension (default 128)")
+    st_train.add_argument("--dim", type=int, default=64, help="embedding dimension (default 64)")
     st_train.add_argument("--version", help="version name (default stickers-TIMESTAMP)")
     st_train.add_argument(
         "--hold-out-names", action="store_true",

@@ -1,9 +1,11 @@
-"""The model registry: versioned reward-model artifacts in a directory (local or a shared mount),
-a current pointer, and the history of promotions for rollback.
+"""The model registry: versioned reward-model artifacts and sticker bundles in a directory (local
+or a shared mount), a current pointer per kind, and the history of promotions for rollback.
 
     <root>/reward-model/<version>/    an artifact (manifest.json, weights.npz or ydf/)
     <root>/reward-model/CURRENT       the current version's name (replaced atomically)
     <root>/reward-model/HISTORY       one JSON line per promotion or rollback
+    <root>/stickers/<version>/        a sticker bundle (encoder/, index/, catalog.jsonl, manifest.json)
+    <root>/stickers/CURRENT, HISTORY  the same for sticker bundles
 
 Serving processes follow CURRENT (`services.model_watcher.ModelWatcher`): they load a new version off the request path
 and swap one reference, so a request is scored wholly by one version and none fails.
@@ -23,13 +25,14 @@ from typing import Any
 
 from tastemaker.bandits.reward_models import (
     REGISTRY_KIND,
+    STICKERS_KIND,
     ArtifactError,
     RegistryError,
     RegistryReader,
     load_reward_model,
 )
 
-__all__ = ["KIND", "Entry", "Registry", "RegistryError"]
+__all__ = ["KIND", "STICKERS_KIND", "Entry", "Registry", "RegistryError"]
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +49,25 @@ class Entry:
 class Registry(RegistryReader):
     """The registry's write side: register, promote, roll back (serving reads it: `RegistryReader`)."""
 
+    def check(self, artifact: Path) -> None:
+        """Raise RegistryError unless `artifact` would serve (a reward model or a sticker bundle,
+        by this registry's kind)."""
+        try:
+            if self.kind == STICKERS_KIND:
+                from tastemaker.stickers.bundle import load_bundle
+
+                load_bundle(artifact)
+            else:
+                load_reward_model(artifact)
+        except (ArtifactError, OSError, ValueError) as exc:
+            raise RegistryError(f"{artifact}: not a loadable {self.kind} ({exc})") from exc
+
     def register(self, artifact: Path, manifest_updates: dict[str, Any] | None = None) -> str:
         """Copy an artifact into the registry under its manifest's version; returns the version."""
+        self.check(artifact)  # refuse anything that would not serve
         try:
-            load_reward_model(artifact)  # refuse anything that would not serve
             manifest = json.loads((artifact / "manifest.json").read_text(encoding="utf-8"))
-        except (ArtifactError, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             raise RegistryError(f"{artifact}: not a loadable artifact ({exc})") from exc
         version = str(manifest["version"])
         target = self.path(version)
@@ -91,7 +107,7 @@ class Registry(RegistryReader):
 
     def promote(self, version: str, reason: str = "manual") -> None:
         self.manifest(version)  # exists
-        load_reward_model(self.path(version))  # and serves
+        self.check(self.path(version))  # and serves
         previous = self.current()
         _atomic_write(self.home / "CURRENT", version + "\n")
         self._history({"action": "promote", "version": version, "previous": previous, "reason": reason})
