@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 OBP_VENV ?= .venv-obp
 OBP_STAMP := $(OBP_VENV)/.installed-$(shell cat tests/obp/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup obp-venv stickers-catalog deploy-schemas run test lint codegen bench clean
+.PHONY: setup obp-venv stickers-catalog sticker-model deploy-schemas run test lint codegen bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ $(CATALOG): $(STAMP)
 
 stickers-catalog: $(CATALOG)
 
+## sticker-model: the demo's sticker bundle, trained once on the catalog with the defaults (about 4
+## minutes on 2 cores, a progress bar on a terminal) and cached; later runs start at once
+STICKER_MODEL := .cache/stickers/model
+$(STICKER_MODEL)/manifest.json: $(CATALOG)
+	@rm -rf $(STICKER_MODEL).partial
+	$(BIN)/tastemaker stickers train --catalog $(CATALOG) --out $(STICKER_MODEL).partial
+	@rm -rf $(STICKER_MODEL) && mv $(STICKER_MODEL).partial $(STICKER_MODEL)
+
+sticker-model: $(STICKER_MODEL)/manifest.json
+
 ## deploy-schemas: the Compose Specification's JSON schema, as shipped in docker-compose 1.29.2's wheel
 ## (the package no longer installs here, its wheel still downloads; only the schema file is used)
 COMPOSE_SCHEMA := .cache/schemas/compose_spec.json
@@ -46,9 +56,10 @@ $(COMPOSE_SCHEMA): $(STAMP)
 
 deploy-schemas: $(COMPOSE_SCHEMA)
 
-## run: the whole loop with simulated users (embedded broker and Redis unless configured); Ctrl-C stops it
-run: setup
-	$(BIN)/tastemaker up --demo $(ARGS)
+## run: the whole loop with simulated users — home page and chat (embedded broker and Redis unless
+## configured); the first run builds the sticker catalog and model; Ctrl-C stops it
+run: setup stickers-catalog sticker-model
+	TASTEMAKER_STICKER_MODEL=$${TASTEMAKER_STICKER_MODEL:-$(STICKER_MODEL)} $(BIN)/tastemaker up --demo $(ARGS)
 
 ## test: the whole suite against a real Redis and a real Kafka-protocol broker (started by the fixtures)
 test: setup obp-venv stickers-catalog deploy-schemas

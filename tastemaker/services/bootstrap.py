@@ -198,6 +198,7 @@ def sticker_service_for(
         reward_window_ms=int(settings.reward_window_s * 1000),
         log_policy=log_policy_of(settings),
         catalog=bundle.catalog,
+        candidates=settings.sticker_candidates,
     )
     if registry is not None:
         watcher = ModelWatcher(

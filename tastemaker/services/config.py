@@ -104,6 +104,9 @@ class Settings:
     model_refresh_s: float = 1.0
     #: sticker model bundle (`tastemaker stickers train --out`); empty: SuggestStickers is unavailable
     sticker_model: str = ""
+    #: stickers the ANN hands to the re-rank (and the decision logs as candidates), 1 to 500: fewer
+    #: make the logged propensities larger and off-policy estimates of other rankings tighter
+    sticker_candidates: int = 50
     #: a candidate reward model (artifact directory) run beside the live one on every request
     shadow_model: str = ""
     #: "shadow" (logged, never shown) or "apprentice" (takes over once it agrees often enough)
@@ -187,6 +190,8 @@ class Settings:
             raise ConfigError(f"TASTEMAKER_METRICS_PORT must be a port number, got {self.metrics_port}")
         if self.kafka_client not in ("kafka-python", "confluent"):
             raise ConfigError(f"TASTEMAKER_KAFKA_CLIENT must be kafka-python or confluent, got {self.kafka_client!r}")
+        if not 1 <= self.sticker_candidates <= 500:
+            raise ConfigError(f"TASTEMAKER_STICKER_CANDIDATES must be in [1, 500], got {self.sticker_candidates}")
         for name in (
             "max_shelves_default",
             "max_cards_default",

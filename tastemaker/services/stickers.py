@@ -70,7 +70,9 @@ class StickerService:
         reward_window_ms: int = 30_000,
         log_policy: LogPolicy | None = None,
         catalog: dict[str, Sticker] | None = None,
+        candidates: int = CANDIDATES,
     ) -> None:
+        self._candidates = candidates
         #: what a request reads once: the encoder, the index it built and the catalog, swapped together
         self._model = (encoder, index, catalog or {})
         self._decision_ids = decision_ids or DecisionIds()
@@ -113,7 +115,7 @@ class StickerService:
         if not vector.any():  # the encoder maps a text without features to the zero vector
             raise InvalidArgument("message", "has nothing to match on after normalisation")
         index = holder.index
-        hits = index.search(vector, CANDIDATES, language=language or None)
+        hits = index.search(vector, self._candidates, language=language or None)
         if not hits:
             raise InvalidArgument("language", f"no sticker has phrases in {language!r}")
         ids = tuple(m.sticker_id for m, _ in hits)

@@ -21,20 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastemaker.stickers.catalog import LANGUAGES, Sticker
-
-#: chat filler per language, typed around the words that carry the meaning
-FILLER: dict[str, tuple[str, ...]] = {
-    "en": ("so", "lol", "omg", "haha", "rn", "!!", "sooo", "ok"),
-    "hi": ("yaar", "bhai", "bahut", "kya", "arre", "na"),
-    "bn": ("re", "khub", "dada", "na", "ekdom"),
-    "ta": ("da", "machan", "romba", "semma", "dei"),
-    "te": ("ra", "chala", "mama", "ante", "baga"),
-    "mr": ("re", "khup", "bhava", "na", "ekdum"),
-    "gu": ("bhai", "bahu", "yaar", "ne", "ekdam"),
-    "kn": ("maga", "tumba", "guru", "alva", "sakkath"),
-    "ml": ("da", "aliya", "nalla", "alle", "machane"),
-    "pa": ("veere", "bahut", "ji", "yaar", "oye"),
-}
+from tastemaker.stickers.chat import FILLER
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from tastemaker.stickers.text import batch, features, normalise
 #: /2: words before n-grams in `text.features`, and the sticker features below; /3: 2^18 hash
 #: buckets instead of 2^15 (the catalog's ~338,000 distinct words and n-grams shared ~10 to a
 #: bucket). Retrain older bundles.
-FORMAT = "tastemaker.sticker-encoder/3"
+#: /4: the sticker's emoji is one of its phrases (a message with the emoji in it matches it). Retrain older bundles.
+FORMAT = "tastemaker.sticker-encoder/4"
 #: a sticker's features at most (the manifest's `sticker_features`; bundles without it used 1024).
 #: The catalog is pooled at every training step, so this sets much of the training cost; 128 keeps
 #: the whole words of most CLDR stickers (median 111 distinct words) and held the quality table
@@ -34,8 +35,9 @@ STICKER_FEATURES = 128
 
 def sticker_text(sticker: Sticker, names: bool = True) -> list[str]:
     """Every phrase a sticker is known by: names (unless `names` is False: a model evaluated on the
-    names as held-out queries must not read them) and keywords in every language, and romanised."""
-    out = []
+    names as held-out queries must not read them) and keywords in every language, and romanised,
+    and the emoji itself."""
+    out = [sticker.emoji] if sticker.emoji else []
     for block in (sticker.phrases, sticker.romanised):
         for phrases in block.values():
             if names:

@@ -34,6 +34,7 @@ import numpy as np
 
 from tastemaker.optional import require
 from tastemaker.stickers.catalog import Sticker
+from tastemaker.stickers.chat import chat_message
 from tastemaker.stickers.encoder import STICKER_FEATURES, StickerEncoder, save_encoder, sticker_features
 from tastemaker.stickers.text import BUCKETS, features
 from tastemaker.training.modeling.sticker_logs import LoggedPair
@@ -41,11 +42,14 @@ from tastemaker.training.progress import TrainingProgress
 
 
 def training_pairs(
-    stickers: Sequence[Sticker], combined: int = 3, longest: int = 4, seed: int = 0
+    stickers: Sequence[Sticker], combined: int = 3, longest: int = 4, seed: int = 0, chatty: float = 0.5
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(query texts, sticker index, weight): every keyword, native and romanised, of every sticker,
-    and `combined` queries per language made of 2 to `longest` of its keywords in random order
-    (messages are often several words, and a longer message must still pool to its meaning).
+    its emoji, and `combined` queries per language made of 2 to `longest` of its keywords in random
+    order (messages are often several words, and a longer message must still pool to its meaning).
+    A share `chatty` of those is written as chat (`stickers.chat.chat_message`: filler words,
+    drifting romanised spellings, typos, an English keyword mixed in, the emoji), since users type
+    chat, not catalog phrases.
 
     A single keyword weighs 1/K for a sticker with K keywords in that language and script — one
     draw among them, as a user who means the sticker types one of its keywords — so a keyword
@@ -57,8 +61,14 @@ def training_pairs(
     weights: list[float] = []
     single: list[bool] = []
     for i, sticker in enumerate(stickers):
-        for block in (sticker.phrases, sticker.romanised):
-            for phrases in block.values():
+        english = sticker.phrases["en"].keywords if "en" in sticker.phrases else ()
+        if sticker.emoji:
+            texts.append(sticker.emoji)
+            targets.append(i)
+            weights.append(1.0)
+            single.append(False)
+        for romanised, block in ((False, sticker.phrases), (True, sticker.romanised)):
+            for language, phrases in block.items():
                 keywords = phrases.keywords
                 texts += keywords
                 targets += [i] * len(keywords)
@@ -67,8 +77,12 @@ def training_pairs(
                 if len(keywords) >= 2:
                     for _ in range(combined):
                         size = int(rng.integers(2, min(longest, len(keywords)) + 1))
-                        chosen = rng.choice(len(keywords), size, replace=False)
-                        texts.append(" ".join(keywords[c] for c in chosen))
+                        chosen = [keywords[c] for c in rng.choice(len(keywords), size, replace=False)]
+                        if rng.random() < chatty:
+                            text = chat_message(chosen, language, romanised, rng, english, sticker.emoji)
+                        else:
+                            text = " ".join(chosen)
+                        texts.append(text)
                         targets.append(i)
                         weights.append(1.0)
                         single.append(False)

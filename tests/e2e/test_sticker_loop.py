@@ -1,0 +1,129 @@
+"""The sticker loop end to end, as an operator runs it: `tastemaker up --demo` serves a sticker
+bundle to simulated chat users with a uniformly exploring bucket and exports its logs; the
+registry's current bundle is a poor one (it ranks every candidate backwards, as the home test's
+anti-engagement model); `tastemaker retrain --surface stickers` trains a candidate from the
+(message, sent sticker) pairs, gates it by its off-policy estimate of sends per suggestion on the
+later logs and promotes it; a serving process that follows the registry swaps the bundle and its
+index without a restart, under requests that never fail."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tastemaker.services.bootstrap import build_serving, prepare_topics
+from tastemaker.services.config import Settings
+from tastemaker.stickers.bundle import save_bundle
+from tastemaker.stickers.catalog import read_catalog, write_catalog
+from tastemaker.training.lifecycle.registry import STICKERS_KIND, Registry
+from tastemaker.training.logs import read_export
+from tastemaker.training.modeling.sticker_training import train_encoder
+from tastemaker.v1 import api_pb2, api_pb2_grpc
+from tests.support.stickers import CATALOG, WORDS
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
+
+CLI = [sys.executable, "-m", "tastemaker.services.cli"]
+
+
+def test_sticker_retrain_gate_promote_and_hot_swap_from_demo_logs(settings: Settings, tmp_path: Path) -> None:
+    if not CATALOG.is_file():
+        pytest.fail(f"{CATALOG} is missing: run `make stickers-catalog`")
+    subset = [s for s in read_catalog(CATALOG) if any(w in s.phrases["en"].name for w in WORDS)]
+    write_catalog(subset, tmp_path / "catalog.jsonl")
+    served = train_encoder(subset, version="stickers-served", epochs=3, dim=32)
+    save_bundle(tmp_path / "served", served.encoder, subset, tmp_path / "catalog.jsonl")
+    # the poor current bundle: the same towers with the message tower negated (similarity reversed)
+    anti = dataclasses.replace(
+        served.encoder, version="stickers-anti", message_w=-served.encoder.message_w,
+        message_b=-served.encoder.message_b,
+    )  # fmt: skip
+    save_bundle(tmp_path / "anti", anti, subset, tmp_path / "catalog.jsonl")
+
+    logs, report = tmp_path / "demo.jsonl", tmp_path / "report.json"
+    # uniform exploration over 5 candidates, all shown (k = 5): the logs support any order of them (weights ≤ 5)
+    env = {**os.environ, "TASTEMAKER_STICKER_MODEL": str(tmp_path / "served"), "TASTEMAKER_STICKER_CANDIDATES": "5"}
+    up = subprocess.run(
+        [*CLI, "up", "--demo", "--port", "0", "--duration", "60", "--reward-window-s", "2", "--epsilon", "1.0",
+         "--export-logs", str(logs), "--report-json", str(report)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert up.returncode == 0, up.stderr[-3000:]
+    stickers = json.loads(report.read_text())["stickers"]
+    assert stickers["n_decisions"] > 400 and stickers["sends"] > 0, stickers
+    rate = stickers["on_policy_sends_per_decision"]
+    logging = stickers["policies"]["logging"]["estimates"]["snipw"]
+    assert logging["lower"] <= rate <= logging["upper"], (rate, logging)
+    assert "sticker decisions:" in up.stderr
+
+    root = tmp_path / "registry"
+    registry = Registry(root, STICKERS_KIND)
+    serving = None
+    try:
+        # the retrain registers the backwards bundle as the baseline, trains and gates without promoting
+        done = subprocess.run(
+            [*CLI, "retrain", "--surface", "stickers", "--registry", str(root), "--logs", str(logs),
+             "--baseline", str(tmp_path / "anti"), "--sticker-epochs", "3", "--no-promote"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:] + done.stdout
+        assert registry.current() == "stickers-anti"
+        candidate = next(e.version for e in registry.versions() if e.version != "stickers-anti")
+        served = settings.with_(grpc_port=0, model_registry=str(root), model_refresh_s=0.2)
+        prepare_topics(served)
+        serving = build_serving(served, seed=0)
+        serving.server.start()
+        versions: list[str] = []
+        failures: list[BaseException] = []
+        stop = threading.Event()
+
+        def ask() -> None:
+            with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
+                suggest = api_pb2_grpc.StickersStub(channel).SuggestStickers
+                while not stop.is_set():
+                    try:
+                        reply = suggest(
+                            api_pb2.SuggestStickersRequest(user_id="u", message="happy birthday", k=3), timeout=5
+                        )
+                        versions.append(reply.model_version)
+                    except grpc.RpcError as exc:
+                        failures.append(exc)
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        time.sleep(1.0)
+        assert versions and versions[-1].startswith("stickers-anti+")
+
+        # the same command again, now promoting: no new training (same logs), the recorded gate decides
+        again = subprocess.run(
+            [*CLI, "retrain", "--surface", "stickers", "--registry", str(root), "--logs", str(logs),
+             "--sticker-epochs", "3"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr[-3000:] + again.stdout
+        assert "already registered" in again.stdout
+        gate = registry.manifest(candidate)["gate"]
+        assert (gate["decision"] == "promote") == (gate["candidate"]["lower"] > gate["current"]["value"])
+        assert gate["decision"] == "promote", gate  # the backwards bundle is beaten
+        assert registry.current() == candidate
+
+        deadline = time.monotonic() + 30
+        while not versions[-1].startswith(candidate + "+") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop.set()
+        asker.join()
+        assert versions[-1].startswith(candidate + "+"), versions[-5:]
+        assert not failures, failures[:3]
+        assert len(read_export(logs)) > 0
+    finally:
+        if serving is not None:
+            serving.stop(grace_s=1)
