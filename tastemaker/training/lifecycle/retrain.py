@@ -61,14 +61,30 @@ def gate(
     if candidate_policy == current_policy:
         raise ValueError("the gate needs a candidate other than the current model")
     report = evaluate(holdout, policies=[candidate_policy, current_policy], estimators=[SNIPW()], slates=False)
-    cand = report["policies"][candidate_policy]["estimates"]["snipw"]
-    cur = report["policies"][current_policy]["estimates"]["snipw"]
+    return gate_decision(
+        report["policies"][candidate_policy]["estimates"]["snipw"],
+        report["policies"][current_policy]["estimates"]["snipw"],
+        holdout,
+        "snipw (per page cell, greedy over each model)",
+        current_version,
+    )
+
+
+def gate_decision(
+    candidate: dict[str, Any],
+    current: dict[str, Any],
+    holdout: Sequence[records_pb2.RewardedDecision],
+    estimator: str,
+    current_version: str,
+) -> dict[str, Any]:
+    """The gate's rule and record: promote only if the candidate's lower 95% bound beats the
+    current policy's estimate (both estimated on the same held-out window)."""
     served = [d.decision.served_at_ms for d in holdout]
     return {
-        "decision": "promote" if cand["lower"] > cur["value"] else "refuse",
-        "estimator": "snipw (per page cell, greedy over each model)",
-        "candidate": cand,
-        "current": cur,
+        "decision": "promote" if candidate["lower"] > current["value"] else "refuse",
+        "estimator": estimator,
+        "candidate": candidate,
+        "current": current,
         "current_version": current_version,
         "window": {"from_ms": min(served), "to_ms": max(served), "n_decisions": len(holdout)},
     }

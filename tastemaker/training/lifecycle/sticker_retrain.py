@@ -27,7 +27,7 @@ from tastemaker.stickers.catalog import read_catalog
 from tastemaker.training.evaluation.ope import SNIPW
 from tastemaker.training.evaluation.sticker_ope import evaluate_stickers, sticker_decisions
 from tastemaker.training.lifecycle.registry import STICKERS_KIND, Registry, RegistryError
-from tastemaker.training.lifecycle.retrain import RetrainSummary, _fingerprint
+from tastemaker.training.lifecycle.retrain import RetrainSummary, _fingerprint, gate_decision
 from tastemaker.v1 import records_pb2
 
 #: fewer held-out sticker decisions than this cannot separate two bundles
@@ -40,18 +40,14 @@ def gate_stickers(
     """Promote only if the candidate's lower 95% bound beats the current bundle's estimate."""
     candidate_policy, current_policy = f"encoder:{candidate}", f"encoder:{current}"
     report = evaluate_stickers(holdout, policies=[candidate_policy, current_policy], estimators=[SNIPW()])
-    cand = report["policies"][candidate_policy]["estimates"]["snipw"]
-    cur = report["policies"][current_policy]["estimates"]["snipw"]
-    served = [d.decision.served_at_ms for d in holdout]
-    return {
-        "decision": "promote" if cand["lower"] > cur["value"] else "refuse",
-        "estimator": "snipw (sends per suggestion list, greedy over each bundle's scores of the logged candidates)",
-        "candidate": cand,
-        "current": cur,
-        "current_version": current_version,
-        "on_policy_sends_per_decision": report["on_policy_sends_per_decision"],
-        "window": {"from_ms": min(served), "to_ms": max(served), "n_decisions": len(holdout)},
-    }
+    decision = gate_decision(
+        report["policies"][candidate_policy]["estimates"]["snipw"],
+        report["policies"][current_policy]["estimates"]["snipw"],
+        holdout,
+        "snipw (sends per suggestion list, greedy over each bundle's scores of the logged candidates)",
+        current_version,
+    )
+    return {**decision, "on_policy_sends_per_decision": report["on_policy_sends_per_decision"]}
 
 
 def retrain_stickers(
