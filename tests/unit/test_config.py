@@ -26,6 +26,8 @@ def test_environment_then_flags() -> None:
         ({"TASTEMAKER_MAX_SHELVES_DEFAULT": "0"}, "TASTEMAKER_MAX_SHELVES_DEFAULT must be positive"),
         ({"TASTEMAKER_LINEAR_FORGET": "0"}, "TASTEMAKER_LINEAR_FORGET must be in"),
         ({"TASTEMAKER_LINEAR_FORGET": "1.5"}, "TASTEMAKER_LINEAR_FORGET must be in"),
+        ({"TASTEMAKER_STICKER_CANDIDATES": "0"}, r"TASTEMAKER_STICKER_CANDIDATES must be in \[1, 500\]"),
+        ({"TASTEMAKER_STICKER_CANDIDATES": "501"}, r"TASTEMAKER_STICKER_CANDIDATES must be in \[1, 500\]"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
