@@ -25,6 +25,20 @@ FILLER: dict[str, tuple[str, ...]] = {
     "pa": ("veere", "bahut", "ji", "yaar", "oye", "hai"),
 }
 
+#: the same kind of filler in each language's own script, for messages typed natively
+NATIVE_FILLER: dict[str, tuple[str, ...]] = {
+    "en": FILLER["en"],
+    "hi": ("यार", "भाई", "बहुत", "क्या", "अरे", "ना", "है", "आज", "हो", "मुझे"),
+    "bn": ("রে", "খুব", "দাদা", "না", "একদম", "আজ", "আমি", "তো"),
+    "ta": ("டா", "மச்சான்", "ரொம்ப", "செம்ம", "டேய்", "இருக்கு"),
+    "te": ("రా", "చాలా", "మామ", "అంటే", "బాగా", "ఉంది"),
+    "mr": ("रे", "खूप", "भावा", "ना", "एकदम", "आज", "आहे"),
+    "gu": ("ભાઈ", "બહુ", "યાર", "ને", "એકદમ", "છે", "આજે"),
+    "kn": ("ಮಗಾ", "ತುಂಬಾ", "ಗುರು", "ಅಲ್ವಾ", "ಸಕ್ಕತ್", "ಇದೆ"),
+    "ml": ("ഡാ", "അളിയാ", "നല്ല", "അല്ലേ", "മച്ചാനേ", "ആണ്"),
+    "pa": ("ਵੀਰੇ", "ਬਹੁਤ", "ਜੀ", "ਯਾਰ", "ਓਏ", "ਹੈ"),
+}
+
 #: how a romanised spelling drifts: each pair rewrites the first into the second
 SPELLINGS: tuple[tuple[str, str], ...] = (
     ("aa", "a"), ("a", "aa"), ("ee", "i"), ("i", "ee"), ("oo", "u"), ("u", "oo"), ("ah", "a"),
@@ -77,7 +91,7 @@ def chat_message(
         out[i] = typo(out[i], rng)
     if english and language != "en" and rng.random() < 0.2:
         out.insert(int(rng.integers(len(out) + 1)), str(rng.choice(list(english))))
-    filler = FILLER.get(language, ())
+    filler = (FILLER if romanised else NATIVE_FILLER).get(language, ())
     for _ in range(int(rng.integers(0, 3)) if filler else 0):
         out.insert(int(rng.integers(len(out) + 1)), str(rng.choice(list(filler))))
     if emoji and rng.random() < 0.15:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastemaker.stickers.catalog import LANGUAGES, Sticker
-from tastemaker.stickers.chat import FILLER
+from tastemaker.stickers.chat import FILLER, NATIVE_FILLER
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class ChatWorld:
         words = list(rng.choice(keywords, size=min(len(keywords), int(rng.integers(1, 3))), replace=False))
         if user.language != "en" and rng.random() < 0.2:  # code-mixed: an English word of the same sticker
             words.append(str(rng.choice(self._keywords(sticker, "en", False))))
-        filler = FILLER[user.language]
+        filler = (FILLER if user.romanised else NATIVE_FILLER)[user.language]
         if rng.random() < 0.6:
             words.insert(int(rng.integers(len(words) + 1)), str(rng.choice(filler)))
         if rng.random() < 0.1:  # an emoji inside the text

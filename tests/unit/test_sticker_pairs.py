@@ -79,3 +79,18 @@ def test_chatty_combinations_read_like_chat_and_keep_the_stickers_words() -> Non
     assert {"bohut", "baahut", "bahoot"} <= variants and all(v.startswith("b") for v in variants)
     assert all(typo("x", rng).startswith("x") for _ in range(5))
     assert weights.min() > 0
+
+
+def test_native_script_messages_get_filler_in_their_own_script() -> None:
+    """A Hindi message typed in Devanagari is padded with Devanagari filler ("है", "यार"), never
+    with the romanised "hai"/"yaar" no native typist writes; a romanised one gets the Latin filler."""
+    from tastemaker.stickers.chat import FILLER, NATIVE_FILLER, chat_message
+
+    rng = np.random.default_rng(1)
+    native = [chat_message(["गुस्सा"], "hi", False, rng) for _ in range(300)]
+    romanised = [chat_message(["gussa"], "hi", True, rng) for _ in range(300)]
+    native_words = {w for m in native for w in m.split()}
+    assert native_words & set(NATIVE_FILLER["hi"]) and not native_words & set(FILLER["hi"])
+    assert {w for m in romanised for w in m.split()} & set(FILLER["hi"])
+    for language, words in NATIVE_FILLER.items():  # every language has filler typed natively
+        assert words and (language == "en" or all(not w.isascii() for w in words)), language
