@@ -21,10 +21,12 @@ import redis
 from tastemaker.features import keys
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
 from tastemaker.features.decision_ids import DecisionIds
+from tastemaker.features.decision_layout import LayoutError, shown_ids
 from tastemaker.features.redis_connect import Fence
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.codec import PROTOBUF_HEADERS, UndecodableRecord, decode
 from tastemaker.messaging.ports import Consumer, Producer, Record
+from tastemaker.rate_limited_log import RateLimitedLog
 from tastemaker.v1 import records_pb2
 
 log = logging.getLogger(__name__)
@@ -64,12 +66,6 @@ def record_id(record: Record) -> str:
     return f"{record.topic}:{record.partition}:{record.offset}"
 
 
-def shown_items(decision: records_pb2.DecisionLog) -> set[str]:
-    items = {shelf.shelf_id for shelf in decision.shown}
-    items.update(card.card_id for shelf in decision.shown for card in shelf.cards)
-    return items
-
-
 class RewardJoiner:
     def __init__(
         self,
@@ -97,6 +93,8 @@ class RewardJoiner:
         self._reward_range = reward_range
         self._clock_ms = clock_ms
         self.stats = JoinerStats()
+        self._rejected_log = RateLimitedLog(log)
+        self._late_log = RateLimitedLog(log)
 
     # -- intake ---------------------------------------------------------------------------
     def consume_once(self, timeout_s: float = 0.2) -> int:
@@ -154,6 +152,10 @@ class RewardJoiner:
     def _stage_decision(self, pipe: redis.client.Pipeline, record: Record) -> None:
         decision = records_pb2.DecisionLog()
         _parse(record, decision)
+        try:
+            shown_ids(decision)  # a packed page that does not decode is refused now, with the reason
+        except (LayoutError, IndexError, ValueError) as exc:
+            raise RecordRejected(f"undecodable packed decision {decision.decision_id}: {exc}") from exc
         deadline_ms = decision.served_at_ms + decision.reward_window_ms
         ttl_s = max(60, (deadline_ms - self._clock_ms()) // 1000 + ORPHAN_OUTCOME_TTL_S)
         pipe.set(keys.decision(self._ns, decision.decision_id), decision.SerializeToString(), ex=ttl_s)
@@ -174,7 +176,9 @@ class RewardJoiner:
             if closed:
                 late += 1
                 self.stats.late += 1
-                self._reject(record, f"late outcome: the reward window of {outcome.decision_id} had closed")
+                self._reject(
+                    record, f"late outcome: the reward window of {outcome.decision_id} had closed", self._late_log
+                )
                 continue
             outcomes_key = keys.decision_outcomes(self._ns, outcome.decision_id)
             # a hash by outcome_id: a redelivered outcome overwrites itself instead of counting twice
@@ -183,8 +187,12 @@ class RewardJoiner:
             self.stats.outcomes += 1
         return late
 
-    def _reject(self, record: Record, reason: str) -> None:
-        log.warning("joiner rejected a record from %s@%d: %s", record.topic, record.offset, reason)
+    def _reject(self, record: Record, reason: str, lines: RateLimitedLog | None = None) -> None:
+        """Dead-letter `record` with `reason`, logged (late outcomes, which a client with a slow
+        reporting path sends by the thousand, at most one line per 10 s with a count)."""
+        (lines or self._rejected_log).warning(
+            "joiner rejected a record from %s@%d: %s", record.topic, record.offset, reason
+        )
         send_dead_letter(self._producer, self._topics.events_dlq, dead_letter(record, reason, "joiner"))
         self.stats.rejected += 1
 
@@ -221,7 +229,7 @@ class RewardJoiner:
 
     def _publish(self, log_bytes: bytes, outcome_bytes: list[bytes], now_ms: int) -> None:
         decision = records_pb2.DecisionLog.FromString(log_bytes)
-        shown = shown_items(decision)
+        shown = shown_ids(decision)  # it decoded when it was staged
         rewarded = records_pb2.RewardedDecision(decision=decision, joined_at_ms=now_ms)
         for raw in outcome_bytes:
             outcome = records_pb2.Outcome.FromString(raw)

@@ -18,6 +18,7 @@ import numpy as np
 
 from tastemaker.bandits.feature_vector import CARD, SHELF, LoggedVector
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
+from tastemaker.features.decision_layout import LayoutError, unpack_rewarded
 from tastemaker.features.linear_store import LinearStateStore
 from tastemaker.messaging.codec import UndecodableRecord, decode
 from tastemaker.messaging.ports import Consumer, Producer, Record
@@ -69,8 +70,8 @@ class LinearLearner:
         for record in records:
             rewarded = records_pb2.RewardedDecision()
             try:
-                decode(record.value, record.headers, rewarded)
-            except UndecodableRecord as exc:
+                unpack_rewarded(decode(record.value, record.headers, rewarded))
+            except (UndecodableRecord, LayoutError) as exc:
                 self._dead_letter(record, str(exc))
                 continue
             if rewarded.decision.surface != "home":

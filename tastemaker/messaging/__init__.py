@@ -14,29 +14,40 @@ from tastemaker.messaging.recovering import RecoveringProducer
 from tastemaker.messaging.security import KafkaSecurity
 
 KAFKA_CLIENTS = ("kafka-python", "confluent")
+#: producer compression codecs both adapters support (`none`: records travel and are kept as written)
+COMPRESSIONS = ("none", "gzip", "lz4", "zstd")
 
 
 def make_producer(
-    client: str, bootstrap_servers: str, client_id: str = "tastemaker", security: KafkaSecurity | None = None
+    client: str,
+    bootstrap_servers: str,
+    client_id: str = "tastemaker",
+    security: KafkaSecurity | None = None,
+    compression: str = "none",
 ) -> RecoveringProducer:
     """A producer from the named adapter (`kafka-python`, the default, or `confluent`) that replaces
-    its client after any failure (`RecoveringProducer`)."""
+    its client after any failure (`RecoveringProducer`); its record batches compressed with
+    `compression` (one of COMPRESSIONS)."""
     if client not in KAFKA_CLIENTS:
         raise ValueError(f"unknown Kafka client {client!r}; known: {', '.join(KAFKA_CLIENTS)}")
-    return RecoveringProducer(lambda: _adapter_producer(client, bootstrap_servers, client_id, security), client_id)
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"unknown compression {compression!r}; known: {', '.join(COMPRESSIONS)}")
+    return RecoveringProducer(
+        lambda: _adapter_producer(client, bootstrap_servers, client_id, security, compression), client_id
+    )
 
 
 def _adapter_producer(
-    client: str, bootstrap_servers: str, client_id: str, security: KafkaSecurity | None = None
+    client: str, bootstrap_servers: str, client_id: str, security: KafkaSecurity | None, compression: str
 ) -> Producer:
     if client == "confluent":
         from tastemaker.messaging.confluent import ConfluentProducer
 
-        return ConfluentProducer(bootstrap_servers, client_id, security)
+        return ConfluentProducer(bootstrap_servers, client_id, security, compression)
     if client == "kafka-python":
         from tastemaker.messaging.kafka_python import KafkaPythonProducer
 
-        return KafkaPythonProducer(bootstrap_servers, client_id, security)
+        return KafkaPythonProducer(bootstrap_servers, client_id, security, compression)
     raise ValueError(f"unknown Kafka client {client!r}; known: {', '.join(KAFKA_CLIENTS)}")
 
 

@@ -19,7 +19,11 @@ from tastemaker.messaging.security import KafkaSecurity
 
 class ConfluentProducer:
     def __init__(
-        self, bootstrap_servers: str, client_id: str = "tastemaker", security: KafkaSecurity | None = None
+        self,
+        bootstrap_servers: str,
+        client_id: str = "tastemaker",
+        security: KafkaSecurity | None = None,
+        compression: str = "none",
     ) -> None:
         self._producer = _Producer(
             {
@@ -28,6 +32,7 @@ class ConfluentProducer:
                 "client.id": client_id,
                 "acks": "all",
                 "linger.ms": 5,
+                "compression.type": compression,
                 "message.max.bytes": MAX_RECORD_BYTES,
             }
         )

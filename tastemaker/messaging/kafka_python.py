@@ -29,7 +29,11 @@ _GROUP_SETTINGS: dict[str, Any] = {
 
 class KafkaPythonProducer:
     def __init__(
-        self, bootstrap_servers: str, client_id: str = "tastemaker", security: KafkaSecurity | None = None
+        self,
+        bootstrap_servers: str,
+        client_id: str = "tastemaker",
+        security: KafkaSecurity | None = None,
+        compression: str = "none",
     ) -> None:
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers,
@@ -38,6 +42,7 @@ class KafkaPythonProducer:
             acks="all",
             linger_ms=5,
             retries=5,
+            compression_type=None if compression == "none" else compression,
             max_request_size=MAX_RECORD_BYTES,
         )
         self._futures: list[Any] = []

@@ -85,8 +85,14 @@ def kafka_security_of(settings: Settings) -> KafkaSecurity:
 
 
 def producer_for(settings: Settings, client_id: str) -> RecoveringProducer:
-    """A producer of the configured adapter, with the configured Kafka security."""
-    return make_producer(settings.kafka_client, settings.kafka_bootstrap, client_id, kafka_security_of(settings))
+    """A producer of the configured adapter, with the configured Kafka security and compression."""
+    return make_producer(
+        settings.kafka_client,
+        settings.kafka_bootstrap,
+        client_id,
+        kafka_security_of(settings),
+        compression=settings.kafka_compression,
+    )
 
 
 def log_policy_of(settings: Settings) -> LogPolicy:
@@ -240,9 +246,7 @@ def build_serving(
         client.ping, settings.feature_breaker_failures, settings.feature_breaker_probe_s, name="feature store"
     )
     publisher = BackgroundPublisher(
-        make_producer(
-            settings.kafka_client, settings.kafka_bootstrap, "tastemaker-serving", kafka_security_of(settings)
-        ),
+        producer_for(settings, "tastemaker-serving"),
         max_queued=settings.decision_queue_size,
         spool=Spool(Path(settings.spool_path), settings.spool_max_records) if settings.spool_path else None,
     )
@@ -335,9 +339,7 @@ def build_stream_processor(
     ledger = DeadLetterLedger(
         client,
         settings.redis_namespace,
-        make_producer(
-            settings.kafka_client, settings.kafka_bootstrap, "tastemaker-features-dlq", kafka_security_of(settings)
-        ),
+        producer_for(settings, "tastemaker-features-dlq"),
         topics.events_dlq,
         topics.events,
         scan_dlq=lambda: read_topic_to_end(
@@ -375,9 +377,7 @@ def build_joiner(settings: Settings) -> RewardJoiner:
     return RewardJoiner(
         consumer,
         redis_client(settings),
-        make_producer(
-            settings.kafka_client, settings.kafka_bootstrap, "tastemaker-joiner", kafka_security_of(settings)
-        ),
+        producer_for(settings, "tastemaker-joiner"),
         topics,
         namespace=settings.redis_namespace,
         default_reward=settings.default_reward,
@@ -401,9 +401,7 @@ def build_learner(settings: Settings) -> LinearLearner:
     store = LinearStateStore(
         redis_client(settings), settings.redis_namespace, forget=settings.linear_forget, fence=fence_of(settings)
     )
-    producer = make_producer(
-        settings.kafka_client, settings.kafka_bootstrap, "tastemaker-learner", kafka_security_of(settings)
-    )
+    producer = producer_for(settings, "tastemaker-learner")
     return LinearLearner(consumer, store, producer, topics.events_dlq)
 
 

@@ -13,11 +13,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
+from tastemaker.rate_limited_log import RateLimitedLog
 from tastemaker.services.errors import InvalidArgument, Refused
 from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.home import HomeRankingService, parse_rank_home
 from tastemaker.services.limits import MAX_STICKERS, check_context, check_count, check_id
-from tastemaker.services.logs import RateLimitedLog
 from tastemaker.services.security import ServerSecurity
 from tastemaker.services.serving_metrics import RpcMetrics
 from tastemaker.services.stickers import StickerService

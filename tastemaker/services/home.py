@@ -22,8 +22,10 @@ from tastemaker.bandits.strategies import (
     with_floor,
 )
 from tastemaker.features.decision_ids import DecisionIds
+from tastemaker.features.decision_layout import LAYOUT_PACKED, ShownRow, pack, packed_home_page, unpack
 from tastemaker.features.store import FeatureReader, RankingFeatures, UserFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
+from tastemaker.rate_limited_log import RateLimitedLog
 from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.exploration import exploration_log
@@ -40,7 +42,6 @@ from tastemaker.services.limits import (
     check_count,
     check_id,
 )
-from tastemaker.services.logs import RateLimitedLog
 from tastemaker.services.privacy import LogPolicy
 from tastemaker.services.security import current_client
 from tastemaker.services.serving_metrics import DecisionMetrics
@@ -137,15 +138,15 @@ def read_ranking_features(
 
 def feature_vector(
     features: RankingFeatures, shelves: Sequence[ShelfCandidates]
-) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
-    """The exact vector scored and logged: per-type counts, then per-shelf and per-card engagement.
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The exact vector scored and logged: per-type counts, then per-shelf and per-card engagement
+    (named by `bandits.feature_vector.home_names`, in that order).
 
-    Returns (names, values, per-shelf card engagement)."""
+    Returns (values, per-shelf card engagement)."""
     ends = np.cumsum([len(s.card_ids) for s in shelves]).tolist()
     card_engagement = [features.cards[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
-    names = feature_vector_names([s.shelf_id for s in shelves], [c for s in shelves for c in s.card_ids])
     values = np.concatenate([features.counts, features.shelves, features.cards])
-    return names, values, card_engagement
+    return values, card_engagement
 
 
 class HomeRankingService:
@@ -218,8 +219,8 @@ class HomeRankingService:
         """Score with `model`, explore with the strategies, and lay out the page with every propensity."""
         request, shelves = inputs.request, inputs.shelves
         shelf_ids = tuple(s.shelf_id for s in shelves)
-        shelf_scores = model.score_level(
-            "shelf", inputs.counts, list(shelf_ids), inputs.shelf_engagement, request.context
+        shelf_scores = _float32(
+            model.score_level("shelf", inputs.counts, list(shelf_ids), inputs.shelf_engagement, request.context)
         )
         placement = rank_with_constraints(
             self._shelf_strategy,
@@ -237,7 +238,7 @@ class HomeRankingService:
         flat_engagement = (
             np.concatenate([inputs.card_engagement[i] for i in chosen]) if chosen else np.zeros(0, dtype=np.float64)
         )
-        flat_scores = model.score_level("card", inputs.counts, flat_ids, flat_engagement, request.context)
+        flat_scores = _float32(model.score_level("card", inputs.counts, flat_ids, flat_engagement, request.context))
         flat_features = _linear_features(flat_engagement)
         starts = np.cumsum([0] + [len(cards) for cards in card_lists])
 
@@ -265,37 +266,35 @@ class HomeRankingService:
                 rows.append(row(r, shown_cards))
                 card_placements.append(rank_with_constraints(self._card_strategy, rows[-1], inputs.max_cards, rng))
                 shown_cards.update(card_placements[-1].ids)
-        served = []
-        shown = []
+        served: list[ServedShelf] = []
+        shown: list[ShownRow] = []
         for r, (shelf_id, position, propensity) in enumerate(
             zip(placement.ids, placement.positions, placement.propensities.tolist(), strict=True)
         ):
             cards, candidates = card_placements[r], rows[r]
             score = float(shelf_scores[chosen[r]])
-            card_rows = list(
-                zip(
-                    cards.ids,
-                    cards.positions,
-                    [cards.scores[c] for c in cards.ids],
-                    cards.propensities.tolist(),
-                    strict=True,
+            card_scores = [cards.scores[c] for c in cards.ids]
+            card_propensities = cards.propensities.tolist()
+            served.append(
+                (
+                    shelf_id,
+                    score,
+                    propensity,
+                    list(zip(cards.ids, cards.positions, card_scores, card_propensities, strict=True)),
                 )
             )
-            served.append((shelf_id, score, propensity, card_rows))
             shown.append(
-                records_pb2.LoggedShelf(
-                    shelf_id=shelf_id,
+                ShownRow(
+                    shelf=chosen[r],
                     position=position,
                     score=score,
                     propensity=propensity,
-                    cards=[
-                        records_pb2.LoggedCard(card_id=card_id, position=k, score=card_score, propensity=p)
-                        for card_id, k, card_score, p in card_rows
-                    ],
                     cards_ranking_propensity=cards.ranking_probability,
-                    card_candidates=records_pb2.CandidateScores(
-                        item_ids=candidates.ids, scores=candidates.scores.tolist()
-                    ),
+                    card_candidates=candidates.ids,
+                    card_scores=candidates.scores,
+                    shown_cards=cards.ids,
+                    card_positions=cards.positions,
+                    card_propensities=card_propensities,
                 )
             )
         return Page(shown, placement.ranking_probability, shelf_scores, served, placement.pinned)
@@ -305,8 +304,10 @@ class HomeRankingService:
         self._model = model
 
     def rank(self, request: HomeRequest) -> records_pb2.DecisionLog:
-        """Decide the page, publish its decision log, and return that log."""
-        return self._decide(request)[0]
+        """Decide the page, publish its decision log, and return that log, written out."""
+        decision = records_pb2.DecisionLog()
+        decision.CopyFrom(self._decide(request)[0])
+        return unpack(decision)
 
     def serve(self, request: HomeRequest) -> api_pb2.RankHomeResponse:
         """Decide the page, publish its decision log, and answer the app (RankHome)."""
@@ -322,7 +323,7 @@ class HomeRankingService:
         if features is None:  # a feature-store outage degrades ranking, it does not fail it
             features = read_ranking_features(None, request.user_id, shelves)
             policy = f"{policy}{self.FALLBACK_SUFFIX}"
-        names, values, card_engagement = feature_vector(features, shelves)
+        values, card_engagement = feature_vector(features, shelves)
         shelf_engagement = features.shelves
         max_shelves = request.max_shelves or self._default_max_shelves
         max_cards = request.max_cards_per_shelf or self._default_max_cards
@@ -345,13 +346,6 @@ class HomeRankingService:
             model_version=model.version,
             exploration=exploration_log(self._shelf_strategy, len(free), max_shelves, self._floor),
             context=self._log_policy.context(request.context),
-            feature_names=names,
-            feature_values=values.tolist(),
-            candidates=[api_pb2.Shelf(shelf_id=s.shelf_id, card_ids=s.card_ids) for s in shelves],
-            shelf_candidates=records_pb2.CandidateScores(
-                item_ids=[shelves[i].shelf_id for i in free], scores=page.shelf_scores[free].tolist()
-            ),
-            shown=page.shown,
             ranking_propensity=page.ranking_probability,
             max_shelves=max_shelves,
             max_cards_per_shelf=max_cards,
@@ -361,17 +355,24 @@ class HomeRankingService:
             excluded_item_ids=sorted(request.excluded),
             client_id=current_client.get(),
         )
+        packed = packed_home_page(tuple(shelves), values, free, page.shelf_scores[free], page.shown)
+        if packed is None:  # not exactly packable (a control character in an id): written out
+            _write_out(decision, shelves, values, free, page)
+        else:
+            decision.layout = LAYOUT_PACKED
+            decision.packed.CopyFrom(packed)
         if self._shadow is not None:
 
             def page_of(
                 m: RewardModel, rng: np.random.Generator
             ) -> tuple[list[records_pb2.LoggedShelf], float, np.ndarray]:
                 other = self._page(m, inputs, rng)
-                return other.shown, other.ranking_probability, other.shelf_scores
+                return other.logged(shelves), other.ranking_probability, other.shelf_scores
 
             shadow = self._shadow.decide(page_of, page.shelf_scores, free)
             decision.shadow.CopyFrom(shadow.message)
             if self._shadow.serves_candidate():  # an apprentice that agrees often enough takes over
+                unpack(decision)
                 decision.ClearField("shown")
                 decision.shown.extend(shadow.message.shown)
                 served = None
@@ -379,6 +380,7 @@ class HomeRankingService:
                 decision.model_version = shadow.message.model_version
                 del decision.shelf_candidates.scores[:]
                 decision.shelf_candidates.scores.extend(shadow.shelf_scores[free].tolist())
+                decision = pack(decision)
         payload = decision.SerializeToString()
         if len(payload) > MAX_DECISION_LOG_BYTES:  # refused before anything is shown: no unlogged answer
             raise InvalidArgument(
@@ -388,11 +390,12 @@ class HomeRankingService:
             )
         self._publish(self._decisions_topic, payload, decision.decision_id.encode(), PROTOBUF_HEADERS)
         self.decisions_served += 1
+        shown_served = served if served is not None else to_response(decision).shelves
         self.metrics.observe(
             "home",
             decision.policy,
             decision.model_version,
-            [s.propensity for s in decision.shown] + [c.propensity for s in decision.shown for c in s.cards],
+            _propensities(shown_served),
         )
         return decision, served
 
@@ -414,12 +417,69 @@ ServedShelf = tuple[str, float, float, list[tuple[str, int, float, float]]]
 
 @dataclass(frozen=True)
 class Page:
-    shown: list[records_pb2.LoggedShelf]
+    shown: list[ShownRow]
     ranking_probability: float
     shelf_scores: np.ndarray
     served: list[ServedShelf]
     #: (row shown, shelf id) of the pinned shelves on the page
     pinned: tuple[tuple[int, str], ...] = ()
+
+    def logged(self, shelves: Sequence[ShelfCandidates]) -> list[records_pb2.LoggedShelf]:
+        """The shown rows as the written-out decision log has them."""
+        return [
+            records_pb2.LoggedShelf(
+                shelf_id=shelves[row.shelf].shelf_id,
+                position=row.position,
+                score=row.score,
+                propensity=row.propensity,
+                cards=[
+                    records_pb2.LoggedCard(card_id=card_id, position=k, score=card_score, propensity=p)
+                    for card_id, k, card_score, p in served[3]
+                ],
+                cards_ranking_propensity=row.cards_ranking_propensity,
+                card_candidates=records_pb2.CandidateScores(
+                    item_ids=row.card_candidates, scores=row.card_scores.tolist()
+                ),
+            )
+            for row, served in zip(self.shown, self.served, strict=True)
+        ]
+
+
+def _float32(scores: np.ndarray) -> np.ndarray:
+    """Scores at the precision models compute them (float32), held as float64: the packed decision
+    log stores them as float32 exactly."""
+    return np.asarray(scores, dtype=np.float32).astype(np.float64)
+
+
+def _write_out(
+    decision: records_pb2.DecisionLog,
+    shelves: Sequence[ShelfCandidates],
+    values: np.ndarray,
+    free: list[int],
+    page: Page,
+) -> None:
+    """The decision's candidates, feature vector, scores and page in the written-out layout."""
+    decision.feature_names.extend(
+        feature_vector_names([s.shelf_id for s in shelves], [c for s in shelves for c in s.card_ids])
+    )
+    decision.feature_values.extend(values.tolist())
+    decision.candidates.extend(api_pb2.Shelf(shelf_id=s.shelf_id, card_ids=s.card_ids) for s in shelves)
+    decision.shelf_candidates.item_ids.extend(shelves[i].shelf_id for i in free)
+    decision.shelf_candidates.scores.extend(page.shelf_scores[free].tolist())
+    decision.shown.extend(page.logged(shelves))
+
+
+def _propensities(shelves: Sequence[ServedShelf] | Sequence[api_pb2.RankedShelf]) -> list[float]:
+    """Every shown shelf's and card's propensity, for the metrics."""
+    out: list[float] = []
+    for shelf in shelves:
+        if isinstance(shelf, tuple):
+            out.append(shelf[2])
+            out.extend(card[3] for card in shelf[3])
+        else:
+            out.append(shelf.propensity)
+            out.extend(card.propensity for card in shelf.cards)
+    return out
 
 
 def _linear_features(engagement: np.ndarray) -> np.ndarray:
@@ -430,6 +490,10 @@ def _linear_features(engagement: np.ndarray) -> np.ndarray:
 def to_response(decision: records_pb2.DecisionLog, served: list[ServedShelf] | None = None) -> api_pb2.RankHomeResponse:
     """The app's answer: the decision's shown page, or `served` (the same page, as built in Python)."""
     if served is None:
+        if decision.layout == LAYOUT_PACKED:
+            written = records_pb2.DecisionLog()
+            written.CopyFrom(decision)
+            decision = unpack(written)
         served = [
             (s.shelf_id, s.score, s.propensity, [(c.card_id, c.position, c.score, c.propensity) for c in s.cards])
             for s in decision.shown

@@ -11,6 +11,7 @@ from pathlib import Path
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
+from tastemaker.features.decision_layout import LayoutError, unpack
 from tastemaker.messaging.codec import decode
 from tastemaker.messaging.kafka_python import read_topic_to_end
 from tastemaker.messaging.security import KafkaSecurity
@@ -22,11 +23,16 @@ class LogFormatError(ValueError):
 
 
 def compact_rows(rewarded: records_pb2.RewardedDecision) -> records_pb2.RewardedDecision:
-    """The decision with its shown shelves at rows 0, 1, 2, ... in their logged order (in place).
+    """The decision written out (a packed one unpacked, `features.decision_layout`), with its
+    shown shelves at rows 0, 1, 2, ... in their logged order (in place).
 
     Logs written before rows were compacted can hold a pinned shelf at a row past the page's last
     (a pin at row 501 of an 8-row page, shown at row 7); every offline job indexes rows by
     position, so each reader maps them to the rows actually shown, pins included."""
+    try:
+        unpack(rewarded.decision)
+    except LayoutError as exc:
+        raise LogFormatError(str(exc)) from exc
     decision = rewarded.decision
     positions = [shelf.position for shelf in decision.shown]
     if positions == list(range(len(positions))):

@@ -110,7 +110,7 @@ class LoggedShelf(_message.Message):
     def __init__(self, shelf_id: _Optional[str] = ..., position: _Optional[int] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[LoggedCard, _Mapping]]] = ..., cards_ranking_propensity: _Optional[float] = ..., card_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ...) -> None: ...
 
 class DecisionLog(_message.Message):
-    __slots__ = ("decision_id", "request_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "exploration", "context", "feature_names", "feature_values", "candidates", "shelf_candidates", "shown", "ranking_propensity", "max_shelves", "max_cards_per_shelf", "reward_window_ms", "pinned_shelves", "excluded_item_ids", "shadow", "client_id")
+    __slots__ = ("decision_id", "request_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "exploration", "context", "feature_names", "feature_values", "candidates", "shelf_candidates", "shown", "ranking_propensity", "max_shelves", "max_cards_per_shelf", "reward_window_ms", "pinned_shelves", "excluded_item_ids", "shadow", "client_id", "layout", "packed")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +140,8 @@ class DecisionLog(_message.Message):
     EXCLUDED_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
     SHADOW_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     request_id: str
     user_id: str
@@ -162,7 +164,53 @@ class DecisionLog(_message.Message):
     excluded_item_ids: _containers.RepeatedScalarFieldContainer[str]
     shadow: ShadowDecision
     client_id: str
-    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., surface: _Optional[str] = ..., served_at_ms: _Optional[int] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., exploration: _Optional[_Union[Exploration, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., feature_names: _Optional[_Iterable[str]] = ..., feature_values: _Optional[_Iterable[float]] = ..., candidates: _Optional[_Iterable[_Union[_api_pb2.Shelf, _Mapping]]] = ..., shelf_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., reward_window_ms: _Optional[int] = ..., pinned_shelves: _Optional[_Iterable[_Union[_api_pb2.PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ..., shadow: _Optional[_Union[ShadowDecision, _Mapping]] = ..., client_id: _Optional[str] = ...) -> None: ...
+    layout: int
+    packed: PackedPage
+    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., surface: _Optional[str] = ..., served_at_ms: _Optional[int] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., exploration: _Optional[_Union[Exploration, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., feature_names: _Optional[_Iterable[str]] = ..., feature_values: _Optional[_Iterable[float]] = ..., candidates: _Optional[_Iterable[_Union[_api_pb2.Shelf, _Mapping]]] = ..., shelf_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., reward_window_ms: _Optional[int] = ..., pinned_shelves: _Optional[_Iterable[_Union[_api_pb2.PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ..., shadow: _Optional[_Union[ShadowDecision, _Mapping]] = ..., client_id: _Optional[str] = ..., layout: _Optional[int] = ..., packed: _Optional[_Union[PackedPage, _Mapping]] = ...) -> None: ...
+
+class PackedPage(_message.Message):
+    __slots__ = ("ids", "cards_per_shelf", "feature_schema", "feature_counts", "feature_values", "ranked_shelves", "ranked_shelf_scores", "shown_shelves", "shown_scores", "shown_propensities", "shown_cards_ranking_propensities", "shown_positions", "card_candidates_whole", "card_candidate_counts", "card_candidates", "card_scores", "shown_card_counts", "shown_cards", "shown_card_propensities", "shown_card_positions")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    CARDS_PER_SHELF_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_VALUES_FIELD_NUMBER: _ClassVar[int]
+    RANKED_SHELVES_FIELD_NUMBER: _ClassVar[int]
+    RANKED_SHELF_SCORES_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_SHELVES_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_SCORES_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_PROPENSITIES_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_CARDS_RANKING_PROPENSITIES_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    CARD_CANDIDATES_WHOLE_FIELD_NUMBER: _ClassVar[int]
+    CARD_CANDIDATE_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    CARD_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    CARD_SCORES_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_CARD_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_CARDS_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_CARD_PROPENSITIES_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_CARD_POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    ids: bytes
+    cards_per_shelf: _containers.RepeatedScalarFieldContainer[int]
+    feature_schema: str
+    feature_counts: _containers.RepeatedScalarFieldContainer[int]
+    feature_values: _containers.RepeatedScalarFieldContainer[float]
+    ranked_shelves: _containers.RepeatedScalarFieldContainer[int]
+    ranked_shelf_scores: _containers.RepeatedScalarFieldContainer[float]
+    shown_shelves: _containers.RepeatedScalarFieldContainer[int]
+    shown_scores: _containers.RepeatedScalarFieldContainer[float]
+    shown_propensities: _containers.RepeatedScalarFieldContainer[float]
+    shown_cards_ranking_propensities: _containers.RepeatedScalarFieldContainer[float]
+    shown_positions: _containers.RepeatedScalarFieldContainer[int]
+    card_candidates_whole: _containers.RepeatedScalarFieldContainer[bool]
+    card_candidate_counts: _containers.RepeatedScalarFieldContainer[int]
+    card_candidates: _containers.RepeatedScalarFieldContainer[int]
+    card_scores: _containers.RepeatedScalarFieldContainer[float]
+    shown_card_counts: _containers.RepeatedScalarFieldContainer[int]
+    shown_cards: _containers.RepeatedScalarFieldContainer[int]
+    shown_card_propensities: _containers.RepeatedScalarFieldContainer[float]
+    shown_card_positions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, ids: _Optional[bytes] = ..., cards_per_shelf: _Optional[_Iterable[int]] = ..., feature_schema: _Optional[str] = ..., feature_counts: _Optional[_Iterable[int]] = ..., feature_values: _Optional[_Iterable[float]] = ..., ranked_shelves: _Optional[_Iterable[int]] = ..., ranked_shelf_scores: _Optional[_Iterable[float]] = ..., shown_shelves: _Optional[_Iterable[int]] = ..., shown_scores: _Optional[_Iterable[float]] = ..., shown_propensities: _Optional[_Iterable[float]] = ..., shown_cards_ranking_propensities: _Optional[_Iterable[float]] = ..., shown_positions: _Optional[_Iterable[int]] = ..., card_candidates_whole: _Optional[_Iterable[bool]] = ..., card_candidate_counts: _Optional[_Iterable[int]] = ..., card_candidates: _Optional[_Iterable[int]] = ..., card_scores: _Optional[_Iterable[float]] = ..., shown_card_counts: _Optional[_Iterable[int]] = ..., shown_cards: _Optional[_Iterable[int]] = ..., shown_card_propensities: _Optional[_Iterable[float]] = ..., shown_card_positions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ShadowDecision(_message.Message):
     __slots__ = ("model_version", "mode", "shown", "ranking_propensity", "agrees")

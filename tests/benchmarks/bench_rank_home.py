@@ -27,6 +27,7 @@ from concurrent import futures
 import grpc
 import numpy as np
 
+from tastemaker.features.decision_layout import pack
 from tastemaker.features.redis_connect import connect
 from tastemaker.services.bootstrap import build_serving, prepare_topics
 from tastemaker.services.config import Settings
@@ -197,6 +198,100 @@ def _warm_user(redis_url: str, namespace: str, request: api_pb2.RankHomeRequest,
     return sum(len(v) for v in features.keyed.values()) + len(features.values)
 
 
+class _Preread:
+    """A feature reader answering with features read once: ranking without the Redis round trip."""
+
+    def __init__(self, features: object) -> None:
+        self._features = features
+
+    def read_for_ranking(self, *args: object) -> object:
+        return self._features
+
+
+def _rank_only(settings: Settings, request: api_pb2.RankHomeRequest, features: object, n: int) -> np.ndarray:
+    """Seconds per page of Tastemaker ranking in-process with the features already read (parse,
+    score, explore with every propensity, the packed log built, the response built; no I/O)."""
+    from tastemaker.services.bootstrap import default_catalog, reward_model_for, strategy_for
+    from tastemaker.services.home import HomeRankingService
+
+    home = HomeRankingService(
+        features=_Preread(features),  # type: ignore[arg-type]
+        catalog=default_catalog(), model=reward_model_for(settings),
+        strategy=strategy_for(settings, "shelf"), card_strategy=strategy_for(settings, "card"),
+        publish=lambda *a: True, decisions_topic="unused", default_max_shelves=10, default_max_cards=10,
+        reward_window_s=30.0, rng=np.random.default_rng(0),
+    )  # fmt: skip
+    return _time_calls(lambda r, timeout: home.serve(parse_rank_home(r)), request, n)
+
+
+def _vw_pages(request: api_pb2.RankHomeRequest, features: object, n: int, learn: bool) -> np.ndarray:
+    """Seconds per page of the same page with Vowpal Wabbit `--cb_explore_adf` driven from Python
+    the usual way (text examples): one shelf ranking over the candidates, then one card ranking per
+    shown shelf, with the same features (the user's counts shared; per action its id and log
+    engagement). A ranking: the first action drawn from VW's pmf, the rest in pmf order. With
+    `learn`, each ranking's drawn action is also learned with its cost and probability."""
+    from vowpalwabbit import Workspace  # type: ignore[import-not-found]
+
+    from tastemaker.bandits.reward_features import COUNT_TYPES
+
+    counts, shelf_eng, card_eng = features.counts, features.shelves, features.cards  # type: ignore[attr-defined]
+    shared = "shared |u " + " ".join(f"{t}:{np.log1p(c):.6f}" for t, c in zip(COUNT_TYPES, counts, strict=True))
+    starts = np.cumsum([0] + [len(s.card_ids) for s in request.candidates])
+    rows, columns = request.max_shelves, request.max_cards_per_shelf
+    vw = Workspace("--cb_explore_adf --epsilon 0.1 --quiet --random_seed 1")
+    rng = np.random.default_rng(0)
+
+    def rank(lines: list[str], k: int) -> list[int]:
+        example = [shared, *lines]
+        pmf = np.asarray(vw.predict(example))
+        first = int(rng.choice(len(lines), p=pmf / pmf.sum()))
+        order = [first] + [int(a) for a in np.argsort(-pmf, kind="stable") if a != first][: k - 1]
+        if learn:
+            labelled = list(lines)
+            labelled[first] = f"0:{-float(rng.random() < 0.1)}:{pmf[first]:.6f} {lines[first]}"
+            vw.learn([shared, *labelled])
+        return order
+
+    def page(_: object, timeout: float = 0.0) -> None:
+        shelves = rank(
+            [
+                f"|a shelf={s.shelf_id} eng:{np.log1p(e):.6f}"
+                for s, e in zip(request.candidates, shelf_eng, strict=True)
+            ],
+            rows,
+        )
+        for s in shelves:
+            cards = request.candidates[s].card_ids
+            engagement = card_eng[starts[s] : starts[s + 1]]
+            rank([f"|a card={c} eng:{np.log1p(e):.6f}" for c, e in zip(cards, engagement, strict=True)], columns)
+
+    _time_calls(page, None, 20)  # warm-up
+    times = _time_calls(page, None, n)
+    vw.finish()
+    return times
+
+
+#: decisions per producer batch in the compressed sizes (linger 5 ms at ~1,000 decisions/s: ~5-50)
+BATCH = 50
+
+
+def _log_bytes(decisions: list) -> dict[str, float]:  # type: ignore[type-arg]
+    """Bytes per decision: written out (the layout before 2), packed (what serving publishes), and
+    packed in a batch of BATCH compressed with zstd (level 3, Kafka's default) and lz4 (frame) —
+    what the producer sends and the broker keeps."""
+    import lz4.frame
+    import zstandard
+
+    packed = [pack(d).SerializeToString() for d in decisions]
+    batch = b"".join(packed)
+    return {
+        "written_out": float(np.mean([len(d.SerializeToString()) for d in decisions])),
+        "packed": float(np.mean([len(p) for p in packed])),
+        "zstd": len(zstandard.ZstdCompressor(level=3).compress(batch)) / len(packed),
+        "lz4": len(lz4.frame.compress(batch)) / len(packed),
+    }
+
+
 def _softmax_new_contexts(contexts: int = 20) -> str:
     """What softmax's Monte-Carlo marginals cost for 20-card contexts it has not seen (k = 10)."""
     from tastemaker.bandits import plackett_luce
@@ -237,6 +332,7 @@ def main() -> None:
     settings0 = Settings.from_env(grpc_port=0)
     measured: dict[str, tuple[np.ndarray, float]] = {}
     in_process: dict[str, np.ndarray] = {}
+    log_bytes: dict[str, dict[str, float]] = {}
     response_bytes = b""
     with EmbeddedStack(settings0.kafka_bootstrap, settings0.redis_url) as stack:
         n_features = _warm_user(stack.redis_url, settings0.redis_namespace, request)
@@ -269,6 +365,9 @@ def main() -> None:
             in_process[f"{strategy} [{client}]"] = _time_calls(
                 lambda r, timeout, home=serving.home: home.serve(parse_rank_home(r)), request, args.requests // 2
             )
+            log_bytes[f"{strategy} [{client}]"] = _log_bytes(
+                [serving.home.rank(parse_rank_home(request)) for _ in range(BATCH)]
+            )
             serving.stop(grace_s=1)
         cluster.stop()
         for workers in (1, 2):  # whole processes, a connection per caller: what `serve --workers` adds
@@ -295,6 +394,21 @@ def main() -> None:
                 _throughput(read_only, raw, args.threads, args.seconds),
             )
         floor_server.stop(0)
+        from tastemaker.features.store import FeatureStore
+        from tastemaker.services.home import read_ranking_features
+
+        features = read_ranking_features(
+            FeatureStore(connect(stack.redis_url), namespace=settings0.redis_namespace),
+            request.user_id,
+            parse_rank_home(request).candidates,
+        )
+    peers = args.requests // 2
+    rank_only = {
+        strategy: _rank_only(settings0.with_(strategy=strategy), request, features, peers)
+        for strategy in ("epsilon-greedy", "softmax", "linucb", "thompson")
+    }
+    vw_predict = _vw_pages(request, features, peers, learn=False)
+    vw_learn = _vw_pages(request, features, peers, learn=True)
 
     def ms(x: np.ndarray, q: float) -> float:
         return float(np.percentile(x, q) * 1e3)
@@ -303,19 +417,52 @@ def main() -> None:
           f"{len(request.SerializeToString())} B request, {len(response_bytes)} B response; "
           f"{args.requests} sequential calls, {args.threads} threads × {args.seconds:.0f} s; "
           f"the user has {n_features} feature values (the same each call: cached propensities stay warm)")  # fmt: skip
-    header = f"{'server':<38}{'p50 ms':>8}{'p99 ms':>8}{'p99−echo':>10}{'req/s':>8}{'× echo':>8}{'in-process p50':>16}"
+    header = (
+        f"{'server':<38}{'p50 ms':>8}{'p99 ms':>8}{'p99−echo':>10}{'req/s':>8}{'× echo':>8}{'in-process p50':>16}"
+        f"{'log B':>8}{'zstd B':>8}"
+    )
     print(header)
     print(f"{'bare gRPC echo':<38}{ms(floor, 50):>8.2f}{ms(floor, 99):>8.2f}{0.0:>10.2f}{floor_rate:>8.0f}{1.0:>7.2f}×")
     result: dict[str, object] = {"echo": {"p50_ms": ms(floor, 50), "p99_ms": ms(floor, 99), "rps": floor_rate}}
     for name, (latencies, rate) in measured.items():
         over = ms(latencies, 99) - ms(floor, 99)
         local = ms(in_process[name], 50) if name in in_process else float("nan")
+        sizes = log_bytes.get(name)
+        logged = f"{sizes['packed']:>8.0f}{sizes['zstd']:>8.0f}" if sizes else ""
         print(f"{name:<38}{ms(latencies, 50):>8.2f}{ms(latencies, 99):>8.2f}{over:>10.2f}{rate:>8.0f}"
-              f"{rate / floor_rate:>7.2f}×{local:>16.2f}")  # fmt: skip
-        entry = {"p50_ms": ms(latencies, 50), "p99_ms": ms(latencies, 99), "rps": rate}
+              f"{rate / floor_rate:>7.2f}×{local:>16.2f}{logged}")  # fmt: skip
+        entry: dict[str, object] = {"p50_ms": ms(latencies, 50), "p99_ms": ms(latencies, 99), "rps": rate}
+        if sizes:
+            entry["log_bytes"] = sizes
         if name in in_process:
             entry["in_process_p50_ms"] = ms(in_process[name], 50)
         result[name] = entry
+    print(
+        f"\nDecision log bytes per decision (log B: packed, as published; zstd B: packed, compressed in "
+        f"batches of {BATCH} as the producer sends them; target ≤ 4,096 B packed)"
+    )
+    print(f"{'strategy':<38}{'written out':>12}{'packed':>8}{'zstd':>8}{'lz4':>8}")
+    for name, sizes in log_bytes.items():
+        print(
+            f"{name:<38}{sizes['written_out']:>12.0f}{sizes['packed']:>8.0f}{sizes['zstd']:>8.0f}{sizes['lz4']:>8.0f}"
+        )
+    vw_ms = ms(vw_predict, 50)
+    print(
+        f"\nOne page in-process with the user's features already read (no Redis, no Kafka), p50 of {peers}: "
+        f"Tastemaker's ranking (parse, score, explore with every propensity, packed log and response built) "
+        f"against Vowpal Wabbit --cb_explore_adf from Python (1 shelf ranking + {show_shelves} card rankings, "
+        f"same features; target: Tastemaker ≥ 3× faster per page)"
+    )
+    print(f"{'ranker':<38}{'p50 ms':>8}{'p99 ms':>8}{'VW predict ÷ this':>19}")
+    print(f"{'vowpal wabbit predict':<38}{vw_ms:>8.2f}{ms(vw_predict, 99):>8.2f}{1.0:>18.2f}×")
+    print(f"{'vowpal wabbit predict + learn':<38}{ms(vw_learn, 50):>8.2f}{ms(vw_learn, 99):>8.2f}"
+          f"{vw_ms / ms(vw_learn, 50):>18.2f}×")  # fmt: skip
+    result["vw"] = {"predict_p50_ms": vw_ms, "learn_p50_ms": ms(vw_learn, 50)}
+    for strategy, times in rank_only.items():
+        print(
+            f"{'tastemaker ' + strategy:<38}{ms(times, 50):>8.2f}{ms(times, 99):>8.2f}{vw_ms / ms(times, 50):>18.2f}×"
+        )
+        result[f"rank only {strategy}"] = {"p50_ms": ms(times, 50), "p99_ms": ms(times, 99)}
     print(_softmax_new_contexts())
     print(json.dumps(result))
 

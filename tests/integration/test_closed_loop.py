@@ -15,6 +15,7 @@ import redis
 from google.protobuf import json_format
 
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy
+from tastemaker.features.decision_layout import unpack
 from tastemaker.features.store import FeatureStore
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonProducer
@@ -127,7 +128,7 @@ def test_event_to_rewarded_decision(running: Running) -> None:
         ),
         what="the decision log",
     )
-    logged = records_pb2.DecisionLog.FromString(decision_logs[0].value)
+    logged = unpack(records_pb2.DecisionLog.FromString(decision_logs[0].value))
     assert logged.exploration.epsilon == pytest.approx(settings.epsilon)
     assert dict(zip(logged.feature_names, logged.feature_values, strict=True))["shelf:shelf-05"] == 4
     assert [s.shelf_id for s in logged.shown] == shelf_ids

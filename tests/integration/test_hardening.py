@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from tastemaker.features.decision_layout import unpack
 from tastemaker.features.topics import Topics
 from tastemaker.services.config import Settings
 from tastemaker.services.limits import MAX_DECISION_LOG_BYTES, MAX_SHELVES
@@ -35,7 +36,7 @@ def _code(call: grpc.UnaryUnaryMultiCallable, request: object) -> grpc.StatusCod
 def _decisions(settings: Settings, decision_id: str) -> list[records_pb2.DecisionLog]:
     topic = Topics(settings.topic_prefix).decisions
     return [
-        records_pb2.DecisionLog.FromString(r.value)
+        unpack(records_pb2.DecisionLog.FromString(r.value))
         for r in records_on(settings.kafka_bootstrap, topic, lambda r: r.key == decision_id.encode())
     ]
 

@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 
+from tastemaker.bandits.feature_vector import home_names
+from tastemaker.features.decision_layout import LAYOUT_PACKED, pack
 from tastemaker.features.joiner import RewardJoiner
 from tastemaker.features.redis_connect import connect
 from tastemaker.features.topics import Topics
@@ -102,6 +104,50 @@ def test_join_window_default_reward_late_and_unshown_outcomes(any_settings: Sett
         assert any("late outcome" in r for r in reasons)
         assert any("'never-shown'" in r for r in reasons)
         assert joiner.stats.late == 1  # the metric tastemaker_joiner_late_total
+    finally:
+        joiner.close()
+        producer.close()
+
+
+def test_a_packed_decision_joins_and_a_corrupt_one_is_dead_lettered(settings: Settings) -> None:
+    """Serving publishes packed decisions (layout 2): the joiner matches outcomes to the cards they
+    show without unpacking, passes the packed bytes on, and refuses a corrupt one with the reason."""
+    prepare_topics(settings)
+    topics = Topics(settings.topic_prefix)
+    clock = Clock(7_000_000)
+    joiner = _joiner(settings, clock)
+    producer = KafkaPythonProducer(settings.kafka_bootstrap)
+    written = _decision(7_000_000)
+    written.candidates.add(shelf_id="s1", card_ids=["c1", "c2"])
+    written.feature_names.extend(home_names(["s1"], ["c1", "c2"]))
+    written.feature_values.extend([0.0] * len(written.feature_names))
+    written.shelf_candidates.item_ids.append("s1")
+    written.shelf_candidates.scores.append(0.5)
+    written.shown[0].card_candidates.item_ids.extend(["c1", "c2"])
+    written.shown[0].card_candidates.scores.extend([0.25, 0.0])
+    written.shown[0].cards[0].score = 0.25
+    packed = pack(written)
+    assert packed.layout == LAYOUT_PACKED
+    corrupt = records_pb2.DecisionLog()
+    corrupt.CopyFrom(packed)
+    corrupt.decision_id = uuid.uuid4().hex
+    corrupt.packed.shown_shelves[0] = 7
+    for d in (packed, corrupt):
+        producer.send(topics.decisions, d.SerializeToString(), key=d.decision_id.encode())
+    producer.send(topics.outcomes, _outcome(packed.decision_id, "c1", 1.0).SerializeToString())
+    producer.flush()
+    try:
+        _consume_until(joiner, decisions=1, outcomes=1)
+        wait_for(
+            lambda: joiner.consume_once(0.2) >= 0 and joiner.stats.rejected >= 1, what="the corrupt decision refused"
+        )
+        clock.now_ms += 5000
+        assert joiner.close_due() == 1
+        [joined] = read_topic(settings.kafka_bootstrap, topics.rewarded)  # read_topic unpacks
+        assert joined.decision == written and joined.reward == 1.0 and [o.item_id for o in joined.outcomes] == ["c1"]
+        letters = wait_for(lambda: records_on(settings.kafka_bootstrap, topics.events_dlq), what="a dead letter")
+        reason = records_pb2.DeadLetter.FromString(letters[0].value).reason
+        assert "undecodable packed decision" in reason and corrupt.decision_id in reason
     finally:
         joiner.close()
         producer.close()

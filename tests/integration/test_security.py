@@ -15,6 +15,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tastemaker.features.decision_layout import unpack
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.bootstrap import Serving, build_serving, prepare_topics
@@ -329,7 +330,7 @@ def test_pseudonymous_users_and_an_allow_list_of_logged_context(settings: Settin
     finally:
         serving.stop(grace_s=1)
     logs = {
-        (log := records_pb2.DecisionLog.FromString(r.value)).decision_id: log
+        (log := unpack(records_pb2.DecisionLog.FromString(r.value))).decision_id: log
         for r in records_on(private.kafka_bootstrap, topics.decisions)
     }
     logged = logs[response.decision_id]

@@ -12,6 +12,7 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy
+from tastemaker.features.decision_layout import LAYOUT_PACKED, unpack
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.grpc_server import (
@@ -59,7 +60,12 @@ def test_rank_home_answers_and_logs_the_page_it_shows() -> None:
     ((topic, value, key, _),) = published
     decision = records_pb2.DecisionLog.FromString(value)
     assert topic == "decisions" and key == response.decision_id.encode()
+    assert decision.layout == LAYOUT_PACKED and not decision.shown  # published packed, each id once
+    unpack(decision)
     assert [s.shelf_id for s in decision.shown] == [s.shelf_id for s in response.shelves]
+    assert [[c.card_id for c in s.cards] for s in decision.shown] == [
+        [c.card_id for c in s.cards] for s in response.shelves
+    ]
 
 
 def test_report_outcome_publishes_an_outcome_with_a_stable_id() -> None:

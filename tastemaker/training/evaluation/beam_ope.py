@@ -36,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 from google.protobuf import json_format
 
+from tastemaker.features.decision_layout import unpack_rewarded
 from tastemaker.training.evaluation.evaluate import slate_data, slot_data, target_propensity
 from tastemaker.training.evaluation.home_policies import resolve
 from tastemaker.training.evaluation.home_reward_model import CellRewardModel, model_sums, q_arrays
@@ -80,7 +81,7 @@ _SEP = "\x1f"
 
 
 def _parse(line: str) -> records_pb2.RewardedDecision:
-    return json_format.Parse(line, records_pb2.RewardedDecision())
+    return unpack_rewarded(json_format.Parse(line, records_pb2.RewardedDecision()))
 
 
 class Moments(beam.CombineFn):  # type: ignore[misc]

@@ -26,5 +26,5 @@ class RateLimitedLog:
                 self._held += 1
                 return
             held, self._held, self._last = self._held, 0, now
-        suffix = f" (and {held} more like it in the last {self._every_s:.0f} s)" if held else ""
+        suffix = f" (and {held} more like it in the last {self._every_s:g} s)" if held else ""
         self._logger.warning(message + suffix, *args)
