@@ -58,7 +58,7 @@ class Settings:
     #: Kafka adapter: "kafka-python" (pure Python) or "confluent" (librdkafka).
     kafka_client: str = "kafka-python"
     #: producer compression of every record batch: none, gzip, lz4 or zstd (a packed 20×20 home
-    #: decision of ~3.7 KB is ~1 KB in a zstd batch: `make bench`)
+    #: decision of ~3.7 KB is ~1 KB compressed alone, less in a batch: `make bench`)
     kafka_compression: str = "zstd"
     #: Prefix of every Redis key.
     redis_namespace: str = "tm"
