@@ -171,6 +171,7 @@ def _typed(raw: dict[str, str], name: str, feature: FeatureDefinition, as_of_ms:
 #: the per-user features the home ranker reads, named once for the full read and `read_for_ranking`
 SHELF_ENGAGEMENT = "shelf.engagement"
 CARD_ENGAGEMENT = "card.engagement"
+STICKER_SENDS = "sticker.sends"
 
 
 def event_count_name(event_type: str) -> str:
@@ -223,7 +224,7 @@ class UserFeatures:
         return RankingFeatures(counts, self.shelf_engagements(shelf_ids), self.card_engagements(card_ids))
 
     def sticker_sends(self, sticker_id: str) -> int:
-        return int(self.keyed.get("sticker.sends", {}).get(sticker_id, 0))
+        return int(self.keyed.get(STICKER_SENDS, {}).get(sticker_id, 0))
 
     def as_json(self) -> dict[str, Any]:
         return {"user_id": self.user_id, **self.values, **self.keyed}
@@ -447,6 +448,15 @@ class FeatureStore:
         flat = np.array([int(v) if v else 0 for v in reply], dtype=np.float64)
         n_types, n_shelves = len(event_types), len(shelf_ids)
         return RankingFeatures(flat[:n_types], flat[n_types : n_types + n_shelves], flat[n_types + n_shelves :])
+
+    def read_item_counts(self, user_id: str, feature: str, item_ids: Sequence[str]) -> np.ndarray:
+        """One per-(user, item) count of one user for `item_ids` (0 where there is none), in one
+        HMGET of just those fields: the sticker re-rank's read, whose cost follows the request, not
+        the user's history (a full `read` brought back every card and shelf the user touched)."""
+        key = keys.user_features(self._namespace, self._pseudonyms.of(user_id))
+        reply = self._redis.hmget(key, [f"{feature}|{i}" for i in item_ids]) if item_ids else []
+        self.round_trips += 1
+        return np.array([int(v) if v else 0 for v in reply], dtype=np.float64)
 
     def read(self, user_id: str, as_of_ms: int | None = None) -> UserFeatures:
         """One user's features in one round trip."""

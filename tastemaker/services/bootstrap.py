@@ -32,7 +32,7 @@ from tastemaker.features.learner import LinearLearner
 from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
 from tastemaker.features.processor import ProcessorStats, StreamProcessor
 from tastemaker.features.redis_connect import Fence, connect
-from tastemaker.features.store import FeatureStore
+from tastemaker.features.store import STICKER_SENDS, FeatureStore
 from tastemaker.features.topics import Topics
 from tastemaker.messaging import KafkaSecurity, RecoveringProducer, make_consumer, make_producer
 from tastemaker.messaging.kafka_python import ensure_topics, read_topic_to_end
@@ -187,11 +187,11 @@ def sticker_service_for(
     except (EncoderError, ValueError, OSError) as exc:
         raise ConfigError(f"{setting}: {source}: {exc}") from exc
     log.info("stickers: encoder %s, %d stickers (from %s)", bundle.encoder.version, len(bundle.index.index), source)
-    store = FeatureStore(client, namespace=settings.redis_namespace)
+    # read under the pseudonym the stream processor stores the user under (TASTEMAKER_USER_ID_KEY)
+    store = FeatureStore(client, namespace=settings.redis_namespace, pseudonyms=log_policy_of(settings).pseudonyms)
 
     def sends(user_id: str, sticker_ids: Sequence[str]) -> np.ndarray:
-        features = store.read(user_id)
-        return np.array([features.sticker_sends(s) for s in sticker_ids], dtype=np.float64)
+        return store.read_item_counts(user_id, STICKER_SENDS, sticker_ids)
 
     service = StickerService(
         bundle.encoder,

@@ -269,6 +269,30 @@ def test_reading_only_the_ranking_fields_equals_the_full_read(store: FeatureStor
         assert (hash_size > 2 * asked) == (len(asked_cards) < len(cards))  # every path is exercised
 
 
+def test_sticker_sends_are_read_for_just_the_candidates_and_under_the_pseudonym(settings: Settings) -> None:
+    """The sticker re-rank reads `sticker.sends` for its candidates only (one HMGET), and with
+    TASTEMAKER_USER_ID_KEY set it reads the pseudonymous key the stream processor wrote."""
+    from tastemaker.features.pseudonyms import Pseudonyms
+    from tastemaker.features.store import STICKER_SENDS
+
+    pseudonyms = Pseudonyms(b"k" * 32)
+    for store in (
+        FeatureStore(connect(settings.redis_url), namespace=f"plain-{uuid.uuid4().hex[:6]}"),
+        FeatureStore(connect(settings.redis_url), namespace=f"pseud-{uuid.uuid4().hex[:6]}", pseudonyms=pseudonyms),
+    ):
+        sends = [("emoji-1f389", 3), ("emoji-2764", 1), ("emoji-1f389", 0)]
+        events = [
+            _event("chatty", "sticker_sent", 1_700_000_000_000 + i, item_id=sticker)
+            for i, (sticker, _) in enumerate([sends[0]] * 3 + [sends[1]])
+        ]
+        events.append(_event("chatty", "card_click", 1_700_000_000_100, shelf_id="s", item_id="card-1"))
+        store.apply(_sourced(events))
+        counts = store.read_item_counts("chatty", STICKER_SENDS, ["emoji-2764", "emoji-1f389", "never-sent", "card-1"])
+        assert counts.tolist() == [1.0, 3.0, 0.0, 0.0]
+        assert counts.tolist()[:2] == [store.read("chatty").sticker_sends(i) for i in ("emoji-2764", "emoji-1f389")]
+        assert store.read_item_counts("chatty", STICKER_SENDS, []).size == 0
+
+
 def test_one_users_burst_of_thousands_of_distinct_items_is_applied(store: FeatureStore) -> None:
     """A batch in which one user touches 6,000 distinct cards (a backfill, a bot) is one update of
     ~12,000 fields: more than Lua's unpack() takes at once, so the script reads and writes in slices."""
