@@ -1,5 +1,7 @@
 """Off-policy estimates of home policies against the simulator's known ground truth."""
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -226,3 +228,54 @@ def test_the_oracle_page_beats_any_other_and_drift_changes_tastes() -> None:
         assert world.expected_clicks("u", page) <= value + 1e-12
     assert not np.allclose(world.user_taste("u", 0.0), world.user_taste("u", 100.0))
     assert np.allclose(SimulatedWorld(seed=4).user_taste("u", 100.0), world.user_taste("u", 0.0))
+
+
+class _ById:
+    """A reward model with one fixed, tie-free order of the ids (or its reverse): greedy on the
+    reverse shows exactly what greedy on the order never does."""
+
+    def __init__(self, sign: float = 1.0) -> None:
+        self.version = "by-id" if sign > 0 else "by-id-reversed"
+        self._sign = sign
+
+    def score_level(self, level: str, counts: object, ids: list[str], *rest: object) -> np.ndarray:
+        return self._sign * np.array([zlib.crc32(i.encode()) / 2**32 for i in ids])
+
+
+def test_a_target_without_logged_support_has_no_estimate_and_says_so() -> None:
+    """Greedy logs (ε = 0) and a greedy target on a backwards model: every importance weight is 0.
+    No estimator may print 0 ± 0 (certainty about what the logs never saw): each says `no support`,
+    with its own effective sample size (0) and unsupported mass (1)."""
+    from tastemaker.training.evaluation.evaluate import format_report
+    from tastemaker.training.evaluation.home_policies import HomePolicy
+    from tests.support.simulated import home_service, rewarded_logs
+
+    world = SimulatedWorld(seed=3)
+    logs = rewarded_logs(home_service(world, _ById(), EpsilonGreedy(0.0)), world, 150)  # type: ignore[arg-type]
+    backwards = HomePolicy("backwards", lambda decision: EpsilonGreedy(0.0), _ById(-1.0))  # type: ignore[arg-type]
+    report = evaluate(logs, ["logging", backwards])
+    estimates = report["policies"]["backwards"]["estimates"]
+    assert set(estimates) == {"ipw", "snipw", "slate-ipw", "slate-snipw", "cascade-ipw", "cascade-snipw"}
+    for name, est in estimates.items():
+        assert est["value"] is None and est["lower"] is None and est["upper"] is None, name
+        assert "no support" in est["warning"] and est["effective_sample_size"] == 0 and est["unsupported_mass"] == 1
+    text = format_report(report)
+    assert text.count("no support") >= 2 * len(estimates)  # in the table and in a warning each
+    assert "[-0.0000, 0.0000]" not in text and "[0.0000, 0.0000]" not in text
+    # every estimator reports its own weights: for the logging policy all are 1, over cells or pages
+    logging = report["policies"]["logging"]["estimates"]
+    cells = sum(len(d.decision.shown) * (1 + len(d.decision.shown[0].cards)) for d in logs)
+    assert logging["ipw"]["effective_sample_size"] == pytest.approx(cells, rel=0.05)
+    assert logging["slate-ipw"]["effective_sample_size"] == pytest.approx(len(logs))
+    assert all(e["unsupported_mass"] == pytest.approx(0.0, abs=1e-9) for e in logging.values())
+
+
+def test_a_reward_model_estimator_without_support_keeps_its_value_with_a_warning() -> None:
+    from tastemaker.training.evaluation.ope import DR, IPW, SlotData, estimate_dict
+
+    rewards = np.array([[1.0], [0.0], [1.0]])
+    data = SlotData(rewards, np.full((3, 1), 0.5), np.ones((3, 1), dtype=bool), q_logged=np.full((3, 1), 0.4))
+    nowhere = np.zeros((3, 1))
+    assert estimate_dict(IPW(), data, nowhere)["value"] is None
+    dr = estimate_dict(DR(), data, nowhere, q_target=np.full((3, 1), 0.7))
+    assert dr["value"] == pytest.approx(0.7) and "reward model's estimate alone" in dr["warning"]

@@ -297,10 +297,19 @@ def format_report(report: dict[str, Any]) -> str:
     warnings = []
     for policy, body in report["policies"].items():
         for name, est in body["estimates"].items():
-            interval = f"[{est['lower']:.4f}, {est['upper']:.4f}]"
-            lines.append(
-                f"{policy:<{width}}{name:<15}{est['value']:>10.4f}  {interval:<22}{body['mean_weight']:>8.3f}"
-                f"{body['effective_sample_size']:>9.0f}"
-            )
+            # each estimator's own weights (a slate's differ from a cell's); older reports: the policy's
+            mean_weight = est.get("mean_weight", body["mean_weight"])
+            ess = est.get("effective_sample_size", body["effective_sample_size"])
+            if est["value"] is None:
+                value, interval = f"{'—':>10}", "no support"
+            else:
+                value, interval = f"{est['value']:>10.4f}", f"[{est['lower']:.4f}, {est['upper']:.4f}]"
+            lines.append(f"{policy:<{width}}{name:<15}{value}  {interval:<22}{mean_weight:>8.3f}{ess:>9.0f}")
+            if est.get("warning"):
+                warnings.append(f"warning ({policy}, {name}): {est['warning']}")
+            # what its own weights say beyond the policy's cell weights (a page estimator's differ)
+            warnings += [
+                f"warning ({policy}, {name}): {w}" for w in est.get("warnings", []) if w not in body.get("warnings", [])
+            ]
         warnings += [f"warning ({policy}): {w}" for w in body.get("warnings", [])]
     return "\n".join(lines + warnings)

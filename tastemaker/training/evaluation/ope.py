@@ -300,21 +300,53 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
+#: what an estimate without logged support says instead of an interval
+NO_SUPPORT = (
+    "no support: the target puts no probability on anything the logs show (every importance weight "
+    "is 0), so the logs say nothing about its value; log with exploration over its choices, or use "
+    "a reward-model estimator (dm, dr)"
+)
+
+
 def estimate_dict(
     estimator: OffPolicyEstimator,
     data: SlotData,
     target_propensity: np.ndarray,
     q_target: np.ndarray | None = None,
     bootstrap: int = 0,
-) -> dict[str, float | int | str]:
+) -> dict[str, Any]:
     """The estimate as a report entry: the analytic interval, or with `bootstrap` > 0 the
-    percentile bootstrap over that many resamples (`interval` says which)."""
-    estimate = estimator.estimate(data, target_propensity, q_target).as_dict()
+    percentile bootstrap over that many resamples (`interval` says which), and the estimator's
+    own weights' diagnostics: effective sample size, mean weight and the estimated unsupported
+    mass (1 − the mean weight: E₀[w] is the target's mass where the logging policy goes).
+
+    Without support (every weight 0) a weighting estimator has no estimate: value and interval
+    are None and `warning` says why (its arithmetic would give 0 ± 0, an interval claiming
+    certainty about what the logs never saw). A reward-model estimator keeps its value, warned
+    that it is the model's alone."""
+    diagnostics = weight_diagnostics(data, target_propensity)
+    mean = diagnostics.mean_weight
+    own = {
+        "effective_sample_size": diagnostics.effective_sample_size,
+        "mean_weight": mean,
+        "unsupported_mass": float(min(1.0, max(0.0, 1.0 - mean))) if np.isfinite(mean) else None,
+        "warnings": list(diagnostics.warnings),
+    }
+    supported = bool(np.any(target_propensity[data.mask] > 0))
+    if not supported and not estimator.needs_reward_model:
+        return {
+            "value": None, "lower": None, "upper": None, "n_decisions": data.n_decisions,
+            "interval": "none", **own, "warning": NO_SUPPORT,
+        }  # fmt: skip
+    estimate: dict[str, Any] = dict(estimator.estimate(data, target_propensity, q_target).as_dict())
     if bootstrap > 0:
         estimate["lower"], estimate["upper"] = bootstrap_interval(
             estimator, data, target_propensity, q_target, n_resamples=bootstrap
         )
-    return {**estimate, "interval": f"bootstrap-{bootstrap}" if bootstrap > 0 else "normal"}
+    entry = {**estimate, "interval": f"bootstrap-{bootstrap}" if bootstrap > 0 else "normal", **own}
+    if not supported:
+        entry["warning"] = "no logged support: this is the reward model's estimate alone, no weighting corrects it"
+    return entry
 
 
 @dataclass(frozen=True)

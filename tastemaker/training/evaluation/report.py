@@ -24,7 +24,7 @@ def _estimates_svg(report: dict[str, Any]) -> str:
         (policy, name, est)
         for policy, body in report["policies"].items()
         for name, est in body["estimates"].items()
-        if math.isfinite(est["lower"]) and math.isfinite(est["upper"])
+        if est["lower"] is not None and math.isfinite(est["lower"]) and math.isfinite(est["upper"])
     ]
     if not rows:
         return "<p>No finite estimates.</p>"
@@ -127,8 +127,12 @@ def _summary(report: dict[str, Any]) -> str:
 
 def render_html(report: dict[str, Any], title: str = "Tastemaker off-policy evaluation") -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(policy)}</td><td>{html.escape(name)}</td><td>{e['value']:.5g}</td>"
-        f"<td>[{e['lower']:.5g}, {e['upper']:.5g}]</td></tr>"
+        f"<tr><td>{html.escape(policy)}</td><td>{html.escape(name)}</td>"
+        + (
+            "<td>—</td><td>no support</td></tr>"
+            if e["value"] is None
+            else f"<td>{e['value']:.5g}</td><td>[{e['lower']:.5g}, {e['upper']:.5g}]</td></tr>"
+        )
         for policy, body in report["policies"].items()
         for name, e in body["estimates"].items()
     )

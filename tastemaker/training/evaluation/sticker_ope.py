@@ -191,8 +191,6 @@ def format_sticker_report(report: dict[str, Any]) -> str:
     ]
     for name, entry in report["policies"].items():
         for estimator, e in entry["estimates"].items():
-            lines.append(
-                f"  {name:<22} {estimator:<6} {e['value']:.4f} [{e['lower']:.4f}, {e['upper']:.4f}]   "
-                f"ESS {entry['effective_sample_size']:.0f}"
-            )
+            shown = "—  no support" if e["value"] is None else f"{e['value']:.4f} [{e['lower']:.4f}, {e['upper']:.4f}]"
+            lines.append(f"  {name:<22} {estimator:<6} {shown}   ESS {e['effective_sample_size']:.0f}")
     return "\n".join(lines)

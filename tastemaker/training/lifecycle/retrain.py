@@ -45,8 +45,8 @@ class RetrainSummary:
         return [
             head,
             f"gate on {g['window']['n_decisions']} held-out decisions ({g['estimator']}): candidate "
-            f"{g['candidate']['value']:.4f} [{g['candidate']['lower']:.4f}, {g['candidate']['upper']:.4f}] vs current "
-            f"({g['current_version']}) {g['current']['value']:.4f} → {g['decision']}",
+            f"{_shown(g['candidate'], interval=True)} vs current ({g['current_version']}) {_shown(g['current'])} "
+            f"→ {g['decision']}",
             f"{'promoted' if self.promoted else 'not promoted'}; current model: {self.current}",
             *[f"warning: {w}" for w in self.warnings],
         ]
@@ -70,6 +70,14 @@ def gate(
     )
 
 
+def _shown(estimate: dict[str, Any], interval: bool = False) -> str:
+    if estimate["value"] is None:
+        return "no estimate (no logged support)"
+    if not interval:
+        return f"{estimate['value']:.4f}"
+    return f"{estimate['value']:.4f} [{estimate['lower']:.4f}, {estimate['upper']:.4f}]"
+
+
 def gate_decision(
     candidate: dict[str, Any],
     current: dict[str, Any],
@@ -78,10 +86,12 @@ def gate_decision(
     current_version: str,
 ) -> dict[str, Any]:
     """The gate's rule and record: promote only if the candidate's lower 95% bound beats the
-    current policy's estimate (both estimated on the same held-out window)."""
+    current policy's estimate (both estimated on the same held-out window). Either without an
+    estimate (no logged support) refuses: nothing says the candidate is better."""
     served = [d.decision.served_at_ms for d in holdout]
+    comparable = candidate["lower"] is not None and current["value"] is not None
     return {
-        "decision": "promote" if candidate["lower"] > current["value"] else "refuse",
+        "decision": "promote" if comparable and candidate["lower"] > current["value"] else "refuse",
         "estimator": estimator,
         "candidate": candidate,
         "current": current,
