@@ -68,3 +68,19 @@ def run_obp(a: BanditArrays, estimators: list[str], repeat: int = 1) -> dict[str
             check=True, env=env, capture_output=True, text=True,
         )  # fmt: skip
         return json.loads(output.read_text())
+
+
+SLATE_RUNNER = ROOT / "tests" / "obp" / "run_obp_slate.py"
+
+
+def run_obp_slate(arrays: dict[str, np.ndarray]) -> dict[str, float]:
+    """OBP 0.5.7's slate estimates (`tests/obp/run_obp_slate.py`) on one-level slates in its layout."""
+    if not obp_available():
+        raise RuntimeError(f"Open Bandit Pipeline's venv is missing ({OBP_PYTHON}): run `make obp-venv`")
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs, output = Path(tmp) / "in.npz", Path(tmp) / "out.json"
+        np.savez(inputs, **arrays)  # type: ignore[arg-type]
+        subprocess.run(
+            [str(OBP_PYTHON), str(SLATE_RUNNER), str(inputs), str(output)], check=True, capture_output=True, text=True
+        )
+        return json.loads(output.read_text())
