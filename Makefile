@@ -82,6 +82,7 @@ bench: setup obp-venv stickers-catalog
 	$(BIN)/python -m tests.benchmarks.bench_features $(ARGS)
 	$(BIN)/python -m tests.benchmarks.bench_cluster_failover
 	$(BIN)/python -m tests.benchmarks.bench_ope
+	$(BIN)/python -m tests.benchmarks.bench_slate_estimators
 	$(BIN)/python -m tests.benchmarks.bench_obd_protocol
 	$(BIN)/python -m tests.benchmarks.bench_home_bandit
 	$(BIN)/python -m tests.benchmarks.bench_learning
