@@ -47,6 +47,9 @@ class JoinerStats:
     #: outcomes that came after their decision's reward window had closed (dead-lettered)
     late: int = 0
     rejected: int = 0
+    #: activations of deferred decisions, and deferred decisions published without one
+    activations: int = 0
+    unactivated: int = 0
 
 
 class RecordRejected(ValueError):
@@ -134,7 +137,10 @@ class RewardJoiner:
             for r in records
             if r.topic == self._topics.decisions and r.key
         ]
-        written += [keys.decision_outcomes(self._ns, o.decision_id) for _, o in outcomes]
+        written += [
+            (keys.decision_activated if o.activation else keys.decision_outcomes)(self._ns, o.decision_id)
+            for _, o in outcomes
+        ]
         return written
 
     def _check_decision_id(self, outcome: records_pb2.Outcome) -> None:
@@ -145,6 +151,8 @@ class RewardJoiner:
             raise RecordRejected(f"decision id {outcome.decision_id!r} {why}")
 
     def _check_reward(self, outcome: records_pb2.Outcome) -> None:
+        if outcome.activation:
+            return  # an activation carries no reward
         low, high = self._reward_range
         if not (math.isfinite(outcome.reward) and low <= outcome.reward <= high):
             raise RecordRejected(f"reward {outcome.reward} is outside the valid range [{low:g}, {high:g}]")
@@ -180,6 +188,10 @@ class RewardJoiner:
                     record, f"late outcome: the reward window of {outcome.decision_id} had closed", self._late_log
                 )
                 continue
+            if outcome.activation:  # deferred activation: the decision was seen; not a reward
+                pipe.set(keys.decision_activated(self._ns, outcome.decision_id), b"1", ex=ORPHAN_OUTCOME_TTL_S)
+                self.stats.activations += 1
+                continue
             outcomes_key = keys.decision_outcomes(self._ns, outcome.decision_id)
             # a hash by outcome_id: a redelivered outcome overwrites itself instead of counting twice
             pipe.hset(outcomes_key, outcome.outcome_id or record_id(record), outcome.SerializeToString())
@@ -208,29 +220,34 @@ class RewardJoiner:
         for decision_id in due:
             read.get(keys.decision(self._ns, decision_id))
             read.hvals(keys.decision_outcomes(self._ns, decision_id))
+            read.exists(keys.decision_activated(self._ns, decision_id))
         raw = read.execute()
         for i, decision_id in enumerate(due):
-            log_bytes, outcome_bytes = raw[2 * i], raw[2 * i + 1]
+            log_bytes, outcome_bytes, activated = raw[3 * i], raw[3 * i + 1], raw[3 * i + 2]
             if log_bytes is None:  # expired; nothing to publish
                 log.warning("decision %s expired before its window closed", decision_id)
                 continue
-            self._publish(log_bytes, outcome_bytes, now_ms)
+            self._publish(log_bytes, outcome_bytes, bool(activated), now_ms)
         self._producer.flush()
         # Only after the rewarded records are acknowledged do we forget the pending state.
         done = self._redis.pipeline(transaction=False)
         for decision_id in due:
             done.delete(keys.decision(self._ns, decision_id))  # one key per DEL: a cluster pipeline allows no more
             done.delete(keys.decision_outcomes(self._ns, decision_id))
+            done.delete(keys.decision_activated(self._ns, decision_id))
             done.set(keys.decision_closed(self._ns, decision_id), b"1", ex=CLOSED_MEMORY_S)
             done.zrem(deadlines, decision_id)
         done.execute()
         self._fence(self._redis, [deadlines, *(keys.decision(self._ns, d) for d in due)])
         return len(due)
 
-    def _publish(self, log_bytes: bytes, outcome_bytes: list[bytes], now_ms: int) -> None:
+    def _publish(self, log_bytes: bytes, outcome_bytes: list[bytes], activated: bool, now_ms: int) -> None:
         decision = records_pb2.DecisionLog.FromString(log_bytes)
         shown = shown_ids(decision)  # it decoded when it was staged
-        rewarded = records_pb2.RewardedDecision(decision=decision, joined_at_ms=now_ms)
+        rewarded = records_pb2.RewardedDecision(
+            decision=decision, joined_at_ms=now_ms, activated=decision.deferred and activated
+        )
+        self.stats.unactivated += decision.deferred and not activated
         for raw in outcome_bytes:
             outcome = records_pb2.Outcome.FromString(raw)
             if outcome.item_id in shown:

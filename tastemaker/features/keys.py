@@ -60,6 +60,11 @@ def decision_outcomes(namespace: str, decision_id: str) -> str:
     return f"{namespace}:decision:{{{decision_id}}}:outcomes"
 
 
+def decision_activated(namespace: str, decision_id: str) -> str:
+    """Set when Feedback.Activate named a deferred decision (`features.activation`)."""
+    return f"{namespace}:decision:{{{decision_id}}}:activated"
+
+
 def decision_closed(namespace: str, decision_id: str) -> str:
     return f"{namespace}:decision:{{{decision_id}}}:closed"
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastemaker.bandits.feature_vector import CARD, SHELF, LoggedVector
+from tastemaker.features.activation import counted
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
 from tastemaker.features.decision_layout import LayoutError, unpack_rewarded
 from tastemaker.features.linear_store import LinearStateStore
@@ -33,6 +34,8 @@ class LearnerStats:
     rows_applied: int = 0
     skipped: int = 0
     failures: int = 0
+    #: deferred decisions never activated: not learned from
+    unactivated: int = 0
 
 
 def rows_of(rewarded: records_pb2.RewardedDecision) -> dict[str, list[tuple[np.ndarray, float, str]]]:
@@ -75,6 +78,9 @@ class LinearLearner:
                 self._dead_letter(record, str(exc))
                 continue
             if rewarded.decision.surface != "home":
+                continue
+            if not counted(rewarded):  # deferred and never activated: the user did not see it
+                self.stats.unactivated += 1
                 continue
             taught = rows_of(rewarded)
             bad = [r for rows in taught.values() for x, r, _ in rows if not (np.isfinite(x).all() and np.isfinite(r))]

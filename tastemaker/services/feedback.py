@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 
+from tastemaker.features.activation import ACTIVATION
 from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument, Refused
@@ -70,6 +71,20 @@ class FeedbackService:
 
     def parse(self, request: api_pb2.ReportOutcomeRequest) -> records_pb2.Outcome:
         return parse_report_outcome(request, self.reward_range)
+
+    def activate(self, request: api_pb2.ActivateRequest) -> str:
+        """Deferred activation: log that the decision was seen (an `Outcome` with `activation`
+        set, which the joiner turns into `RewardedDecision.activated`); returns its outcome id.
+        Repeated calls have one outcome id, so they count once."""
+        check_id("decision_id", request.decision_id)
+        return self.report(
+            records_pb2.Outcome(
+                outcome_id=outcome_id(request.decision_id, "", ACTIVATION),
+                decision_id=request.decision_id,
+                event_type=ACTIVATION,
+                activation=True,
+            )
+        )
 
     def report(self, outcome: records_pb2.Outcome) -> str:
         client = current_client.get()

@@ -47,6 +47,12 @@ class FeedbackServicer(api_pb2_grpc.FeedbackServicer):
     ) -> api_pb2.ReportOutcomeResponse:
         return api_pb2.ReportOutcomeResponse(outcome_id=self._feedback.report(self._feedback.parse(request)))
 
+    def Activate(  # noqa: N802
+        self, request: api_pb2.ActivateRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ActivateResponse:
+        self._feedback.activate(request)
+        return api_pb2.ActivateResponse()
+
 
 class StickersServicer(api_pb2_grpc.StickersServicer):
     def __init__(self, stickers: StickerService | None = None) -> None:

@@ -62,6 +62,8 @@ class HomeRequest:
     #: 0-based row → shelf id that must be there
     pinned: tuple[tuple[int, str], ...] = ()
     excluded: frozenset[str] = frozenset()
+    #: deferred activation: the decision counts only once `Feedback.Activate` names it
+    deferred: bool = False
 
 
 def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
@@ -121,6 +123,7 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
         request_id=request.request_id,
         pinned=tuple(sorted(pinned.items())),
         excluded=frozenset(request.excluded_item_ids),
+        deferred=request.defer_activation,
     )
 
 
@@ -354,6 +357,7 @@ class HomeRankingService:
             pinned_shelves=[api_pb2.PinnedShelf(shelf_id=i, position=p) for p, i in page.pinned],
             excluded_item_ids=sorted(request.excluded),
             client_id=current_client.get(),
+            deferred=request.deferred,
         )
         packed = packed_home_page(tuple(shelves), values, free, page.shelf_scores[free], page.shown)
         if packed is None:  # not exactly packable (a control character in an id): written out

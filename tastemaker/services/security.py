@@ -38,6 +38,7 @@ METHOD_SCOPES = {
     "/tastemaker.v1.HomeRanking/RankHome": "rank",
     "/tastemaker.v1.Stickers/SuggestStickers": "stickers",
     "/tastemaker.v1.Feedback/ReportOutcome": "feedback",
+    "/tastemaker.v1.Feedback/Activate": "feedback",
 }
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 REFLECTION_PREFIXES = ("/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")

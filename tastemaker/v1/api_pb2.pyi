@@ -15,7 +15,7 @@ class Shelf(_message.Message):
     def __init__(self, shelf_id: _Optional[str] = ..., card_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RankHomeRequest(_message.Message):
-    __slots__ = ("user_id", "context", "candidates", "max_shelves", "max_cards_per_shelf", "request_id", "pinned_shelves", "excluded_item_ids")
+    __slots__ = ("user_id", "context", "candidates", "max_shelves", "max_cards_per_shelf", "request_id", "pinned_shelves", "excluded_item_ids", "defer_activation")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class RankHomeRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PINNED_SHELVES_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    DEFER_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     context: _containers.ScalarMap[str, str]
     candidates: _containers.RepeatedCompositeFieldContainer[Shelf]
@@ -39,7 +40,8 @@ class RankHomeRequest(_message.Message):
     request_id: str
     pinned_shelves: _containers.RepeatedCompositeFieldContainer[PinnedShelf]
     excluded_item_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_id: _Optional[str] = ..., context: _Optional[_Mapping[str, str]] = ..., candidates: _Optional[_Iterable[_Union[Shelf, _Mapping]]] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., request_id: _Optional[str] = ..., pinned_shelves: _Optional[_Iterable[_Union[PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    defer_activation: bool
+    def __init__(self, user_id: _Optional[str] = ..., context: _Optional[_Mapping[str, str]] = ..., candidates: _Optional[_Iterable[_Union[Shelf, _Mapping]]] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., request_id: _Optional[str] = ..., pinned_shelves: _Optional[_Iterable[_Union[PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ..., defer_activation: bool = ...) -> None: ...
 
 class PinnedShelf(_message.Message):
     __slots__ = ("shelf_id", "position")
@@ -147,3 +149,13 @@ class ReportOutcomeResponse(_message.Message):
     OUTCOME_ID_FIELD_NUMBER: _ClassVar[int]
     outcome_id: str
     def __init__(self, outcome_id: _Optional[str] = ...) -> None: ...
+
+class ActivateRequest(_message.Message):
+    __slots__ = ("decision_id",)
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    def __init__(self, decision_id: _Optional[str] = ...) -> None: ...
+
+class ActivateResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

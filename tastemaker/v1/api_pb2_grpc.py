@@ -183,12 +183,23 @@ class FeedbackStub(object):
                 request_serializer=tastemaker_dot_v1_dot_api__pb2.ReportOutcomeRequest.SerializeToString,
                 response_deserializer=tastemaker_dot_v1_dot_api__pb2.ReportOutcomeResponse.FromString,
                 _registered_method=True)
+        self.Activate = channel.unary_unary(
+                '/tastemaker.v1.Feedback/Activate',
+                request_serializer=tastemaker_dot_v1_dot_api__pb2.ActivateRequest.SerializeToString,
+                response_deserializer=tastemaker_dot_v1_dot_api__pb2.ActivateResponse.FromString,
+                _registered_method=True)
 
 
 class FeedbackServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def ReportOutcome(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Activate(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -201,6 +212,11 @@ def add_FeedbackServicer_to_server(servicer, server):
                     servicer.ReportOutcome,
                     request_deserializer=tastemaker_dot_v1_dot_api__pb2.ReportOutcomeRequest.FromString,
                     response_serializer=tastemaker_dot_v1_dot_api__pb2.ReportOutcomeResponse.SerializeToString,
+            ),
+            'Activate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Activate,
+                    request_deserializer=tastemaker_dot_v1_dot_api__pb2.ActivateRequest.FromString,
+                    response_serializer=tastemaker_dot_v1_dot_api__pb2.ActivateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -230,6 +246,33 @@ class Feedback(object):
             '/tastemaker.v1.Feedback/ReportOutcome',
             tastemaker_dot_v1_dot_api__pb2.ReportOutcomeRequest.SerializeToString,
             tastemaker_dot_v1_dot_api__pb2.ReportOutcomeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Activate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tastemaker.v1.Feedback/Activate',
+            tastemaker_dot_v1_dot_api__pb2.ActivateRequest.SerializeToString,
+            tastemaker_dot_v1_dot_api__pb2.ActivateResponse.FromString,
             options,
             channel_credentials,
             insecure,

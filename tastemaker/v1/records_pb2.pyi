@@ -110,7 +110,7 @@ class LoggedShelf(_message.Message):
     def __init__(self, shelf_id: _Optional[str] = ..., position: _Optional[int] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[LoggedCard, _Mapping]]] = ..., cards_ranking_propensity: _Optional[float] = ..., card_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ...) -> None: ...
 
 class DecisionLog(_message.Message):
-    __slots__ = ("decision_id", "request_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "exploration", "context", "feature_names", "feature_values", "candidates", "shelf_candidates", "shown", "ranking_propensity", "max_shelves", "max_cards_per_shelf", "reward_window_ms", "pinned_shelves", "excluded_item_ids", "shadow", "client_id", "layout", "packed")
+    __slots__ = ("decision_id", "request_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "exploration", "context", "feature_names", "feature_values", "candidates", "shelf_candidates", "shown", "ranking_propensity", "max_shelves", "max_cards_per_shelf", "reward_window_ms", "pinned_shelves", "excluded_item_ids", "shadow", "client_id", "layout", "packed", "deferred")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +142,7 @@ class DecisionLog(_message.Message):
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     PACKED_FIELD_NUMBER: _ClassVar[int]
+    DEFERRED_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     request_id: str
     user_id: str
@@ -166,7 +167,8 @@ class DecisionLog(_message.Message):
     client_id: str
     layout: int
     packed: PackedPage
-    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., surface: _Optional[str] = ..., served_at_ms: _Optional[int] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., exploration: _Optional[_Union[Exploration, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., feature_names: _Optional[_Iterable[str]] = ..., feature_values: _Optional[_Iterable[float]] = ..., candidates: _Optional[_Iterable[_Union[_api_pb2.Shelf, _Mapping]]] = ..., shelf_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., reward_window_ms: _Optional[int] = ..., pinned_shelves: _Optional[_Iterable[_Union[_api_pb2.PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ..., shadow: _Optional[_Union[ShadowDecision, _Mapping]] = ..., client_id: _Optional[str] = ..., layout: _Optional[int] = ..., packed: _Optional[_Union[PackedPage, _Mapping]] = ...) -> None: ...
+    deferred: bool
+    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., surface: _Optional[str] = ..., served_at_ms: _Optional[int] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., exploration: _Optional[_Union[Exploration, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., feature_names: _Optional[_Iterable[str]] = ..., feature_values: _Optional[_Iterable[float]] = ..., candidates: _Optional[_Iterable[_Union[_api_pb2.Shelf, _Mapping]]] = ..., shelf_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., max_shelves: _Optional[int] = ..., max_cards_per_shelf: _Optional[int] = ..., reward_window_ms: _Optional[int] = ..., pinned_shelves: _Optional[_Iterable[_Union[_api_pb2.PinnedShelf, _Mapping]]] = ..., excluded_item_ids: _Optional[_Iterable[str]] = ..., shadow: _Optional[_Union[ShadowDecision, _Mapping]] = ..., client_id: _Optional[str] = ..., layout: _Optional[int] = ..., packed: _Optional[_Union[PackedPage, _Mapping]] = ..., deferred: bool = ...) -> None: ...
 
 class PackedPage(_message.Message):
     __slots__ = ("ids", "cards_per_shelf", "feature_schema", "feature_counts", "feature_values", "ranked_shelves", "ranked_shelf_scores", "shown_shelves", "shown_scores", "shown_propensities", "shown_cards_ranking_propensities", "shown_positions", "card_candidates_whole", "card_candidate_counts", "card_candidates", "card_scores", "shown_card_counts", "shown_cards", "shown_card_propensities", "shown_card_positions")
@@ -227,7 +229,7 @@ class ShadowDecision(_message.Message):
     def __init__(self, model_version: _Optional[str] = ..., mode: _Optional[str] = ..., shown: _Optional[_Iterable[_Union[LoggedShelf, _Mapping]]] = ..., ranking_propensity: _Optional[float] = ..., agrees: bool = ...) -> None: ...
 
 class Outcome(_message.Message):
-    __slots__ = ("outcome_id", "decision_id", "item_id", "reward", "event_type", "reported_at_ms", "client_id")
+    __slots__ = ("outcome_id", "decision_id", "item_id", "reward", "event_type", "reported_at_ms", "client_id", "activation")
     OUTCOME_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +237,7 @@ class Outcome(_message.Message):
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     REPORTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     outcome_id: str
     decision_id: str
     item_id: str
@@ -242,21 +245,24 @@ class Outcome(_message.Message):
     event_type: str
     reported_at_ms: int
     client_id: str
-    def __init__(self, outcome_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., item_id: _Optional[str] = ..., reward: _Optional[float] = ..., event_type: _Optional[str] = ..., reported_at_ms: _Optional[int] = ..., client_id: _Optional[str] = ...) -> None: ...
+    activation: bool
+    def __init__(self, outcome_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., item_id: _Optional[str] = ..., reward: _Optional[float] = ..., event_type: _Optional[str] = ..., reported_at_ms: _Optional[int] = ..., client_id: _Optional[str] = ..., activation: bool = ...) -> None: ...
 
 class RewardedDecision(_message.Message):
-    __slots__ = ("decision", "outcomes", "reward", "defaulted", "joined_at_ms")
+    __slots__ = ("decision", "outcomes", "reward", "defaulted", "joined_at_ms", "activated")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     REWARD_FIELD_NUMBER: _ClassVar[int]
     DEFAULTED_FIELD_NUMBER: _ClassVar[int]
     JOINED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATED_FIELD_NUMBER: _ClassVar[int]
     decision: DecisionLog
     outcomes: _containers.RepeatedCompositeFieldContainer[Outcome]
     reward: float
     defaulted: bool
     joined_at_ms: int
-    def __init__(self, decision: _Optional[_Union[DecisionLog, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[Outcome, _Mapping]]] = ..., reward: _Optional[float] = ..., defaulted: bool = ..., joined_at_ms: _Optional[int] = ...) -> None: ...
+    activated: bool
+    def __init__(self, decision: _Optional[_Union[DecisionLog, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[Outcome, _Mapping]]] = ..., reward: _Optional[float] = ..., defaulted: bool = ..., joined_at_ms: _Optional[int] = ..., activated: bool = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("reason", "original_value", "original_key", "topic", "partition", "offset", "failed_at_ms", "stage")

@@ -101,6 +101,8 @@ JOINER_HELP = {
     "rewarded": "Rewarded decisions published",
     "defaulted": "Rewarded decisions that got the default reward (no outcome in the window)",
     "late": "Outcomes that came after their reward window closed (dead-lettered)",
+    "activations": "Activations of deferred decisions consumed (Feedback.Activate)",
+    "unactivated": "Deferred decisions whose window closed without an activation (kept, marked)",
     "rejected": "Records sent to the dead-letter topic",
 }
 LEARNER_HELP = {
@@ -108,6 +110,7 @@ LEARNER_HELP = {
     "rows_applied": "Rows applied to the shared posterior",
     "skipped": "Rows sent to the dead-letter topic (non-finite features or rewards)",
     "failures": "Batches that failed and were consumed again",
+    "unactivated": "Deferred decisions never activated, not learned from",
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tastemaker.features.activation import counted
 from tastemaker.training.evaluation.home_policies import DEFAULT as POLICIES
 from tastemaker.training.evaluation.home_policies import HomePolicy, free_slots, logging_strategy, resolve
 from tastemaker.training.evaluation.home_reward_model import CellRewardModel, q_arrays
@@ -215,10 +216,19 @@ def evaluate(
     `slate-<estimator>` (whole page) and `cascade-<estimator>` (page prefixes)."""
     if not decisions:
         raise ValueError("no rewarded decisions to evaluate")
-    home = [compact_rows(d) for d in decisions if d.decision.surface == "home"]  # any logged row indexes
+    deferred = [d for d in decisions if d.decision.surface == "home" and not counted(d)]
+    home = [compact_rows(d) for d in decisions if d.decision.surface == "home" and counted(d)]  # any logged row indexes
+    if not home:
+        raise ValueError(
+            "no home decisions count: every one was deferred and never activated"
+            if deferred
+            else "no home decisions to evaluate"
+        )
     data = slot_data(home)
     report: dict[str, Any] = {
         "n_decisions": len(home),
+        # deferred decisions that were never activated: kept in the log, left out of the estimates
+        "n_unactivated": len(deferred),
         "on_policy_mean_reward": float(np.mean([d.reward for d in home])),
         "defaulted_share": float(np.mean([d.defaulted for d in home])),
         "policies": {},
@@ -290,6 +300,10 @@ def format_report(report: dict[str, Any]) -> str:
     if "defaulted_share" in report:
         head += f"   defaulted: {report['defaulted_share']:.1%}"
     lines = [head]
+    if report.get("n_unactivated"):
+        lines.append(
+            f"deferred decisions never activated (in the log, left out of every estimate): {report['n_unactivated']}"
+        )
     if "max_logged_propensity_error" in report:
         lines.append(f"largest |logged - recomputed| logging propensity: {report['max_logged_propensity_error']:.2e}")
     width = max([16] + [len(policy) + 2 for policy in report["policies"]])

@@ -172,4 +172,6 @@ def _rewarded(
         report = evaluate(rewarded, policies, estimators, bootstrap=job.bootstrap)
     except PolicyError as exc:
         raise EvaluationError(f"--policy: {exc}") from None
+    except ValueError as exc:  # e.g. every home decision deferred and never activated
+        raise EvaluationError(str(exc)) from None
     return EvaluationResult(report, format_report(report))

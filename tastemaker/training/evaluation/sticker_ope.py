@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy
+from tastemaker.features.activation import activated_only
 from tastemaker.training.evaluation.ope import (
     IPW,
     SNIPW,
@@ -41,10 +42,11 @@ ENGAGEMENT_WEIGHT = 0.1
 
 
 def sticker_decisions(decisions: Sequence[records_pb2.RewardedDecision]) -> list[records_pb2.RewardedDecision]:
-    """The decisions of the sticker surface that can be evaluated (one shown row with candidates)."""
+    """The decisions of the sticker surface that can be evaluated (one shown row with candidates)
+    and count (`features.activation.counted`)."""
     return [
         d
-        for d in decisions
+        for d in activated_only(decisions)
         if d.decision.surface == SURFACE and len(d.decision.shown) == 1 and d.decision.shown[0].card_candidates.item_ids
     ]
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tastemaker.features.activation import activated_only
 from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.training.evaluation.ope import SNIPW
 from tastemaker.training.lifecycle.registry import Registry
@@ -122,7 +123,9 @@ def retrain(
 
     if not 0.05 <= holdout_share <= 0.8:
         raise ValueError(f"the held-out share must be in [0.05, 0.8], got {holdout_share}")
-    home = sorted((d for d in decisions if d.decision.surface == "home"), key=lambda d: d.decision.served_at_ms)
+    home = sorted(
+        (d for d in activated_only(decisions) if d.decision.surface == "home"), key=lambda d: d.decision.served_at_ms
+    )
     if len(home) < 50:
         raise ValueError(f"{len(home)} home decisions are too few to train and gate on (need 50)")
     split = int(len(home) * (1 - holdout_share))
