@@ -24,7 +24,7 @@ from tastemaker.bandits.reward_models import (
     load_reward_model,
 )
 from tastemaker.bandits.simulator import SimulatedWorld
-from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, Strategy, Thompson
+from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, SquareCB, Strategy, Thompson
 from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.features.joiner import RewardJoiner
@@ -150,6 +150,8 @@ def strategy_for(settings: Settings, level: str, shared: SharedLinearStates | No
         return LinUCB(state, alpha=settings.ucb_alpha)
     if settings.strategy == "thompson":
         return Thompson(state, scale=settings.thompson_scale)
+    if settings.strategy == "squarecb":
+        return SquareCB(settings.squarecb_gamma)
     return EpsilonGreedy(settings.epsilon)
 
 

@@ -36,7 +36,7 @@ def unknown_variables(environ: dict[str, str]) -> list[str]:
     return out
 
 
-STRATEGIES = ("epsilon-greedy", "softmax", "linucb", "thompson")
+STRATEGIES = ("epsilon-greedy", "softmax", "linucb", "thompson", "squarecb")
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,8 @@ class Settings:
     temperature: float = 1.0
     ucb_alpha: float = 1.0
     thompson_scale: float = 1.0
+    #: SquareCB's γ (inverse-gap weighting of the first position: 0 uniform, larger greedier)
+    squarecb_gamma: float = 100.0
     #: the linear posterior's discount per rewarded decision (1: remember everything; 0.999: about
     #: the last 1,000 decisions weigh), applied by the learner in Redis
     linear_forget: float = 1.0
@@ -164,6 +166,8 @@ class Settings:
         for name in ("temperature", "ucb_alpha", "thompson_scale"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"TASTEMAKER_{name.upper()} must be positive, got {getattr(self, name)}")
+        if not (math.isfinite(self.squarecb_gamma) and self.squarecb_gamma >= 0):
+            raise ConfigError(f"TASTEMAKER_SQUARECB_GAMMA must be a finite number >= 0, got {self.squarecb_gamma}")
         if not 0.0 < self.linear_forget <= 1.0:
             raise ConfigError(f"TASTEMAKER_LINEAR_FORGET must be in (0, 1], got {self.linear_forget}")
         if not 0.0 <= self.propensity_floor <= 0.1:

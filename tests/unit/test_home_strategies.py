@@ -11,7 +11,7 @@ from tastemaker.bandits.catalog import ShelfCandidates
 from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
-from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, Thompson
+from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, SquareCB, Thompson
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.home import HomeRankingService, HomeRequest, parse_rank_home
 from tastemaker.training.evaluation.evaluate import evaluate
@@ -28,6 +28,7 @@ CONFIGS = {
     "softmax": (lambda: Softmax(0.8), 0.02),
     "linucb": (lambda: LinUCB(LinearState(2), alpha=0.5), 0.02),
     "thompson": (lambda: Thompson(LinearState(2), n_samples=1000), 0.0),
+    "squarecb": (lambda: SquareCB(gamma=5.0), 0.01),
 }
 
 

@@ -15,6 +15,7 @@ from tastemaker.bandits.strategies import (
     LinearState,
     LinUCB,
     Softmax,
+    SquareCB,
     Strategy,
     Thompson,
     rank_rows,
@@ -47,6 +48,8 @@ STRATEGIES = {
     "linucb+floor": lambda: with_floor(LinUCB(_trained_state(), alpha=0.5), 0.02),
     "thompson": lambda: Thompson(_trained_state(), scale=1.0),
     "thompson+floor": lambda: with_floor(Thompson(_trained_state(), scale=0.5), 0.01),
+    "squarecb": lambda: SquareCB(gamma=3.0),
+    "squarecb+floor": lambda: with_floor(SquareCB(gamma=10.0), 0.02),
 }
 
 
@@ -209,3 +212,21 @@ def test_linear_strategies_with_tied_features_log_what_they_show(name: str) -> N
     for order, count in rankings.most_common(5):
         p = logged[order]
         assert abs(count / total - p) <= 4.5 * np.sqrt(p * (1 - p) / total) + 1e-9, (order, p)
+
+
+def test_squarecb_weights_the_first_position_by_the_inverse_gap_and_fills_the_rest_greedily() -> None:
+    """p(a) = 1/(n + γ·gap) for all but the best, which takes the rest; then the greedy order."""
+    from tastemaker.bandits.inverse_gap import first_position
+
+    scores = np.array([0.5, 0.9, 0.1, 0.9 - 1e-3])
+    p = first_position(scores, gamma=10.0)
+    gaps = scores.max() - scores
+    np.testing.assert_allclose(p[[0, 2, 3]], 1.0 / (4 + 10.0 * gaps[[0, 2, 3]]))
+    assert p[1] == pytest.approx(1 - p[[0, 2, 3]].sum()) and p.argmax() == 1
+    np.testing.assert_allclose(first_position(scores, gamma=0.0), 0.25)  # γ = 0: uniform
+    candidates = Candidates(tuple("abcd"), scores)
+    strategy = SquareCB(gamma=10.0)
+    assert strategy.ranking_probability(candidates, np.array([2, 1, 3, 0])) == pytest.approx(p[2])
+    assert strategy.ranking_probability(candidates, np.array([2, 3, 1, 0])) == 0.0  # not greedy below the top
+    with pytest.raises(ValueError, match="gamma"):
+        SquareCB(gamma=-1.0)

@@ -13,7 +13,7 @@ from tastemaker.services.cli.common import (
     _settings,
     _wait_for_signal,
 )
-from tastemaker.services.config import Settings
+from tastemaker.services.config import STRATEGIES, Settings
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -143,8 +143,9 @@ def _add_exploration(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epsilon", type=float, help="exploration rate (default 0.1)")
     parser.add_argument(
         "--strategy",
-        choices=("epsilon-greedy", "softmax", "linucb", "thompson"),
-        help="home exploration strategy (default epsilon-greedy; TASTEMAKER_STRATEGY)",
+        choices=STRATEGIES,
+        help="home exploration strategy (default epsilon-greedy; TASTEMAKER_STRATEGY; squarecb's γ: "
+        "TASTEMAKER_SQUARECB_GAMMA)",
     )
 
 

@@ -26,11 +26,13 @@ import numpy as np
 from tastemaker.bandits.engagement_model import EngagementLinearModel, load_model
 from tastemaker.bandits.feature_vector import LoggedVector
 from tastemaker.bandits.reward_models import EngagementScorer, RewardModel, load_reward_model
-from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Softmax, Strategy, with_floor
+from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Softmax, SquareCB, Strategy, with_floor
 from tastemaker.training.evaluation.action_policies import PolicyError, load_entry_point
 from tastemaker.v1 import records_pb2
 
-BUILT_IN = ("logging", "greedy", "uniform-random", "epsilon:E", "softmax[:T]", "model:PATH", "MODULE:ATTR")
+BUILT_IN = (
+    "logging", "greedy", "uniform-random", "epsilon:E", "softmax[:T]", "squarecb[:GAMMA]", "model:PATH", "MODULE:ATTR"
+)  # fmt: skip
 DEFAULT = ("logging", "greedy", "uniform-random")
 
 
@@ -43,6 +45,8 @@ def logging_strategy(decision: records_pb2.DecisionLog) -> Strategy | None:
         strategy = EpsilonGreedy(exploration.epsilon)
     elif exploration.strategy == "softmax":
         strategy = Softmax(exploration.parameters.get("temperature", 1.0))
+    elif exploration.strategy == "squarecb":
+        strategy = SquareCB(exploration.parameters.get("gamma", SquareCB.gamma))
     else:
         return None
     return with_floor(strategy, exploration.propensity_floor)
@@ -115,6 +119,8 @@ def resolve(name: str) -> HomePolicy:
             return HomePolicy(name, _fixed(EpsilonGreedy(float(value))))
         if kind == "softmax":
             return HomePolicy(name, _fixed(Softmax(float(value) if value else 1.0)))
+        if kind == "squarecb":
+            return HomePolicy(name, _fixed(SquareCB(float(value) if value else SquareCB.gamma)))
     except ValueError as exc:
         raise PolicyError(f"policy {name!r}: {exc}") from None
     if kind == "model" and value:
