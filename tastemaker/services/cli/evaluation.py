@@ -24,6 +24,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         bootstrap=args.bootstrap,
         beam_args=args.beam_args,
         beam_output=args.beam_output,
+        estimate_propensities=args.estimate_propensities,
     )
     try:
         result = run(job, load_rewarded=lambda: _load_rewarded(args))
@@ -111,6 +112,13 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         default=0,
         metavar="N",
         help="percentile-bootstrap intervals from N resamples instead of the analytic (normal) ones",
+    )
+    ev.add_argument(
+        "--estimate-propensities",
+        action="store_true",
+        help="action logs (obd, csv, parquet): fit the logging policy's propensities from the logged actions "
+        "(per position, cross-fitted) instead of trusting the log's, and print the estimates with the log's own "
+        "beside them when it has any",
     )
     ev.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
     ev.add_argument(

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from tastemaker.training.evaluation.action_log import ActionLog
 from tastemaker.training.evaluation.ope import OffPolicyEstimator, estimator_by_name
 from tastemaker.v1 import records_pb2
 
@@ -45,6 +48,8 @@ class EvaluationJob:
     bootstrap: int = 0
     beam_args: Sequence[str] = field(default_factory=list)
     beam_output: str | None = None
+    #: fit the logging policy's propensities from the log instead of reading them (action logs)
+    estimate_propensities: bool = False
 
     def family(self) -> str:
         """`rewarded` or `action`: a .parquet export of rewarded decisions counts as rewarded."""
@@ -80,6 +85,11 @@ def _check(job: EvaluationJob) -> None:
         raise EvaluationError(f"--bootstrap must be 0 or a number of resamples, got {job.bootstrap}")
     if job.bootstrap and job.engine == "beam":
         raise EvaluationError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
+    if job.estimate_propensities and (job.family() != "action" or job.engine != "memory"):
+        raise EvaluationError(
+            "--estimate-propensities is for action logs (--format obd, csv or parquet) with --engine memory: "
+            "rewarded decisions always carry the propensities serving logged"
+        )
 
 
 def run(
@@ -115,12 +125,37 @@ def _action(job: EvaluationJob, estimators: list[OffPolicyEstimator]) -> Evaluat
         from tastemaker.training.evaluation.log_readers import read_action_log
 
         log = read_action_log(job.logs, job.format)
+        if job.estimate_propensities:
+            return _with_estimated_propensities(log, policies, estimators, job)
         report = evaluate_action_log(log, policies, estimators, job.format, bootstrap=job.bootstrap)
     except (LogFormatError, PolicyError, ValueError) as exc:
         raise EvaluationError(str(exc)) from None
     from tastemaker.training.evaluation.evaluate import format_report
 
     return EvaluationResult(report, format_report(report))
+
+
+def _with_estimated_propensities(
+    log: ActionLog, policies: list[str], estimators: list[OffPolicyEstimator], job: EvaluationJob
+) -> EvaluationResult:
+    """The estimates with fitted propensities, said loudly, and beside them the same estimates with
+    the log's own propensities (when it has them) for comparison."""
+    from tastemaker.training.evaluation.action_eval import evaluate_action_log
+    from tastemaker.training.evaluation.evaluate import format_report
+    from tastemaker.training.evaluation.propensity_estimate import with_estimated_propensities
+
+    estimated, fit = with_estimated_propensities(log)
+    report = evaluate_action_log(estimated, policies, estimators, job.format, bootstrap=job.bootstrap)
+    report["propensities"] = fit.describe()
+    report["propensity_fit"] = {"windows": fit.windows, "strength": fit.strength, "log_likelihood": fit.log_likelihood}
+    banner = f"*** PROPENSITIES {fit.describe()} ***"
+    text = f"{banner}\n{format_report(report)}"
+    logged = log.propensity
+    if np.isfinite(logged).all() and (logged > 0).all():
+        with_logged = evaluate_action_log(log, policies, estimators, job.format, bootstrap=job.bootstrap)
+        report["with_logged_propensities"] = with_logged
+        text += f"\n\nfor comparison, with the log's own propensities:\n{format_report(with_logged)}"
+    return EvaluationResult(report, text + f"\n{banner}")
 
 
 def _rewarded(
