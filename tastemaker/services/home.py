@@ -184,7 +184,6 @@ class HomeRankingService:
         self._model = model
         self._shelf_strategy = with_floor(strategy, propensity_floor)
         self._card_strategy = with_floor(card_strategy or strategy, propensity_floor)
-        self._floor = propensity_floor
         self._before_rank = before_rank
         self._shadow = shadow
         self._breaker = breaker
@@ -347,7 +346,7 @@ class HomeRankingService:
             served_at_ms=served_at_ms,
             policy=policy,
             model_version=model.version,
-            exploration=exploration_log(self._shelf_strategy, len(free), max_shelves, self._floor),
+            exploration=exploration_log(self._shelf_strategy, len(free), max_shelves),
             context=self._log_policy.context(request.context),
             ranking_propensity=page.ranking_probability,
             max_shelves=max_shelves,

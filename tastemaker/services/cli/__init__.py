@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     streams.add_learner(sub)
     evaluation.add_evaluate(sub)
     evaluation.add_logs(sub)
+    evaluation.add_check(sub)
     streams.add_events(sub)
     return parser
 

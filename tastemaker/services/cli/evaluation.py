@@ -127,6 +127,46 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     ev.set_defaults(func=cmd_evaluate)
 
 
+#: `check propensities` found logged propensities the logging policy does not produce
+EXIT_CHECK_FAILED = 3
+
+
+def cmd_check_propensities(args: argparse.Namespace) -> int:
+    from tastemaker.training.lifecycle.propensity_check import check_propensities
+
+    if not 0 < args.alpha < 1:
+        raise UsageError(f"--alpha must be in (0, 1), got {args.alpha}")
+    decisions = _load_rewarded(args)
+    if args.sample and len(decisions) > args.sample:  # the latest ones: what serving does now
+        decisions = sorted(decisions, key=lambda d: d.decision.served_at_ms)[-args.sample :]
+    report = check_propensities(decisions, alpha=args.alpha)
+    print("\n".join(report.lines(limit=args.show)))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.as_dict(), indent=2))
+    return 0 if report.passed else EXIT_CHECK_FAILED
+
+
+def add_check(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    check = sub.add_parser("check", help="checks on live logs")
+    check_sub = check.add_subparsers(dest="check_command", required=True, metavar="WHAT")
+    propensities = check_sub.add_parser(
+        "propensities",
+        help="are the logged propensities right? Replay (re-run the logging policy on each decision's "
+        "logged candidates) and frequencies (repeated contexts' shown frequencies against their logged "
+        "propensities); exit 3 when either fails",
+    )
+    propensities.add_argument(
+        "--logs", type=Path, help="a `logs export` file; default: tastemaker.rewarded from TASTEMAKER_KAFKA_BOOTSTRAP"
+    )
+    propensities.add_argument("--sample", type=int, default=0, metavar="N", help="check only the latest N decisions")
+    propensities.add_argument(
+        "--alpha", type=float, default=0.001, help="false-alarm probability of the frequency check on correct logs"
+    )
+    propensities.add_argument("--show", type=int, default=10, metavar="N", help="mismatches to print (default 10)")
+    propensities.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    propensities.set_defaults(func=cmd_check_propensities)
+
+
 def add_logs(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     logs = sub.add_parser("logs", help="log export")
     logs_sub = logs.add_subparsers(dest="logs_command", required=True, metavar="ACTION")

@@ -38,7 +38,7 @@ def _policy(policy: str | HomePolicy) -> HomePolicy:
     return policy if isinstance(policy, HomePolicy) else resolve(policy)
 
 
-def _grid(decisions: Sequence[records_pb2.RewardedDecision]) -> tuple[int, int]:
+def page_grid(decisions: Sequence[records_pb2.RewardedDecision]) -> tuple[int, int]:
     rows = max((len(d.decision.shown) for d in decisions), default=0)
     cols = 1 + max((len(s.cards) for d in decisions for s in d.decision.shown), default=0)
     return rows, cols
@@ -48,7 +48,7 @@ def slot_data(decisions: Sequence[records_pb2.RewardedDecision]) -> SlotData:
     """Slots are (row, column) cells flattened: column 0 is the shelf itself, column 1+k its k-th card.
 
     A card's propensity is its shelf's times its own (conditional on the shelf)."""
-    rows, cols = _grid(decisions)
+    rows, cols = page_grid(decisions)
     rewards = np.zeros((len(decisions), rows, cols))
     propensity = np.ones((len(decisions), rows, cols))
     mask = np.zeros((len(decisions), rows, cols), dtype=bool)
@@ -77,7 +77,7 @@ def target_propensity(
 ) -> np.ndarray:
     """π(item at its logged cell) for each shown cell, re-running `policy` on the decision."""
     policy = _policy(policy)
-    rows, cols = _grid(decisions)
+    rows, cols = page_grid(decisions)
     out = np.zeros((len(decisions), rows, cols))
     for i, rewarded in enumerate(progress(decisions, label or f"{policy.name}: cell propensities")):
         decision = rewarded.decision
@@ -247,7 +247,7 @@ def evaluate(
         target = target_propensity(home, policy)
         q_target = None
         if model is not None:
-            q_logged, q_target = q_arrays(home, model, policy, *_grid(home))
+            q_logged, q_target = q_arrays(home, model, policy, *page_grid(home))
             data = SlotData(data.rewards, data.logged_propensity, data.mask, q_logged)
         estimates = {e.name: estimate_dict(e, data, target, q_target, bootstrap) for e in estimators}
         if slates:
@@ -259,7 +259,7 @@ def evaluate(
                         for e in weighting
                     }
                 )
-        rows, cols = _grid(home)
+        rows, cols = page_grid(home)
         report["policies"][name] = {
             "estimates": estimates,
             **weight_diagnostics(data, target).as_dict(),

@@ -95,25 +95,15 @@ def _schema_and_ranges(decisions: Sequence[records_pb2.RewardedDecision]) -> lis
 
 def _propensities(decisions: Sequence[records_pb2.RewardedDecision]) -> list[Finding]:
     from tastemaker.training.evaluation.evaluate import slot_data, target_propensity
-    from tastemaker.training.evaluation.home_policies import logging_strategy
+    from tastemaker.training.lifecycle.propensity_check import check_propensities
 
     home = [r for r in decisions if r.decision.surface == "home" and r.decision.shown]
     if not home:
         return []
     out = []
-    rerunnable = [r for r in home if logging_strategy(r.decision) is not None]
-    if rerunnable:
-        data = slot_data(rerunnable)
-        error = np.abs(target_propensity(rerunnable, "logging") - data.logged_propensity)[data.mask]
-        wrong = int((error > 1e-6).sum())
-        if wrong:
-            out.append(
-                Finding(
-                    CRITICAL,
-                    "propensities",
-                    f"{wrong} logged propensities differ from the logging policy re-run (largest by {error.max():.3g})",
-                )
-            )
+    checked = check_propensities(home)
+    if not checked.passed:
+        out.append(Finding(CRITICAL, "propensities", "\n  ".join(checked.lines(limit=5))))
     data = slot_data(home)
     uniform = target_propensity(home, "uniform-random")
     # each decision's mean weight over its shown cells: cells of one page share their shelf's weight,
