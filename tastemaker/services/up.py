@@ -35,6 +35,7 @@ from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.stickers.chat_world import ChatWorld
 from tastemaker.training.evaluation.evaluate import evaluate, format_report
 from tastemaker.training.evaluation.sticker_ope import evaluate_stickers, format_sticker_report, sticker_decisions
+from tastemaker.training.lifecycle.propensity_check import check_propensities
 from tastemaker.training.logs import read_topic, write_export
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,8 @@ def run_up(
             summary["learner"] = {"decisions": learner.stats.decisions, "rows_applied": learner.stats.rows_applied}
         if summary.get("evaluation"):
             print(format_report(summary["evaluation"]), file=sys.stderr)
+        if summary.get("propensity_check"):
+            print("\n".join(summary["propensity_check"]["lines"]), file=sys.stderr)
         if summary.get("stickers"):
             print(format_sticker_report(summary["stickers"]), file=sys.stderr)
         if report_json is not None:
@@ -216,6 +219,13 @@ def _drain_joiner(joiner: Any, quiet_polls: int = 3) -> None:
         closed = joiner.close_due(now_ms=2**62)
 
 
+def _propensity_check(decisions: list[Any]) -> dict[str, Any] | None:
+    if not any(d.decision.surface == "home" for d in decisions):
+        return None
+    checked = check_propensities(decisions)
+    return {**checked.as_dict(), "lines": checked.lines(limit=5)}
+
+
 def _summary(
     rewarded: list[Any], decisions: int, outcomes: int, joiner: Any, evaluated: list[Any] | None = None
 ) -> dict[str, Any]:
@@ -229,6 +239,8 @@ def _summary(
         "joiner_rejected": joiner.stats.rejected,
         "evaluated_decisions": len(evaluated),
         "evaluation": evaluate(evaluated) if any(d.decision.surface == "home" for d in evaluated) else None,
+        # are the logged propensities right? (`tastemaker check propensities` on the same decisions)
+        "propensity_check": _propensity_check(evaluated),
         # sticker decisions, sends and the off-policy estimates for the sticker logging policy
         "stickers": evaluate_stickers(evaluated) if sticker_decisions(evaluated) else None,
     }

@@ -60,6 +60,10 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
     on_policy = report["evaluation"]["on_policy_mean_reward"]
     assert logging_ips["lower"] <= on_policy <= logging_ips["upper"]
     assert report["mean_reward"] == pytest.approx(on_policy)
+    # the closing report's propensity self-check: every decision replayed, nothing off
+    check = report["propensity_check"]
+    assert check["passed"] and check["replayed"] == report["rewarded_decisions"] and not check["mismatches"]
+    assert "propensity check: PASSED" in done.stderr
     ports = _child_ports(done.stderr)
     assert len(ports) == 2
     assert not any(_is_listening(p) for p in ports), "a child process outlived `tastemaker up`"
@@ -89,6 +93,8 @@ def test_demo_with_thompson_sampling_learns_online(tmp_path: Path) -> None:
     report = json.loads(report_path.read_text())
     assert report["strategy"] == "thompson" and report["decisions_served"] > 0
     assert report["learner"]["rows_applied"] > 0  # the shared posterior moved while serving
+    # Thompson's propensities depend on the posterior the log does not carry: not replayable
+    assert report["propensity_check"]["passed"] and report["propensity_check"]["not_replayable"]["thompson"] > 0
     logging = report["evaluation"]["policies"]["logging"]["estimates"]["ipw"]
     assert logging["value"] == pytest.approx(report["evaluation"]["on_policy_mean_reward"])
 
