@@ -316,7 +316,7 @@ class HomeRankingService:
         decision, served = self._decide(request)
         return to_response(decision, served)
 
-    def _decide(self, request: HomeRequest) -> tuple[records_pb2.DecisionLog, list[ServedShelf] | None]:
+    def _decide(self, request: HomeRequest) -> tuple[records_pb2.DecisionLog, list[ServedShelf]]:
         if self._before_rank is not None:
             self._before_rank()  # e.g. pick up the shared linear posterior, at most once a second
         shelves = request.candidates or self._catalog.shelves
@@ -334,7 +334,7 @@ class HomeRankingService:
         model = self._model  # one version scores the whole request, even if a swap lands meanwhile
         inputs = _PageInputs(request, shelves, counts, shelf_engagement, card_engagement, max_shelves, max_cards)
         page = self._page(model, inputs, self._rng)
-        served: list[ServedShelf] | None = page.served
+        served = page.served
         not_free = request.excluded | {shelf_id for _, shelf_id in request.pinned}
         free = [i for i, s in enumerate(shelves) if s.shelf_id not in not_free]
         served_at_ms = self._clock_ms()
@@ -378,7 +378,7 @@ class HomeRankingService:
                 unpack(decision)
                 decision.ClearField("shown")
                 decision.shown.extend(shadow.message.shown)
-                served = None
+                served = served_rows(shadow.message.shown)
                 decision.ranking_propensity = shadow.message.ranking_propensity
                 decision.model_version = shadow.message.model_version
                 del decision.shelf_candidates.scores[:]
@@ -393,13 +393,7 @@ class HomeRankingService:
             )
         self._publish(self._decisions_topic, payload, decision.decision_id.encode(), PROTOBUF_HEADERS)
         self.decisions_served += 1
-        shown_served = served if served is not None else to_response(decision).shelves
-        self.metrics.observe(
-            "home",
-            decision.policy,
-            decision.model_version,
-            _propensities(shown_served),
-        )
+        self.metrics.observe("home", decision.policy, decision.model_version, _propensities(served))
         return decision, served
 
 
@@ -472,16 +466,12 @@ def _write_out(
     decision.shown.extend(page.logged(shelves))
 
 
-def _propensities(shelves: Sequence[ServedShelf] | Sequence[api_pb2.RankedShelf]) -> list[float]:
+def _propensities(shelves: Sequence[ServedShelf]) -> list[float]:
     """Every shown shelf's and card's propensity, for the metrics."""
     out: list[float] = []
-    for shelf in shelves:
-        if isinstance(shelf, tuple):
-            out.append(shelf[2])
-            out.extend(card[3] for card in shelf[3])
-        else:
-            out.append(shelf.propensity)
-            out.extend(card.propensity for card in shelf.cards)
+    for _, _, propensity, cards in shelves:
+        out.append(propensity)
+        out.extend(card[3] for card in cards)
     return out
 
 
@@ -490,17 +480,16 @@ def _linear_features(engagement: np.ndarray) -> np.ndarray:
     return np.column_stack([np.ones(len(engagement)), np.log1p(engagement)])
 
 
-def to_response(decision: records_pb2.DecisionLog, served: list[ServedShelf] | None = None) -> api_pb2.RankHomeResponse:
-    """The app's answer: the decision's shown page, or `served` (the same page, as built in Python)."""
-    if served is None:
-        if decision.layout == LAYOUT_PACKED:
-            written = records_pb2.DecisionLog()
-            written.CopyFrom(decision)
-            decision = unpack(written)
-        served = [
-            (s.shelf_id, s.score, s.propensity, [(c.card_id, c.position, c.score, c.propensity) for c in s.cards])
-            for s in decision.shown
-        ]
+def served_rows(shown: Sequence[records_pb2.LoggedShelf]) -> list[ServedShelf]:
+    """A logged page (an apprentice's, say) as the response shows it."""
+    return [
+        (s.shelf_id, s.score, s.propensity, [(c.card_id, c.position, c.score, c.propensity) for c in s.cards])
+        for s in shown
+    ]
+
+
+def to_response(decision: records_pb2.DecisionLog, served: list[ServedShelf]) -> api_pb2.RankHomeResponse:
+    """The app's answer: `served`, the decision's shown page as built in Python."""
     # rows are shown, and logged, at 0, 1, 2, ... in this order (`RankedShelf.position`)
     return api_pb2.RankHomeResponse(
         decision_id=decision.decision_id,

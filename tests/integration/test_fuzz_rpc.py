@@ -27,6 +27,7 @@ METHODS = {
     "RankHome": "/tastemaker.v1.HomeRanking/RankHome",
     "SuggestStickers": "/tastemaker.v1.Stickers/SuggestStickers",
     "ReportOutcome": "/tastemaker.v1.Feedback/ReportOutcome",
+    "Activate": "/tastemaker.v1.Feedback/Activate",
 }
 #: what a caller may be told: its own mistake, a precondition (no sticker model here), a size limit
 ALLOWED = {

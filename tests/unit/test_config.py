@@ -28,6 +28,9 @@ def test_environment_then_flags() -> None:
         ({"TASTEMAKER_LINEAR_FORGET": "1.5"}, "TASTEMAKER_LINEAR_FORGET must be in"),
         ({"TASTEMAKER_STICKER_CANDIDATES": "0"}, r"TASTEMAKER_STICKER_CANDIDATES must be in \[1, 500\]"),
         ({"TASTEMAKER_STICKER_CANDIDATES": "501"}, r"TASTEMAKER_STICKER_CANDIDATES must be in \[1, 500\]"),
+        ({"TASTEMAKER_KAFKA_COMPRESSION": "brotli"}, "TASTEMAKER_KAFKA_COMPRESSION must be one of none, gzip"),
+        ({"TASTEMAKER_STRATEGY": "squarecbx"}, "TASTEMAKER_STRATEGY must be one of .*squarecb"),
+        ({"TASTEMAKER_SQUARECB_GAMMA": "-1"}, "TASTEMAKER_SQUARECB_GAMMA must be a finite number >= 0"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:

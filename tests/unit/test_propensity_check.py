@@ -119,3 +119,5 @@ def test_the_command_exits_3_with_a_readable_report_and_retrain_validation_stops
     findings = validate(logs)
     assert any(f.check == "propensities" and f.severity == "critical" and "FAILED" in f.message for f in findings)
     assert main(["check", "propensities", "--logs", str(good), "--alpha", "2"]) == 2
+    assert main(["check", "propensities", "--logs", str(good), "--sample", "-5"]) == 2
+    assert main(["check", "propensities", "--logs", str(tmp_path / "missing.jsonl")]) == 2

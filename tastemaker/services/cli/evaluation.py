@@ -136,6 +136,8 @@ def cmd_check_propensities(args: argparse.Namespace) -> int:
 
     if not 0 < args.alpha < 1:
         raise UsageError(f"--alpha must be in (0, 1), got {args.alpha}")
+    if args.sample < 0 or args.show < 0:
+        raise UsageError(f"--sample and --show take a count >= 0, got {args.sample} and {args.show}")
     decisions = _load_rewarded(args)
     if args.sample and len(decisions) > args.sample:  # the latest ones: what serving does now
         decisions = sorted(decisions, key=lambda d: d.decision.served_at_ms)[-args.sample :]
