@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -272,7 +272,7 @@ class LinUCB:
 
 
 @dataclass(frozen=True)
-class _Draws:
+class Draws:
     """A context's posterior draws and what they imply: each draw's top-k order (read-only),
     P(candidate i at position j) (read-only), and P(ranking) by the ranking's bytes."""
 
@@ -287,7 +287,7 @@ class Thompson:
     scale: float = 1.0  # v: posterior scale
     n_samples: int = 4000
     name: str = "thompson"
-    _cache: dict[tuple[int, int], _Draws] = field(default_factory=dict, compare=False, repr=False)
+    _cache: dict[tuple[int, int], Draws] = field(default_factory=dict, compare=False, repr=False)
 
     def _draw_scores(self, candidates: Candidates, count: int, rng: np.random.Generator) -> np.ndarray:
         x = _features(candidates, self.state.dim)
@@ -304,7 +304,7 @@ class Thompson:
         digest = hashlib.blake2b(b"".join(part.tobytes() for part in context), digest_size=8).digest()
         return int.from_bytes(digest, "big")
 
-    def _draws(self, candidates: Candidates, k: int) -> _Draws:
+    def draws(self, candidates: Candidates, k: int) -> Draws:
         """The top-k of `n_samples` posterior draws, seeded by the context, and what they imply
         (cached per context: a context's propensities are computed once). A page shows one of these
         draws, picked uniformly, so every logged propensity is the exact probability of what was
@@ -326,20 +326,20 @@ class Thompson:
             rankings, counts = np.unique(orders, axis=0, return_counts=True)
             kept = orders.astype(np.int32)  # a compact copy, not a view holding every draw's full order
             kept.flags.writeable = False
-            self._cache[key] = _Draws(
+            self._cache[key] = Draws(
                 kept, marginals, {r.tobytes(): c / self.n_samples for r, c in zip(rankings, counts, strict=True)}
             )
         return self._cache[key]
 
     def marginals(self, candidates: Candidates, k: int) -> np.ndarray:
-        return self._draws(candidates, min(k, len(candidates.ids))).marginals
+        return self.draws(candidates, min(k, len(candidates.ids))).marginals
 
     def ranking_probability(self, candidates: Candidates, order: np.ndarray) -> float:
-        draws = self._draws(candidates, len(order))
+        draws = self.draws(candidates, len(order))
         return draws.rankings.get(np.asarray(order, dtype=np.intp).tobytes(), 0.0)
 
     def sample_order(self, candidates: Candidates, k: int, rng: np.random.Generator) -> np.ndarray:
-        orders = self._draws(candidates, min(k, len(candidates.ids))).orders
+        orders = self.draws(candidates, min(k, len(candidates.ids))).orders
         return orders[rng.integers(len(orders))].astype(np.intp)
 
     def info(self, n: int, k: int) -> PropensityInfo:
@@ -448,103 +448,3 @@ def rank_with_constraints(
         scores={i: score_of[i] for i in ids},
         pinned=tuple((row, ids[row]) for row, p in enumerate(requested) if p in pinned),
     )
-
-
-_Mixture = tuple[Callable[[Candidates], np.ndarray], Callable[[np.ndarray], np.ndarray]]
-
-
-def _greedy_mixture(strategy: Strategy) -> _Mixture | None:
-    """For a strategy that shows the greedy ranking of some scores, or else a uniformly random one
-    (ε-greedy; LinUCB; either under a floor): (the scores it ranks by, P(uniform) for n candidates).
-    None for the others."""
-    if isinstance(strategy, EpsilonGreedy):
-        epsilon = strategy.epsilon
-        return (lambda c: c.scores), (lambda n: np.full(n.shape, epsilon))
-    if isinstance(strategy, LinUCB):
-        return strategy.ucb, (lambda n: np.zeros(n.shape))
-    if isinstance(strategy, Floored):
-        inner = _greedy_mixture(strategy.inner)
-        if inner is None:
-            return None
-        key, share = inner
-        floor = strategy.floor
-        # (1 − λ)·[(1 − ε)·greedy + ε·uniform] + λ·uniform, λ = min(1, n·floor)
-        return key, (lambda n: 1.0 - (1.0 - np.minimum(1.0, n * floor)) * (1.0 - share(n)))
-    return None
-
-
-def rank_rows(strategy: Strategy, rows: Sequence[Candidates], k: int, rng: np.random.Generator) -> list[Placement]:
-    """Independent rankings of up to k of each row's candidates (no pinned or excluded ones: the
-    caller has removed them), as `rank_with_constraints` would draw them one row at a time.
-
-    Greedy/uniform mixtures (ε-greedy, LinUCB, floored or not) are drawn for all rows in one
-    vectorised pass: row r shows a greedy order (ties broken uniformly at random) with probability
-    1 − u_r, else a uniformly random one, so P(i at j) = (1 − u_r)·G(i, j) + u_r/n_r and P(ranking) =
-    (1 − u_r)·G(ranking) + u_r·(n_r − k_r)!/n_r! (G as in `epsilon_greedy`). Other strategies go
-    row by row."""
-    if not rows:
-        return []
-    mixture = _greedy_mixture(strategy)
-    if mixture is None:
-        return [rank_with_constraints(strategy, row, k, rng) for row in rows]
-    key, share = mixture
-    n = np.array([len(row.ids) for row in rows])
-    width = int(n.max())
-    valid = np.arange(width) < n[:, None]
-    joined = Candidates(
-        ("",) * int(n.sum()),  # the keys read scores and features only
-        np.concatenate([row.scores for row in rows]),
-        None if rows[0].features is None else np.concatenate([row.features for row in rows]),  # type: ignore[misc]
-    )
-    ranked_by = np.full((len(rows), width), -np.inf)
-    ranked_by[valid] = key(joined)
-    # greedy rankings with ties broken uniformly at random (padding sorts last)
-    greedy = np.lexsort((rng.random((len(rows), width)) + ~valid, -ranked_by), axis=1)
-    ranked = np.take_along_axis(ranked_by, greedy, axis=1)
-    # tie groups of the sorted scores: each sorted position's group, its first position and size
-    positions = np.arange(width)
-    starts = np.ones_like(valid)
-    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
-    group = np.cumsum(starts, axis=1)
-    first = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
-    ends = np.ones_like(valid)
-    ends[:, :-1] = starts[:, 1:]
-    last = np.minimum.accumulate(np.where(ends, positions, width)[:, ::-1], axis=1)[:, ::-1]
-    size = last - first + 1
-    u = share(n)
-    explore = rng.random(len(rows)) < u
-    shown = min(k, width)
-    orders = greedy[:, :shown].copy()
-    if explore.any():
-        keys = rng.random((int(explore.sum()), width))
-        keys[~valid[explore]] = 2.0  # padding sorts last
-        orders[explore] = np.argsort(keys, axis=1)[:, :shown]
-    kept = np.minimum(k, n)
-    sorted_at = np.empty_like(greedy)  # each candidate's position in its row's greedy order
-    np.put_along_axis(sorted_at, greedy, positions[None, :].repeat(len(rows), axis=0), axis=1)
-    # G(i, j): the shown candidate belongs to the tie group sorted to position j
-    in_group = np.take_along_axis(group, np.take_along_axis(sorted_at, orders, axis=1), axis=1) == group[:, :shown]
-    propensities = (1.0 - u)[:, None] * in_group / size[:, :shown] + (u / np.maximum(n, 1))[:, None]
-    showing = positions[:shown] < kept[:, None]
-    uniform = np.where(showing, 1.0 / np.maximum(n[:, None] - positions[:shown], 1), 1.0).prod(axis=1)
-    greedy_probability = np.where(
-        np.where(showing, in_group, True).all(axis=1),
-        np.where(showing, 1.0 / (size[:, :shown] - (positions[:shown] - first[:, :shown])), 1.0).prod(axis=1),
-        0.0,
-    )
-    ranking = (1.0 - u) * greedy_probability + u * uniform
-    out = []
-    for r, row in enumerate(rows):
-        order = orders[r, : kept[r]].tolist()
-        ids = [row.ids[i] for i in order]
-        scores = row.scores[order].tolist()
-        out.append(
-            Placement(
-                ids=ids,
-                positions=list(range(kept[r])),
-                propensities=propensities[r, : kept[r]],
-                ranking_probability=float(ranking[r]),
-                scores=dict(zip(ids, scores, strict=True)),
-            )
-        )
-    return out

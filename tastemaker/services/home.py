@@ -14,10 +14,10 @@ from tastemaker.bandits.catalog import Catalog, ShelfCandidates
 from tastemaker.bandits.feature_vector import home_names as feature_vector_names
 from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.bandits.reward_models import RewardModel
+from tastemaker.bandits.rows import rank_rows
 from tastemaker.bandits.strategies import (
     Candidates,
     Strategy,
-    rank_rows,
     rank_with_constraints,
     with_floor,
 )

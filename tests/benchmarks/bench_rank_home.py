@@ -208,6 +208,37 @@ class _Preread:
         return self._features
 
 
+def _without_exploration():  # type: ignore[no-untyped-def]
+    """A patch of the home ranker that shows each level's first k candidates as given, with
+    propensity 1: RankHome with every ranking's cost (drawing, propensities) taken away, the
+    ceiling any exploration strategy on this serving path can reach."""
+    from unittest import mock
+
+    from tastemaker.bandits.strategies import Placement
+
+    def first_k(strategy, candidates, k, rng, pinned=None, excluded=frozenset()):  # type: ignore[no-untyped-def]
+        ids = list(candidates.ids[:k])
+        scores = candidates.scores[: len(ids)].tolist()
+        return Placement(ids, list(range(len(ids))), np.ones(len(ids)), 1.0, dict(zip(ids, scores, strict=True)))
+
+    def rows(strategy, rows, k, rng):  # type: ignore[no-untyped-def]
+        return [first_k(strategy, row, k, rng) for row in rows]
+
+    patches = [mock.patch("tastemaker.services.home.rank_with_constraints", first_k),
+               mock.patch("tastemaker.services.home.rank_rows", rows)]  # fmt: skip
+
+    class _Both:
+        def start(self) -> None:
+            for p in patches:
+                p.start()
+
+        def stop(self) -> None:
+            for p in patches:
+                p.stop()
+
+    return _Both()
+
+
 def _rank_only(settings: Settings, request: api_pb2.RankHomeRequest, features: object, n: int) -> np.ndarray:
     """Seconds per page of Tastemaker ranking in-process with the features already read (parse,
     score, explore with every propensity, the packed log built, the response built; no I/O)."""
@@ -349,12 +380,23 @@ def main() -> None:
         _warm_user(cluster.url, settings0.redis_namespace, request)
         # the same ε-greedy server with its features on a 6-node Redis Cluster (loopback)
         runs.append(("epsilon-greedy", "confluent", cluster.url))  # type: ignore[arg-type]
+        # the ε-greedy server with every ranking replaced by the first k as given (propensity 1):
+        # scoring, the decision log, publishing and the response stay: what no exploration can save
+        runs.append(("epsilon-greedy", "confluent", stack.redis_url, "no exploration"))  # type: ignore[arg-type]
         for strategy, client, *on_cluster in runs:  # type: ignore[misc]
             redis_url = on_cluster[0] if on_cluster else stack.redis_url
+            ceiling = on_cluster[1:] == ["no exploration"]
+            if ceiling:
+                strategy, client = "first k, no exploration", "confluent"
+                unranked = _without_exploration()
+                unranked.start()
             settings = settings0.with_(
-                kafka_bootstrap=stack.kafka_bootstrap, redis_url=redis_url, kafka_client=client, strategy=strategy
+                kafka_bootstrap=stack.kafka_bootstrap,
+                redis_url=redis_url,
+                kafka_client="confluent" if ceiling else client.split(",")[0],
+                strategy="epsilon-greedy" if ceiling else strategy,
             )
-            if on_cluster:
+            if on_cluster and not ceiling:
                 client = "confluent, cluster"
             prepare_topics(settings)
             serving = build_serving(settings, seed=0)
@@ -373,6 +415,8 @@ def main() -> None:
                 [serving.home.rank(parse_rank_home(request)) for _ in range(BATCH)]
             )
             serving.stop(grace_s=1)
+            if ceiling:
+                unranked.stop()
         cluster.stop()
         for workers in (1, 2):  # whole processes, a connection per caller: what `serve --workers` adds
             settings = settings0.with_(

@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from tastemaker.bandits.rows import rank_rows
 from tastemaker.bandits.strategies import (
     Candidates,
     EpsilonGreedy,
@@ -18,7 +19,6 @@ from tastemaker.bandits.strategies import (
     SquareCB,
     Strategy,
     Thompson,
-    rank_rows,
     rank_with_constraints,
     with_floor,
 )
@@ -124,8 +124,24 @@ ROW_STRATEGIES = {
     "epsilon-greedy": lambda: EpsilonGreedy(0.3),
     "epsilon-greedy+floor": lambda: with_floor(EpsilonGreedy(0.1), 0.03),
     "linucb+floor": lambda: with_floor(LinUCB(_trained_state(), alpha=0.5), 0.02),
-    "softmax": lambda: Softmax(0.7),  # not a greedy mixture: drawn row by row
+    "softmax": lambda: Softmax(0.7),
+    "softmax+floor": lambda: with_floor(Softmax(0.7), 0.03),
+    "squarecb": lambda: SquareCB(gamma=3.0),
+    "squarecb+floor": lambda: with_floor(SquareCB(gamma=10.0), 0.02),
+    "thompson": lambda: Thompson(_trained_state(), scale=1.0),
+    "thompson+floor": lambda: with_floor(Thompson(_trained_state(), scale=0.5), 0.01),
+    "linucb with item terms": lambda: LinUCB(_state_with_items(), alpha=0.5),
 }
+
+
+def _state_with_items() -> LinearState:
+    """A linear posterior whose items carry their own terms (β̂_i), as serving's shared one does."""
+    state = _trained_state()
+    rng = np.random.default_rng(6)
+    ids = [f"item{i}" for i in rng.integers(0, 8, size=40)]
+    x = np.column_stack([np.ones(40), rng.normal(size=40), rng.normal(size=40)])
+    state.update(x, (np.array([int(i[4:]) for i in ids]) % 3 == 0).astype(float), ids)
+    return state
 
 
 def _rows() -> list[Candidates]:
