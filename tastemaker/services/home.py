@@ -224,14 +224,13 @@ class HomeRankingService:
         shelf_scores = _float32(
             model.score_level("shelf", inputs.counts, list(shelf_ids), inputs.shelf_engagement, request.context)
         )
-        placement = rank_with_constraints(
-            self._shelf_strategy,
-            Candidates(shelf_ids, shelf_scores, _linear_features(inputs.shelf_engagement)),
-            inputs.max_shelves,
-            rng,
-            dict(request.pinned),
-            request.excluded,
-        )
+        shelf_candidates = Candidates(shelf_ids, shelf_scores, _linear_features(inputs.shelf_engagement))
+        if request.pinned or request.excluded:
+            placement = rank_with_constraints(
+                self._shelf_strategy, shelf_candidates, inputs.max_shelves, rng, dict(request.pinned), request.excluded
+            )
+        else:  # one row, drawn as the card rows are
+            placement = rank_rows(self._shelf_strategy, [shelf_candidates], inputs.max_shelves, rng)[0]
         index_of = {shelf_id: i for i, shelf_id in enumerate(shelf_ids)}
         chosen = [index_of[shelf_id] for shelf_id in placement.ids]
         # every chosen shelf's cards scored in one call (a card's score depends on that card alone)

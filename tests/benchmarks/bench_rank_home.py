@@ -362,7 +362,7 @@ def main() -> None:
     show_shelves, show_cards = (int(x) for x in args.show.split("x"))
     request = _request(shelves, cards, show_shelves, show_cards)
     runs = [("epsilon-greedy", "kafka-python")] + [
-        (strategy, "confluent") for strategy in ("epsilon-greedy", "softmax", "linucb", "thompson")
+        (strategy, "confluent") for strategy in ("epsilon-greedy", "softmax", "linucb", "thompson", "squarecb")
     ]
     settings0 = Settings.from_env(grpc_port=0)
     measured: dict[str, tuple[np.ndarray, float]] = {}
@@ -453,8 +453,12 @@ def main() -> None:
     peers = args.requests // 2
     rank_only = {
         strategy: _rank_only(settings0.with_(strategy=strategy), request, features, peers)
-        for strategy in ("epsilon-greedy", "softmax", "linucb", "thompson")
+        for strategy in ("epsilon-greedy", "softmax", "linucb", "thompson", "squarecb")
     }
+    unranked = _without_exploration()
+    unranked.start()
+    rank_only["first k, no exploration"] = _rank_only(settings0, request, features, peers)
+    unranked.stop()
     vw_predict = _vw_pages(request, features, peers, learn=False)
     vw_learn = _vw_pages(request, features, peers, learn=True)
 
