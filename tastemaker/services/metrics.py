@@ -5,7 +5,7 @@ attempts, Kafka clients replaced), bad requests, the feature store's breaker, wo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -88,9 +88,18 @@ class ServingCollector(Collector):
             yield restarts
 
 
-def serve_metrics(serving: Serving, port: int, workers: Workers | None = None, host: str = "127.0.0.1") -> None:
+def serve_metrics(
+    serving: Serving,
+    port: int,
+    workers: Workers | None = None,
+    host: str = "127.0.0.1",
+    extra: Sequence[Collector] = (),
+) -> None:
+    """Serve the serving process's metrics, and `extra` collectors' (workers running beside it)."""
     registry = CollectorRegistry()
     registry.register(ServingCollector(serving, workers))
+    for collector in extra:
+        registry.register(collector)
     try:
         start_http_server(port, addr=host, registry=registry)
     except OSError as e:

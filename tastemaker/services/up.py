@@ -30,6 +30,7 @@ from tastemaker.services.bootstrap import (
 from tastemaker.services.config import Settings
 from tastemaker.services.demo import DemoTraffic
 from tastemaker.services.embedded import EmbeddedStack
+from tastemaker.services.live_checks import build_propensity_watch
 from tastemaker.services.metrics import serve_metrics
 from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.stickers.chat_world import ChatWorld
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 #: rewarded decisions the closing report evaluates after SIGINT/SIGTERM, so that
 #: `up` stops within its grace period however long it ran
 SIGNAL_REPORT_DECISIONS = 1000
+#: how often `up`'s live propensity self-check runs (`tastemaker check propensities --follow`: 30 s)
+LIVE_CHECK_INTERVAL_S = 10.0
 
 
 def install_stop_signals(stop: threading.Event, grace_s: float) -> None:
@@ -90,8 +93,10 @@ def run_up(
         demo_traffic = None
         demo_workers = Workers()
         events_publisher = None
+        # the propensity self-check follows the decisions as they are logged (its gauges on /metrics)
+        watch = build_propensity_watch(settings, interval_s=LIVE_CHECK_INTERVAL_S)
         if settings.metrics_port:
-            serve_metrics(serving, settings.metrics_port, workers, settings.metrics_host)
+            serve_metrics(serving, settings.metrics_port, workers, settings.metrics_host, extra=(watch,))
             log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
         try:
             serving.server.start()
@@ -99,6 +104,7 @@ def run_up(
             workers.start("reward-joiner", joiner.run)
             if learner is not None:
                 workers.start("linear-learner", learner.run)
+            workers.start("propensity-check", watch.run)
             print(f"tastemaker serving gRPC on {settings.grpc_host}:{serving.server.port}", file=sys.stderr, flush=True)
             if demo:
                 events_publisher = BackgroundPublisher(producer_for(settings, "tastemaker-demo"))
@@ -156,6 +162,10 @@ def run_up(
         if embedded_redis:
             # The embedded Redis, and with it the pending joins, ends with us: close every window now.
             _drain_joiner(joiner)
+        while watch.consume_once(timeout_s=1.0):  # the decisions logged since its last poll
+            pass
+        live_check = watch.check_now()
+        watch.close()
         processor.close()
         joiner.close()
         if learner is not None:
@@ -179,12 +189,23 @@ def run_up(
             rewarded, serving.home.decisions_served, serving.feedback.outcomes_reported, joiner, evaluated
         )
         summary["strategy"] = settings.strategy
+        summary["live_propensity_check"] = {
+            **watch.stats.__dict__,
+            "last_passed": live_check.passed,
+            "last_lines": live_check.lines(limit=5),
+        }
         if learner is not None:
             summary["learner"] = {"decisions": learner.stats.decisions, "rows_applied": learner.stats.rows_applied}
         if summary.get("evaluation"):
             print(format_report(summary["evaluation"]), file=sys.stderr)
         if summary.get("propensity_check"):
             print("\n".join(summary["propensity_check"]["lines"]), file=sys.stderr)
+        live = summary["live_propensity_check"]
+        print(
+            f"live propensity self-check: {live['checks']} checks of {live['decisions_seen']} decisions as they "
+            f"were logged, {live['checks_failed']} failed, {live['mismatches']} mismatches",
+            file=sys.stderr,
+        )
         if summary.get("stickers"):
             print(format_sticker_report(summary["stickers"]), file=sys.stderr)
         if report_json is not None:

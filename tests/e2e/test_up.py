@@ -64,6 +64,11 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
     check = report["propensity_check"]
     assert check["passed"] and check["replayed"] == report["rewarded_decisions"] and not check["mismatches"]
     assert "propensity check: PASSED" in done.stderr
+    # … and the live one, which followed the decisions as they were logged (a check every 10 s)
+    live = report["live_propensity_check"]
+    assert live["decisions_seen"] == report["decisions_served"] and live["checks"] >= 2
+    assert live["last_passed"] and live["checks_failed"] == 0 and live["decisions_replayed"] > 0
+    assert "live propensity self-check:" in done.stderr
     ports = _child_ports(done.stderr)
     assert len(ports) == 2
     assert not any(_is_listening(p) for p in ports), "a child process outlived `tastemaker up`"

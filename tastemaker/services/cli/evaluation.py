@@ -9,6 +9,7 @@ from pathlib import Path
 from tastemaker.services.cli.common import (
     UsageError,
     _load_rewarded,
+    _run_worker,
 )
 
 
@@ -138,6 +139,8 @@ def cmd_check_propensities(args: argparse.Namespace) -> int:
         raise UsageError(f"--alpha must be in (0, 1), got {args.alpha}")
     if args.sample < 0 or args.show < 0:
         raise UsageError(f"--sample and --show take a count >= 0, got {args.sample} and {args.show}")
+    if args.follow:
+        return _follow_propensities(args)
     decisions = _load_rewarded(args)
     if args.sample and len(decisions) > args.sample:  # the latest ones: what serving does now
         decisions = sorted(decisions, key=lambda d: d.decision.served_at_ms)[-args.sample :]
@@ -146,6 +149,25 @@ def cmd_check_propensities(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(report.as_dict(), indent=2))
     return 0 if report.passed else EXIT_CHECK_FAILED
+
+
+def _follow_propensities(args: argparse.Namespace) -> int:
+    """`check propensities --follow`: the live check as a worker, until SIGINT/SIGTERM."""
+    from tastemaker.services.live_checks import build_propensity_watch
+
+    if args.logs is not None:
+        raise UsageError("--follow reads tastemaker.decisions as it is written: it takes no --logs")
+    if not args.interval > 0 or args.window < 1:
+        raise UsageError(
+            f"--interval takes seconds > 0 and --window a count >= 1, got {args.interval} and {args.window}"
+        )
+    return _run_worker(
+        args,
+        lambda settings: build_propensity_watch(
+            settings, interval_s=args.interval, window=args.window, replay_sample=args.sample or 500
+        ),
+        metrics=lambda watch: watch,
+    )
 
 
 def add_check(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -166,6 +188,19 @@ def add_check(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     )
     propensities.add_argument("--show", type=int, default=10, metavar="N", help="mismatches to print (default 10)")
     propensities.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    propensities.add_argument(
+        "--follow",
+        action="store_true",
+        help="run alongside serving: follow tastemaker.decisions, check every --interval seconds (replay the "
+        "decisions since the last check, at most --sample of them (default 500); frequencies over the latest "
+        "--window), at a false-alarm rate of 1e-6 per check; Prometheus gauges on --metrics-port "
+        "(tastemaker_propensity_check_passed: alert on 0); runs until SIGINT/SIGTERM",
+    )
+    propensities.add_argument("--interval", type=float, default=30.0, help="--follow: seconds between checks")
+    propensities.add_argument("--window", type=int, default=5000, help="--follow: decisions the frequency check sees")
+    propensities.add_argument(
+        "--metrics-port", type=int, help="--follow: serve Prometheus metrics here (default TASTEMAKER_METRICS_PORT)"
+    )
     propensities.set_defaults(func=cmd_check_propensities)
 
 
