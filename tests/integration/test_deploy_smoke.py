@@ -77,7 +77,9 @@ def test_the_compose_stack_closes_the_loop_as_local_processes(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     processes = _processes(settings, tmp_path)
-    assert sorted(p[0] for p in processes) == ["features-0", "joiner-0", "learner-0", "serve-0", "serve-1"]
+    assert sorted(p[0] for p in processes) == [
+        "features-0", "joiner-0", "learner-0", "propensity-check-0", "serve-0", "serve-1"
+    ]  # fmt: skip
     base = {k: v for k, v in os.environ.items() if not k.startswith("TASTEMAKER_")}
     running = {name: subprocess.Popen(argv, env={**base, **env}) for name, argv, env, _, _ in processes}
     try:
@@ -145,6 +147,7 @@ def test_the_compose_stack_closes_the_loop_as_local_processes(
         assert "tastemaker_features_events_total" in metrics["features-0"]
         assert "tastemaker_joiner_rewarded_total" in metrics["joiner-0"]
         assert "tastemaker_learner_decisions_total" in metrics["learner-0"]
+        assert "tastemaker_propensity_check_decisions_seen_total" in metrics["propensity-check-0"]
     finally:
         for process in running.values():
             process.send_signal(signal.SIGTERM)

@@ -21,6 +21,7 @@ from tastemaker.services.bootstrap import Serving, Workers
 from tastemaker.services.cli.streams import JOINER_HELP, LEARNER_HELP
 from tastemaker.services.embedded import free_port
 from tastemaker.services.metrics import ServingCollector, serve_metrics
+from tastemaker.training.lifecycle.propensity_watch import PropensityWatch
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -60,8 +61,14 @@ def test_rpc_latency_codes_decisions_and_propensities_are_scraped(serving: Servi
     assert _sample(text, "tastemaker_outcomes_refused_total") == 0
 
 
+class _NoRecords:
+    def poll(self, timeout_s: float, max_records: int = 500) -> list[object]:
+        return []
+
+
 def _exposed_names(serving: Serving) -> set[str]:
-    """Every sample name each process kind exposes (the serving process and the three workers)."""
+    """Every sample name each process kind exposes (the serving process, the three workers and the
+    live propensity check)."""
     workers = Workers(threading.Event())
     workers.restarts["joiner"] = 1  # labelled series appear once they have a sample
     registries = [worker_registry(ServingCollector(serving, workers))]
@@ -71,6 +78,7 @@ def _exposed_names(serving: Serving) -> set[str]:
     joiner = StatsCollector("joiner", JoinerStats, JOINER_HELP, {"pending": ("p", lambda: 0)})
     registries.append(worker_registry(joiner))
     registries.append(worker_registry(StatsCollector("learner", LearnerStats, LEARNER_HELP)))
+    registries.append(worker_registry(PropensityWatch(_NoRecords())))
     names: set[str] = set()
     for registry in registries:
         assert isinstance(registry, CollectorRegistry)

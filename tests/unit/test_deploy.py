@@ -29,7 +29,7 @@ K8S = DEPLOY / "k8s"
 COMPOSE_SCHEMA = ROOT / ".cache" / "schemas" / "compose_spec.json"
 HADOLINT = Path(sys.executable).parent / "hadolint"
 #: compose services running the tastemaker image (the others are Kafka, Redis, Prometheus, Grafana)
-TASTEMAKER_SERVICES = {"serve", "features", "joiner", "learner"}
+TASTEMAKER_SERVICES = {"serve", "features", "joiner", "learner", "propensity-check"}
 
 
 def _parses(argv: list[str]) -> None:
