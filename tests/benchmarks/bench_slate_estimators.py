@@ -1,6 +1,7 @@
 """Page estimators on the simulator, against the truth: bias, standard deviation, RMSE and the
 coverage of their 95% intervals, for the per-cell (independent), whole-page (standard slate) and
-page-prefix (reward-interaction, `cascade-*`) IPS and their self-normalised forms.
+page-prefix (reward-interaction, `cascade-*`) IPS and their self-normalised forms, the per-cell DR
+and the cascade DR on the two-level pages (a cross-fitted per-cell reward model under both).
 
 Each replication logs `--decisions` home pages from ε-greedy (`--epsilon`) over the simulated
 world's 8 shelves × 12 cards (4 × 4 shown), clicks drawn from its click model, and estimates the
@@ -20,6 +21,7 @@ import numpy as np
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.training.evaluation.evaluate import evaluate
+from tastemaker.training.evaluation.ope import DR, IPW, SNIPW
 from tests.support.simulated import home_service, rewarded_logs, true_value
 
 
@@ -38,7 +40,7 @@ def main() -> None:
         logs = rewarded_logs(service, world, args.decisions, seed=200 + r)
         truth = true_value(world, "greedy", logs)
         truths.append(truth)
-        report = evaluate(logs, ["greedy"])
+        report = evaluate(logs, ["greedy"], estimators=(IPW(), SNIPW(), DR()))
         for name, est in report["policies"]["greedy"]["estimates"].items():
             if est["value"] is not None:
                 estimates.setdefault(name, []).append(

@@ -17,10 +17,11 @@ import numpy as np
 from tastemaker.features.activation import counted
 from tastemaker.training.evaluation.home_policies import DEFAULT as POLICIES
 from tastemaker.training.evaluation.home_policies import HomePolicy, free_slots, logging_strategy, resolve
-from tastemaker.training.evaluation.home_reward_model import CellRewardModel, q_arrays
+from tastemaker.training.evaluation.home_reward_model import CellRewardModel, cascade_q, q_arrays
 from tastemaker.training.evaluation.ope import (
     IPW,
     SNIPW,
+    CascadeDR,
     OffPolicyEstimator,
     SlotData,
     estimate_dict,
@@ -182,6 +183,21 @@ def slate_data(
     return SlotData(rewards, logged, mask), target
 
 
+def _slots(data: SlotData, target: np.ndarray, start: int, width: int) -> tuple[SlotData, np.ndarray]:
+    """Slots start … start + width − 1 of every decision."""
+    part = slice(start, start + width)
+    q = None if data.q_logged is None else data.q_logged[:, part]
+    return SlotData(data.rewards[:, part], data.logged_propensity[:, part], data.mask[:, part], q), target[:, part]
+
+
+def _per_row(data: SlotData, target: np.ndarray, rows: int, cols: int, bootstrap: int) -> list[dict[str, Any]]:
+    """Per page row: the per-cell IPS of the row's cells (a shelf and its cards) with its interval."""
+    return [
+        {"row": r, "ipw": estimate_dict(IPW(), *_slots(data, target, r * cols, cols), bootstrap=bootstrap)}
+        for r in range(rows)
+    ]
+
+
 def _per_slot_ipw(data: SlotData, target: np.ndarray) -> list[float]:
     """Each slot's IPW value (mean over decisions of w·r in that slot)."""
     weights = np.where(data.mask, target / data.logged_propensity, 0.0)
@@ -250,6 +266,8 @@ def evaluate(
             q_logged, q_target = q_arrays(home, model, policy, *page_grid(home))
             data = SlotData(data.rewards, data.logged_propensity, data.mask, q_logged)
         estimates = {e.name: estimate_dict(e, data, target, q_target, bootstrap) for e in estimators}
+        rows, cols = page_grid(home)
+        per_row = _per_row(data, target, rows, cols, bootstrap)
         if slates:
             for prefix, cascade in (("slate", False), ("cascade", True))[: 2 if rerunnable else 1]:
                 page_data, page_target = slate_data(home, policy, cascade)
@@ -259,13 +277,25 @@ def evaluate(
                         for e in weighting
                     }
                 )
-        rows, cols = page_grid(home)
+                if not cascade:
+                    continue
+                for r, entry in enumerate(per_row):  # row r's term of the page-prefix IPS
+                    entry["cascade-ipw"] = estimate_dict(
+                        IPW(), *_slots(page_data, page_target, r, 1), bootstrap=bootstrap
+                    )
+                modelled = cascade_q(home, model, policy, page_data.rewards.shape[1]) if model is not None else None
+                if modelled is not None:
+                    page_data = SlotData(page_data.rewards, page_data.logged_propensity, page_data.mask, modelled[0])
+                    estimates["cascade-dr"] = estimate_dict(CascadeDR(), page_data, page_target, modelled[1], bootstrap)
         report["policies"][name] = {
             "estimates": estimates,
             **weight_diagnostics(data, target).as_dict(),
             "unsupported_mass": unsupported_shelf_mass(home, policy),
             "weight_histogram": weight_histogram(data, target),
             "per_row_ipw": np.asarray(_per_slot_ipw(data, target)).reshape(rows, cols).sum(axis=1).tolist(),
+            # each row's expected reward (its shelf and cards) with its interval: the per-cell IPS
+            # of the row's cells, and (re-runnable logs) the row's term of the page-prefix IPS
+            "per_row": per_row,
             "over_time_ipw": _over_time(home, data, target),
         }
     logging_target = target_propensity(home, "logging")
@@ -326,4 +356,22 @@ def format_report(report: dict[str, Any]) -> str:
                 f"warning ({policy}, {name}): {w}" for w in est.get("warnings", []) if w not in body.get("warnings", [])
             ]
         warnings += [f"warning ({policy}): {w}" for w in body.get("warnings", [])]
+    lines += _per_row_lines(report, width)
     return "\n".join(lines + warnings)
+
+
+def _per_row_lines(report: dict[str, Any], width: int) -> list[str]:
+    """Each policy's expected reward per page row with its interval (per-cell IPS of the row)."""
+    if not any(body.get("per_row") for body in report["policies"].values()):
+        return []
+    lines = ["per row (a shelf and its cards), ipw [95% interval]:"]
+    for policy, body in report["policies"].items():
+        cells = []
+        for entry in body.get("per_row", []):
+            est = entry["ipw"]
+            cells.append(
+                f"{entry['row']}: —" if est["value"] is None
+                else f"{entry['row']}: {est['value']:.3f} [{est['lower']:.3f}, {est['upper']:.3f}]"
+            )  # fmt: skip
+        lines.append(f"{policy:<{width}}" + "   ".join(cells))
+    return lines

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tastemaker.bandits.strategies import Strategy
 from tastemaker.training.evaluation.home_policies import HomePolicy, free_slots
 from tastemaker.v1 import records_pb2
 
@@ -150,3 +151,77 @@ def q_arrays(
             q_target[i, row, col] = expected
     n = len(decisions)
     return q_logged.reshape(n, -1), q_target.reshape(n, -1)
+
+
+def cascade_q(
+    decisions: Sequence[records_pb2.RewardedDecision], model: CellRewardModel, policy: HomePolicy, rows: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Cascade-DR's model terms per page row l (a shelf and its cards), each (n, rows):
+    q̂_l, the model's reward for the row as logged (the sum over its cells), and q̄_l, the target's
+    expected q̂ for row l given the logged rows above it:
+
+        q̄_l = Σ_s π(s at l | the logged shelves above) · [q̂((l, 0), s) + Σ_c Σ_a π(a at c | s) q̂((l, 1 + c), a)]
+
+    with π(s at l | above) = π(above, then s) / π(above) from the target's ranking probabilities
+    (a pinned row: its shelf, with probability 1) and each shelf's cards ranked by the target on
+    their own. q̄_l is 0 where the target never shows the logged rows above (their weight is 0
+    too). None when the target cannot be re-run on some decision."""
+    q_logged = np.zeros((len(decisions), rows))
+    q_target = np.zeros((len(decisions), rows))
+    for i, rewarded in enumerate(decisions):
+        decision = rewarded.decision
+        if not decision.shown:
+            continue
+        strategy = policy.strategy_for(decision)
+        if strategy is None:
+            return None
+        did = decision.decision_id
+        for cell, item, _ in _shown_cells(rewarded):
+            q_logged[i, cell[0]] += model.q(did, cell, [item])[0]
+        slot_of_row, pinned_rows = free_slots(decision)
+        pinned = {p.position: p.shelf_id for p in decision.pinned_shelves}
+        candidates = policy.shelf_candidates(decision)
+        shelf_ids = list(candidates.ids)
+        index = {shelf_id: s for s, shelf_id in enumerate(shelf_ids)}
+        order = [index[s.shelf_id] for s in decision.shown if s.position in slot_of_row]
+        row_value = _RowValues(model, policy, decision, strategy)
+        for shelf in decision.shown:
+            row = shelf.position
+            if row in pinned_rows:
+                q_target[i, row] = row_value(pinned[row], row)
+                continue
+            slot = slot_of_row[row]
+            above = strategy.ranking_probability(candidates, np.array(order[:slot], dtype=int)) if slot else 1.0
+            if above <= 0:
+                continue
+            shown_above = set(order[:slot])
+            for s, shelf_id in enumerate(shelf_ids):
+                if s in shown_above:
+                    continue
+                p = strategy.ranking_probability(candidates, np.array([*order[:slot], s], dtype=int)) / above
+                if p > 0:
+                    q_target[i, row] += p * row_value(shelf_id, row)
+    return q_logged, q_target
+
+
+class _RowValues:
+    """q̂ of a shelf in a row with the target's cards for it (`cascade_q`), for one decision."""
+
+    def __init__(
+        self, model: CellRewardModel, policy: HomePolicy, decision: records_pb2.DecisionLog, strategy: Strategy
+    ) -> None:
+        self._model, self._policy, self._decision, self._strategy = model, policy, decision, strategy
+        self._card_k = decision.max_cards_per_shelf or max(len(s.cards) for s in decision.shown)
+        self._cards: dict[str, tuple[list[str], np.ndarray]] = {}
+
+    def __call__(self, shelf_id: str, row: int) -> float:
+        if shelf_id not in self._cards:
+            ranked = self._policy.candidate_cards(self._decision, shelf_id)
+            k = min(self._card_k, len(ranked.ids))
+            self._cards[shelf_id] = (list(ranked.ids), self._strategy.marginals(ranked, k))
+        ids, marginals = self._cards[shelf_id]
+        did = self._decision.decision_id
+        value = float(self._model.q(did, (row, 0), [shelf_id])[0])
+        for c in range(marginals.shape[1]):
+            value += float(marginals[:, c] @ self._model.q(did, (row, 1 + c), ids))
+        return value
