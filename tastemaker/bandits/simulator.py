@@ -82,16 +82,20 @@ class SimulatedWorld:
 
     def click_probabilities(self, user_id: str, shown: list[tuple[str, list[str]]], t: float = 0.0) -> list[np.ndarray]:
         """For each shown shelf (in row order), the click probability of each of its cards."""
-        taste = self.user_taste(user_id, t)
         rows = self.row_bias(len(shown))
-        out = []
-        for row, (shelf_id, card_ids) in enumerate(shown):
-            s = self._shelf_index[shelf_id]
-            cards = np.array([self._card_index[c][1] for c in card_ids], dtype=int)
-            affinity = taste @ self.shelf_vectors[s] + self.card_vectors[s, cards] @ taste
-            p = 1.0 / (1.0 + np.exp(-(self.sharpness * affinity - self.offset)))
-            out.append(p * rows[row] * self.column_bias(len(card_ids)))
-        return out
+        return [
+            self.appeal(user_id, shelf_id, card_ids, t) * rows[row] * self.column_bias(len(card_ids))
+            for row, (shelf_id, card_ids) in enumerate(shown)
+        ]
+
+    def appeal(self, user_id: str, shelf_id: str, card_ids: list[str], t: float = 0.0) -> np.ndarray:
+        """Each card's click probability in the shelf before position bias: a shown card is clicked
+        with appeal × row_bias(row) × column_bias(column), whatever else the page shows."""
+        taste = self.user_taste(user_id, t)
+        s = self._shelf_index[shelf_id]
+        cards = np.array([self._card_index[c][1] for c in card_ids], dtype=int)
+        affinity = taste @ self.shelf_vectors[s] + self.card_vectors[s, cards] @ taste
+        return 1.0 / (1.0 + np.exp(-(self.sharpness * affinity - self.offset)))
 
     def respond(
         self, user_id: str, shown: list[tuple[str, list[str]]], rng: np.random.Generator, t: float = 0.0
