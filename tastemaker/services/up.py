@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 SIGNAL_REPORT_DECISIONS = 1000
 #: how often `up`'s live propensity self-check runs (`tastemaker check propensities --follow`: 30 s)
 LIVE_CHECK_INTERVAL_S = 10.0
+#: polls (up to 500 records each) the closing report's live check may take to catch up
+LIVE_CHECK_CATCH_UP_POLLS = 20
 
 
 def install_stop_signals(stop: threading.Event, grace_s: float) -> None:
@@ -162,8 +164,10 @@ def run_up(
         if embedded_redis:
             # The embedded Redis, and with it the pending joins, ends with us: close every window now.
             _drain_joiner(joiner)
-        while watch.consume_once(timeout_s=1.0):  # the decisions logged since its last poll
-            pass
+        # the decisions logged since its last poll (a bounded catch-up: a signal's grace is short)
+        for _ in range(LIVE_CHECK_CATCH_UP_POLLS):
+            if not watch.consume_once(timeout_s=1.0):
+                break
         live_check = watch.check_now()
         watch.close()
         processor.close()

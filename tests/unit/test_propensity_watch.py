@@ -72,6 +72,8 @@ def test_correct_logs_pass_and_the_gauges_say_so() -> None:
     decisions = _decisions(EpsilonGreedy(0.2), 300)
     watch, _ = _watch([_records(decisions[:150]), _records(decisions[150:], 150)])
     assert math.isnan(_gauges(watch)["tastemaker_propensity_check_passed"])  # no verdict before a check
+    watch.check_now()
+    assert math.isnan(_gauges(watch)["tastemaker_propensity_check_passed"])  # nor after one of nothing
     while watch.consume_once():
         pass
     report = watch.check_now()
@@ -80,7 +82,7 @@ def test_correct_logs_pass_and_the_gauges_say_so() -> None:
     gauges = _gauges(watch)
     assert gauges["tastemaker_propensity_check_passed"] == 1.0
     assert gauges["tastemaker_propensity_check_decisions_seen_total"] == 300
-    assert gauges["tastemaker_propensity_check_checks_total"] == 1
+    assert gauges["tastemaker_propensity_check_checks_total"] == 2
     assert gauges["tastemaker_propensity_check_mismatches_total"] == 0
     assert gauges["tastemaker_propensity_check_window_decisions"] == 300
     assert gauges["tastemaker_propensity_check_last_run_timestamp_seconds"] > 0

@@ -137,8 +137,8 @@ class PropensityWatch(Collector):
             stats, last, last_at = self.stats, self.last, self._last_at
             for name, text in HELP.items():
                 yield CounterMetricFamily(f"tastemaker_propensity_check_{name}", text, value=getattr(stats, name))
-            # before the first check: no verdict yet (NaN), not a pass
-            passed = float("nan") if last is None else float(last.passed)
+            # before the first check, or a check of no decisions: no verdict (NaN), not a pass
+            passed = float("nan") if last is None or not last.decisions else float(last.passed)
             yield GaugeMetricFamily(
                 "tastemaker_propensity_check_passed", "1 if the last check passed, 0 if it failed", value=passed
             )
