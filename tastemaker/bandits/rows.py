@@ -100,6 +100,8 @@ def rank_rows(strategy: Strategy, rows: Sequence[Candidates], k: int, rng: np.ra
 
 def rank_table(strategy: Strategy, rows: Sequence[Candidates], k: int, rng: np.random.Generator) -> RowRankings | None:
     """`rank_rows` as arrays; None for a strategy this module cannot draw in one pass."""
+    if not rows:
+        return RowRankings(np.zeros((0, 0), dtype=np.intp), np.zeros((0, 0)), np.ones(0), np.zeros(0, dtype=int))
     table = Table.of(rows)
     kept = np.minimum(k, table.n)
     shown = min(k, table.scores.shape[1])
@@ -113,16 +115,17 @@ def rank_table(strategy: Strategy, rows: Sequence[Candidates], k: int, rng: np.r
     if not isinstance(inner, (SquareCB, Softmax, Thompson)):
         return None
     orders = _draw(inner, table, kept, shown, rng)
+    if floor <= 0:
+        return RowRankings(orders, *_evaluate(inner, table, orders, kept), kept)
     lam = np.minimum(1.0, table.n * floor)
     explore = rng.random(len(rows)) < lam
     if explore.any():
         orders[explore] = _uniform_orders(table.valid[explore], shown, rng)
     propensities, ranking = _evaluate(inner, table, orders, kept)
-    if floor > 0:
-        positions = np.arange(shown)
-        uniform = np.where(positions < kept[:, None], 1.0 / np.maximum(table.n[:, None] - positions, 1), 1.0)
-        propensities = (1 - lam)[:, None] * propensities + (lam / table.n)[:, None]
-        ranking = (1 - lam) * ranking + lam * uniform.prod(axis=1)
+    positions = np.arange(shown)
+    uniform = np.where(positions < kept[:, None], 1.0 / np.maximum(table.n[:, None] - positions, 1), 1.0)
+    propensities = (1 - lam)[:, None] * propensities + (lam / np.maximum(table.n, 1))[:, None]
+    ranking = (1 - lam) * ranking + lam * uniform.prod(axis=1)
     return RowRankings(orders, propensities, ranking, kept)
 
 
@@ -160,7 +163,15 @@ def _draw(strategy: Strategy, table: Table, kept: np.ndarray, shown: int, rng: n
 
 
 def _evaluate(strategy: Strategy, table: Table, orders: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """P(orders[r, j] at j) (R, shown) and P(orders[r] exactly) (R,) under `strategy`."""
+    """P(orders[r, j] at j) (R, shown) and P(orders[r] exactly) (R,) under `strategy` (an empty
+    row's empty order: probability 1)."""
+    propensities, ranking = _evaluate_shown(strategy, table, orders, kept)
+    return propensities, np.where(kept == 0, 1.0, ranking)
+
+
+def _evaluate_shown(
+    strategy: Strategy, table: Table, orders: np.ndarray, kept: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     positions = np.arange(orders.shape[1])
     showing = positions[None, :] < kept[:, None]
     if isinstance(strategy, Softmax):

@@ -246,3 +246,23 @@ def test_squarecb_weights_the_first_position_by_the_inverse_gap_and_fills_the_re
     assert strategy.ranking_probability(candidates, np.array([2, 3, 1, 0])) == 0.0  # not greedy below the top
     with pytest.raises(ValueError, match="gamma"):
         SquareCB(gamma=-1.0)
+
+
+@pytest.mark.parametrize("name", list(ROW_STRATEGIES))
+def test_rows_drawn_at_once_take_empty_and_one_candidate_rows(name: str) -> None:
+    """A shelf whose cards were all excluded (no candidates) and one with a single card, among full
+    rows: the empty row shows nothing (probability 1), the single card shows with its propensity,
+    and no warning is raised on the way."""
+    import warnings
+
+    strategy: Strategy = ROW_STRATEGIES[name]()
+    full = _context()
+    empty = full.subset(np.array([], dtype=int))
+    single = full.subset(np.array([3]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        placements = rank_rows(strategy, [full, empty, single], K, np.random.default_rng(0))
+        assert rank_rows(strategy, [], K, np.random.default_rng(0)) == []
+    assert placements[1].ids == [] and placements[1].ranking_probability == 1.0
+    assert placements[2].ids == ["item3"] and placements[2].propensities.tolist() == pytest.approx([1.0])
+    assert len(placements[0].ids) == K
