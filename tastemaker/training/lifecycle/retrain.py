@@ -162,17 +162,38 @@ def retrain(
     else:
         say(f"[3/4] {version} is already registered (same kind, settings and training decisions)")
 
-    manifest = registry.manifest(version)
-    decision = manifest.get("gate")
-    # gate once per (candidate, current) pair; a candidate that is already current keeps its decision
-    if decision is None or (decision.get("current_version") != (current or "builtin") and current != version):
-        decision = gate(
+    decision, promoted = gate_and_promote(
+        registry,
+        version,
+        current,
+        current or "builtin",
+        lambda: gate(
             holdout, registry.path(version), registry.path(current) if current else None, current or "builtin"
-        )
+        ),
+        promote,
+        say,
+    )
+    return RetrainSummary(version, trained, decision, promoted, registry.current(), warnings)
+
+
+def gate_and_promote(
+    registry: Registry,
+    version: str,
+    current: str | None,
+    current_name: str,
+    run_gate: Callable[[], dict[str, Any]],
+    promote: bool,
+    say: Callable[[str], None],
+) -> tuple[dict[str, Any], bool]:
+    """The last step of every retrain: gate once per (candidate, current) pair — the decision is kept
+    in the candidate's manifest, and a candidate that is already current keeps its own — then
+    promote when the gate says so (and `promote`). Returns (the decision, whether it promoted)."""
+    decision = registry.manifest(version).get("gate")
+    if decision is None or (decision.get("current_version") != current_name and current != version):
+        decision = run_gate()
         registry.update_manifest(version, {"gate": decision})
     say(f"[4/4] gate: {decision['decision']}")
-    promoted = False
-    if promote and decision["decision"] == "promote" and current != version:
+    promoted = promote and decision["decision"] == "promote" and current != version
+    if promoted:
         registry.promote(version, reason="gate")
-        promoted = True
-    return RetrainSummary(version, trained, decision, promoted, registry.current(), warnings)
+    return decision, promoted

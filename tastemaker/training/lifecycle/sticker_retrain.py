@@ -27,7 +27,7 @@ from tastemaker.stickers.catalog import read_catalog
 from tastemaker.training.evaluation.ope import SNIPW
 from tastemaker.training.evaluation.sticker_ope import evaluate_stickers, sticker_decisions
 from tastemaker.training.lifecycle.registry import STICKERS_KIND, Registry, RegistryError
-from tastemaker.training.lifecycle.retrain import RetrainSummary, _fingerprint, gate_decision
+from tastemaker.training.lifecycle.retrain import RetrainSummary, _fingerprint, gate_and_promote, gate_decision
 from tastemaker.v1 import records_pb2
 
 #: fewer held-out sticker decisions than this cannot separate two bundles
@@ -121,16 +121,15 @@ def retrain_stickers(
     else:
         say(f"[3/4] {version} is already registered (same settings and training decisions)")
 
-    manifest = registry.manifest(version)
-    decision = manifest.get("gate")
-    if decision is None or (decision.get("current_version") != current and current != version):
-        decision = gate_stickers(holdout, registry.path(version), current_path, current)
-        registry.update_manifest(version, {"gate": decision})
-    say(f"[4/4] gate: {decision['decision']}")
-    promoted = False
-    if promote and decision["decision"] == "promote" and current != version:
-        registry.promote(version, reason="gate")
-        promoted = True
+    decision, promoted = gate_and_promote(
+        registry,
+        version,
+        current,
+        current,
+        lambda: gate_stickers(holdout, registry.path(version), current_path, current),
+        promote,
+        say,
+    )
     return RetrainSummary(version, trained, decision, promoted, registry.current(), [])
 
 
