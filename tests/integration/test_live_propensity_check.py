@@ -4,7 +4,6 @@ its /metrics says the check ran on them and passed."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from tastemaker.services.config import Settings
 from tastemaker.services.embedded import free_port
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 from tests.integration.helpers import wait_for
+from tests.support.processors import processor_env
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +32,7 @@ def test_check_propensities_follow_checks_live_decisions_and_says_so_on_metrics(
     settings: Settings, serving: Serving, channel: grpc.Channel
 ) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "TASTEMAKER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "TASTEMAKER_TOPIC_PREFIX": settings.topic_prefix,
-        "TASTEMAKER_REDIS_URL": settings.redis_url,
-        "TASTEMAKER_REDIS_NAMESPACE": settings.redis_namespace,
-        "TASTEMAKER_LOG_LEVEL": "WARNING",
-    }
+    env = processor_env(settings)  # a worker's environment: the test's broker, topics and Redis
     command = [sys.executable, "-m", "tastemaker.services.cli", "check", "propensities", "--follow"]
     checker = subprocess.Popen([*command, "--interval", "1", "--metrics-port", str(port)], env=env)
     try:
