@@ -125,11 +125,10 @@ ROW_STRATEGIES = {
     "epsilon-greedy+floor": lambda: with_floor(EpsilonGreedy(0.1), 0.03),
     "linucb+floor": lambda: with_floor(LinUCB(_trained_state(), alpha=0.5), 0.02),
     "softmax": lambda: Softmax(0.7),
-    "softmax+floor": lambda: with_floor(Softmax(0.7), 0.03),
     "squarecb": lambda: SquareCB(gamma=3.0),
+    # the floor over SquareCB, softmax and Thompson is one code path: tested once
     "squarecb+floor": lambda: with_floor(SquareCB(gamma=10.0), 0.02),
     "thompson": lambda: Thompson(_trained_state(), scale=1.0),
-    "thompson+floor": lambda: with_floor(Thompson(_trained_state(), scale=0.5), 0.01),
     "linucb with item terms": lambda: LinUCB(_state_with_items(), alpha=0.5),
 }
 
