@@ -8,11 +8,15 @@ from tastemaker.features.topics import Topics
 from tastemaker.messaging import make_consumer
 from tastemaker.services.bootstrap import consumer_group, kafka_security_of
 from tastemaker.services.config import Settings
-from tastemaker.training.lifecycle.propensity_watch import PropensityWatch
+from tastemaker.training.lifecycle.propensity_watch import LIVE_ALPHA, PropensityWatch
 
 
 def build_propensity_watch(
-    settings: Settings, interval_s: float = 30.0, window: int = 5000, replay_sample: int = 500
+    settings: Settings,
+    interval_s: float = 30.0,
+    window: int = 5000,
+    replay_sample: int = 500,
+    alpha: float = LIVE_ALPHA,
 ) -> PropensityWatch:
     consumer = make_consumer(
         settings.kafka_client,
@@ -22,4 +26,4 @@ def build_propensity_watch(
         "tastemaker-propensity-check",
         kafka_security_of(settings),
     )
-    return PropensityWatch(consumer, window=window, interval_s=interval_s, replay_sample=replay_sample)
+    return PropensityWatch(consumer, window=window, interval_s=interval_s, replay_sample=replay_sample, alpha=alpha)

@@ -58,5 +58,10 @@ def test_check_propensities_follow_checks_live_decisions_and_says_so_on_metrics(
     finally:
         checker.send_signal(signal.SIGTERM)
         assert checker.wait(30) == 0
-    refused = subprocess.run([*command, "--window", "0"], env=env, capture_output=True)
-    assert refused.returncode == 2 and b"--window" in refused.stderr
+    for bad, named in (
+        (["--window", "0"], b"--window"),
+        (["--json", "x.json"], b"--json"),
+        (["--alpha", "2"], b"--alpha"),
+    ):
+        refused = subprocess.run([*command, *bad], env=env, capture_output=True)
+        assert refused.returncode == 2 and named in refused.stderr, (bad, refused.stderr)

@@ -133,9 +133,9 @@ EXIT_CHECK_FAILED = 3
 
 
 def cmd_check_propensities(args: argparse.Namespace) -> int:
-    from tastemaker.training.lifecycle.propensity_check import check_propensities
+    from tastemaker.training.lifecycle.propensity_check import ALPHA, check_propensities
 
-    if not 0 < args.alpha < 1:
+    if args.alpha is not None and not 0 < args.alpha < 1:
         raise UsageError(f"--alpha must be in (0, 1), got {args.alpha}")
     if args.sample < 0 or args.show < 0:
         raise UsageError(f"--sample and --show take a count >= 0, got {args.sample} and {args.show}")
@@ -144,7 +144,7 @@ def cmd_check_propensities(args: argparse.Namespace) -> int:
     decisions = _load_rewarded(args)
     if args.sample and len(decisions) > args.sample:  # the latest ones: what serving does now
         decisions = sorted(decisions, key=lambda d: d.decision.served_at_ms)[-args.sample :]
-    report = check_propensities(decisions, alpha=args.alpha)
+    report = check_propensities(decisions, alpha=ALPHA if args.alpha is None else args.alpha)
     print("\n".join(report.lines(limit=args.show)))
     if args.json is not None:
         args.json.write_text(json.dumps(report.as_dict(), indent=2))
@@ -154,9 +154,12 @@ def cmd_check_propensities(args: argparse.Namespace) -> int:
 def _follow_propensities(args: argparse.Namespace) -> int:
     """`check propensities --follow`: the live check as a worker, until SIGINT/SIGTERM."""
     from tastemaker.services.live_checks import build_propensity_watch
+    from tastemaker.training.lifecycle.propensity_watch import LIVE_ALPHA
 
-    if args.logs is not None:
-        raise UsageError("--follow reads tastemaker.decisions as it is written: it takes no --logs")
+    if args.logs is not None or args.json is not None:
+        raise UsageError(
+            "--follow reads tastemaker.decisions as it is written and reports on /metrics: it takes no --logs or --json"
+        )
     if not args.interval > 0 or args.window < 1:
         raise UsageError(
             f"--interval takes seconds > 0 and --window a count >= 1, got {args.interval} and {args.window}"
@@ -164,7 +167,11 @@ def _follow_propensities(args: argparse.Namespace) -> int:
     return _run_worker(
         args,
         lambda settings: build_propensity_watch(
-            settings, interval_s=args.interval, window=args.window, replay_sample=args.sample or 500
+            settings,
+            interval_s=args.interval,
+            window=args.window,
+            replay_sample=args.sample or 500,
+            alpha=LIVE_ALPHA if args.alpha is None else args.alpha,
         ),
         metrics=lambda watch: watch,
     )
@@ -184,7 +191,10 @@ def add_check(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     )
     propensities.add_argument("--sample", type=int, default=0, metavar="N", help="check only the latest N decisions")
     propensities.add_argument(
-        "--alpha", type=float, default=0.001, help="false-alarm probability of the frequency check on correct logs"
+        "--alpha",
+        type=float,
+        help="false-alarm probability of the frequency check on correct logs (default 0.001; with --follow, "
+        "per check: 1e-6)",
     )
     propensities.add_argument("--show", type=int, default=10, metavar="N", help="mismatches to print (default 10)")
     propensities.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
@@ -193,7 +203,7 @@ def add_check(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         action="store_true",
         help="run alongside serving: follow tastemaker.decisions, check every --interval seconds (replay the "
         "decisions since the last check, at most --sample of them (default 500); frequencies over the latest "
-        "--window), at a false-alarm rate of 1e-6 per check; Prometheus gauges on --metrics-port "
+        "--window), at a false-alarm rate of --alpha per check (1e-6); Prometheus gauges on --metrics-port "
         "(tastemaker_propensity_check_passed: alert on 0); runs until SIGINT/SIGTERM",
     )
     propensities.add_argument("--interval", type=float, default=30.0, help="--follow: seconds between checks")
