@@ -142,3 +142,36 @@ def test_run_checks_on_its_interval_and_skips_what_is_not_a_home_decision() -> N
 def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         PropensityWatch(_Records([]), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_failing_step_is_counted_logged_and_retried_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    """The broker away (poll raises): the loop counts the failure, logs it, and carries on."""
+    decisions = _decisions(EpsilonGreedy(0.2), 10)
+    consumer = _Records([_records(decisions)])
+    polls = [0]
+    real_poll = consumer.poll
+
+    def flaky(timeout_s: float, max_records: int = 500) -> list[Record]:
+        polls[0] += 1
+        if polls[0] == 1:
+            raise ConnectionError("broker away")
+        return real_poll(timeout_s, max_records)
+
+    consumer.poll = flaky  # type: ignore[method-assign]
+    watch = PropensityWatch(consumer, interval_s=10.0, clock=lambda: 0.0)  # type: ignore[arg-type]
+
+    class _Stop:
+        turns = 0
+
+        def is_set(self) -> bool:
+            self.turns += 1
+            return self.turns > 3
+
+        def wait(self, seconds: float) -> bool:
+            return False
+
+    with caplog.at_level("ERROR"):
+        watch.run(_Stop())  # type: ignore[arg-type]
+    assert watch.stats.failures == 1 and "propensity check step failed" in caplog.text
+    assert watch.stats.decisions_seen == 10  # the next poll went on where it was
+    assert _gauges(watch)["tastemaker_propensity_check_failures_total"] == 1

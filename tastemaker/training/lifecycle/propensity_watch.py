@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from tastemaker.features.decision_layout import LayoutError, unpack
 from tastemaker.messaging.codec import UndecodableRecord, decode
 from tastemaker.messaging.ports import Consumer
+from tastemaker.rate_limited_log import RateLimitedLog
 from tastemaker.training.lifecycle.propensity_check import MIN_REPEATS, PropensityCheck, frequencies, replay
 from tastemaker.training.logs import compact_rows
 from tastemaker.v1 import records_pb2
@@ -47,6 +48,8 @@ class WatchStats:
     mismatches: int = 0
     #: records that did not decode (the joiner dead-letters them; here they are only counted)
     undecodable: int = 0
+    #: steps that failed (logged) and were retried
+    failures: int = 0
 
 
 class PropensityWatch(Collector):
@@ -73,6 +76,7 @@ class PropensityWatch(Collector):
         self._alpha = alpha
         self._min_repeats = min_repeats
         self._clock = clock
+        self._skip_log = RateLimitedLog(log)
         self._next_check = clock() + interval_s
         self.stats = WatchStats()
         self.last: PropensityCheck | None = None
@@ -86,8 +90,12 @@ class PropensityWatch(Collector):
             decision = records_pb2.DecisionLog()
             try:
                 unpack(decode(record.value, record.headers, decision))
-            except (UndecodableRecord, LayoutError):
-                self.stats.undecodable += 1
+            except (UndecodableRecord, LayoutError) as exc:
+                self.stats.undecodable += 1  # the joiner dead-letters it; this reader only counts it
+                self._skip_log.warning(
+                    "propensity check skips undecodable decision %s:%d@%d: %s",
+                    record.topic, record.partition, record.offset, exc,
+                )  # fmt: skip
                 continue
             if decision.surface != "home" or not decision.shown:
                 continue
@@ -123,10 +131,15 @@ class PropensityWatch(Collector):
     def run(self, stop: threading.Event) -> None:
         log.info("propensity self-check started (a check every %.0f s)", self._interval_s)
         while not stop.is_set():
-            self.consume_once()
-            if self._clock() >= self._next_check:
-                self._next_check = self._clock() + self._interval_s
-                self.check_now()
+            try:
+                self.consume_once()
+                if self._clock() >= self._next_check:
+                    self._next_check = self._clock() + self._interval_s
+                    self.check_now()
+            except Exception:  # the broker away, or a decision the check cannot read: never die of it
+                self.stats.failures += 1
+                log.exception("propensity check step failed; retry in 1 s")
+                stop.wait(1.0)
         log.info("propensity self-check stopped: %s", self.stats)
 
     def close(self) -> None:
@@ -173,4 +186,5 @@ HELP = {
     "cells_tested": "(item, position) cells of repeated contexts frequency-tested",
     "mismatches": "Logged propensities found wrong",
     "undecodable": "Decision records that did not decode",
+    "failures": "Check steps that failed (logged) and were retried",
 }
