@@ -19,6 +19,7 @@ import numpy as np
 
 from tastemaker.bandits.strategies import Strategy
 from tastemaker.training.evaluation.home_policies import HomePolicy, free_slots
+from tastemaker.training.progress import progress
 from tastemaker.v1 import records_pb2
 
 FOLDS = 2
@@ -124,11 +125,7 @@ def q_arrays(
                 )[0]
             continue
         shelf_marginals = strategy.marginals(policy.shelf_candidates(decision), len(slot_of_row))
-        card_k = decision.max_cards_per_shelf or max(len(s.cards) for s in decision.shown)
-        cards: dict[str, tuple[list[str], np.ndarray]] = {}
-        for shelf_id in [*shelf_ids, *sorted(set(pinned.values()) - set(shelf_ids))]:
-            candidates = policy.candidate_cards(decision, shelf_id)
-            cards[shelf_id] = (list(candidates.ids), strategy.marginals(candidates, min(card_k, len(candidates.ids))))
+        cards = TargetCards(policy, decision, strategy)
         for cell, item, _ in _shown_cells(rewarded):
             row, col = cell
             q_logged[i, row, col] = model.q(decision.decision_id, cell, [item])[0]
@@ -145,8 +142,10 @@ def q_arrays(
                 continue
             expected = 0.0
             for shelf_id, p in row_shelves:
+                if p <= 0:  # a shelf the target never puts here: its cards are not needed
+                    continue
                 ids, marginals = cards[shelf_id]
-                if p > 0 and col - 1 < marginals.shape[1]:
+                if col - 1 < marginals.shape[1]:
                     expected += p * float(marginals[:, col - 1] @ model.q(decision.decision_id, cell, ids))
             q_target[i, row, col] = expected
     n = len(decisions)
@@ -168,7 +167,7 @@ def cascade_q(
     too). None when the target cannot be re-run on some decision."""
     q_logged = np.zeros((len(decisions), rows))
     q_target = np.zeros((len(decisions), rows))
-    for i, rewarded in enumerate(decisions):
+    for i, rewarded in enumerate(progress(decisions, f"{policy.name}: cascade-DR model terms")):
         decision = rewarded.decision
         if not decision.shown:
             continue
@@ -204,21 +203,33 @@ def cascade_q(
     return q_logged, q_target
 
 
+class TargetCards:
+    """The target's card marginals for each shelf of one decision, computed once per shelf:
+    shelf id → (its candidate cards, P(card at column c | the shelf)), shape (cards, k)."""
+
+    def __init__(self, policy: HomePolicy, decision: records_pb2.DecisionLog, strategy: Strategy) -> None:
+        self._policy, self._decision, self._strategy = policy, decision, strategy
+        self._card_k = decision.max_cards_per_shelf or max(len(s.cards) for s in decision.shown)
+        self._cards: dict[str, tuple[list[str], np.ndarray]] = {}
+
+    def __getitem__(self, shelf_id: str) -> tuple[list[str], np.ndarray]:
+        if shelf_id not in self._cards:
+            ranked = self._policy.candidate_cards(self._decision, shelf_id)
+            k = min(self._card_k, len(ranked.ids))
+            self._cards[shelf_id] = (list(ranked.ids), self._strategy.marginals(ranked, k))
+        return self._cards[shelf_id]
+
+
 class _RowValues:
     """q̂ of a shelf in a row with the target's cards for it (`cascade_q`), for one decision."""
 
     def __init__(
         self, model: CellRewardModel, policy: HomePolicy, decision: records_pb2.DecisionLog, strategy: Strategy
     ) -> None:
-        self._model, self._policy, self._decision, self._strategy = model, policy, decision, strategy
-        self._card_k = decision.max_cards_per_shelf or max(len(s.cards) for s in decision.shown)
-        self._cards: dict[str, tuple[list[str], np.ndarray]] = {}
+        self._model, self._decision = model, decision
+        self._cards = TargetCards(policy, decision, strategy)
 
     def __call__(self, shelf_id: str, row: int) -> float:
-        if shelf_id not in self._cards:
-            ranked = self._policy.candidate_cards(self._decision, shelf_id)
-            k = min(self._card_k, len(ranked.ids))
-            self._cards[shelf_id] = (list(ranked.ids), self._strategy.marginals(ranked, k))
         ids, marginals = self._cards[shelf_id]
         did = self._decision.decision_id
         value = float(self._model.q(did, (row, 0), [shelf_id])[0])
