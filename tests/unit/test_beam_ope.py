@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -54,14 +55,27 @@ def test_beam_matches_the_in_memory_engine(logs: tuple[list[records_pb2.Rewarded
     in_memory = evaluate(rewarded, estimators=[estimator_by_name(n) for n in ESTIMATORS])
     beam = evaluate_with_beam(str(directory / "rewarded-*.jsonl"), list(POLICIES), model_based=True)
     assert beam["n_decisions"] == len(rewarded)
-    names = ["slate-ipw", "slate-snipw", "cascade-ipw", "cascade-snipw", *ESTIMATORS]
+    names = ["slate-ipw", "slate-snipw", "cascade-ipw", "cascade-snipw", "cascade-dr", *ESTIMATORS]
     for policy in POLICIES:
         assert set(beam["policies"][policy]["estimates"]) == set(names)
         for name in names:
-            expected = in_memory["policies"][policy]["estimates"][name]
-            got = beam["policies"][policy]["estimates"][name]
-            for field in ("value", "lower", "upper"):
-                assert got[field] == pytest.approx(expected[field], rel=1e-9), (policy, name, field)
+            _same(beam["policies"][policy]["estimates"][name], in_memory["policies"][policy]["estimates"][name])
+        # per page row: the per-cell IPS of the row's cells and the row's term of the page-prefix IPS
+        rows = in_memory["policies"][policy]["per_row"]
+        assert len(beam["policies"][policy]["per_row"]) == len(rows) == 3
+        for got, expected in zip(beam["policies"][policy]["per_row"], rows, strict=True):
+            assert got["row"] == expected["row"] and set(got) == set(expected) == {"row", "ipw", "cascade-ipw"}
+            _same(got["ipw"], expected["ipw"])
+            _same(got["cascade-ipw"], expected["cascade-ipw"])
+
+
+def _same(got: dict[str, Any], expected: dict[str, Any]) -> None:
+    """The same estimate and interval to 1e-9 relative, or no estimate in both (no support)."""
+    for field in ("value", "lower", "upper"):
+        if expected[field] is None:
+            assert got[field] is None and "no support" in got["warning"], (field, got)
+        else:
+            assert got[field] == pytest.approx(expected[field], rel=1e-9), (field, got, expected)
 
 
 def test_beam_engine_from_the_command_line(logs, tmp_path: Path) -> None:
@@ -77,3 +91,57 @@ def test_beam_engine_from_the_command_line(logs, tmp_path: Path) -> None:
                  "--policy", "greedy", "--estimators", "dr,sndr", "--json", str(out)])  # fmt: skip
     assert code == 0
     assert set(json.loads(out.read_text())["policies"]["greedy"]["estimates"]) >= {"dr", "sndr", "ipw"}
+
+
+def test_beam_counts_what_the_memory_engine_counts_and_says_no_support_alike(tmp_path: Path) -> None:
+    """Greedy logs (ε = 0) mixed with a sticker decision and a deferred home decision never
+    activated: both engines leave those two out (and count the unactivated one), and a target that
+    always shows the reverse order has no support: no estimate in either engine (not 0 ± 0), while
+    the logging policy's agree to 1e-9, per row included."""
+    from tests.support.simulated import home_service, rewarded_logs
+
+    world = SimulatedWorld(seed=4)
+    service = home_service(world, EngagementScorer(EngagementLinearModel()), EpsilonGreedy(0.0))
+    home = rewarded_logs(service, world, 60)
+    deferred = records_pb2.RewardedDecision()
+    deferred.CopyFrom(home[0])
+    deferred.decision.decision_id, deferred.decision.deferred = "never-activated", True
+    sticker = records_pb2.RewardedDecision(decision=records_pb2.DecisionLog(decision_id="s", surface="stickers"))
+    mixed = [*home, deferred, sticker]
+    write_jsonl(mixed, tmp_path / "mixed.jsonl")
+    reverse = "tests.unit.test_evaluate:ReverseStrategy"
+
+    in_memory = evaluate(mixed, policies=["logging", reverse])
+    beam = evaluate_with_beam(str(tmp_path / "mixed.jsonl"), ["logging", reverse])
+    assert beam["n_decisions"] == in_memory["n_decisions"] == len(home)
+    assert beam["n_unactivated"] == in_memory["n_unactivated"] == 1
+    assert in_memory["policies"][reverse]["estimates"]["slate-ipw"]["value"] is None  # the premise
+    for policy in ("logging", reverse):
+        for name, expected in in_memory["policies"][policy]["estimates"].items():
+            _same(beam["policies"][policy]["estimates"][name], expected)
+        rows = zip(beam["policies"][policy]["per_row"], in_memory["policies"][policy]["per_row"], strict=True)
+        for got, expected in rows:
+            _same(got["ipw"], expected["ipw"])
+            _same(got["cascade-ipw"], expected["cascade-ipw"])
+    with pytest.raises(ValueError, match="deferred and never activated"):
+        write_jsonl([deferred], tmp_path / "deferred.jsonl")
+        evaluate_with_beam(str(tmp_path / "deferred.jsonl"), ["logging"])
+
+
+def test_beam_leaves_out_cascade_estimates_on_logs_that_carry_only_whole_pages(tmp_path: Path) -> None:
+    """LinUCB logs carry each item's and the whole page's probability, not the page prefixes': both
+    engines give every other estimate, the same, and no cascade one, with the same note."""
+    from tests.unit.test_home_strategies import _logs
+
+    logs = _logs("linucb", n=80)
+    write_jsonl(logs, tmp_path / "linucb.jsonl")
+    estimators = [estimator_by_name(n) for n in ESTIMATORS]
+    in_memory = evaluate(logs, policies=["logging", "greedy"], estimators=estimators)
+    beam = evaluate_with_beam(str(tmp_path / "linucb.jsonl"), ["logging", "greedy"], model_based=True)
+    assert beam["notes"] == in_memory["notes"] and "page-prefix" in beam["notes"][0]
+    for policy in ("logging", "greedy"):
+        expected = in_memory["policies"][policy]["estimates"]
+        assert set(beam["policies"][policy]["estimates"]) == set(expected) == {"slate-ipw", "slate-snipw", *ESTIMATORS}
+        for name, entry in expected.items():
+            _same(beam["policies"][policy]["estimates"][name], entry)
+        assert all(set(row) == {"row", "ipw"} for row in beam["policies"][policy]["per_row"])

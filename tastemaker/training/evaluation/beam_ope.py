@@ -1,8 +1,9 @@
 """The off-policy evaluation of home logs as an Apache Beam pipeline: the same IPW and SNIPW
-(per shelf and card cell, whole-page slate and page-prefix cascade) as `evaluate.py`'s in-memory
-path, to 1e-9 relative, but computed
-from per-decision elements and combined sums, so it runs on any Beam runner over logs too large
-for one machine.
+(per shelf and card cell, whole-page slate and page-prefix cascade), per-row intervals and, with
+the cross-fitted cell model, DM, DR, SNDR, Switch-DR, DR-OS and cascade-DR as `evaluate.py`'s
+in-memory path, to 1e-9 relative, over the same decisions (home decisions that count: a deferred
+one only once activated), but computed from per-decision elements and combined sums, so it runs
+on any Beam runner over logs too large for one machine.
 
     tastemaker evaluate --engine beam --logs 'rewarded-*.jsonl' [--runner DirectRunner] \\
         [-- beam pipeline options, e.g. --runner=FlinkRunner --flink_master=host:8081]
@@ -36,11 +37,12 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 from google.protobuf import json_format
 
-from tastemaker.features.decision_layout import unpack_rewarded
-from tastemaker.training.evaluation.evaluate import slate_data, slot_data, target_propensity
-from tastemaker.training.evaluation.home_policies import resolve
-from tastemaker.training.evaluation.home_reward_model import CellRewardModel, model_sums, q_arrays
-from tastemaker.training.evaluation.ope import DROS, SwitchDR
+from tastemaker.features.activation import counted
+from tastemaker.training.evaluation.evaluate import CASCADE_NEEDS_RERUN, slate_data, slot_data, target_propensity
+from tastemaker.training.evaluation.home_policies import logging_strategy, resolve
+from tastemaker.training.evaluation.home_reward_model import CellRewardModel, cascade_q, model_sums, q_arrays
+from tastemaker.training.evaluation.ope import DROS, NO_SUPPORT, SwitchDR
+from tastemaker.training.logs import compact_rows
 from tastemaker.v1 import records_pb2
 
 Cell = tuple[int, int]
@@ -66,7 +68,9 @@ def decision_cells(rewarded: records_pb2.RewardedDecision, policies: Sequence[st
             for j in np.flatnonzero(data.mask[0])
         ]
         out.append((policy, 0.0, cells))
-        for prefix, cascade in (("slate", False), ("cascade", True)):
+        # page prefixes need the logging policy re-run (LinUCB and Thompson logs carry only the whole page's)
+        rerunnable = logging_strategy(rewarded.decision) is not None
+        for prefix, cascade in (("slate", False), ("cascade", True))[: 2 if rerunnable else 1]:
             page, page_target = slate_data([rewarded], policy, cascade)
             page_cells = [
                 ((int(j), 0), float(page_target[0, j] / page.logged_propensity[0, j]), float(page.rewards[0, j]))
@@ -81,7 +85,37 @@ _SEP = "\x1f"
 
 
 def _parse(line: str) -> records_pb2.RewardedDecision:
-    return unpack_rewarded(json_format.Parse(line, records_pb2.RewardedDecision()))
+    """One exported line, written out with its rows at 0, 1, 2, ... (`logs.compact_rows`), as the
+    in-memory engine reads it."""
+    return compact_rows(json_format.Parse(line, records_pb2.RewardedDecision()))
+
+
+def _kind(rewarded: records_pb2.RewardedDecision) -> str:
+    """'counted' (a home decision that enters the estimates), 'unactivated' (a deferred home
+    decision never activated: kept in the log, left out) or 'other' (another surface's)."""
+    if rewarded.decision.surface != "home":
+        return "other"
+    return "counted" if counted(rewarded) else "unactivated"
+
+
+def _row_values(element: Element) -> list[tuple[tuple[str, int], tuple[int, float, float, int]]]:
+    """Per page row of one decision under one key: (1, v, v², supported) with v = Σ w·value over
+    the row's cells (the row's term of the per-cell or page-prefix IPS) and supported 1 when the
+    target can place any of them. Rows the decision does not show contribute 0 (added at the end)."""
+    key, _, cells = element
+    rows: dict[int, list[float]] = {}
+    for (row, _column), w, value in cells:
+        entry = rows.setdefault(row, [0.0, 0.0])
+        entry[0] += w * value
+        entry[1] = max(entry[1], float(w > 0))
+    return [((key, row), (1, v, v * v, int(supported))) for row, (v, supported) in rows.items()]
+
+
+def _sum_tuples(values: Iterable[tuple[Any, ...]]) -> tuple[Any, ...]:
+    total: list[Any] | None = None
+    for value in values:
+        total = list(value) if total is None else [a + b for a, b in zip(total, value, strict=True)]
+    return tuple(total or ())
 
 
 class Moments(beam.CombineFn):  # type: ignore[misc]
@@ -170,7 +204,13 @@ def _weighting_streams(
 
 def run(lines: beam.PCollection, policies: Sequence[str], model_based: bool = False) -> dict[str, beam.PCollection]:
     """Wire the pipeline on a PCollection of JSON lines; returns the result PCollections."""
-    decisions = lines | "parse" >> beam.Map(_parse)
+    parsed = lines | "parse" >> beam.Map(_parse)
+    decisions = parsed | "counted home decisions" >> beam.Filter(lambda d: _kind(d) == "counted")
+    unactivated = (
+        parsed
+        | "unactivated" >> beam.Filter(lambda d: _kind(d) == "unactivated")
+        | "count unactivated" >> beam.combiners.Count.Globally()
+    )
     elements = decisions | "cells" >> beam.FlatMap(decision_cells, policies)
     n = (
         elements
@@ -178,7 +218,13 @@ def run(lines: beam.PCollection, policies: Sequence[str], model_based: bool = Fa
         | beam.combiners.Count.Globally()
     )
     ipw, sums, influence = _weighting_streams(elements, n, "")
-    outputs = {"n": n, "ipw": ipw, "sums": sums, "snipw": influence}
+    per_row = (
+        elements
+        | "per-row elements" >> beam.Filter(lambda e: _SEP not in e[0] or e[0].endswith(f"{_SEP}cascade"))
+        | "row values" >> beam.FlatMap(_row_values)
+        | "row moments" >> beam.CombinePerKey(_sum_tuples)
+    )
+    outputs = {"n": n, "n_unactivated": unactivated, "ipw": ipw, "sums": sums, "snipw": influence, "per_row": per_row}
     if model_based:
         outputs.update(run_model_based(decisions, policies, n))
     return outputs
@@ -215,6 +261,23 @@ class _ModelTerms(beam.DoFn):  # type: ignore[misc]
             yield (policy, "dm"), direct
             yield (policy, "switch-dr"), direct + float((np.where(w <= switch.tau, w, 0.0) * e).sum())
             yield (policy, "dr-os"), direct + float((dros.lambda_ * w / (w**2 + dros.lambda_) * e).sum())
+            cascade = self._cascade_dr(rewarded, home_policy) if logging_strategy(rewarded.decision) else None
+            if cascade is not None:
+                yield (policy, "cascade-dr"), cascade
+
+    def _cascade_dr(self, rewarded: records_pb2.RewardedDecision, policy: Any) -> float | None:
+        """Σ_l w_l (r_l − q̂_l) + w_l−1 q̄_l over the page's rows (`ope.CascadeDR`); None when the
+        target cannot be re-run on this decision."""
+        assert self._model is not None
+        page, page_target = slate_data([rewarded], policy, cascade=True)
+        modelled = cascade_q([rewarded], self._model, policy, page.rewards.shape[1])
+        if modelled is None:
+            return None
+        q_logged, q_target = modelled[0][0], modelled[1][0]
+        w = np.where(page.mask[0], page_target[0] / page.logged_propensity[0], 0.0)
+        previous = np.concatenate([[1.0], w[:-1]])
+        per_row = w * (page.rewards[0] - q_logged) + previous * q_target
+        return float(np.where(page.mask[0], per_row, 0.0).sum())
 
 
 def run_model_based(
@@ -241,9 +304,20 @@ def _add2(values: Iterable[tuple[float, float]]) -> tuple[float, float]:
 
 def _weighting(
     key: str, moments: dict[str, Any], influence: dict[str, Any], sums: dict[Any, Any], n: int, alpha: float
-) -> tuple[dict[str, float], dict[str, float]]:
-    """The IPW form (offset + Σ w·v) and the self-normalised form of one key's elements."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The IPW form (offset + Σ w·v) and the self-normalised form of one key's elements; a
+    weighting key whose weights are all 0 (the target places nothing the logs show) has no
+    estimate, as the in-memory engine says."""
     first = moments[key]
+    if not key.endswith(f"{_SEP}dr") and not any(v[1] > 0 for (k, _cell), v in sums.items() if k == key):
+        unsupported: dict[str, Any] = {
+            "value": None,
+            "lower": None,
+            "upper": None,
+            "n_decisions": n,
+            "warning": NO_SUPPORT,
+        }
+        return unsupported, dict(unsupported)
     value = _snipw_value(sums, n, key)
     count, total, squares = influence[key]
     # the influence stream is ψ − (V̂ − mean offset): shift its moments for the interval's variance
@@ -306,24 +380,58 @@ def evaluate_with_beam(
         output_prefix,
     )
     if not collected.get("n") or not collected["n"][0]:
-        raise ValueError(f"no rewarded decisions in {paths}")
+        unactivated = int(collected["n_unactivated"][0]) if collected.get("n_unactivated") else 0
+        raise ValueError(
+            f"no home decisions in {paths} count: every one was deferred and never activated"
+            if unactivated
+            else f"no rewarded home decisions in {paths}"
+        )
     n = int(collected["n"][0])
     sums = {(policy, (int(cell[0]), int(cell[1]))): tuple(v) for (policy, cell), v in collected["sums"]}
     sums.update({(key, (int(c[0]), int(c[1]))): tuple(v) for (key, c), v in collected.get("dr_sums", [])})
     moments = {key: tuple(v) for key, v in collected["ipw"] + collected.get("dr", [])}
     influence = {key: tuple(v) for key, v in collected["snipw"] + collected.get("sndr", [])}
     model_values = {(policy, name): tuple(v) for (policy, name), v in collected.get("model_values", [])}
-    report: dict[str, Any] = {"n_decisions": n, "engine": "beam", "policies": {}}
+    rows = 1 + max((int(row) for (_key, row), _ in collected.get("per_row", [])), default=-1)
+    row_moments = {(key, int(row)): tuple(v) for (key, row), v in collected.get("per_row", [])}
+    report: dict[str, Any] = {
+        "n_decisions": n,
+        "n_unactivated": int(collected["n_unactivated"][0]) if collected.get("n_unactivated") else 0,
+        "engine": "beam",
+        "policies": {},
+    }
+    # cascade estimates only when every decision's page prefixes could be weighted (as in memory)
+    cascade = all(moments.get(f"{policy}{_SEP}cascade", (0,))[0] == n for policy in policies)
+    if not cascade:
+        report["notes"] = [CASCADE_NEEDS_RERUN]
     for policy in policies:
         estimates = {}
         keys = [("", policy), ("slate-", f"{policy}{_SEP}slate"), ("cascade-", f"{policy}{_SEP}cascade")]
-        for label, key in keys:
+        for label, key in keys[: 3 if cascade else 2]:
             estimates[f"{label}ipw"], estimates[f"{label}snipw"] = _weighting(key, moments, influence, sums, n, alpha)
         if model_based:
             key = f"{policy}{_SEP}dr"
             estimates["dr"], estimates["sndr"] = _weighting(key, moments, influence, sums, n, alpha)
-            for name in ("dm", "switch-dr", "dr-os"):
-                m = model_values[(policy, name)]
+            for name in ("dm", "switch-dr", "dr-os", "cascade-dr"):
+                m = model_values.get((policy, name))
+                if m is None or (name == "cascade-dr" and (m[0] != n or not cascade)):  # a page it cannot re-run
+                    continue
                 estimates[name] = normal_interval(m, m[1] / m[0], alpha)  # type: ignore[arg-type]
-        report["policies"][policy] = {"estimates": estimates}
+        per_row = []
+        for row in range(rows):
+            entry: dict[str, Any] = {"row": row}
+            for name, key in (("ipw", policy), ("cascade-ipw", f"{policy}{_SEP}cascade"))[: 2 if cascade else 1]:
+                if (key, row) in row_moments:
+                    entry[name] = _row_interval(row_moments[(key, row)], n, alpha)
+            per_row.append(entry)
+        report["policies"][policy] = {"estimates": estimates, "per_row": per_row}
     return report
+
+
+def _row_interval(moments: tuple[Any, ...], n: int, alpha: float) -> dict[str, Any]:
+    """A row's IPS over all n decisions (those not showing the row add 0); no estimate where the
+    target places none of the row's logged cells (an interval of 0 ± 0 would claim certainty)."""
+    _shown, total, squares, supported = moments
+    if not supported:
+        return {"value": None, "lower": None, "upper": None, "n_decisions": n, "warning": NO_SUPPORT}
+    return normal_interval((n, total, squares), total / n, alpha)

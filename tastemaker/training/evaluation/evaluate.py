@@ -39,6 +39,13 @@ def _policy(policy: str | HomePolicy) -> HomePolicy:
     return policy if isinstance(policy, HomePolicy) else resolve(policy)
 
 
+#: why a report has no cascade estimates (the note in both engines' reports)
+CASCADE_NEEDS_RERUN = (
+    "cascade estimates need the logging policy's page-prefix probabilities; the logs of "
+    "LinUCB or Thompson sampling carry only each item's and the whole page's"
+)
+
+
 def page_grid(decisions: Sequence[records_pb2.RewardedDecision]) -> tuple[int, int]:
     rows = max((len(d.decision.shown) for d in decisions), default=0)
     cols = 1 + max((len(s.cards) for d in decisions for s in d.decision.shown), default=0)
@@ -251,10 +258,7 @@ def evaluate(
     }
     rerunnable = all(logging_strategy(d.decision) is not None for d in home)
     if not rerunnable:
-        report["notes"] = [
-            "cascade estimates need the logging policy's page-prefix probabilities; the logs of "
-            "LinUCB or Thompson sampling carry only each item's and the whole page's"
-        ]
+        report["notes"] = [CASCADE_NEEDS_RERUN]
     model = CellRewardModel.fit(home) if any(e.needs_reward_model for e in estimators) else None
     weighting = [e for e in estimators if not e.needs_reward_model]
     for given in policies:
