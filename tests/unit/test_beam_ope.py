@@ -65,20 +65,25 @@ def test_beam_matches_the_in_memory_engine(logs: tuple[list[records_pb2.Rewarded
         assert len(beam["policies"][policy]["per_row"]) == len(rows) == 3
         for got, expected in zip(beam["policies"][policy]["per_row"], rows, strict=True):
             assert got["row"] == expected["row"] and set(got) == set(expected) == {"row", "ipw", "cascade-ipw"}
-            _same(got["ipw"], expected["ipw"])
-            _same(got["cascade-ipw"], expected["cascade-ipw"])
+            _same(got["ipw"], expected["ipw"], weights=False)
+            _same(got["cascade-ipw"], expected["cascade-ipw"], weights=False)
 
 
-def _same(got: dict[str, Any], expected: dict[str, Any]) -> None:
-    """The same estimate and interval to 1e-9 relative, or no estimate in both (no support)."""
+def _same(got: dict[str, Any], expected: dict[str, Any], weights: bool = True) -> None:
+    """The same estimate and interval to 1e-9 relative, or no estimate in both (no support); with
+    `weights`, the same diagnostics of the estimator's own weights and the same warnings."""
     for field in ("value", "lower", "upper"):
         if expected[field] is None:
             assert got[field] is None and "no support" in got["warning"], (field, got)
         else:
             assert got[field] == pytest.approx(expected[field], rel=1e-9), (field, got, expected)
+    if weights:
+        for field in ("effective_sample_size", "mean_weight", "unsupported_mass"):
+            assert got[field] == pytest.approx(expected[field], rel=1e-9, abs=1e-12), (field, got, expected)
+        assert got["warnings"] == expected["warnings"] and got.get("warning") == expected.get("warning")
 
 
-def test_beam_engine_from_the_command_line(logs, tmp_path: Path) -> None:
+def test_beam_engine_from_the_command_line(logs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, directory = logs
     out = tmp_path / "beam.json"
     code = main(["evaluate", "--engine", "beam", "--logs", str(directory / "rewarded-*.jsonl"),
@@ -86,6 +91,14 @@ def test_beam_engine_from_the_command_line(logs, tmp_path: Path) -> None:
     assert code == 0
     report = json.loads(out.read_text())
     assert report["engine"] == "beam" and set(report["policies"]) == {"greedy"}
+    # the same table as the memory engine prints, from the same numbers
+    printed = capsys.readouterr().out
+    ipw = report["policies"]["greedy"]["estimates"]["ipw"]
+    assert f"decisions: 400   on-policy mean reward: {report['on_policy_mean_reward']:.4f}" in printed
+    assert f"{ipw['value']:.4f}  [{ipw['lower']:.4f}, {ipw['upper']:.4f}]" in printed and "per row" in printed
+    (tmp_path / "other.jsonl").write_text("{}\n")  # a line of no home decision
+    assert main(["evaluate", "--engine", "beam", "--logs", str(tmp_path / "other.jsonl")]) == 2
+    assert "no rewarded home decisions" in capsys.readouterr().err
     assert main(["evaluate", "--engine", "beam", "--estimators", "dr"]) == 2  # no --logs
     code = main(["evaluate", "--engine", "beam", "--logs", str(directory / "rewarded-*.jsonl"),
                  "--policy", "greedy", "--estimators", "dr,sndr", "--json", str(out)])  # fmt: skip
@@ -121,8 +134,8 @@ def test_beam_counts_what_the_memory_engine_counts_and_says_no_support_alike(tmp
             _same(beam["policies"][policy]["estimates"][name], expected)
         rows = zip(beam["policies"][policy]["per_row"], in_memory["policies"][policy]["per_row"], strict=True)
         for got, expected in rows:
-            _same(got["ipw"], expected["ipw"])
-            _same(got["cascade-ipw"], expected["cascade-ipw"])
+            _same(got["ipw"], expected["ipw"], weights=False)
+            _same(got["cascade-ipw"], expected["cascade-ipw"], weights=False)
     with pytest.raises(ValueError, match="deferred and never activated"):
         write_jsonl([deferred], tmp_path / "deferred.jsonl")
         evaluate_with_beam(str(tmp_path / "deferred.jsonl"), ["logging"])

@@ -41,7 +41,14 @@ from tastemaker.features.activation import counted
 from tastemaker.training.evaluation.evaluate import CASCADE_NEEDS_RERUN, slate_data, slot_data, target_propensity
 from tastemaker.training.evaluation.home_policies import logging_strategy, resolve
 from tastemaker.training.evaluation.home_reward_model import CellRewardModel, cascade_q, model_sums, q_arrays
-from tastemaker.training.evaluation.ope import DROS, NO_SUPPORT, SwitchDR
+from tastemaker.training.evaluation.ope import (
+    DROS,
+    MODEL_ONLY,
+    SwitchDR,
+    diagnostics_from_sums,
+    no_estimate,
+    own_diagnostics,
+)
 from tastemaker.training.logs import compact_rows
 from tastemaker.v1 import records_pb2
 
@@ -109,6 +116,20 @@ def _row_values(element: Element) -> list[tuple[tuple[str, int], tuple[int, floa
         entry[0] += w * value
         entry[1] = max(entry[1], float(w > 0))
     return [((key, row), (1, v, v * v, int(supported))) for row, (v, supported) in rows.items()]
+
+
+def _weight_sums(element: Element) -> tuple[str, tuple[int, float, float, float]]:
+    """A key's shown slots in one decision: (count, Σw, Σw², largest w), for its diagnostics."""
+    key, _, cells = element
+    weights = [w for _, w, _ in cells]
+    return key, (len(weights), sum(weights), sum(w * w for w in weights), max(weights, default=float("-inf")))
+
+
+def _combine_weight_sums(values: Iterable[tuple[int, float, float, float]]) -> tuple[int, float, float, float]:
+    n, total, squares, peak = 0, 0.0, 0.0, float("-inf")
+    for a, b, c, d in values:
+        n, total, squares, peak = n + a, total + b, squares + c, max(peak, d)
+    return n, total, squares, peak
 
 
 def _sum_tuples(values: Iterable[tuple[Any, ...]]) -> tuple[Any, ...]:
@@ -224,7 +245,21 @@ def run(lines: beam.PCollection, policies: Sequence[str], model_based: bool = Fa
         | "row values" >> beam.FlatMap(_row_values)
         | "row moments" >> beam.CombinePerKey(_sum_tuples)
     )
-    outputs = {"n": n, "n_unactivated": unactivated, "ipw": ipw, "sums": sums, "snipw": influence, "per_row": per_row}
+    weights = (
+        elements
+        | "weight elements" >> beam.Filter(lambda e: not e[0].endswith(f"{_SEP}dr"))
+        | "weight sums" >> beam.Map(_weight_sums)
+        | "combine weight sums" >> beam.CombinePerKey(_combine_weight_sums)
+    )
+    on_policy = (
+        decisions
+        | "rewards" >> beam.Map(lambda d: (1, float(d.reward), float(d.defaulted)))
+        | "sum rewards" >> beam.CombineGlobally(_sum_tuples)
+    )
+    outputs = {
+        "n": n, "n_unactivated": unactivated, "ipw": ipw, "sums": sums, "snipw": influence, "per_row": per_row,
+        "weights": weights, "on_policy": on_policy,
+    }  # fmt: skip
     if model_based:
         outputs.update(run_model_based(decisions, policies, n))
     return outputs
@@ -310,14 +345,7 @@ def _weighting(
     estimate, as the in-memory engine says."""
     first = moments[key]
     if not key.endswith(f"{_SEP}dr") and not any(v[1] > 0 for (k, _cell), v in sums.items() if k == key):
-        unsupported: dict[str, Any] = {
-            "value": None,
-            "lower": None,
-            "upper": None,
-            "n_decisions": n,
-            "warning": NO_SUPPORT,
-        }
-        return unsupported, dict(unsupported)
+        return no_estimate(n), no_estimate(n)
     value = _snipw_value(sums, n, key)
     count, total, squares = influence[key]
     # the influence stream is ψ − (V̂ − mean offset): shift its moments for the interval's variance
@@ -394,9 +422,13 @@ def evaluate_with_beam(
     model_values = {(policy, name): tuple(v) for (policy, name), v in collected.get("model_values", [])}
     rows = 1 + max((int(row) for (_key, row), _ in collected.get("per_row", [])), default=-1)
     row_moments = {(key, int(row)): tuple(v) for (key, row), v in collected.get("per_row", [])}
+    diagnostics = {key: diagnostics_from_sums(*v) for key, v in collected.get("weights", [])}
+    count, rewards, defaulted = collected["on_policy"][0]
     report: dict[str, Any] = {
         "n_decisions": n,
         "n_unactivated": int(collected["n_unactivated"][0]) if collected.get("n_unactivated") else 0,
+        "on_policy_mean_reward": rewards / count,
+        "defaulted_share": defaulted / count,
         "engine": "beam",
         "policies": {},
     }
@@ -424,7 +456,12 @@ def evaluate_with_beam(
                 if (key, row) in row_moments:
                     entry[name] = _row_interval(row_moments[(key, row)], n, alpha)
             per_row.append(entry)
-        report["policies"][policy] = {"estimates": estimates, "per_row": per_row}
+        for name, entry in estimates.items():  # each estimator's own weights: a page's, a prefix's or a cell's
+            key = f"{policy}{_SEP}{name.split('-')[0]}" if name.startswith(("slate-", "cascade-")) else policy
+            entry.update({"interval": "normal", **own_diagnostics(diagnostics[key])})
+            if entry["value"] is not None and not diagnostics[key].max_weight > 0:  # a model's value alone
+                entry["warning"] = MODEL_ONLY
+        report["policies"][policy] = {"estimates": estimates, **diagnostics[policy].as_dict(), "per_row": per_row}
     return report
 
 
@@ -433,5 +470,5 @@ def _row_interval(moments: tuple[Any, ...], n: int, alpha: float) -> dict[str, A
     target places none of the row's logged cells (an interval of 0 ± 0 would claim certainty)."""
     _shown, total, squares, supported = moments
     if not supported:
-        return {"value": None, "lower": None, "upper": None, "n_decisions": n, "warning": NO_SUPPORT}
+        return no_estimate(n)
     return normal_interval((n, total, squares), total / n, alpha)

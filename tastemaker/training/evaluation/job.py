@@ -182,14 +182,17 @@ def _rewarded(
             raise EvaluationError(f"--engine beam does not compute {','.join(unsupported)}")
         from tastemaker.training.evaluation.beam_ope import evaluate_with_beam
 
-        report = evaluate_with_beam(
-            str(job.logs),
-            policies,
-            pipeline_args=list(job.beam_args),
-            output_prefix=job.beam_output,
-            model_based=any(e.needs_reward_model for e in estimators),
-        )
-        return EvaluationResult(report, json.dumps(report, indent=2))
+        try:
+            report = evaluate_with_beam(
+                str(job.logs),
+                policies,
+                pipeline_args=list(job.beam_args),
+                output_prefix=job.beam_output,
+                model_based=any(e.needs_reward_model for e in estimators),
+            )
+        except ValueError as exc:  # no home decisions in the files, or none that count
+            raise EvaluationError(str(exc)) from None
+        return EvaluationResult(report, format_report(report))
     if job.logs is not None:
         if not job.logs.is_file():
             raise EvaluationError(f"--logs {job.logs}: no such file")

@@ -348,20 +348,10 @@ def estimate_dict(
     are None and `warning` says why (its arithmetic would give 0 ± 0, an interval claiming
     certainty about what the logs never saw). A reward-model estimator keeps its value, warned
     that it is the model's alone."""
-    diagnostics = weight_diagnostics(data, target_propensity)
-    mean = diagnostics.mean_weight
-    own = {
-        "effective_sample_size": diagnostics.effective_sample_size,
-        "mean_weight": mean,
-        "unsupported_mass": float(min(1.0, max(0.0, 1.0 - mean))) if np.isfinite(mean) else None,
-        "warnings": list(diagnostics.warnings),
-    }
+    own = own_diagnostics(weight_diagnostics(data, target_propensity))
     supported = bool(np.any(target_propensity[data.mask] > 0))
     if not supported and not estimator.needs_reward_model:
-        return {
-            "value": None, "lower": None, "upper": None, "n_decisions": data.n_decisions,
-            "interval": "none", **own, "warning": NO_SUPPORT,
-        }  # fmt: skip
+        return {**no_estimate(data.n_decisions), **own}
     estimate: dict[str, Any] = dict(estimator.estimate(data, target_propensity, q_target).as_dict())
     if bootstrap > 0:
         estimate["lower"], estimate["upper"] = bootstrap_interval(
@@ -369,8 +359,33 @@ def estimate_dict(
         )
     entry = {**estimate, "interval": f"bootstrap-{bootstrap}" if bootstrap > 0 else "normal", **own}
     if not supported:
-        entry["warning"] = "no logged support: this is the reward model's estimate alone, no weighting corrects it"
+        entry["warning"] = MODEL_ONLY
     return entry
+
+
+#: the warning on a reward-model estimate whose weights are all 0
+MODEL_ONLY = "no logged support: this is the reward model's estimate alone, no weighting corrects it"
+
+
+def own_diagnostics(diagnostics: WeightDiagnostics) -> dict[str, Any]:
+    """An estimate's own weights in its report entry: effective sample size, mean weight, the
+    estimated unsupported mass (1 − the mean weight: E₀[w] is the target's mass where the logging
+    policy goes) and warnings."""
+    mean = diagnostics.mean_weight
+    return {
+        "effective_sample_size": diagnostics.effective_sample_size,
+        "mean_weight": mean,
+        "unsupported_mass": float(min(1.0, max(0.0, 1.0 - mean))) if np.isfinite(mean) else None,
+        "warnings": list(diagnostics.warnings),
+    }
+
+
+def no_estimate(n_decisions: int) -> dict[str, Any]:
+    """The report entry of a weighting estimate without support (every weight 0)."""
+    return {
+        "value": None, "lower": None, "upper": None, "n_decisions": n_decisions,
+        "interval": "none", "warning": NO_SUPPORT,
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -394,20 +409,28 @@ def weight_diagnostics(data: SlotData, target_propensity: np.ndarray) -> WeightD
     plain-word warnings when an estimate should not be trusted."""
     weights = (target_propensity / np.where(data.mask, data.logged_propensity, 1.0))[data.mask]
     if not weights.size:
+        return diagnostics_from_sums(0, 0.0, 0.0, float("nan"))
+    return diagnostics_from_sums(weights.size, float(weights.sum()), float((weights**2).sum()), float(weights.max()))
+
+
+def diagnostics_from_sums(slots: int, total: float, squares: float, peak: float) -> WeightDiagnostics:
+    """`weight_diagnostics` from the shown slots' count, Σw, Σw² and largest weight (what a
+    distributed engine can combine)."""
+    if not slots:
         return WeightDiagnostics(0.0, float("nan"), float("nan"), ("no shown slots",))
-    squares = float((weights**2).sum())
-    ess = float(weights.sum() ** 2 / squares) if squares > 0 else 0.0
-    mean, peak = float(weights.mean()), float(weights.max())
+    ess = float(total**2 / squares) if squares > 0 else 0.0
+    mean = total / slots
     warnings = []
-    stderr = float(weights.std(ddof=1) / np.sqrt(weights.size)) if weights.size > 1 else 0.0
+    variance = max(0.0, (squares - total * total / slots) / (slots - 1)) if slots > 1 else 0.0
+    stderr = float(np.sqrt(variance / slots))
     if abs(mean - 1.0) > max(0.1, 3 * stderr):
         warnings.append(
             f"importance weights average {mean:.3f}, not 1: the logged propensities may be wrong, "
             "or the target policy puts mass where the logging policy rarely went"
         )
-    if ess < 0.01 * weights.size or ess < 100:
+    if ess < 0.01 * slots or ess < 100:
         warnings.append(
-            f"effective sample size is {ess:.0f} of {weights.size} slots: a few large weights dominate; "
+            f"effective sample size is {ess:.0f} of {slots} slots: a few large weights dominate; "
             "prefer self-normalised or doubly robust estimates and read intervals with care"
         )
     if peak > 100:
