@@ -30,8 +30,13 @@ def _assert_same(path: Path, fmt: str) -> None:
     for policy in POLICIES:
         for name in BEAM_ESTIMATORS:
             a, b = memory["policies"][policy]["estimates"][name], beam["policies"][policy]["estimates"][name]
-            for key in ("value", "lower", "upper"):
+            for key in ("value", "lower", "upper", "effective_sample_size", "mean_weight", "unsupported_mass"):
                 assert b[key] == pytest.approx(a[key], rel=1e-9, abs=1e-15), (policy, name, key)
+            assert b["warnings"] == a["warnings"] and b.get("warning") == a.get("warning"), (policy, name)
+        assert beam["policies"][policy]["effective_sample_size"] == pytest.approx(
+            memory["policies"][policy]["effective_sample_size"], rel=1e-9
+        )
+    assert beam["on_policy_mean_reward"] == pytest.approx(memory["on_policy_mean_reward"], rel=1e-12)
 
 
 def test_generic_csv_and_parquet(tmp_path: Path) -> None:
@@ -58,3 +63,15 @@ def test_policies_beyond_the_built_in_three_are_refused(tmp_path: Path) -> None:
     path = write_csv(generic_columns(10), tmp_path / "log.csv")
     with pytest.raises(PolicyError, match="Beam engine evaluates"):
         evaluate_action_log_with_beam(str(path), "csv", ["empirical:x.csv"])
+
+
+def test_the_command_prints_the_memory_engines_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tastemaker.services.cli import main
+
+    path = write_csv(generic_columns(500), tmp_path / "log.csv")
+    assert main(["evaluate", "--engine", "beam", "--format", "csv", "--logs", str(path), "--policy", "greedy"]) == 0
+    beam = capsys.readouterr().out
+    assert main(["evaluate", "--format", "csv", "--logs", str(path), "--policy", "greedy"]) == 0
+    memory = capsys.readouterr().out
+    table = [line for line in beam.splitlines() if line.startswith(("decisions:", "policy", "greedy"))]
+    assert len(table) == 2 + len(BEAM_ESTIMATORS) and all(line in memory.splitlines() for line in table), beam

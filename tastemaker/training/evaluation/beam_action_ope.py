@@ -21,9 +21,22 @@ import numpy as np
 
 from tastemaker.training.evaluation.action_log import FOLDS, fold_table, row_key, row_text
 from tastemaker.training.evaluation.action_policies import DEFAULT_TEMPERATURE, PolicyError
-from tastemaker.training.evaluation.beam_ope import Moments, beam, normal_interval, run_and_collect
+from tastemaker.training.evaluation.beam_ope import (
+    Moments,
+    beam,
+    combine_weight_sums,
+    normal_interval,
+    run_and_collect,
+)
 from tastemaker.training.evaluation.log_readers import GENERIC, OBD, Layout
-from tastemaker.training.evaluation.ope import DROS, SwitchDR
+from tastemaker.training.evaluation.ope import (
+    DROS,
+    MODEL_ONLY,
+    SwitchDR,
+    diagnostics_from_sums,
+    no_estimate,
+    own_diagnostics,
+)
 from tastemaker.training.logs import LogFormatError
 
 BEAM_POLICIES = ("uniform-random", "greedy", "softmax[:T]")
@@ -283,7 +296,13 @@ def evaluate_action_log_with_beam(
             | "influence" >> beam.FlatMap(_influences, beam.pvalue.AsDict(norm), beam.pvalue.AsSingleton(n))
             | "moments" >> beam.CombinePerKey(Moments())
         )
-        return {"n": n, "bad": bad, "norm": norm, "moments": moments}
+        weights = (
+            values
+            | "weight sums" >> beam.Map(lambda v: (v[0], (1, v[1][0], v[1][0] ** 2, v[1][0])))
+            | "combine weight sums" >> beam.CombinePerKey(combine_weight_sums)
+        )
+        rewards = good | "rewards" >> beam.Map(lambda g: g[0][3]) | "sum rewards" >> beam.CombineGlobally(sum)
+        return {"n": n, "bad": bad, "norm": norm, "moments": moments, "weights": weights, "rewards": rewards}
 
     collected = run_and_collect(build, pipeline_args, output_prefix)
     if collected.get("bad"):
@@ -294,19 +313,31 @@ def evaluate_action_log_with_beam(
         raise LogFormatError(f"{path}: no rows")
     norm_sums = {policy: tuple(v) for policy, v in collected["norm"]}
     stats = {(policy, name): tuple(v) for (policy, name), v in collected["moments"]}
-    report: dict[str, Any] = {"n_decisions": total, "engine": "beam", "policies": {}}
+    diagnostics = {policy: diagnostics_from_sums(*v) for policy, v in collected["weights"]}
+    report: dict[str, Any] = {
+        "n_decisions": total,
+        "on_policy_mean_reward": float(collected["rewards"][0]) / total,
+        "engine": "beam",
+        "policies": {},
+    }
     for policy in policies:
         total_w, total_wr, total_we = norm_sums[policy]
         safe = total_w / total if total_w > 0 else 1.0
         shifts = {"snipw": (total_wr / total) / safe, "sndr": (total_we / total) / safe}
-        estimates = {}
+        estimates: dict[str, dict[str, Any]] = {}
         for name in estimators:
             count, s, q = stats[(policy, name)]
             if name in shifts:  # moments of ψ − V̂: shift by V̂ (sndr: its direct part is inside ψ already)
                 shift = shifts[name]
                 s, q = s + count * shift, q + 2 * shift * s + count * shift * shift
-            estimates[name] = normal_interval((count, s, q), s / count, alpha)
-        report["policies"][policy] = {"estimates": estimates}
+            estimates[name] = dict(normal_interval((count, s, q), s / count, alpha))
+            supported = diagnostics[policy].max_weight > 0
+            if not supported and name in ("ipw", "snipw"):  # no weighting estimate without support
+                estimates[name] = no_estimate(total)
+            elif not supported:
+                estimates[name]["warning"] = MODEL_ONLY
+            estimates[name].update({"interval": "normal", **own_diagnostics(diagnostics[policy])})
+        report["policies"][policy] = {"estimates": estimates, **diagnostics[policy].as_dict()}
     return report
 
 

@@ -125,7 +125,8 @@ def _weight_sums(element: Element) -> tuple[str, tuple[int, float, float, float]
     return key, (len(weights), sum(weights), sum(w * w for w in weights), max(weights, default=float("-inf")))
 
 
-def _combine_weight_sums(values: Iterable[tuple[int, float, float, float]]) -> tuple[int, float, float, float]:
+def combine_weight_sums(values: Iterable[tuple[int, float, float, float]]) -> tuple[int, float, float, float]:
+    """Slots' (count, Σw, Σw², largest w) combined."""
     n, total, squares, peak = 0, 0.0, 0.0, float("-inf")
     for a, b, c, d in values:
         n, total, squares, peak = n + a, total + b, squares + c, max(peak, d)
@@ -249,7 +250,7 @@ def run(lines: beam.PCollection, policies: Sequence[str], model_based: bool = Fa
         elements
         | "weight elements" >> beam.Filter(lambda e: not e[0].endswith(f"{_SEP}dr"))
         | "weight sums" >> beam.Map(_weight_sums)
-        | "combine weight sums" >> beam.CombinePerKey(_combine_weight_sums)
+        | "combine weight sums" >> beam.CombinePerKey(combine_weight_sums)
     )
     on_policy = (
         decisions

@@ -12,7 +12,6 @@ A `.parquet` file written by `tastemaker logs export` holds rewarded decisions a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,7 +119,9 @@ def _action(job: EvaluationJob, estimators: list[OffPolicyEstimator]) -> Evaluat
                 str(job.logs), job.format, policies, [e.name for e in estimators],
                 pipeline_args=list(job.beam_args), output_prefix=job.beam_output,
             )  # fmt: skip
-            return EvaluationResult(report, json.dumps(report, indent=2))
+            from tastemaker.training.evaluation.evaluate import format_report
+
+            return EvaluationResult(report, format_report(report))
         from tastemaker.training.evaluation.action_eval import evaluate_action_log
         from tastemaker.training.evaluation.log_readers import read_action_log
 
