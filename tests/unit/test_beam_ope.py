@@ -158,3 +158,20 @@ def test_beam_leaves_out_cascade_estimates_on_logs_that_carry_only_whole_pages(t
         for name, entry in expected.items():
             _same(beam["policies"][policy]["estimates"][name], entry)
         assert all(set(row) == {"row", "ipw"} for row in beam["policies"][policy]["per_row"])
+
+
+def test_beam_reads_parquet_exports_as_it_reads_json_lines(
+    logs: tuple[list[records_pb2.RewardedDecision], Path], tmp_path: Path
+) -> None:
+    """`logs export --out X.parquet` files (what the Kubernetes evaluate Job points at) give the
+    estimates the JSON-lines export gives."""
+    from tastemaker.training.logs import write_parquet
+
+    rewarded, directory = logs
+    write_parquet(rewarded[:150], tmp_path / "rewarded-0.parquet")
+    write_parquet(rewarded[150:], tmp_path / "rewarded-1.parquet")
+    from_parquet = evaluate_with_beam(str(tmp_path / "rewarded-*.parquet"), ["greedy"])
+    from_json = evaluate_with_beam(str(directory / "rewarded-*.jsonl"), ["greedy"])
+    assert from_parquet["n_decisions"] == len(rewarded)
+    for name, expected in from_json["policies"]["greedy"]["estimates"].items():
+        _same(from_parquet["policies"]["greedy"]["estimates"][name], expected)

@@ -224,9 +224,20 @@ def _weighting_streams(
     return ipw, sums, influence
 
 
-def run(lines: beam.PCollection, policies: Sequence[str], model_based: bool = False) -> dict[str, beam.PCollection]:
-    """Wire the pipeline on a PCollection of JSON lines; returns the result PCollections."""
-    parsed = lines | "parse" >> beam.Map(_parse)
+def read_rewarded(pipeline: beam.Pipeline, paths: str) -> beam.PCollection:
+    """Rewarded decisions from `tastemaker logs export` files: JSON lines, or Parquet (a path or glob
+    ending in .parquet: each row's serialized `record`), rows compacted as the in-memory reader does."""
+    if paths.endswith(".parquet"):
+        return (
+            pipeline
+            | "read" >> beam.io.ReadFromParquet(paths, columns=["record"])
+            | "parse" >> beam.Map(lambda row: compact_rows(records_pb2.RewardedDecision.FromString(row["record"])))
+        )
+    return pipeline | "read" >> beam.io.ReadFromText(paths) | "parse" >> beam.Map(_parse)
+
+
+def run(parsed: beam.PCollection, policies: Sequence[str], model_based: bool = False) -> dict[str, beam.PCollection]:
+    """Wire the pipeline on a PCollection of rewarded decisions; returns the result PCollections."""
     decisions = parsed | "counted home decisions" >> beam.Filter(lambda d: _kind(d) == "counted")
     unactivated = (
         parsed
@@ -399,12 +410,13 @@ def evaluate_with_beam(
     output_prefix: str | None = None,
     model_based: bool = False,
 ) -> dict[str, Any]:
-    """Run the pipeline (DirectRunner unless `pipeline_args` say otherwise) over JSON-lines files.
+    """Run the pipeline (DirectRunner unless `pipeline_args` say otherwise) over exported logs
+    (JSON lines, or Parquet: `read_rewarded`).
 
     The combined sums are written as JSON lines under `output_prefix` (a temporary directory by
     default; give a shared path such as gs://… on a distributed runner) and finished here."""
     collected = run_and_collect(
-        lambda pipeline: run(pipeline | "read" >> beam.io.ReadFromText(paths), policies, model_based),
+        lambda pipeline: run(read_rewarded(pipeline, paths), policies, model_based),
         pipeline_args,
         output_prefix,
     )
