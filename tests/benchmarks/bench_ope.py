@@ -3,7 +3,7 @@
 - rounds/s of IPW, SNIPW and DR (reward model given) in memory on one core, tastemaker vs OBP
   0.5.7 (its own venv, `make obp-venv`) on the same arrays — ours includes deriving the target's
   propensities and q̄ from OBP's (n, n_actions, len_list) arrays, and the interval;
-- Beam DirectRunner rounds/s over a generic CSV log of the same rounds (all seven estimators
+- Beam (in-process FnApiRunner) rounds/s over a generic CSV log of the same rounds (all seven estimators
   per policy, cross-fitted model included), next to the in-memory engine reading the same file.
 
     make bench            # or: python -m tests.benchmarks.bench_ope --rounds 1000000
@@ -90,7 +90,7 @@ def bench_beam(rounds: int, n_actions: int, len_list: int) -> None:
     print(f"\nCSV log of {rounds:,} rounds → seven estimators for `greedy` (cross-fitted model), file read included")
     print(f"{'engine':<22}{'seconds':>10}{'rounds/s':>12}")
     print(f"{'memory (numpy)':<22}{memory_s:>10.1f}{rounds / memory_s:>12,.0f}")
-    print(f"{'Beam DirectRunner':<22}{beam_s:>10.1f}{rounds / beam_s:>12,.0f}")
+    print(f"{'Beam FnApiRunner':<22}{beam_s:>10.1f}{rounds / beam_s:>12,.0f}")
     print(f"largest relative difference between the engines' estimates: {worst:.1e}")
 
 

@@ -85,7 +85,8 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         action="append",
         default=[],
         metavar="OPTION",
-        help="a Beam pipeline option, repeatable, e.g. --beam-arg=--runner=FlinkRunner (default DirectRunner)",
+        help="a Beam pipeline option, repeatable, e.g. --beam-arg=--runner=FlinkRunner "
+        "(default: in-process FnApiRunner)",
     )
     ev.add_argument(
         "--beam-output",

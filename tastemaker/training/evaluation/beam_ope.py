@@ -5,7 +5,7 @@ in-memory path, to 1e-9 relative, over the same decisions (home decisions that c
 one only once activated), but computed from per-decision elements and combined sums, so it runs
 on any Beam runner over logs too large for one machine.
 
-    tastemaker evaluate --engine beam --logs 'rewarded-*.jsonl' [--runner DirectRunner] \\
+    tastemaker evaluate --engine beam --logs 'rewarded-*.jsonl' [--beam-arg=--runner=FnApiRunner] \\
         [-- beam pipeline options, e.g. --runner=FlinkRunner --flink_master=host:8081]
 
 IPW's estimate and interval need only (n, Σv, Σv²) of per-decision values. SNIPW needs two
@@ -53,6 +53,9 @@ from tastemaker.training.logs import compact_rows
 from tastemaker.v1 import records_pb2
 
 Cell = tuple[int, int]
+#: the runner without --beam-arg=--runner=…: Beam's in-process runner. (DirectRunner now first
+#: fetches a Prism binary from GitHub at run time, and falls back to this one where it cannot.)
+DEFAULT_RUNNER = "FnApiRunner"
 #: One decision under one key (a policy, or a policy and a page estimator, or a policy's DR terms):
 #: (key, offset, [(cell, weight, value), ...]) over its shown cells. Its IPW-form value is
 #: offset + Σ w·value; its self-normalised form normalises each cell's weights.
@@ -377,14 +380,15 @@ def run_and_collect(
     pipeline_args: Sequence[str] = (),
     output_prefix: str | None = None,
 ) -> dict[str, list[Any]]:
-    """Build and run a pipeline (DirectRunner unless `pipeline_args` say otherwise) whose named
+    """Build and run a pipeline (in this process on Beam's FnApiRunner unless `pipeline_args` say
+    otherwise: DirectRunner would first try to download a Prism binary from GitHub) whose named
     results are written as JSON lines under `output_prefix` (a temporary directory by default; on
     a distributed runner a path the workers and this process share, e.g. gs://…), then read back."""
     workdir = None
     if output_prefix is None:
         workdir = tempfile.mkdtemp(prefix="tastemaker-beam-")
         output_prefix = str(Path(workdir) / "sums")
-    options = PipelineOptions(list(pipeline_args) or ["--runner=DirectRunner"])
+    options = PipelineOptions(list(pipeline_args) or [f"--runner={DEFAULT_RUNNER}"])
     try:
         with beam.Pipeline(options=options) as pipeline:
             outputs = build(pipeline)
@@ -410,7 +414,7 @@ def evaluate_with_beam(
     output_prefix: str | None = None,
     model_based: bool = False,
 ) -> dict[str, Any]:
-    """Run the pipeline (DirectRunner unless `pipeline_args` say otherwise) over exported logs
+    """Run the pipeline (FnApiRunner unless `pipeline_args` say otherwise) over exported logs
     (JSON lines, or Parquet: `read_rewarded`).
 
     The combined sums are written as JSON lines under `output_prefix` (a temporary directory by
