@@ -181,11 +181,16 @@ def _follow_propensities(args: argparse.Namespace) -> int:
 def add_check(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     check = sub.add_parser("check", help="checks on live logs")
     check_sub = check.add_subparsers(dest="check_command", required=True, metavar="WHAT")
+    about = (
+        "are the logged propensities right? Replay (re-run the logging policy on each decision's "
+        "logged candidates) and frequencies (repeated contexts' shown frequencies against their logged "
+        "propensities); exit 3 when either fails"
+    )
     propensities = check_sub.add_parser(
         "propensities",
-        help="are the logged propensities right? Replay (re-run the logging policy on each decision's "
-        "logged candidates) and frequencies (repeated contexts' shown frequencies against their logged "
-        "propensities); exit 3 when either fails",
+        help=about,
+        description=f"{about[0].upper()}{about[1:]}. Once over a log (--logs, or the rewarded topic), or "
+        "alongside serving (--follow).",
     )
     propensities.add_argument(
         "--logs", type=Path, help="a `logs export` file; default: tastemaker.rewarded from TASTEMAKER_KAFKA_BOOTSTRAP"
@@ -207,8 +212,12 @@ def add_check(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         "--window), at a false-alarm rate of --alpha per check (1e-6); Prometheus gauges on --metrics-port "
         "(tastemaker_propensity_check_passed: alert on 0); runs until SIGINT/SIGTERM",
     )
-    propensities.add_argument("--interval", type=float, default=30.0, help="--follow: seconds between checks")
-    propensities.add_argument("--window", type=int, default=5000, help="--follow: decisions the frequency check sees")
+    propensities.add_argument(
+        "--interval", type=float, default=30.0, help="--follow: seconds between checks (default 30)"
+    )
+    propensities.add_argument(
+        "--window", type=int, default=5000, help="--follow: decisions the frequency check sees (default 5000)"
+    )
     propensities.add_argument(
         "--metrics-port", type=int, help="--follow: serve Prometheus metrics here (default TASTEMAKER_METRICS_PORT)"
     )
