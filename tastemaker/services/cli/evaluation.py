@@ -58,7 +58,13 @@ def cmd_logs_export(args: argparse.Namespace) -> int:
 
 
 def add_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    ev = sub.add_parser("evaluate", help="off-policy estimates (IPW, SNIPW, DM, DR, ...) with 95%% intervals")
+    ev = sub.add_parser(
+        "evaluate",
+        help="off-policy estimates (IPW, SNIPW, DM, DR, ...) with 95%% intervals",
+        description="What would other policies have earned on these logs? Off-policy estimates with 95% "
+        "intervals, each estimator's effective sample size and plain-word warnings, and per-row values; "
+        "a target the logs do not support gets no estimate. Exit 2 on bad flags or an unreadable log.",
+    )
     ev.add_argument(
         "--logs",
         type=Path,
@@ -96,14 +102,16 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     ev.add_argument(
         "--estimators",
         help="comma-separated: ipw, snipw, dm, dr, sndr, switch-dr, dr-os "
-        "(default: ipw,snipw for rewarded logs, where each also runs as slate- and cascade-; all for the others)",
+        "(default: ipw,snipw for rewarded logs, where each also runs as slate- and cascade-, and any model-based "
+        "one adds cascade-dr; all for the others)",
     )
     ev.add_argument(
         "--policy",
         action="append",
         metavar="NAME_OR_ENTRY_POINT",
         help="repeatable. Rewarded logs: logging, greedy, uniform-random (the default three), epsilon:E, "
-        "softmax[:T], model:SAVED.json, or MODULE:ATTR / FILE.py:ATTR giving a Strategy (bandits.strategies). "
+        "softmax[:T], squarecb[:GAMMA], model:SAVED.json, model:builtin, or MODULE:ATTR / FILE.py:ATTR giving a "
+        "Strategy (bandits.strategies). "
         "Other formats: "
         "uniform-random (default), greedy, softmax[:T] over the cross-fitted reward model, empirical:OTHER_LOG, "
         "or MODULE:FUNCTION / FILE.py:FUNCTION returning π(a|row) as an (n_rows, n_actions) array",
