@@ -26,7 +26,9 @@ from tastemaker.v1 import api_pb2, api_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "tastemaker.json"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DASHBOARD = DEPLOY / "grafana" / "tastemaker.json"
+ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 
 
 def _sample(text: str, name: str, **labels: str) -> float:
@@ -93,12 +95,8 @@ def test_the_dashboard_queries_only_metrics_that_exist(serving: Serving, channel
     home.RankHome(api_pb2.RankHomeRequest(user_id="dash"), timeout=10)  # labelled series appear once used
     names = _exposed_names(serving)
     dashboard = json.loads(DASHBOARD.read_text())
-    queried = {
-        name
-        for panel in dashboard["panels"]
-        for target in panel["targets"]
-        for name in re.findall(r"\btastemaker_[a-z_]+", target["expr"])
-    }
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    queried = {name for expr in expressions for name in _selected_metrics(expr)}
     assert len(queried) >= 20
     assert queried <= names, sorted(queried - names)
     covered = {name.removesuffix("_total") for name in queried}
@@ -107,3 +105,49 @@ def test_the_dashboard_queries_only_metrics_that_exist(serving: Serving, channel
         "tastemaker_publish_queue_depth", "tastemaker_features_consumer_lag", "tastemaker_joiner_pending",
     }  # fmt: skip
     assert wanted <= covered, sorted(wanted - covered)
+
+
+def _selected_metrics(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects, from a real PromQL parser's syntax tree (an
+    expression that does not parse fails here)."""
+    import promql_parser
+
+    names: set[str] = set()
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names.add(node.name)
+        for child in ("expr", "lhs", "rhs", "vector_selector", "param"):
+            value = getattr(node, child, None)
+            if value is not None and not isinstance(value, (str, int, float)):
+                visit(value)
+        for arg in getattr(node, "args", None) or []:
+            visit(arg)
+
+    visit(promql_parser.parse(expr))
+    return names
+
+
+def test_every_alert_parses_names_exposed_metrics_and_says_what_to_do(serving: Serving, channel: grpc.Channel) -> None:
+    """deploy/prometheus/alerts.yml: each rule's PromQL parses, selects only metrics a real process
+    exposes, has a severity Alertmanager can route and a summary and description for whoever is
+    paged; prometheus.yml loads the file where compose mounts it."""
+    import yaml
+
+    home = api_pb2_grpc.HomeRankingStub(channel)
+    home.RankHome(api_pb2.RankHomeRequest(user_id="alerts"), timeout=10)  # labelled series appear once used
+    names = _exposed_names(serving)
+    rules = [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
+    assert len(rules) >= 6 and len({r["alert"] for r in rules}) == len(rules)
+    selected: set[str] = set()
+    for rule in rules:
+        metrics = _selected_metrics(rule["expr"])
+        assert metrics and metrics <= names, (rule["alert"], sorted(metrics - names))
+        assert rule["labels"]["severity"] in ("page", "ticket"), rule["alert"]
+        assert rule["annotations"]["summary"] and len(rule["annotations"]["description"]) > 80, rule["alert"]
+        selected |= metrics
+    assert {"tastemaker_propensity_check_passed", "tastemaker_published_records_total"} <= selected
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    assert prometheus["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    assert "./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in compose["services"]["prometheus"]["volumes"]
