@@ -24,6 +24,14 @@ def _report() -> dict:
                 "over_time_ipw": [{**estimate, "from_ms": 0, "to_ms": 1}, {**estimate, "from_ms": 1, "to_ms": 2}],
             },
             "uniform-random": {"estimates": {"ipw": {**estimate, "upper": float("inf")}}},
+            # per_row (both engines): each row's interval, and the cascade term's where the logs allow
+            "softmax": {
+                "estimates": {"ipw": estimate},
+                "per_row": [
+                    {"row": 0, "ipw": {**estimate, "value": 0.3125}, "cascade-ipw": {**estimate, "value": 0.2875}},
+                    {"row": 1, "ipw": {**estimate, "value": None, "lower": None, "upper": None}},
+                ],
+            },
         },
     }
 
@@ -36,4 +44,5 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
     for needle in ("greedy", "snipw", "uniform-random", "row 2", "window 2", "5 slots with weight 0"):
         assert needle in text
     assert "&lt;dangerous&gt; &amp; odd" in text  # escaped, not injected
+    assert "<td>0.3125 [0.4, 0.6]</td><td>0.2875 [0.4, 0.6]</td>" in text and "<td>— no support</td>" in text
     assert json.loads(twin.read_text()) == json.loads(json.dumps(_report()))

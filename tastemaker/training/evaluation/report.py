@@ -101,7 +101,9 @@ def _policy_section(policy: str, body: dict[str, Any], colour: str) -> str:
         values = body["per_position_ipw"]
         out.append("<h3>IPW value per position</h3>")
         out.append(_bars_svg(values, [f"position {i}" for i in range(len(values))], "per-position values", colour))
-    if body.get("per_row_ipw"):
+    if body.get("per_row"):
+        out.append(_per_row_section(body["per_row"], colour))
+    elif body.get("per_row_ipw"):
         rows = body["per_row_ipw"]
         out.append("<h3>IPW value per home-page row</h3>")
         out.append(_bars_svg(rows, [f"row {i + 1}" for i in range(len(rows))], "per-row values", colour))
@@ -114,6 +116,34 @@ def _policy_section(policy: str, body: dict[str, Any], colour: str) -> str:
             )
         )
     return "".join(out)
+
+
+def _interval_cell(estimate: dict[str, Any] | None) -> str:
+    if estimate is None:
+        return "<td></td>"
+    if estimate.get("value") is None:
+        return "<td>— no support</td>"
+    return f"<td>{estimate['value']:.4g} [{estimate['lower']:.4g}, {estimate['upper']:.4g}]</td>"
+
+
+def _per_row_section(per_row: list[dict[str, Any]], colour: str) -> str:
+    """Each home-page row's expected reward with its interval: the per-cell IPS of the row's cells
+    and, where the logs allow, the row's term of the page-prefix (cascade) IPS."""
+    cascade = any("cascade-ipw" in entry for entry in per_row)
+    head = "<tr><th>row</th><th>ipw [95%]</th>" + ("<th>cascade-ipw term [95%]</th>" if cascade else "") + "</tr>"
+    rows = "".join(
+        f"<tr><td>row {entry['row'] + 1}</td>{_interval_cell(entry.get('ipw'))}"
+        + (_interval_cell(entry.get("cascade-ipw")) if cascade else "")
+        + "</tr>"
+        for entry in per_row
+    )
+    values = [float(entry["ipw"]["value"] or 0.0) for entry in per_row if "ipw" in entry]
+    labels = [f"row {entry['row'] + 1}" for entry in per_row if "ipw" in entry]
+    return (
+        "<h3>Expected reward per home-page row (a shelf and its cards)</h3>"
+        + _bars_svg(values, labels, "per-row values", colour)
+        + f"<table>{head}{rows}</table>"
+    )
 
 
 def _summary(report: dict[str, Any]) -> str:
