@@ -29,14 +29,7 @@ from tastemaker.training.evaluation.beam_ope import (
     run_and_collect,
 )
 from tastemaker.training.evaluation.log_readers import GENERIC, OBD, Layout
-from tastemaker.training.evaluation.ope import (
-    DROS,
-    MODEL_ONLY,
-    SwitchDR,
-    diagnostics_from_sums,
-    no_estimate,
-    own_diagnostics,
-)
+from tastemaker.training.evaluation.ope import DROS, SwitchDR, diagnostics_from_sums, with_weights
 from tastemaker.training.logs import LogFormatError
 
 BEAM_POLICIES = ("uniform-random", "greedy", "softmax[:T]")
@@ -330,13 +323,8 @@ def evaluate_action_log_with_beam(
             if name in shifts:  # moments of ψ − V̂: shift by V̂ (sndr: its direct part is inside ψ already)
                 shift = shifts[name]
                 s, q = s + count * shift, q + 2 * shift * s + count * shift * shift
-            estimates[name] = dict(normal_interval((count, s, q), s / count, alpha))
-            supported = diagnostics[policy].max_weight > 0
-            if not supported and name in ("ipw", "snipw"):  # no weighting estimate without support
-                estimates[name] = no_estimate(total)
-            elif not supported:
-                estimates[name]["warning"] = MODEL_ONLY
-            estimates[name].update({"interval": "normal", **own_diagnostics(diagnostics[policy])})
+            estimate = normal_interval((count, s, q), s / count, alpha)
+            estimates[name] = with_weights(name, estimate, diagnostics[policy], total)
         report["policies"][policy] = {"estimates": estimates, **diagnostics[policy].as_dict()}
     return report
 

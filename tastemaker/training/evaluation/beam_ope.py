@@ -41,14 +41,7 @@ from tastemaker.features.activation import counted
 from tastemaker.training.evaluation.evaluate import CASCADE_NEEDS_RERUN, slate_data, slot_data, target_propensity
 from tastemaker.training.evaluation.home_policies import logging_strategy, resolve
 from tastemaker.training.evaluation.home_reward_model import CellRewardModel, cascade_q, model_sums, q_arrays
-from tastemaker.training.evaluation.ope import (
-    DROS,
-    MODEL_ONLY,
-    SwitchDR,
-    diagnostics_from_sums,
-    no_estimate,
-    own_diagnostics,
-)
+from tastemaker.training.evaluation.ope import DROS, SwitchDR, diagnostics_from_sums, no_estimate, with_weights
 from tastemaker.training.logs import compact_rows
 from tastemaker.v1 import records_pb2
 
@@ -355,12 +348,9 @@ def _add2(values: Iterable[tuple[float, float]]) -> tuple[float, float]:
 def _weighting(
     key: str, moments: dict[str, Any], influence: dict[str, Any], sums: dict[Any, Any], n: int, alpha: float
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The IPW form (offset + Σ w·v) and the self-normalised form of one key's elements; a
-    weighting key whose weights are all 0 (the target places nothing the logs show) has no
-    estimate, as the in-memory engine says."""
+    """The IPW form (offset + Σ w·v) and the self-normalised form of one key's elements (without
+    support, `ope.with_weights` replaces them by no estimate)."""
     first = moments[key]
-    if not key.endswith(f"{_SEP}dr") and not any(v[1] > 0 for (k, _cell), v in sums.items() if k == key):
-        return no_estimate(n), no_estimate(n)
     value = _snipw_value(sums, n, key)
     count, total, squares = influence[key]
     # the influence stream is ψ − (V̂ − mean offset): shift its moments for the interval's variance
@@ -475,9 +465,7 @@ def evaluate_with_beam(
             per_row.append(entry)
         for name, entry in estimates.items():  # each estimator's own weights: a page's, a prefix's or a cell's
             key = f"{policy}{_SEP}{name.split('-')[0]}" if name.startswith(("slate-", "cascade-")) else policy
-            entry.update({"interval": "normal", **own_diagnostics(diagnostics[key])})
-            if entry["value"] is not None and not diagnostics[key].max_weight > 0:  # a model's value alone
-                entry["warning"] = MODEL_ONLY
+            estimates[name] = with_weights(name, entry, diagnostics[key], n)
         report["policies"][policy] = {"estimates": estimates, **diagnostics[policy].as_dict(), "per_row": per_row}
     return report
 

@@ -380,6 +380,19 @@ def own_diagnostics(diagnostics: WeightDiagnostics) -> dict[str, Any]:
     }
 
 
+def with_weights(name: str, entry: dict[str, Any], diagnostics: WeightDiagnostics, n_decisions: int) -> dict[str, Any]:
+    """A distributed engine's estimate entry, finished as `estimate_dict` finishes the memory
+    engine's: its own weights' diagnostics; a weighting estimator (ipw, snipw and their slate- and
+    cascade- forms) whose weights are all 0 has no estimate; a reward-model one keeps its value, warned."""
+    supported = diagnostics.max_weight > 0
+    if not supported and name.rsplit("-", 1)[-1] in ("ipw", "snipw"):
+        return {**no_estimate(n_decisions), **own_diagnostics(diagnostics)}
+    finished = {**entry, "interval": "normal", **own_diagnostics(diagnostics)}
+    if not supported:
+        finished["warning"] = MODEL_ONLY
+    return finished
+
+
 def no_estimate(n_decisions: int) -> dict[str, Any]:
     """The report entry of a weighting estimate without support (every weight 0)."""
     return {
