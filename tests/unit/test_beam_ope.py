@@ -96,6 +96,14 @@ def test_beam_engine_from_the_command_line(logs, tmp_path: Path, capsys: pytest.
     ipw = report["policies"]["greedy"]["estimates"]["ipw"]
     assert f"decisions: 400   on-policy mean reward: {report['on_policy_mean_reward']:.4f}" in printed
     assert f"{ipw['value']:.4f}  [{ipw['lower']:.4f}, {ipw['upper']:.4f}]" in printed and "per row" in printed
+    # garbage: a clear exit 2 naming what is wrong, nothing half-evaluated; a blank line is nothing
+    good = (directory / "rewarded-0.jsonl").read_text()
+    (tmp_path / "garbage.jsonl").write_text(good + "\nnot json\n")
+    assert main(["evaluate", "--engine", "beam", "--logs", str(tmp_path / "garbage.jsonl")]) == 2
+    assert "1 unreadable (a line is not a RewardedDecision" in capsys.readouterr().err
+    (tmp_path / "garbage.parquet").write_bytes(b"not parquet at all")
+    assert main(["evaluate", "--engine", "beam", "--logs", str(tmp_path / "garbage.parquet")]) == 2
+    capsys.readouterr()
     (tmp_path / "other.jsonl").write_text("{}\n")  # a line of no home decision
     assert main(["evaluate", "--engine", "beam", "--logs", str(tmp_path / "other.jsonl")]) == 2
     assert "no rewarded home decisions" in capsys.readouterr().err

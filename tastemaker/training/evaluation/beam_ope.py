@@ -36,13 +36,14 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     ) from exc
 
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 
 from tastemaker.features.activation import counted
 from tastemaker.training.evaluation.evaluate import CASCADE_NEEDS_RERUN, slate_data, slot_data, target_propensity
 from tastemaker.training.evaluation.home_policies import logging_strategy, resolve
 from tastemaker.training.evaluation.home_reward_model import CellRewardModel, cascade_q, model_sums, q_arrays
 from tastemaker.training.evaluation.ope import DROS, SwitchDR, diagnostics_from_sums, no_estimate, with_weights
-from tastemaker.training.logs import compact_rows
+from tastemaker.training.logs import LogFormatError, compact_rows
 from tastemaker.v1 import records_pb2
 
 Cell = tuple[int, int]
@@ -87,10 +88,37 @@ def decision_cells(rewarded: records_pb2.RewardedDecision, policies: Sequence[st
 _SEP = "\x1f"
 
 
-def _parse(line: str) -> records_pb2.RewardedDecision:
-    """One exported line, written out with its rows at 0, 1, 2, ... (`logs.compact_rows`), as the
-    in-memory engine reads it."""
-    return compact_rows(json_format.Parse(line, records_pb2.RewardedDecision()))
+#: a parsed line or row: ("ok", the decision) or ("bad", why it is not one)
+Parsed = tuple[str, Any]
+
+
+def _parse(line: str) -> list[Parsed]:
+    """One exported JSON line, written out with its rows at 0, 1, 2, ... (`logs.compact_rows`), as
+    the in-memory reader reads it; a blank line is nothing, an unreadable one is counted as bad."""
+    if not line.strip():
+        return []
+    try:
+        return [("ok", compact_rows(json_format.Parse(line, records_pb2.RewardedDecision())))]
+    except (json_format.ParseError, LogFormatError) as exc:
+        return [("bad", f"a line is not a RewardedDecision: {exc}")]
+
+
+def _parse_record(row: dict[str, Any]) -> list[Parsed]:
+    """One Parquet export row's serialized `record`."""
+    try:
+        return [("ok", compact_rows(records_pb2.RewardedDecision.FromString(row["record"] or b"")))]
+    except (DecodeError, LogFormatError) as exc:
+        return [("bad", f"a row's `record` is not a RewardedDecision: {exc}")]
+
+
+def _count_and_first(values: Iterable[tuple[int, str | None]]) -> tuple[int, str | None]:
+    """Bad lines: how many, and one of their reasons (the same one on every runner)."""
+    count, first = 0, None
+    for n, reason in values:
+        count += n
+        if reason is not None and (first is None or reason < first):
+            first = reason
+    return count, first
 
 
 def _kind(rewarded: records_pb2.RewardedDecision) -> str:
@@ -224,16 +252,21 @@ def read_rewarded(pipeline: beam.Pipeline, paths: str) -> beam.PCollection:
     """Rewarded decisions from `tastemaker logs export` files: JSON lines, or Parquet (a path or glob
     ending in .parquet: each row's serialized `record`), rows compacted as the in-memory reader does."""
     if paths.endswith(".parquet"):
-        return (
-            pipeline
-            | "read" >> beam.io.ReadFromParquet(paths, columns=["record"])
-            | "parse" >> beam.Map(lambda row: compact_rows(records_pb2.RewardedDecision.FromString(row["record"])))
-        )
-    return pipeline | "read" >> beam.io.ReadFromText(paths) | "parse" >> beam.Map(_parse)
+        rows = pipeline | "read" >> beam.io.ReadFromParquet(paths, columns=["record"])
+        return rows | "parse" >> beam.FlatMap(_parse_record)
+    return pipeline | "read" >> beam.io.ReadFromText(paths) | "parse" >> beam.FlatMap(_parse)
 
 
-def run(parsed: beam.PCollection, policies: Sequence[str], model_based: bool = False) -> dict[str, beam.PCollection]:
-    """Wire the pipeline on a PCollection of rewarded decisions; returns the result PCollections."""
+def run(tagged: beam.PCollection, policies: Sequence[str], model_based: bool = False) -> dict[str, beam.PCollection]:
+    """Wire the pipeline on a PCollection of parsed lines (`read_rewarded`); returns the result
+    PCollections. Unreadable lines are counted (`bad`): the caller evaluates nothing if any."""
+    parsed = tagged | "readable" >> beam.Filter(lambda p: p[0] == "ok") | "decision" >> beam.Map(lambda p: p[1])
+    bad = (
+        tagged
+        | "unreadable" >> beam.Filter(lambda p: p[0] == "bad")
+        | "reason" >> beam.Map(lambda p: (1, p[1]))
+        | "count unreadable" >> beam.CombineGlobally(_count_and_first)
+    )
     decisions = parsed | "counted home decisions" >> beam.Filter(lambda d: _kind(d) == "counted")
     unactivated = (
         parsed
@@ -265,8 +298,8 @@ def run(parsed: beam.PCollection, policies: Sequence[str], model_based: bool = F
         | "sum rewards" >> beam.CombineGlobally(_sum_tuples)
     )
     outputs = {
-        "n": n, "n_unactivated": unactivated, "ipw": ipw, "sums": sums, "snipw": influence, "per_row": per_row,
-        "weights": weights, "on_policy": on_policy,
+        "bad": bad, "n": n, "n_unactivated": unactivated, "ipw": ipw, "sums": sums, "snipw": influence,
+        "per_row": per_row, "weights": weights, "on_policy": on_policy,
     }  # fmt: skip
     if model_based:
         outputs.update(run_model_based(decisions, policies, n))
@@ -414,6 +447,9 @@ def evaluate_with_beam(
         pipeline_args,
         output_prefix,
     )
+    bad_lines, reason = collected["bad"][0] if collected.get("bad") else (0, None)
+    if bad_lines:
+        raise LogFormatError(f"{paths}: {bad_lines} unreadable ({reason}); nothing was evaluated")
     if not collected.get("n") or not collected["n"][0]:
         unactivated = int(collected["n_unactivated"][0]) if collected.get("n_unactivated") else 0
         raise ValueError(
