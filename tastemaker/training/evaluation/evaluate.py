@@ -261,16 +261,16 @@ def evaluate(
         report["notes"] = [CASCADE_NEEDS_RERUN]
     model = CellRewardModel.fit(home) if any(e.needs_reward_model for e in estimators) else None
     weighting = [e for e in estimators if not e.needs_reward_model]
+    rows, cols = page_grid(home)
     for given in policies:
         policy = given if isinstance(given, HomePolicy) else resolve(given)
         name = policy.name
         target = target_propensity(home, policy)
         q_target = None
         if model is not None:
-            q_logged, q_target = q_arrays(home, model, policy, *page_grid(home))
+            q_logged, q_target = q_arrays(home, model, policy, rows, cols)
             data = SlotData(data.rewards, data.logged_propensity, data.mask, q_logged)
         estimates = {e.name: estimate_dict(e, data, target, q_target, bootstrap) for e in estimators}
-        rows, cols = page_grid(home)
         per_row = _per_row(data, target, rows, cols, bootstrap)
         if slates:
             for prefix, cascade in (("slate", False), ("cascade", True))[: 2 if rerunnable else 1]:
