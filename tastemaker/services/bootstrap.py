@@ -196,8 +196,7 @@ def sticker_service_for(
         return store.read_item_counts(user_id, STICKER_SENDS, sticker_ids)
 
     service = StickerService(
-        bundle.encoder,
-        bundle.index,
+        bundle,
         EpsilonGreedy(settings.epsilon),
         publisher.publish,
         topic,
@@ -205,13 +204,12 @@ def sticker_service_for(
         decision_ids=decision_ids_of(settings),
         reward_window_ms=int(settings.reward_window_s * 1000),
         log_policy=log_policy_of(settings),
-        catalog=bundle.catalog,
         candidates=settings.sticker_candidates,
     )
     if registry is not None:
         watcher = ModelWatcher(
             registry,
-            lambda b: service.swap(b.encoder, b.index, b.catalog),
+            service.swap,
             settings.model_refresh_s,
             load=load_bundle,
             errors=(EncoderError, RegistryError, ValueError, OSError),

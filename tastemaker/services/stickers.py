@@ -1,6 +1,7 @@
 """SuggestStickers: encode the message, find candidates in the ANN index (filtered to the user's
-language), re-rank them with an exploration strategy over similarity + 0.1·log(1 + the user's sends
-of each sticker, from the feature store's `sticker.sends`), and log the decision — similarity and
+language) and, for a bundle trained on pairs, among its head's likeliest stickers; re-rank them with
+an exploration strategy over the model score (`stickers/scoring.py`) + 0.1·log(1 + the user's sends
+of each sticker, from the feature store's `sticker.sends`), and log the decision — model score and
 sends of every candidate, every suggestion's propensity — like the home page's.
 
 Garbage in gets a clear error or a sensible answer: an empty message is INVALID_ARGUMENT naming
@@ -28,15 +29,15 @@ from tastemaker.services.exploration import exploration_log
 from tastemaker.services.limits import MAX_STICKERS, check_id
 from tastemaker.services.privacy import LogPolicy
 from tastemaker.services.security import current_client
+from tastemaker.stickers.bundle import Bundle
 from tastemaker.stickers.catalog import LANGUAGES, Sticker
-from tastemaker.stickers.encoder import StickerEncoder
-from tastemaker.stickers.index import IndexHolder
+from tastemaker.stickers.scoring import candidates
 from tastemaker.stickers.text import MAX_MESSAGE_CHARS, normalise
 from tastemaker.v1 import records_pb2
 
 MAX_K = MAX_STICKERS
 CANDIDATES = 50
-#: score = similarity + ENGAGEMENT_WEIGHT · log(1 + the user's sends of the sticker)
+#: score = model score + ENGAGEMENT_WEIGHT · log(1 + the user's sends of the sticker)
 ENGAGEMENT_WEIGHT = 0.1
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,7 @@ class SuggestResult:
 class StickerService:
     def __init__(
         self,
-        encoder: StickerEncoder,
-        index: IndexHolder,
+        bundle: Bundle,
         strategy: Strategy | None = None,
         publish: Callable[[str, bytes, bytes | None, dict[str, bytes] | None], bool] = lambda *a: True,
         decisions_topic: str = Topics().decisions,
@@ -69,12 +69,11 @@ class StickerService:
         decision_ids: DecisionIds | None = None,
         reward_window_ms: int = 30_000,
         log_policy: LogPolicy | None = None,
-        catalog: dict[str, Sticker] | None = None,
         candidates: int = CANDIDATES,
     ) -> None:
         self._candidates = candidates
-        #: what a request reads once: the encoder, the index it built and the catalog, swapped together
-        self._model = (encoder, index, catalog or {})
+        #: what a request reads once: the encoder, the index it built, the head and the catalog, swapped together
+        self._bundle = bundle
         self._decision_ids = decision_ids or DecisionIds()
         self._log_policy = log_policy or LogPolicy()
         #: how long a ReportOutcome for a suggestion is accepted (when decision ids are signed)
@@ -88,17 +87,16 @@ class StickerService:
 
     @property
     def catalog(self) -> dict[str, Sticker]:
-        return self._model[2]
+        return self._bundle.catalog
 
     @property
     def version(self) -> str:
-        encoder, holder, _ = self._model
-        return f"{encoder.version}+{holder.index.version}"
+        return f"{self._bundle.encoder.version}+{self._bundle.index.index.version}"
 
-    def swap(self, encoder: StickerEncoder, index: IndexHolder, catalog: dict[str, Sticker]) -> None:
+    def swap(self, bundle: Bundle) -> None:
         """Serve another bundle from the next request on (one assignment: a request in flight
         finishes with the bundle it started with)."""
-        self._model = (encoder, index, catalog)
+        self._bundle = bundle
 
     def suggest(self, user_id: str, message: str, language: str = "", k: int = 5) -> SuggestResult:
         check_id("user_id", user_id)
@@ -110,23 +108,21 @@ class StickerService:
             raise InvalidArgument("k", f"must be in [0, {MAX_K}] (0 = 5), got {k}")
         k = k or 5
         text = message[:MAX_MESSAGE_CHARS]
-        encoder, holder, _ = self._model  # one bundle for the whole request
+        bundle = self._bundle  # one bundle for the whole request
+        encoder, index = bundle.encoder, bundle.index.index
         vector = encoder.messages([text])[0]
         if not vector.any():  # the encoder maps a text without features to the zero vector
             raise InvalidArgument("message", "has nothing to match on after normalisation")
-        index = holder.index
-        hits = index.search(vector, self._candidates, language=language or None)
-        if not hits:
+        ids, _, model_score = candidates(bundle, text, vector, self._candidates, language or None)
+        if not ids:
             raise InvalidArgument("language", f"no sticker has phrases in {language!r}")
-        ids = tuple(m.sticker_id for m, _ in hits)
-        similarity = np.array([s for _, s in hits])
         sends = np.zeros(len(ids))
         if self._engagement is not None:
             try:
                 sends = np.asarray(self._engagement(user_id, ids), dtype=np.float64)
             except Exception as exc:  # a feature-store outage degrades the re-rank, it does not fail it
-                log.warning("sticker features unavailable for %s, ranking by similarity: %s", user_id, exc)
-        scores = similarity + ENGAGEMENT_WEIGHT * np.log1p(sends)
+                log.warning("sticker features unavailable for %s, ranking by the model score: %s", user_id, exc)
+        scores = model_score + ENGAGEMENT_WEIGHT * np.log1p(sends)
         placement = rank_with_constraints(
             self._strategy, Candidates(ids, scores, np.column_stack([np.ones(len(ids)), scores])), k, self._rng
         )
@@ -141,7 +137,7 @@ class StickerService:
             exploration=exploration_log(self._strategy, len(ids), k),
             context=self._log_policy.context({"language": language, "message": normalise(text)[:200]}),
             feature_names=sticker_names(ids),
-            feature_values=similarity.tolist() + sends.tolist(),
+            feature_values=model_score.tolist() + sends.tolist(),
             ranking_propensity=placement.ranking_probability,
             client_id=current_client.get(),
         )

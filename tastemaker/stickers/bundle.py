@@ -2,8 +2,9 @@
 
     <dir>/encoder/   encoder.npz + manifest.json (`stickers/encoder.py`)
     <dir>/index/     vectors.npy + ids.json + manifest.json (`stickers/index.py`)
+    <dir>/head/      head.npz + manifest.json (`stickers/head.py`), when trained on pairs
     <dir>/catalog.jsonl
-    <dir>/manifest.json  kind, version (the encoder's), metrics; what the model registry reads
+    <dir>/manifest.json  kind, version (the encoder's), head_weight, metrics; what the model registry reads
 
 `tastemaker stickers train` writes it; serving loads it from `TASTEMAKER_STICKER_MODEL`, or follows
 the registry's current `stickers` version (`TASTEMAKER_MODEL_REGISTRY`).
@@ -19,6 +20,7 @@ from typing import Any
 
 from tastemaker.stickers.catalog import Sticker, read_catalog
 from tastemaker.stickers.encoder import StickerEncoder, load_encoder, save_encoder
+from tastemaker.stickers.head import StickerHead, load_head, save_head
 from tastemaker.stickers.index import IndexHolder, StickerIndex, StickerMeta
 
 
@@ -27,6 +29,10 @@ class Bundle:
     encoder: StickerEncoder
     index: IndexHolder
     catalog: dict[str, Sticker]
+    #: learned from (message, sticker) pairs; None when the bundle learned from the catalog alone
+    head: StickerHead | None = None
+    #: the head's share of the blend (`head.blend`)
+    head_weight: float = 0.0
 
 
 def build_index(encoder: StickerEncoder, stickers: list[Sticker], version: str, backend: str = "auto") -> StickerIndex:
@@ -35,6 +41,8 @@ def build_index(encoder: StickerEncoder, stickers: list[Sticker], version: str, 
 
 
 BUNDLE_FORMAT = "tastemaker.sticker-bundle/1"
+#: the head's share of the blend when a bundle has one (`stickers train --head-weight`)
+DEFAULT_HEAD_WEIGHT = 0.5
 
 
 def save_bundle(
@@ -43,14 +51,21 @@ def save_bundle(
     stickers: list[Sticker],
     catalog_file: Path,
     manifest: dict[str, Any] | None = None,
+    head: StickerHead | None = None,
+    head_weight: float = DEFAULT_HEAD_WEIGHT,
 ) -> StickerIndex:
     """Write the bundle; `manifest` adds to its manifest.json (metrics, the data it learned from)."""
+    if not 0.0 <= head_weight <= 1.0:
+        raise ValueError(f"`head_weight` must be in [0, 1], got {head_weight}")
     save_encoder(encoder, directory / "encoder")
+    if head is not None:
+        save_head(head, directory / "head")
     index = build_index(encoder, stickers, f"{encoder.version}-index")
     index.save(directory / "index")
     shutil.copyfile(catalog_file, directory / "catalog.jsonl")
-    head = {"format": BUNDLE_FORMAT, "kind": "stickers", "version": encoder.version, "stickers": len(stickers)}
-    (directory / "manifest.json").write_text(json.dumps({**head, **(manifest or {})}, indent=2), encoding="utf-8")
+    top = {"format": BUNDLE_FORMAT, "kind": "stickers", "version": encoder.version, "stickers": len(stickers),
+           "head_weight": head_weight if head is not None else 0.0}  # fmt: skip
+    (directory / "manifest.json").write_text(json.dumps({**top, **(manifest or {})}, indent=2), encoding="utf-8")
     return index
 
 
@@ -58,4 +73,8 @@ def load_bundle(directory: Path) -> Bundle:
     encoder = load_encoder(directory / "encoder")
     index = StickerIndex.load(directory / "index")
     catalog = {s.sticker_id: s for s in read_catalog(directory / "catalog.jsonl")}
-    return Bundle(encoder, IndexHolder(index), catalog)
+    if not (directory / "head").is_dir():
+        return Bundle(encoder, IndexHolder(index), catalog)
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    weight = float(manifest.get("head_weight", DEFAULT_HEAD_WEIGHT))
+    return Bundle(encoder, IndexHolder(index), catalog, load_head(directory / "head"), weight)

@@ -96,6 +96,7 @@ class StickerIndex:
             raise ValueError("one vector per sticker")
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.meta = list(meta)
+        self._positions = {m.sticker_id: i for i, m in enumerate(self.meta)}
         self.version = version
         if backend == "auto":
             backend = "scann" if len(meta) >= SCANN_MIN_SIZE else "exact"
@@ -104,6 +105,10 @@ class StickerIndex:
 
     def __len__(self) -> int:
         return len(self.meta)
+
+    def position(self, sticker_id: str) -> int | None:
+        """The sticker's row in `vectors` and `meta`, None when it is not indexed."""
+        return self._positions.get(sticker_id)
 
     def search(
         self, query: np.ndarray, k: int, language: str | None = None, pack: str | None = None

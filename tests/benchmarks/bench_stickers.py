@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from tastemaker.services.stickers import StickerService
-from tastemaker.stickers.bundle import build_index, load_bundle
+from tastemaker.stickers.bundle import Bundle, build_index, load_bundle
 from tastemaker.stickers.catalog import Phrases, Sticker, read_catalog
 from tastemaker.stickers.encoder import StickerEncoder
 from tastemaker.stickers.index import IndexHolder
@@ -329,7 +329,7 @@ def end_to_end(encoder: StickerEncoder, stickers: list[Sticker], size: int, requ
     start = time.perf_counter()
     index = build_index(encoder, everything, "bench")
     built = time.perf_counter() - start
-    service = StickerService(encoder, IndexHolder(index), rng=np.random.default_rng(1))
+    service = StickerService(Bundle(encoder, IndexHolder(index), {}), rng=np.random.default_rng(1))
     texts = [s.phrases["en"].name for s in stickers]
     latencies = []
     for i in range(requests):

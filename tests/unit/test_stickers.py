@@ -63,14 +63,14 @@ def test_served_embeddings_equal_the_tensorflow_model(trained) -> None:  # type:
 )
 def test_fitting_stickers_in_four_kinds_of_query(trained, text: str, lang: str, expect: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
     bundle = load_bundle(trained[2])
-    service = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0))
+    service = StickerService(bundle, EpsilonGreedy(0.0))
     names = _names(bundle, service.suggest("u", text, lang, 5).suggestions)
     assert any(word in name for name in names for word in expect), (text, names)
 
 
 def test_garbage_gets_a_clear_error_or_a_sensible_answer(trained) -> None:  # type: ignore[no-untyped-def]
     bundle = load_bundle(trained[2])
-    service = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0))
+    service = StickerService(bundle, EpsilonGreedy(0.0))
     for empty in ("", "   \n\t "):
         with pytest.raises(InvalidArgument) as info:
             service.suggest("u", empty, "en", 5)
@@ -85,7 +85,7 @@ def test_garbage_gets_a_clear_error_or_a_sensible_answer(trained) -> None:  # ty
 
 def test_logged_propensities_match_suggestion_frequencies(trained) -> None:  # type: ignore[no-untyped-def]
     bundle = load_bundle(trained[2])
-    service = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.3), rng=np.random.default_rng(0))
+    service = StickerService(bundle, EpsilonGreedy(0.3), rng=np.random.default_rng(0))
     n, counts, logged = 20_000, Counter(), {}
     for _ in range(n):
         result = service.suggest("u", "red heart", "en", 3)
@@ -100,7 +100,7 @@ def test_logged_propensities_match_suggestion_frequencies(trained) -> None:  # t
 def test_index_swaps_under_concurrent_requests_fail_none_and_new_stickers_need_no_retrain(trained) -> None:  # type: ignore[no-untyped-def]
     result, subset, directory = trained
     bundle = load_bundle(directory)
-    service = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.1))
+    service = StickerService(bundle, EpsilonGreedy(0.1))
     errors: list[BaseException] = []
     stop = threading.Event()
 
@@ -127,7 +127,7 @@ def test_index_swaps_under_concurrent_requests_fail_none_and_new_stickers_need_n
     assert bundle.index.swaps == 5 and bundle.index.index.version == "v4"
     # the sticker added after training, found by its phrases alone (its id was never trained)
     bundle.index.swap(build_index(result.encoder, subset + [rocket], "with-new-sticker"))
-    greedy = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0))
+    greedy = StickerService(bundle, EpsilonGreedy(0.0))
     found = [s.sticker_id for s in greedy.suggest("u", "birthday cat", "en", 5).suggestions]
     assert "custom-birthday-cat" in found, found
 
@@ -164,7 +164,7 @@ def test_suggest_stickers_over_grpc(trained) -> None:  # type: ignore[no-untyped
         default_max_shelves=3, default_max_cards=3, reward_window_s=1.0,
     )  # fmt: skip
     published = []
-    stickers = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.1), lambda *a: published.append(a) or True)
+    stickers = StickerService(bundle, EpsilonGreedy(0.1), lambda *a: published.append(a) or True)
     server = build_server(home, FeedbackService(lambda *a: True, "unused"), port=0, stickers=stickers)
     server.start()
     try:
@@ -186,14 +186,14 @@ def test_suggest_stickers_over_grpc(trained) -> None:  # type: ignore[no-untyped
 
 def test_the_users_sends_move_a_sticker_up_and_an_outage_only_degrades(trained) -> None:  # type: ignore[no-untyped-def]
     bundle = load_bundle(trained[2])
-    plain = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0))
+    plain = StickerService(bundle, EpsilonGreedy(0.0))
     before = [s.sticker_id for s in plain.suggest("u", "happy birthday", "en", 10).suggestions]
     favourite = before[-1]  # the 10th: a user who sends it all the time
 
     def sends(user_id: str, ids) -> np.ndarray:  # type: ignore[no-untyped-def]
         return np.array([500.0 if i == favourite else 0.0 for i in ids])
 
-    personal = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0), engagement=sends)
+    personal = StickerService(bundle, EpsilonGreedy(0.0), engagement=sends)
     result = personal.suggest("u", "happy birthday", "en", 10)
     after = [s.sticker_id for s in result.suggestions]
     assert after.index(favourite) < before.index(favourite)
@@ -203,7 +203,7 @@ def test_the_users_sends_move_a_sticker_up_and_an_outage_only_degrades(trained) 
     def broken(user_id: str, ids) -> np.ndarray:  # type: ignore[no-untyped-def]
         raise ConnectionError("redis is down")
 
-    degraded = StickerService(bundle.encoder, bundle.index, EpsilonGreedy(0.0), engagement=broken)
+    degraded = StickerService(bundle, EpsilonGreedy(0.0), engagement=broken)
     assert [s.sticker_id for s in degraded.suggest("u", "happy birthday", "en", 10).suggestions] == before
 
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tastemaker.services.cli.common import (
     UsageError,
     _load_rewarded,
     _settings,
 )
+from tastemaker.stickers.bundle import DEFAULT_HEAD_WEIGHT
+
+if TYPE_CHECKING:
+    from tastemaker.stickers.bundle import Bundle
+    from tastemaker.training.modeling.sticker_pairs import StickerPair
 
 
 def cmd_stickers_import_cldr(args: argparse.Namespace) -> int:
@@ -23,18 +29,40 @@ def cmd_stickers_import_cldr(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(paths: list[Path], catalog: set[str]) -> list[StickerPair]:
+    """The pairs of every file; skipped lines are reported on stderr with their line numbers."""
+    import sys
+
+    from tastemaker.training.modeling.sticker_pairs import PairsError, read_pairs
+
+    out: list[StickerPair] = []
+    for path in paths:
+        try:
+            read = read_pairs(path, catalog)
+        except PairsError as exc:
+            raise UsageError(f"--pairs {exc}") from exc
+        if read.problems:
+            print(f"warning: {read.summary()}", file=sys.stderr)
+        out += read.pairs
+    return out
+
+
 def cmd_stickers_train(args: argparse.Namespace) -> int:
     from tastemaker.stickers.bundle import save_bundle
     from tastemaker.stickers.catalog import CatalogError, read_catalog
+    from tastemaker.training.modeling.sticker_logs import LoggedPair
     from tastemaker.training.modeling.sticker_training import train_encoder
 
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--dim", args.dim)):
         if value <= 0:
             raise UsageError(f"{flag} must be positive, got {value}")
+    if not 0.0 <= args.head_weight <= 1.0:
+        raise UsageError(f"--head-weight must be in [0, 1], got {args.head_weight}")
     try:
         stickers = read_catalog(args.catalog)
     except CatalogError as exc:
         raise UsageError(str(exc)) from exc
+    pairs = _pairs(args.pairs or [], {s.sticker_id for s in stickers})
     logged = []
     if args.logs is not None:
         from tastemaker.training.modeling.sticker_logs import logged_pairs
@@ -45,23 +73,62 @@ def cmd_stickers_train(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from exc
         if not logged:
             raise UsageError(f"{args.logs} holds no sticker sent after a SuggestStickers decision")
+    # a message with several fitting stickers is one draw among them
+    sent = [LoggedPair(p.text, sid, 1.0 / len(p.sticker_ids)) for p in pairs for sid in p.sticker_ids]
     trained = train_encoder(
-        stickers, version=args.version, epochs=args.epochs, logged=logged, hold_out_names=args.hold_out_names,
+        stickers, version=args.version, epochs=args.epochs, logged=logged + sent, hold_out_names=args.hold_out_names,
         batch_size=args.batch_size, dim=args.dim,
     )  # fmt: skip
-    index = save_bundle(args.out, trained.encoder, stickers, args.catalog)
-    print(f"trained {trained.encoder.version} on {trained.pairs:,} pairs ({trained.logged_pairs:,} from the logs) "
-          f"in {trained.seconds:.0f} s; "
+    head = None
+    if sent:
+        from tastemaker.training.modeling.sticker_head_training import train_head
+
+        learned = train_head([p.message for p in sent], [p.sticker_id for p in sent], [p.weight for p in sent])
+        head = learned.head
+        print(f"trained the chat head on {len(pairs):,} messages ({len(head.labels)} stickers, "
+              f"{len(head.rows):,} features, {learned.epochs} epochs) in {learned.seconds:.0f} s")  # fmt: skip
+    manifest = {"pairs": len(pairs), "pairs_files": [str(p) for p in args.pairs or []]}
+    index = save_bundle(args.out, trained.encoder, stickers, args.catalog, manifest, head, args.head_weight)
+    print(f"trained {trained.encoder.version} on {trained.pairs:,} pairs ({trained.logged_pairs:,} from the logs "
+          f"and --pairs) in {trained.seconds:.0f} s; "
           f"indexed {len(index)} stickers ({index.backend}) → {args.out}")  # fmt: skip
     print(f"serve it with TASTEMAKER_STICKER_MODEL={args.out}")
+    return 0
+
+
+def _bundle(model: str) -> Bundle:
+    from tastemaker.stickers.bundle import load_bundle
+    from tastemaker.stickers.encoder import EncoderError
+    from tastemaker.stickers.head import HeadError
+
+    try:
+        return load_bundle(Path(model))
+    except (EncoderError, HeadError, ValueError, OSError) as exc:
+        raise UsageError(f"--model {model}: {exc}") from exc
+
+
+def cmd_stickers_evaluate(args: argparse.Namespace) -> int:
+    from tastemaker.optional import MissingExtra
+    from tastemaker.training.evaluation.sticker_quality import format_table, rank_bm25, rank_model, table
+
+    bundle = _bundle(args.model)
+    pairs = _pairs(args.pairs, set(bundle.catalog))
+    try:
+        bm25 = rank_bm25(bundle, pairs)
+    except MissingExtra as exc:
+        raise UsageError(str(exc)) from exc
+    model = rank_model(bundle, pairs)
+    head = f", head weight {bundle.head_weight:g}" if bundle.head is not None else ", no head"
+    files = ", ".join(map(str, args.pairs))
+    print(f"{args.model} ({bundle.encoder.version}{head}) on {len(pairs):,} messages of {files}, "
+          f"ranked among {len(bundle.index.index):,} stickers; BM25 over the same catalog's phrases")  # fmt: skip
+    print(format_table(table(pairs, model, bm25)))
     return 0
 
 
 def cmd_stickers_suggest(args: argparse.Namespace) -> int:
     from tastemaker.services.errors import InvalidArgument
     from tastemaker.services.stickers import StickerService
-    from tastemaker.stickers.bundle import load_bundle
-    from tastemaker.stickers.encoder import EncoderError
 
     try:
         args.text.encode("utf-8")
@@ -70,11 +137,8 @@ def cmd_stickers_suggest(args: argparse.Namespace) -> int:
     model = args.model or _settings(args).sticker_model
     if not model:
         raise UsageError("give --model DIR or set TASTEMAKER_STICKER_MODEL (`tastemaker stickers train --out DIR`)")
-    try:
-        bundle = load_bundle(Path(model))
-    except (EncoderError, ValueError, OSError) as exc:
-        raise UsageError(f"--model {model}: {exc}") from exc
-    service = StickerService(bundle.encoder, bundle.index, rng=__import__("numpy").random.default_rng(args.seed))
+    bundle = _bundle(model)
+    service = StickerService(bundle, rng=__import__("numpy").random.default_rng(args.seed))
     try:
         result = service.suggest("cli", args.text, args.lang or "", args.k)
     except InvalidArgument as exc:
@@ -113,9 +177,33 @@ def add_stickers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         help="rewarded decisions (.jsonl/.parquet export): also learn from (message, sent sticker) pairs",
     )  # fmt: skip
     st_train.add_argument(
+        "--pairs", type=Path, action="append", metavar="FILE",
+        help="(message, sticker) pairs to learn from, JSON lines {\"text\": …, \"sticker_id\": …} (or \"stickers\": "
+             "[…], several fitting ones): an app's send history, a chat corpus, a public data set; repeatable. "
+             "Trains the chat head beside the encoder; bad lines are reported with their line numbers and skipped",
+    )  # fmt: skip
+    st_train.add_argument(
+        "--head-weight", type=float, default=DEFAULT_HEAD_WEIGHT,
+        help=f"the chat head's share of the served blend, in [0, 1] (default {DEFAULT_HEAD_WEIGHT:g}; "
+             "used only with --pairs)",
+    )  # fmt: skip
+    st_train.add_argument(
         "--ips-clip", type=float, default=10.0, help="clip of a logged pair's 1/propensity weight (0: unweighted)"
     )
     st_train.set_defaults(func=cmd_stickers_train)
+    st_eval = stickers_sub.add_parser(
+        "evaluate",
+        help="hit@1, hit@10, MRR and macro-F1 of a bundle on (message, sticker) pairs, per language, beside BM25",
+        description="Rank the bundle's whole catalog for each message of the pairs files (as served, without "
+        "exploration or the per-user re-rank) and print, per language and overall, hit@1, hit@10, MRR and the "
+        "macro-F1 of the top suggestion, beside BM25 over the same catalog's phrases in the same run.",
+    )  # fmt: skip
+    st_eval.add_argument("--model", required=True, help="bundle directory (`stickers train --out`)")
+    st_eval.add_argument(
+        "--pairs", type=Path, required=True, action="append", metavar="FILE",
+        help="JSON lines {\"text\", \"sticker_id\" or \"stickers\", optional \"language\"}; repeatable",
+    )  # fmt: skip
+    st_eval.set_defaults(func=cmd_stickers_evaluate)
     st_suggest = stickers_sub.add_parser("suggest", help="stickers for a message, as SuggestStickers answers")
     st_suggest.add_argument("text", help="the message")
     st_suggest.add_argument("--lang", choices=("en", "hi", "bn", "ta", "te", "mr", "gu", "kn", "ml", "pa"))

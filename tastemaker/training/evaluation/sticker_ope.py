@@ -98,10 +98,11 @@ def logged_sends(decision: records_pb2.DecisionLog) -> np.ndarray:
 
 
 def encoder_scorer(bundle: Path) -> Scorer:
-    """Scores of a sticker bundle: its similarity between the logged message and each candidate
-    (candidates it does not know are embedded from their phrases, as serving does), plus the
-    engagement term. Embeddings are computed once per sticker."""
+    """Scores of a sticker bundle: its model score (similarity, or the blend with its head) of the
+    logged message and each candidate (candidates it does not know are embedded from their phrases,
+    as serving does), plus the engagement term. Embeddings are computed once per sticker."""
     from tastemaker.stickers.bundle import load_bundle
+    from tastemaker.stickers.head import blend
 
     loaded = load_bundle(bundle)
     cache: dict[str, np.ndarray] = {}
@@ -118,8 +119,13 @@ def encoder_scorer(bundle: Path) -> Scorer:
 
     def score(decision: records_pb2.DecisionLog) -> np.ndarray:
         ids = list(decision.shown[0].card_candidates.item_ids)
-        message = loaded.encoder.messages([decision.context.get("message", "")])[0]
-        return vectors(ids) @ message + ENGAGEMENT_WEIGHT * np.log1p(logged_sends(decision))
+        text = decision.context.get("message", "")
+        similarity = vectors(ids) @ loaded.encoder.messages([text])[0]
+        if loaded.head is not None and loaded.head_weight > 0:
+            similarity = blend(
+                similarity[None, :].astype(np.float64), tuple(ids), loaded.head, [text], loaded.head_weight
+            )[0]
+        return similarity + ENGAGEMENT_WEIGHT * np.log1p(logged_sends(decision))
 
     return score
 

@@ -1,0 +1,115 @@
+"""`tastemaker stickers train --pairs` then `stickers evaluate`, as a user runs them, on a custom
+catalog of 20 stickers with one that is no emoji: the bundle learns the pairs' words, serves them,
+and bad input is a line-numbered warning or exit 2 with one line — never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tastemaker.services.cli import main
+from tastemaker.stickers.bundle import load_bundle
+from tastemaker.stickers.catalog import Phrases, Sticker, read_catalog, write_catalog
+from tests.support.stickers import CATALOG
+
+pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.timeout(600)
+
+#: (what people write, the sticker they send): words no catalog phrase holds
+CHAT = {
+    "emoji-1f634": ["gn", "gud nite", "good nyt", "shubh ratri", "nyt nyt all", "so sleepy gn"],
+    "emoji-1f64f": ["thx", "thanks a ton", "tysm", "shukriya", "dhanyavaad ji", "thanku"],
+    "team-mascot": ["go team", "we won", "matchday", "up the blues", "come on lads", "what a goal"],
+}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    if not CATALOG.is_file():
+        pytest.fail(f"{CATALOG} is missing: run `make stickers-catalog`")
+    directory = tmp_path_factory.mktemp("pairs")
+    cldr = {s.sticker_id: s for s in read_catalog(CATALOG)}
+    mascot = Sticker("team-mascot", "", "club", {"en": Phrases("club mascot", ("mascot", "club", "badge"))})
+    chosen = [cldr[i] for i in ("emoji-1f634", "emoji-1f64f")] + [mascot]
+    chosen += [s for s in list(cldr.values())[:200:12] if s.sticker_id not in CHAT][: 20 - len(chosen)]
+    write_catalog(chosen, directory / "catalog.jsonl")
+    lines = [json.dumps({"text": f"{text}{suffix}", "sticker_id": sid})
+             for sid, texts in CHAT.items() for text in texts for suffix in ("", " yaar", " lol", "!!")]  # fmt: skip
+    lines.insert(3, "{broken json")
+    lines.insert(7, json.dumps({"text": "", "sticker_id": "emoji-1f634"}))
+    lines.insert(9, json.dumps({"text": "hi", "sticker_id": "no-such-sticker"}))
+    (directory / "train.jsonl").write_text("\n".join(lines) + "\n")
+    held = [("gn everyone", "emoji-1f634", "en"), ("thx a lot", "emoji-1f64f", "en"), ("we won!!", "team-mascot", "en")]
+    (directory / "dev.jsonl").write_text(
+        "\n".join(json.dumps({"text": t, "sticker_id": s, "language": lang}) for t, s, lang in held) + "\n"
+    )
+    return {"catalog": directory / "catalog.jsonl", "train": directory / "train.jsonl",
+            "dev": directory / "dev.jsonl", "model": directory / "model"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(files: dict[str, Path]) -> Path:
+    code = main(["stickers", "train", "--catalog", str(files["catalog"]), "--pairs", str(files["train"]),
+                 "--out", str(files["model"]), "--epochs", "2", "--batch-size", "512", "--head-weight", "0.8"])  # fmt: skip
+    assert code == 0
+    return files["model"]
+
+
+def test_train_reports_bad_lines_by_number_and_learns_the_rest(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["stickers", "train", "--catalog", str(files["catalog"]), "--pairs", str(files["train"]),
+                 "--out", str(files["model"].with_name("again")), "--epochs", "1", "--batch-size", "512"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "skipped 3 of 75 lines" in err
+    assert "line 4: not JSON" in err and "line 8: `text` is missing or empty" in err
+    assert "line 10: sticker 'no-such-sticker' is not in the catalog" in err
+
+
+def test_the_bundle_serves_what_people_send_and_evaluate_prints_the_table(
+    trained: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = load_bundle(trained)
+    assert bundle.head is not None and set(bundle.head.labels) == set(CHAT) and bundle.head_weight == 0.8
+    capsys.readouterr()
+    assert main(["stickers", "suggest", "we won", "--model", str(trained), "-k", "1", "--seed", "0"]) == 0
+    assert "team-mascot" in capsys.readouterr().out  # the sticker that is no emoji, found by what fans say
+    assert main(["stickers", "evaluate", "--model", str(trained), "--pairs", str(files["dev"])]) == 0
+    out = capsys.readouterr().out
+    header, row = out.splitlines()[1:3]
+    assert "model hit@1 @10 MRR F1" in header and "BM25" in header
+    values = row.split()
+    assert values[0] == "en" and values[1] == "3"
+    assert float(values[2]) == 1.0  # every held-out message's sticker comes first
+    assert float(values[6]) < 1.0  # BM25 over the catalog's phrases cannot know "gn" or "thx"
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (["evaluate", "--model", "{model}", "--pairs", "{broken}"], "--pairs {broken}: skipped 1 of 1 lines (line 1: not JSON"),
+        (["evaluate", "--model", "{nowhere}", "--pairs", "{dev}"], "--model {nowhere}:"),
+        (["train", "--catalog", "{catalog}", "--pairs", "{broken}", "--out", "{nowhere}"], "line 1: not JSON"),
+        (["train", "--catalog", "{catalog}", "--pairs", "{dev}", "--out", "{nowhere}", "--head-weight", "2"],
+         "--head-weight must be in [0, 1], got 2.0"),
+    ],
+)  # fmt: skip
+def test_bad_input_exits_2_with_one_line(
+    trained: Path,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    reason: str,
+) -> None:
+    names = {"model": trained, "broken": tmp_path / "broken.jsonl", "nowhere": tmp_path / "nowhere", **files}
+    names["broken"].write_text("{broken\n")
+    fill = {k: str(v) for k, v in names.items()}
+    capsys.readouterr()
+    assert main(["stickers", *(a.format(**fill) for a in argv)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tastemaker: error: ") and "\n" not in err and "Traceback" not in err
+    assert reason.format(**fill) in err
