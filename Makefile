@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 OBP_VENV ?= .venv-obp
 OBP_STAMP := $(OBP_VENV)/.installed-$(shell cat tests/obp/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup obp-venv stickers-catalog sticker-model deploy-schemas run test lint codegen bench clean
+.PHONY: setup obp-venv stickers-catalog chat-corpus sticker-model deploy-schemas run test lint codegen bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,12 +35,19 @@ $(CATALOG): $(STAMP)
 
 stickers-catalog: $(CATALOG)
 
-## sticker-model: the demo's sticker bundle, trained once on the catalog with the defaults (about 4
-## minutes on 2 cores, a progress bar on a terminal) and cached; later runs start at once
+## chat-corpus: the hand-written chat phrases of data/chat composed into (message, stickers) pairs
+CHAT_CORPUS := data/stickers/chat-corpus.jsonl
+$(CHAT_CORPUS): $(STAMP) $(wildcard data/chat/*.txt)
+	$(BIN)/tastemaker stickers corpus --chat data/chat --out $(CHAT_CORPUS)
+
+chat-corpus: $(CHAT_CORPUS)
+
+## sticker-model: the demo's sticker bundle, trained once on the catalog and the chat corpus with the
+## defaults (about 5 minutes on 2 cores, a progress bar on a terminal) and cached; later runs start at once
 STICKER_MODEL := .cache/stickers/model
-$(STICKER_MODEL)/manifest.json: $(CATALOG)
+$(STICKER_MODEL)/manifest.json: $(CATALOG) $(CHAT_CORPUS)
 	@rm -rf $(STICKER_MODEL).partial
-	$(BIN)/tastemaker stickers train --catalog $(CATALOG) --out $(STICKER_MODEL).partial
+	$(BIN)/tastemaker stickers train --catalog $(CATALOG) --pairs $(CHAT_CORPUS) --out $(STICKER_MODEL).partial
 	@rm -rf $(STICKER_MODEL) && mv $(STICKER_MODEL).partial $(STICKER_MODEL)
 
 sticker-model: $(STICKER_MODEL)/manifest.json

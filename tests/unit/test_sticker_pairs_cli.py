@@ -52,7 +52,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def trained(files: dict[str, Path]) -> Path:
     code = main(["stickers", "train", "--catalog", str(files["catalog"]), "--pairs", str(files["train"]),
-                 "--out", str(files["model"]), "--epochs", "2", "--batch-size", "512", "--head-weight", "0.8"])  # fmt: skip
+                 "--out", str(files["model"]), "--epochs", "2", "--batch-size", "512",
+                 "--head-weight", "0.8"])  # fmt: skip
     assert code == 0
     return files["model"]
 
@@ -90,7 +91,8 @@ def test_the_bundle_serves_what_people_send_and_evaluate_prints_the_table(
 @pytest.mark.parametrize(
     ("argv", "reason"),
     [
-        (["evaluate", "--model", "{model}", "--pairs", "{broken}"], "--pairs {broken}: skipped 1 of 1 lines (line 1: not JSON"),
+        (["evaluate", "--model", "{model}", "--pairs", "{broken}"],
+         "--pairs {broken}: skipped 1 of 1 lines (line 1: not JSON"),
         (["evaluate", "--model", "{nowhere}", "--pairs", "{dev}"], "--model {nowhere}:"),
         (["train", "--catalog", "{catalog}", "--pairs", "{broken}", "--out", "{nowhere}"], "line 1: not JSON"),
         (["train", "--catalog", "{catalog}", "--pairs", "{dev}", "--out", "{nowhere}", "--head-weight", "2"],

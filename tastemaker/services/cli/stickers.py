@@ -29,6 +29,19 @@ def cmd_stickers_import_cldr(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stickers_corpus(args: argparse.Namespace) -> int:
+    from tastemaker.training.modeling.chat_corpus import CorpusError, write_corpus
+
+    if args.variants <= 0:
+        raise UsageError(f"--variants must be positive, got {args.variants}")
+    try:
+        count = write_corpus(args.chat, args.out, args.variants, args.seed)
+    except CorpusError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"wrote {count:,} chat messages to {args.out} (train on them: stickers train --pairs {args.out})")
+    return 0
+
+
 def _pairs(paths: list[Path], catalog: set[str]) -> list[StickerPair]:
     """The pairs of every file; skipped lines are reported on stderr with their line numbers."""
     import sys
@@ -158,6 +171,18 @@ def add_stickers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     importer.add_argument("--cldr", type=Path, required=True, help="the cldr-annotations-full package directory")
     importer.add_argument("--out", type=Path, required=True, help="catalog file to write (.jsonl)")
     importer.set_defaults(func=cmd_stickers_import_cldr)
+    corpus = stickers_sub.add_parser(
+        "corpus",
+        help="compose the hand-written chat corpus (data/chat) into a pairs file",
+        description="Compose the chat phrases of data/chat (intents.txt and one file per language, written by "
+        "hand) into chat messages as people type them — filler words, romanised spelling variants, typos, two "
+        "phrases in one message — each paired with its intent's stickers, as JSON lines for `stickers train --pairs`.",
+    )  # fmt: skip
+    corpus.add_argument("--chat", type=Path, default=Path("data/chat"), help="the source folder (default data/chat)")
+    corpus.add_argument("--out", type=Path, required=True, help="pairs file to write (.jsonl)")
+    corpus.add_argument("--variants", type=int, default=4, help="messages composed per phrase at most (default 4)")
+    corpus.add_argument("--seed", type=int, default=0, help="composition seed (default 0)")
+    corpus.set_defaults(func=cmd_stickers_corpus)
     st_train = stickers_sub.add_parser("train", help="train the two-tower encoder (TFRS) and index the catalog")
     st_train.add_argument("--catalog", type=Path, required=True, help="catalog .jsonl (`stickers import-cldr`)")
     st_train.add_argument("--out", type=Path, required=True, help="bundle directory to write")
