@@ -197,7 +197,7 @@ def sticker_service_for(
 
     service = StickerService(
         bundle,
-        EpsilonGreedy(settings.epsilon),
+        EpsilonGreedy(settings.sticker_epsilon),
         publisher.publish,
         topic,
         engagement=sends,

@@ -114,6 +114,9 @@ class Settings:
     #: stickers the ANN hands to the re-rank (and the decision logs as candidates), 1 to 500: fewer
     #: make the logged propensities larger and off-policy estimates of other rankings tighter
     sticker_candidates: int = 50
+    #: SuggestStickers' ε-greedy exploration rate, apart from the home page's `epsilon` (0: greedy,
+    #: for evaluation; every suggestion's propensity is logged either way)
+    sticker_epsilon: float = 0.1
     #: a candidate reward model (artifact directory) run beside the live one on every request
     shadow_model: str = ""
     #: "shadow" (logged, never shown) or "apprentice" (takes over once it agrees often enough)
@@ -203,6 +206,8 @@ class Settings:
             )
         if self.kafka_client not in ("kafka-python", "confluent"):
             raise ConfigError(f"TASTEMAKER_KAFKA_CLIENT must be kafka-python or confluent, got {self.kafka_client!r}")
+        if not 0.0 <= self.sticker_epsilon <= 1.0:
+            raise ConfigError(f"TASTEMAKER_STICKER_EPSILON must be in [0, 1], got {self.sticker_epsilon}")
         if not 1 <= self.sticker_candidates <= 500:
             raise ConfigError(f"TASTEMAKER_STICKER_CANDIDATES must be in [1, 500], got {self.sticker_candidates}")
         for name in (

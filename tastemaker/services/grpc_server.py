@@ -72,7 +72,9 @@ class StickersServicer(api_pb2_grpc.StickersServicer):
                 "and set TASTEMAKER_STICKER_MODEL",
             )
             raise AssertionError("unreachable")
-        result = self._stickers.suggest(request.user_id, request.message, request.language, request.k)
+        result = self._stickers.suggest(
+            request.user_id, request.message, request.language, request.k, request.previous_message
+        )
         return api_pb2.SuggestStickersResponse(
             decision_id=result.decision.decision_id,
             policy=result.decision.policy,

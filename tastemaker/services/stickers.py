@@ -98,7 +98,10 @@ class StickerService:
         finishes with the bundle it started with)."""
         self._bundle = bundle
 
-    def suggest(self, user_id: str, message: str, language: str = "", k: int = 5) -> SuggestResult:
+    def suggest(
+        self, user_id: str, message: str, language: str = "", k: int = 5, previous_message: str = ""
+    ) -> SuggestResult:
+        """`previous_message`: the message being answered, context for the model (may be empty)."""
         check_id("user_id", user_id)
         if not message or not message.strip():
             raise InvalidArgument("message", "is empty")
@@ -113,7 +116,8 @@ class StickerService:
         vector = encoder.messages([text])[0]
         if not vector.any():  # the encoder maps a text without features to the zero vector
             raise InvalidArgument("message", "has nothing to match on after normalisation")
-        ids, _, model_score = candidates(bundle, text, vector, self._candidates, language or None)
+        previous = previous_message[:MAX_MESSAGE_CHARS]
+        ids, _, model_score = candidates(bundle, text, vector, self._candidates, language or None, previous)
         if not ids:
             raise InvalidArgument("language", f"no sticker has phrases in {language!r}")
         sends = np.zeros(len(ids))
@@ -135,7 +139,10 @@ class StickerService:
             policy=self._strategy.name,
             model_version=f"{encoder.version}+{index.version}",
             exploration=exploration_log(self._strategy, len(ids), k),
-            context=self._log_policy.context({"language": language, "message": normalise(text)[:200]}),
+            context=self._log_policy.context(
+                {"language": language, "message": normalise(text)[:200]}
+                | ({"previous_message": normalise(previous)[:200]} if previous.strip() else {})
+            ),
             feature_names=sticker_names(ids),
             feature_values=model_score.tolist() + sends.tolist(),
             ranking_propensity=placement.ranking_probability,

@@ -16,34 +16,73 @@ from tastemaker.stickers.head import blend
 
 #: how many of the head's most likely stickers join the index's candidates
 HEAD_CANDIDATES = 10
+#: the previous message's share of the mixture when one is given (`candidates`): an equal say
+PREVIOUS_WEIGHT = 0.5
 
 
 def candidates(
-    bundle: Bundle, text: str, vector: np.ndarray, count: int, language: str | None
+    bundle: Bundle, text: str, vector: np.ndarray, count: int, language: str | None, previous: str = ""
 ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """(sticker ids, cosine similarity, model score) of the message's candidates: the index's best
-    `count` in `language`, and the head's best `HEAD_CANDIDATES` there."""
+    """(sticker ids, cosine similarity to `text`, model score) of the message's candidates: the
+    index's best `count` in `language`, and the head's best `HEAD_CANDIDATES` there.
+
+    `previous`, the message being answered, is context as in Hike's typeahead: its own head
+    candidates join, and the score mixes the two messages' distributions,
+    p = (1 − PREVIOUS_WEIGHT) · p(s | text) + PREVIOUS_WEIGHT · p(s | previous) (without a head:
+    the same mixture of the two cosine similarities)."""
     index = bundle.index.index
     hits = index.search(vector, count, language=language)
     ids = [m.sticker_id for m, _ in hits]
-    similarity = [s for _, s in hits]
-    head = bundle.head
-    if head is None or bundle.head_weight <= 0:
-        values = np.array(similarity, dtype=np.float64)
-        return tuple(ids), values, values
-    likely = np.argsort(-head.logits([text])[0], kind="stable")[:HEAD_CANDIDATES]
-    seen = set(ids)
-    for j in likely:
-        sticker_id = head.labels[j]
-        row = index.position(sticker_id)
-        if sticker_id in seen or row is None:
-            continue
-        if language is not None and language not in index.meta[row].languages:
-            continue
-        ids.append(sticker_id)
-        similarity.append(float(index.vectors[row] @ vector))
-    cosine = np.array(similarity, dtype=np.float64)
-    return tuple(ids), cosine, blend(cosine[None, :], tuple(ids), head, [text], bundle.head_weight)[0]
+    head = bundle.head if bundle.head_weight > 0 else None
+    contexts = [text] + ([previous] if previous.strip() else [])
+    if head is not None:
+        seen = set(ids)
+        for j in np.argsort(-head.logits(contexts), axis=1, kind="stable")[:, :HEAD_CANDIDATES].ravel():
+            row = index.position(head.labels[j])
+            if head.labels[j] in seen or row is None:
+                continue
+            if language is not None and language not in index.meta[row].languages:
+                continue
+            seen.add(head.labels[j])
+            ids.append(head.labels[j])
+    if not ids:
+        return (), np.zeros(0), np.zeros(0)
+    rows = np.array([index.position(i) for i in ids])
+    similarity, score = model_scores(bundle, tuple(ids), index.vectors[rows], text, previous, vector)
+    return tuple(ids), similarity, score
+
+
+def model_scores(
+    bundle: Bundle,
+    ids: tuple[str, ...],
+    sticker_vectors: np.ndarray,
+    text: str,
+    previous: str = "",
+    vector: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine similarity to `text`, model score) of the stickers `ids` whose embeddings are
+    `sticker_vectors` (C, e); `vector`: the text's embedding when already computed. The score of
+    `candidates`, for a given list of stickers (an off-policy evaluation's logged candidates)."""
+    texts = [text] + ([previous] if previous.strip() else [])
+    if vector is None:
+        queries = bundle.encoder.messages(texts)
+    else:  # the message is encoded already: only the previous one is left
+        queries = (
+            np.vstack([vector[None, :], bundle.encoder.messages(texts[1:])]) if len(texts) > 1 else vector[None, :]
+        )
+    similarity = (np.asarray(sticker_vectors, dtype=np.float64) @ queries.T.astype(np.float64)).T  # (texts, C)
+    head = bundle.head if bundle.head_weight > 0 else None
+    if head is None:
+        mixed = (
+            similarity[0]
+            if len(texts) == 1
+            else (1 - PREVIOUS_WEIGHT) * similarity[0] + PREVIOUS_WEIGHT * similarity[1]
+        )
+        return similarity[0], mixed
+    log_p = blend(similarity, ids, head, texts, bundle.head_weight)
+    if len(texts) == 1:
+        return similarity[0], log_p[0]
+    return similarity[0], np.logaddexp(np.log(1 - PREVIOUS_WEIGHT) + log_p[0], np.log(PREVIOUS_WEIGHT) + log_p[1])
 
 
 def catalog_scores(bundle: Bundle, texts: list[str]) -> tuple[tuple[str, ...], np.ndarray]:

@@ -88,7 +88,7 @@ class RankHomeResponse(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., shelves: _Optional[_Iterable[_Union[RankedShelf, _Mapping]]] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class SuggestStickersRequest(_message.Message):
-    __slots__ = ("user_id", "message", "language", "k", "context")
+    __slots__ = ("user_id", "message", "language", "k", "context", "previous_message")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -101,12 +101,14 @@ class SuggestStickersRequest(_message.Message):
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     message: str
     language: str
     k: int
     context: _containers.ScalarMap[str, str]
-    def __init__(self, user_id: _Optional[str] = ..., message: _Optional[str] = ..., language: _Optional[str] = ..., k: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    previous_message: str
+    def __init__(self, user_id: _Optional[str] = ..., message: _Optional[str] = ..., language: _Optional[str] = ..., k: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ..., previous_message: _Optional[str] = ...) -> None: ...
 
 class StickerSuggestion(_message.Message):
     __slots__ = ("sticker_id", "score", "propensity")

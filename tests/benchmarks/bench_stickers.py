@@ -40,7 +40,9 @@ from tastemaker.stickers.bundle import Bundle, build_index, load_bundle
 from tastemaker.stickers.catalog import Phrases, Sticker, read_catalog
 from tastemaker.stickers.encoder import StickerEncoder
 from tastemaker.stickers.index import IndexHolder
+from tastemaker.stickers.scoring import catalog_scores
 from tastemaker.stickers.text import normalise
+from tastemaker.training.modeling.sticker_pairs import StickerPair
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +66,7 @@ def _keywords(sticker: Sticker) -> list[str]:
     return [k for block in (sticker.phrases, sticker.romanised) for p in block.values() for k in p.keywords]
 
 
-def quality(encoder: StickerEncoder, stickers: list[Sticker]) -> None:
+def quality(bundle: Bundle, stickers: list[Sticker]) -> None:
     """Two tables: every short name, then only the names that are not also a keyword of some
     sticker. CLDR often lists a sticker's name among its keywords (in most Indic languages for
     ~90% of the stickers, in English for a third), and such a name is a text the encoder trained
@@ -74,13 +76,14 @@ def quality(encoder: StickerEncoder, stickers: list[Sticker]) -> None:
     documents = [[token for k in _keywords(s) for token in normalise(k).split()] for s in stickers]
     bm25 = bm25s.BM25()
     bm25.index(documents, show_progress=False)
-    vectors = encoder.stickers(stickers)
     trained = {normalise(k) for s in stickers for k in _keywords(s)}
     # per language: (encoder rank, BM25 rank, never a training text) of each name, ranked once
     ranked: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for lang, items in sorted(_queries(stickers).items()):
         texts, truth = [t for t, _ in items], np.array([i for _, i in items])
-        scores = encoder.messages(texts) @ vectors.T
+        ids, served = catalog_scores(bundle, texts)  # the model as served: the encoder blended with its head
+        column = {sid: j for j, sid in enumerate(ids)}
+        scores = served[:, [column[s.sticker_id] for s in stickers]]
         ranks = (scores > scores[np.arange(len(truth)), truth][:, None]).sum(axis=1)
         tokens = [normalise(t).split() or ["∅"] for t in texts]
         found, _ = bm25.retrieve(tokens, k=min(100, len(stickers)), show_progress=False)
@@ -108,67 +111,119 @@ def quality(encoder: StickerEncoder, stickers: list[Sticker]) -> None:
 
 
 CHAT = ROOT / "tests" / "data" / "chat_stickers.jsonl"
+CHAT_CORPUS = ROOT / "data" / "chat"
+#: the TweetEval leaderboard's test-set macro-F1 (the test split is held out of this project)
+PUBLISHED = (("LSTM", 24.7), ("FastText", 25.8), ("SVM", 29.3), ("RoBERTa-base", 30.9), ("BERTweet", 33.4),
+             ("TimeLMs-2021", 34.0))  # fmt: skip
 
 
-def read_chat(path: Path = CHAT) -> list[dict[str, object]]:
+def chat_pairs(path: Path = CHAT) -> dict[str, list[StickerPair]]:
+    """The hand-written chat set's messages by part: the tuning part, and the held-out part apart
+    for the messages written before the chat corpus (by another hand, another day) and with it (by
+    the corpus's author, in the same session: a near-copy test keeps them out of it, not its style)."""
     import json
 
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from tastemaker.training.modeling.sticker_pairs import read_pairs
+
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    every = read_pairs(path, _catalog_ids()).pairs
+    out: dict[str, list[StickerPair]] = {}
+    for pair, row in zip(every, rows, strict=True):
+        part = "tune" if row["split"] == "tune" else f"held-out, written {row.get('written', 'before the corpus')}"
+        out.setdefault(part, []).append(pair)
+    return out
 
 
-def chat_ranks(
-    encoder: StickerEncoder, stickers: list[Sticker], messages: list[dict[str, object]]
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each message, the rank (0 = first) of its best-placed fitting sticker among the whole
-    catalog, for the encoder and for BM25 over the phrases the sticker tower reads."""
-    import bm25s
-
-    from tastemaker.stickers.encoder import sticker_text
-
-    position = {s.sticker_id: i for i, s in enumerate(stickers)}
-    fitting = [[position[f] for f in m["stickers"]] for m in messages]  # type: ignore[attr-defined]
-    texts = [str(m["text"]) for m in messages]
-    scores = encoder.messages(texts) @ encoder.stickers(stickers).T
-    best = np.array([scores[i, f].max() for i, f in enumerate(fitting)])
-    ranks = (scores > best[:, None]).sum(axis=1)
-    documents = [[t for phrase in sticker_text(s, encoder.names) for t in normalise(phrase).split()] for s in stickers]
-    bm25 = bm25s.BM25()
-    bm25.index(documents, show_progress=False)
-    found, _ = bm25.retrieve(
-        [normalise(t).split() or ["∅"] for t in texts], k=min(100, len(stickers)), show_progress=False
-    )
-    bm25_ranks = np.array(
-        [
-            min((list(row).index(f) for f in fits if f in row), default=10_000)
-            for row, fits in zip(found, fitting, strict=True)
-        ]
-    )
-    return ranks, bm25_ranks
+def _catalog_ids() -> set[str]:
+    return {s.sticker_id for s in read_catalog(ROOT / "data" / "stickers" / "cldr-catalog.jsonl")}
 
 
-def chat_quality(encoder: StickerEncoder, stickers: list[Sticker], path: Path = CHAT) -> dict[str, tuple[float, float]]:
-    """Print hit@1, hit@10 and MRR per language for the tuning part and the held-out part of the
-    chat set, encoder beside BM25; returns {split/language: (encoder MRR, BM25 MRR)}."""
-    messages = read_chat(path)
-    ranks, bm25_ranks = chat_ranks(encoder, stickers, messages)
-    languages = np.array([m["language"] for m in messages])
-    splits = np.array([m["split"] for m in messages])
+def chat_quality(bundle: Bundle, path: Path = CHAT) -> dict[str, tuple[float, float]]:
+    """hit@1, hit@10, MRR and macro-F1 per language for each part of the chat set (`chat_pairs`),
+    the bundle (as served) beside BM25 (`stickers evaluate`'s table); returns
+    {split/language: (model MRR, BM25 MRR)}."""
+    from tastemaker.training.evaluation.sticker_quality import format_table, rank_bm25, rank_model, table
+
     out: dict[str, tuple[float, float]] = {}
-    for split in ("tune", "held-out"):
-        print(f"\nQuality on real chat ({path.name}, {split} part; a hit: any of the message's fitting stickers), "
-              f"{len(stickers)} stickers")  # fmt: skip
-        print(f"{'language':<10}{'messages':>9}  {'encoder hit@1 @10 MRR':<24}{'BM25 hit@1 @10 MRR':<22}{'wins':>5}")
-        won = columns = 0
-        for lang in [*sorted(set(languages)), "all"]:
-            keep = (splits == split) & ((languages == lang) if lang != "all" else True)
-            e, b = _metrics(ranks[keep]), _metrics(bm25_ranks[keep])
-            out[f"{split}/{lang}"] = (e[2], b[2])
-            if lang != "all":
-                columns += 1
-                won += e[2] > b[2]
-            encoded, baseline = " ".join(f"{v:.3f}" for v in e), " ".join(f"{v:.3f}" for v in b)
-            print(f"{lang:<10}{int(keep.sum()):>9}  {encoded:<24}{baseline:<22}{'yes' if e[2] > b[2] else 'no':>5}")
-        print(f"encoder MRR above BM25 in {won} of {columns} languages ({split})")
+    for split, pairs in sorted(chat_pairs(path).items()):
+        rows = table(pairs, rank_model(bundle, pairs), rank_bm25(bundle, pairs))
+        print(f"\nQuality on hand-written chat ({path.name}, {split} part, {len(pairs)} messages; a hit: any of "
+              f"the message's fitting stickers), {len(bundle.index.index)} stickers, "
+              f"head weight {bundle.head_weight:g}")  # fmt: skip
+        print(format_table(rows))
+        ahead = sum(q.mrr >= b.mrr + 0.1 for lang, q, b in rows if lang != "all")
+        print(f"MRR at least BM25's + 0.1 in {ahead} of {len(rows) - 1} languages ({split})")
+        out.update({f"{split}/{lang}": (q.mrr, b.mrr) for lang, q, b in rows})
+    return out
+
+
+def tweeteval(cldr: Path, workdir: Path) -> None:
+    """Train `stickers train --pairs` on TweetEval's train split over its 20 emoji as a catalog
+    (the US flag a custom sticker), score the validation split with `stickers evaluate`'s code, and
+    print macro-F1 beside the published test-set table and a TF-IDF + linear SVM peer trained and
+    scored here in the same run (scikit-learn)."""
+    from tastemaker.services.cli import main as cli
+    from tastemaker.training.evaluation.sticker_quality import format_table, rank_bm25, rank_model, table
+    from tastemaker.training.modeling.sticker_pairs import read_pairs
+    from tests.support.tweeteval import TWEETEVAL_DIR, write_files
+
+    if TWEETEVAL_DIR is None:
+        print("\nTweetEval skipped: shared/datasets/tweeteval-emoji is not beside the repository")
+        return
+    files = write_files(cldr, TWEETEVAL_DIR, workdir)
+    start = time.perf_counter()
+    code = cli(["stickers", "train", "--catalog", str(files["catalog"]), "--pairs", str(files["train"]),
+                "--out", str(workdir / "tweeteval-model")])  # fmt: skip
+    seconds = time.perf_counter() - start
+    if code != 0:
+        raise SystemExit(f"stickers train failed with exit {code}")
+    bundle = load_bundle(workdir / "tweeteval-model")
+    val = read_pairs(files["val"], set(bundle.catalog)).pairs
+    model = rank_model(bundle, val)
+    print(f"\nTweetEval emoji (45,000 train tweets, 20 emoji; validation split, {len(val):,} tweets; the test "
+          f"split is held out of this project): `stickers train --pairs` took {seconds:.0f} s")  # fmt: skip
+    print(format_table(table(val, model, rank_bm25(bundle, val))))
+    rows = [
+        (
+            f"tastemaker (encoder + chat head, weight {bundle.head_weight:g}), validation",
+            100 * table(val, model, model)[0][1].macro_f1,
+        )
+    ]
+    rows += _linear_peers(files, bundle)
+    print(f"\n{'macro-F1 of the top emoji':<62}{'F1':>6}")
+    for name, f1 in rows:
+        print(f"{name:<62}{f1:>6.1f}")
+    for name, f1 in PUBLISHED:
+        print(f"{name + ' (published, test split)':<62}{f1:>6.1f}")
+
+
+def _linear_peers(files: dict[str, Path], bundle: Bundle) -> list[tuple[str, float]]:
+    """TF-IDF of word 1-2-grams and character 2-5-grams with a linear SVM and a logistic regression
+    (scikit-learn), trained on the same train split: the strongest bag-of-n-grams models we could
+    build here, as a ceiling for a linear head."""
+    try:
+        from scipy.sparse import hstack  # type: ignore[import-untyped]
+        from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
+        from sklearn.metrics import f1_score  # type: ignore[import-untyped]
+        from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
+    except ImportError:
+        return [("(scikit-learn peers skipped: pip install 'tastemaker[peers]')", float("nan"))]
+    import json
+
+    def load(path: Path) -> tuple[list[str], list[str]]:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        return [r["text"] for r in rows], [r["sticker_id"] for r in rows]
+
+    (train, y_train), (val, y_val) = load(files["train"]), load(files["val"])
+    words = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
+    x_train = hstack([words.fit_transform(train), chars.fit_transform(train)]).tocsr()
+    x_val = hstack([words.transform(val), chars.transform(val)]).tocsr()
+    out = []
+    for c, balanced in ((0.1, False), (0.1, True), (0.3, False)):
+        svm = LinearSVC(C=c, class_weight="balanced" if balanced else None).fit(x_train, y_train)
+        f1 = 100 * f1_score(y_val, svm.predict(x_val), average="macro")
+        out.append((f"peer: TF-IDF words+chars, linear SVM C={c}{', balanced' if balanced else ''}, validation", f1))
     return out
 
 
@@ -399,6 +454,34 @@ def grpc_vs_echo(bundle_dir: Path, stickers: list[Sticker], requests: int = 1000
         )
 
 
+def train_default(catalog: Path, workdir: Path, epochs: int | None) -> Path:
+    """`stickers train` with the defaults on the catalog and the chat corpus, the names held out
+    (the quality table's queries); prints its time beside the 5-minute target."""
+    from tastemaker.services.cli import main as cli
+    from tastemaker.training.modeling.chat_corpus import write_corpus
+
+    corpus = workdir / "chat-corpus.jsonl"
+    messages = write_corpus(CHAT_CORPUS, corpus)
+    out = workdir / "bundle"
+    argv = [
+        "stickers",
+        "train",
+        "--catalog",
+        str(catalog),
+        "--pairs",
+        str(corpus),
+        "--hold-out-names",
+        "--out",
+        str(out),
+    ]
+    start = time.perf_counter()
+    if cli(argv + ([] if epochs is None else ["--epochs", str(epochs)])) != 0:
+        raise SystemExit("stickers train failed")
+    print(f"trained the default bundle (catalog + {messages:,} chat corpus messages, names held out) in "
+          f"{time.perf_counter() - start:.0f} s (target ≤ 300 s)")  # fmt: skip
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="a bundle (`tastemaker stickers train`); default: train one here")
@@ -407,32 +490,29 @@ def main() -> None:
     parser.add_argument("--ann-n", type=int, default=1_000_000)
     parser.add_argument("--catalog-n", type=int, default=100_000)
     parser.add_argument(
-        "--sections", default="quality,chat,grpc,e2e,ann", help="which to run, comma-separated (default: all five)"
+        "--sections",
+        default="tweeteval,quality,chat,grpc,e2e,ann",
+        help="which to run, comma-separated (default: all six)",
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = args.model
+        if bundle_dir is None and sections & {"quality", "chat", "grpc", "e2e", "ann"}:
+            bundle_dir = train_default(args.catalog, Path(tmp), args.epochs)
+        if "tweeteval" in sections:
+            tweeteval(args.catalog, Path(tmp))
         if bundle_dir is None:
-            from tastemaker.stickers.bundle import save_bundle
-            from tastemaker.training.modeling.sticker_training import train_encoder
-
-            stickers = read_catalog(args.catalog)
-            options = {} if args.epochs is None else {"epochs": args.epochs}
-            result = train_encoder(stickers, hold_out_names=True, **options)
-            print(f"trained the encoder with the defaults (names held out) on {len(stickers):,} stickers, "
-                  f"{result.pairs:,} pairs an epoch, in {result.seconds:.0f} s (target ≤ 300 s)")  # fmt: skip
-            bundle_dir = Path(tmp) / "bundle"
-            save_bundle(bundle_dir, result.encoder, stickers, args.catalog)
+            return
         bundle = load_bundle(bundle_dir)
         encoder, stickers = bundle.encoder, list(bundle.catalog.values())
         if "quality" in sections and encoder.names:
             print(f"\nQuality skipped: {bundle_dir}'s sticker tower reads the short names, the held-out queries "
                   "(train it with `tastemaker stickers train --hold-out-names`)")  # fmt: skip
         elif "quality" in sections:
-            quality(encoder, stickers)
+            quality(bundle, stickers)
         if "chat" in sections:
-            chat_quality(encoder, stickers)
+            chat_quality(bundle)
         if "grpc" in sections:
             grpc_vs_echo(bundle_dir, stickers)
     if "e2e" in sections:

@@ -27,6 +27,8 @@ def test_environment_then_flags() -> None:
         ({"TASTEMAKER_LINEAR_FORGET": "0"}, "TASTEMAKER_LINEAR_FORGET must be in"),
         ({"TASTEMAKER_LINEAR_FORGET": "1.5"}, "TASTEMAKER_LINEAR_FORGET must be in"),
         ({"TASTEMAKER_STICKER_CANDIDATES": "0"}, r"TASTEMAKER_STICKER_CANDIDATES must be in \[1, 500\]"),
+        ({"TASTEMAKER_STICKER_EPSILON": "1.5"}, r"TASTEMAKER_STICKER_EPSILON must be in \[0, 1\]"),
+        ({"TASTEMAKER_STICKER_EPSILON": "-0.1"}, r"TASTEMAKER_STICKER_EPSILON must be in \[0, 1\]"),
         ({"TASTEMAKER_STICKER_CANDIDATES": "501"}, r"TASTEMAKER_STICKER_CANDIDATES must be in \[1, 500\]"),
         ({"TASTEMAKER_KAFKA_COMPRESSION": "brotli"}, "TASTEMAKER_KAFKA_COMPRESSION must be one of none, gzip"),
         ({"TASTEMAKER_STRATEGY": "squarecbx"}, "TASTEMAKER_STRATEGY must be one of .*squarecb"),

@@ -115,3 +115,42 @@ def test_bad_input_exits_2_with_one_line(
     err = capsys.readouterr().err.strip()
     assert err.startswith("tastemaker: error: ") and "\n" not in err and "Traceback" not in err
     assert reason.format(**fill) in err
+
+
+def test_the_message_being_answered_is_context(trained: Path) -> None:
+    """A reply with no words of its own ("same to you") gets its stickers from the message it
+    answers; the decision logs that message."""
+    from tastemaker.bandits.strategies import EpsilonGreedy
+    from tastemaker.services.stickers import StickerService
+
+    service = StickerService(load_bundle(trained), EpsilonGreedy(0.0))
+    night = service.suggest("u", "same to you", "en", 3, previous_message="gn everyone, sweet dreams")
+    fans = service.suggest("u", "same to you", "en", 3, previous_message="we won the final!!")
+    assert night.suggestions[0].sticker_id == "emoji-1f634"
+    assert fans.suggestions[0].sticker_id == "team-mascot"
+    assert night.decision.context["previous_message"] == "gn everyone, sweet dreams"
+    alone = service.suggest("u", "same to you", "en", 3)
+    assert "previous_message" not in alone.decision.context
+
+
+def test_sticker_exploration_has_a_setting_of_its_own(trained: Path) -> None:
+    """TASTEMAKER_STICKER_EPSILON, not the home page's TASTEMAKER_EPSILON, sets SuggestStickers'
+    exploration: at 0 every suggestion is certain (propensity 1), whatever the home ε."""
+    import threading
+
+    import redis
+
+    from tastemaker.services.bootstrap import sticker_service_for
+    from tastemaker.services.config import Settings
+
+    class Publisher:
+        def publish(self, *args: object) -> bool:
+            return True
+
+    unreachable = redis.Redis(port=1, socket_connect_timeout=0.01)  # sends degrade to 0, as in an outage
+    for sticker_epsilon, certain in ((0.0, True), (1.0, False)):
+        settings = Settings(sticker_model=str(trained), epsilon=0.5, sticker_epsilon=sticker_epsilon)
+        service = sticker_service_for(settings, Publisher(), "t", unreachable, threading.Event())  # type: ignore[arg-type]
+        assert service is not None
+        result = service.suggest("u", "gn", "en", 3)
+        assert all(s.propensity == 1.0 for s in result.suggestions) is certain

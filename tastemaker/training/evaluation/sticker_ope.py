@@ -102,7 +102,7 @@ def encoder_scorer(bundle: Path) -> Scorer:
     logged message and each candidate (candidates it does not know are embedded from their phrases,
     as serving does), plus the engagement term. Embeddings are computed once per sticker."""
     from tastemaker.stickers.bundle import load_bundle
-    from tastemaker.stickers.head import blend
+    from tastemaker.stickers.scoring import model_scores
 
     loaded = load_bundle(bundle)
     cache: dict[str, np.ndarray] = {}
@@ -119,13 +119,11 @@ def encoder_scorer(bundle: Path) -> Scorer:
 
     def score(decision: records_pb2.DecisionLog) -> np.ndarray:
         ids = list(decision.shown[0].card_candidates.item_ids)
-        text = decision.context.get("message", "")
-        similarity = vectors(ids) @ loaded.encoder.messages([text])[0]
-        if loaded.head is not None and loaded.head_weight > 0:
-            similarity = blend(
-                similarity[None, :].astype(np.float64), tuple(ids), loaded.head, [text], loaded.head_weight
-            )[0]
-        return similarity + ENGAGEMENT_WEIGHT * np.log1p(logged_sends(decision))
+        context = decision.context
+        _, score = model_scores(
+            loaded, tuple(ids), vectors(ids), context.get("message", ""), context.get("previous_message", "")
+        )
+        return score + ENGAGEMENT_WEIGHT * np.log1p(logged_sends(decision))
 
     return score
 
