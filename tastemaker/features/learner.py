@@ -1,10 +1,12 @@
-"""The online learner of the linear strategies: rewarded home decisions → the shared posterior.
+"""The online learner of the linear strategies: rewarded home decisions → the shared posterior;
+rewarded sticker decisions → the sticker re-rank's (`bandits/sticker_rerank.py`, level "sticker").
 
 For every shown shelf, a row x = [1, log(1 + the user's engagement with the shelf)] with the row's
 reward (clicks on the shelf and its cards) and the shelf's id (its own term, `LinearState`); for
 every shown card, x from the card's engagement with its own reward and id. Engagement comes from
 the feature vector the decision logged, so the model learns from exactly what the ranker saw.
-Offsets are committed after Redis has the update.
+For every suggested sticker, x = [1, its model score, log(1 + the user's sends of it)] as logged,
+with reward the sends of it and its id. Offsets are committed after Redis has the update.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastemaker.bandits.feature_vector import CARD, SHELF, LoggedVector
+from tastemaker.bandits.sticker_rerank import LEVEL as STICKER_LEVEL
+from tastemaker.bandits.sticker_rerank import rerank_features
 from tastemaker.features.activation import counted
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
 from tastemaker.features.decision_layout import LayoutError, unpack_rewarded
@@ -56,10 +60,40 @@ def rows_of(rewarded: records_pb2.RewardedDecision) -> dict[str, list[tuple[np.n
     return out
 
 
+def sticker_rows_of(rewarded: records_pb2.RewardedDecision) -> list[tuple[np.ndarray, float, str]]:
+    """The (x, sends, sticker id) row of each suggestion one rewarded sticker decision showed, from
+    the model scores and sends it logged for its candidates."""
+    decision = rewarded.decision
+    if not decision.shown:
+        return []
+    ids = list(decision.shown[0].card_candidates.item_ids)
+    values = np.asarray(decision.feature_values, dtype=np.float64)
+    if len(values) < 2 * len(ids):
+        return []
+    x = rerank_features(values[: len(ids)], values[len(ids) : 2 * len(ids)])
+    where = {sticker_id: i for i, sticker_id in enumerate(ids)}
+    sent: dict[str, float] = defaultdict(float)
+    for outcome in rewarded.outcomes:
+        sent[outcome.item_id] += outcome.reward
+    return [(x[where[c.card_id]], sent[c.card_id], c.card_id) for c in decision.shown[0].cards if c.card_id in where]
+
+
 class LinearLearner:
-    def __init__(self, consumer: Consumer, store: LinearStateStore, producer: Producer, dlq_topic: str) -> None:
+    def __init__(
+        self,
+        consumer: Consumer,
+        store: LinearStateStore,
+        producer: Producer,
+        dlq_topic: str,
+        sticker_store: LinearStateStore | None = None,
+    ) -> None:
+        """`sticker_store`: the sticker re-rank's posterior (its own features); None: sticker
+        decisions are not learned from."""
         self._consumer = consumer
         self._store = store
+        self._stores = {"shelf": store, "card": store}
+        if sticker_store is not None:
+            self._stores[STICKER_LEVEL] = sticker_store
         self._producer = producer
         self._dlq_topic = dlq_topic
         self.stats = LearnerStats()
@@ -77,12 +111,13 @@ class LinearLearner:
             except (UndecodableRecord, LayoutError) as exc:
                 self._dead_letter(record, str(exc))
                 continue
-            if rewarded.decision.surface != "home":
+            surface = rewarded.decision.surface
+            if surface != "home" and not (surface == "stickers" and STICKER_LEVEL in self._stores):
                 continue
             if not counted(rewarded):  # deferred and never activated: the user did not see it
                 self.stats.unactivated += 1
                 continue
-            taught = rows_of(rewarded)
+            taught = rows_of(rewarded) if surface == "home" else {STICKER_LEVEL: sticker_rows_of(rewarded)}
             bad = [r for rows in taught.values() for x, r, _ in rows if not (np.isfinite(x).all() and np.isfinite(r))]
             if bad:  # e.g. a reward of inf: Redis refuses it, and the posterior must never hold it
                 self._dead_letter(record, f"cannot apply: non-finite reward or feature ({bad[0]!r})")
@@ -91,8 +126,9 @@ class LinearLearner:
             for level, rows in taught.items():
                 batches[(level, record.topic, record.partition)].extend((record.offset, x, r, i) for x, r, i in rows)
         for (level, topic, partition), batch in batches.items():
-            self.stats.rows_applied += self._store.apply(level, topic, partition, batch)
-        self._store.fence({level for level, _, _ in batches})
+            self.stats.rows_applied += self._stores[level].apply(level, topic, partition, batch)
+        for store in {id(s): s for s in self._stores.values()}.values():
+            store.fence({level for level, _, _ in batches if self._stores[level] is store})
         if dead_letters := self.stats.skipped - skipped_before:
             self._producer.flush()
             log.warning("learner dead-lettered %d records of this batch", dead_letters)

@@ -1,7 +1,8 @@
 """The linear strategies' posterior (LinUCB, Thompson) in Redis, so that every serving process
 ranks with the same model, updated online from `tastemaker.rewarded` within seconds.
 
-One hash per level (`shelf`, `card`), keyed `{ns}:{linear:<level>}` (one Redis Cluster slot):
+One hash per level (`shelf`, `card`; `sticker`, the sticker re-rank's, in a store of its own
+width), keyed `{ns}:{linear:<level>}` (one Redis Cluster slot):
 fields `a:i:j` and `b:i` hold Σ x xᵀ and Σ r x (the ridge prior λI is added on load), `version`
 counts updates, and `wm:<topic>:<partition>` is the last offset applied from each partition.
 Each item's own sums live in the same hash (`n:<id>`, `s:<id>`, and with forgetting `t:<id>`,
@@ -166,11 +167,12 @@ class SharedLinearStates:
     """The serving side: the strategies' LinearState objects, refreshed in place from Redis at
     most every `refresh_s` seconds (a failed refresh keeps the last model and is logged once)."""
 
-    def __init__(self, store: LinearStateStore, refresh_s: float = 1.0) -> None:
+    def __init__(self, store: LinearStateStore, refresh_s: float = 1.0, levels: Sequence[str] = LEVELS) -> None:
         self.store = store
         self.refresh_s = refresh_s
-        self.states = {level: LinearState(store.dim, store.ridge) for level in LEVELS}
-        self.version = {level: 0 for level in LEVELS}
+        self.levels = tuple(levels)
+        self.states = {level: LinearState(store.dim, store.ridge) for level in self.levels}
+        self.version = {level: 0 for level in self.levels}
         self._last = 0.0
         self._lock = threading.Lock()
         self.failures = 0
@@ -181,7 +183,7 @@ class SharedLinearStates:
             return
         try:
             self._last = now
-            loaded = self.store.load()
+            loaded = self.store.load(self.levels)
             for level, (state, version) in loaded.items():
                 self.states[level].a[:] = state.a
                 self.states[level].b[:] = state.b

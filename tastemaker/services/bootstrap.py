@@ -24,6 +24,8 @@ from tastemaker.bandits.reward_models import (
     load_reward_model,
 )
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.bandits.sticker_rerank import LEVEL as STICKER_LEVEL
+from tastemaker.bandits.sticker_rerank import RERANK_DIM, LearnedReRank
 from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, SquareCB, Strategy, Thompson
 from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.decision_ids import DecisionIds
@@ -47,7 +49,7 @@ from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.services.security import ServerSecurity
 from tastemaker.services.shadow import ShadowRunner
 from tastemaker.services.spool import Spool
-from tastemaker.services.stickers import StickerService
+from tastemaker.services.stickers import StickerReRanking, StickerService
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +197,12 @@ def sticker_service_for(
     def sends(user_id: str, sticker_ids: Sequence[str]) -> np.ndarray:
         return store.read_item_counts(user_id, STICKER_SENDS, sticker_ids)
 
+    rerank = StickerReRanking("static")
+    if settings.sticker_rerank != "static":
+        shared = SharedLinearStates(sticker_linear_store(settings, client), settings.model_refresh_s, [STICKER_LEVEL])
+        rerank = StickerReRanking(
+            settings.sticker_rerank, LearnedReRank(shared.states[STICKER_LEVEL]), shared.maybe_refresh
+        )
     service = StickerService(
         bundle,
         EpsilonGreedy(settings.sticker_epsilon),
@@ -205,6 +213,7 @@ def sticker_service_for(
         reward_window_ms=int(settings.reward_window_s * 1000),
         log_policy=log_policy_of(settings),
         candidates=settings.sticker_candidates,
+        rerank=rerank,
     )
     if registry is not None:
         watcher = ModelWatcher(
@@ -388,7 +397,8 @@ def build_joiner(settings: Settings) -> RewardJoiner:
 
 
 def build_learner(settings: Settings) -> LinearLearner:
-    """The online learner of the linear strategies: tastemaker.rewarded → the shared posterior."""
+    """The online learner of the linear strategies and the sticker re-rank: tastemaker.rewarded →
+    the shared posteriors."""
     topics = Topics(settings.topic_prefix)
     consumer = make_consumer(
         settings.kafka_client,
@@ -402,7 +412,15 @@ def build_learner(settings: Settings) -> LinearLearner:
         redis_client(settings), settings.redis_namespace, forget=settings.linear_forget, fence=fence_of(settings)
     )
     producer = producer_for(settings, "tastemaker-learner")
-    return LinearLearner(consumer, store, producer, topics.events_dlq)
+    stickers = sticker_linear_store(settings, redis_client(settings)) if settings.sticker_rerank != "static" else None
+    return LinearLearner(consumer, store, producer, topics.events_dlq, stickers)
+
+
+def sticker_linear_store(settings: Settings, client: redis.Redis) -> LinearStateStore:
+    """The learned sticker re-rank's posterior in Redis (`bandits/sticker_rerank.py`)."""
+    return LinearStateStore(
+        client, settings.redis_namespace, dim=RERANK_DIM, forget=settings.sticker_forget, fence=fence_of(settings)
+    )
 
 
 def prepare_topics(settings: Settings) -> None:

@@ -117,6 +117,13 @@ class Settings:
     #: SuggestStickers' ε-greedy exploration rate, apart from the home page's `epsilon` (0: greedy,
     #: for evaluation; every suggestion's propensity is logged either way)
     sticker_epsilon: float = 0.1
+    #: the sticker re-rank: static (model score + 0.1·log(1 + sends)), learned (online from sends by
+    #: the learner; static until it has learned) or side-by-side (half the users each, for comparing;
+    #: what `up --demo` runs unless this is set)
+    sticker_rerank: str = "learned"
+    #: the learned re-rank's discount per rewarded sticker decision (1: remember everything; 0.999:
+    #: about the last 1,000 decisions weigh, so each sticker's term follows what is trending)
+    sticker_forget: float = 0.999
     #: a candidate reward model (artifact directory) run beside the live one on every request
     shadow_model: str = ""
     #: "shadow" (logged, never shown) or "apprentice" (takes over once it agrees often enough)
@@ -206,6 +213,12 @@ class Settings:
             )
         if self.kafka_client not in ("kafka-python", "confluent"):
             raise ConfigError(f"TASTEMAKER_KAFKA_CLIENT must be kafka-python or confluent, got {self.kafka_client!r}")
+        if self.sticker_rerank not in ("static", "learned", "side-by-side"):
+            raise ConfigError(
+                f"TASTEMAKER_STICKER_RERANK must be static, learned or side-by-side, got {self.sticker_rerank!r}"
+            )
+        if not 0.0 < self.sticker_forget <= 1.0:
+            raise ConfigError(f"TASTEMAKER_STICKER_FORGET must be in (0, 1], got {self.sticker_forget}")
         if not 0.0 <= self.sticker_epsilon <= 1.0:
             raise ConfigError(f"TASTEMAKER_STICKER_EPSILON must be in [0, 1], got {self.sticker_epsilon}")
         if not 1 <= self.sticker_candidates <= 500:

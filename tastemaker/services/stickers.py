@@ -1,8 +1,9 @@
 """SuggestStickers: encode the message, find candidates in the ANN index (filtered to the user's
 language) and, for a bundle trained on pairs, among its head's likeliest stickers; re-rank them with
-an exploration strategy over the model score (`stickers/scoring.py`) + 0.1·log(1 + the user's sends
-of each sticker, from the feature store's `sticker.sends`), and log the decision — model score and
-sends of every candidate, every suggestion's propensity — like the home page's.
+an exploration strategy over the re-rank's scores (`bandits/sticker_rerank.py`: static, model score
++ 0.1·log(1 + the user's sends of each sticker from the feature store's `sticker.sends`, or learned
+online from what people send), and log the decision — model score and sends of every candidate,
+every suggestion's propensity, the re-rank used — like the home page's.
 
 Garbage in gets a clear error or a sensible answer: an empty message is INVALID_ARGUMENT naming
 `message`; a message over `MAX_MESSAGE_CHARS` is cut to it; emoji-only and mixed-script messages
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastemaker.bandits.feature_vector import sticker_names
+from tastemaker.bandits.sticker_rerank import RERANKS, LearnedReRank, rerank_arm, static_scores
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, rank_with_constraints
 from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.features.topics import Topics
@@ -37,10 +39,36 @@ from tastemaker.v1 import records_pb2
 
 MAX_K = MAX_STICKERS
 CANDIDATES = 50
-#: score = model score + ENGAGEMENT_WEIGHT · log(1 + the user's sends of the sticker)
-ENGAGEMENT_WEIGHT = 0.1
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class StickerReRanking:
+    """Which re-rank serves (`TASTEMAKER_STICKER_RERANK`): "static", "learned" (from the shared
+    posterior the learner keeps, refreshed at most every second; static until it has learned), or
+    "side-by-side": each user stably in one of the two (`rerank_arm`), to compare them in one run.
+    The decision logs the one used under context["rerank"]."""
+
+    mode: str
+    learned: LearnedReRank | None = None
+    refresh: Callable[[], None] = lambda: None
+
+    def __post_init__(self) -> None:
+        if self.mode not in (*RERANKS, "side-by-side"):
+            raise ValueError(f"unknown sticker re-rank {self.mode!r}: static, learned or side-by-side")
+        if self.mode != "static" and self.learned is None:
+            raise ValueError(f"the {self.mode} re-rank needs the learned posterior")
+
+    def scores(
+        self, user_id: str, ids: Sequence[str], model_score: np.ndarray, sends: np.ndarray
+    ) -> tuple[str, np.ndarray]:
+        """(the re-rank used, each candidate's score)."""
+        arm = rerank_arm(user_id) if self.mode == "side-by-side" else self.mode
+        if arm == "static" or self.learned is None:
+            return "static", static_scores(model_score, sends)
+        self.refresh()
+        return "learned", self.learned.scores(ids, model_score, sends)
 
 
 @dataclass(frozen=True)
@@ -70,8 +98,11 @@ class StickerService:
         reward_window_ms: int = 30_000,
         log_policy: LogPolicy | None = None,
         candidates: int = CANDIDATES,
+        rerank: StickerReRanking | None = None,
     ) -> None:
         self._candidates = candidates
+        #: static, learned from sends, or both side by side (`StickerReRanking`); static by default
+        self._rerank = rerank or StickerReRanking("static")
         #: what a request reads once: the encoder, the index it built, the head and the catalog, swapped together
         self._bundle = bundle
         self._decision_ids = decision_ids or DecisionIds()
@@ -126,7 +157,7 @@ class StickerService:
                 sends = np.asarray(self._engagement(user_id, ids), dtype=np.float64)
             except Exception as exc:  # a feature-store outage degrades the re-rank, it does not fail it
                 log.warning("sticker features unavailable for %s, ranking by the model score: %s", user_id, exc)
-        scores = model_score + ENGAGEMENT_WEIGHT * np.log1p(sends)
+        arm, scores = self._rerank.scores(user_id, ids, model_score, sends)
         placement = rank_with_constraints(
             self._strategy, Candidates(ids, scores, np.column_stack([np.ones(len(ids)), scores])), k, self._rng
         )
@@ -142,6 +173,7 @@ class StickerService:
             context=self._log_policy.context(
                 {"language": language, "message": normalise(text)[:200]}
                 | ({"previous_message": normalise(previous)[:200]} if previous.strip() else {})
+                | {"rerank": arm}
             ),
             feature_names=sticker_names(ids),
             feature_values=model_score.tolist() + sends.tolist(),

@@ -90,7 +90,8 @@ def run_up(
         serving = build_serving(settings)
         processor = build_stream_processor(settings)
         joiner = build_joiner(settings)
-        learner = build_learner(settings) if settings.strategy in LINEAR_STRATEGIES else None
+        learning = settings.strategy in LINEAR_STRATEGIES or settings.sticker_rerank != "static"
+        learner = build_learner(settings) if learning else None
         workers = Workers()
         demo_traffic = None
         demo_workers = Workers()

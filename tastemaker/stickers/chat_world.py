@@ -9,19 +9,25 @@ the demo's logs cannot tune to it.
 
 P(send the sticker at position j) = fit · 0.6 / (1 + j)^0.8 · taste, at most 0.95, where fit is
 1 for the sticker the user meant, 0.4 for one sharing a keyword with it in the message's language,
-0.03 for any other; taste is 1.6 for stickers of the user's favourite pack, else 1. The user looks
-top to bottom and sends the first sticker that "fires" (at most one send per message).
+0.03 for any other; taste is 1.6 for stickers of the user's favourite pack, and 3 for the user's
+own favourites (a tenth of the stickers, drawn per user: some answer birthdays with 🥳, others
+with 🎂), else 1. The user looks top to bottom and sends the first sticker that "fires" (at most
+one send per message).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tastemaker.stickers.catalog import LANGUAGES, Sticker
 from tastemaker.stickers.chat import FILLER, NATIVE_FILLER
+
+#: a user's favourites: this share of the stickers, each sent this many times as readily
+FAVOURITE_SHARE = 0.1
+FAVOURITE_TASTE = 3.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class ChatUser:
     language: str
     romanised: bool
     favourite_pack: str
+    #: the stickers this user reaches for (taste FAVOURITE_TASTE)
+    favourites: frozenset[str] = frozenset()
 
 
 class ChatWorld:
@@ -59,6 +67,11 @@ class ChatWorld:
                 str(rng.choice(packs)),
             )
             for i in range(n_users)
+        ]
+        tastes = np.random.default_rng([seed, 1])  # apart, so that the draws above stay as they were
+        self.users = [
+            replace(u, favourites=frozenset(s.sticker_id for s in usable if tastes.random() < FAVOURITE_SHARE))
+            for u in self.users
         ]
         # keyword → stickers that have it, per (language, script): what else fits a message
         self._sharing: dict[tuple[str, bool, str], set[str]] = {}
@@ -107,6 +120,8 @@ class ChatWorld:
         user = self._user(message.user_id)
         sticker = self._stickers.get(sticker_id)
         taste = 1.6 if sticker is not None and sticker.pack == user.favourite_pack else 1.0
+        if sticker_id in user.favourites:
+            taste = FAVOURITE_TASTE
         return min(0.95, self.fit(message, sticker_id) * 0.6 / (1 + position) ** 0.8 * taste)
 
     def respond(self, message: ChatMessage, shown: Sequence[str], rng: np.random.Generator) -> str | None:

@@ -154,3 +154,56 @@ def test_a_record_it_cannot_apply_is_dead_lettered_and_learning_goes_on(settings
         records_pb2.DeadLetter.FromString(r.value) for r in records_on(settings.kafka_bootstrap, topics.events_dlq)
     ]
     assert len(letters) == 1 and letters[0].stage == "learner" and "non-finite" in letters[0].reason
+
+
+def test_sticker_sends_teach_the_sticker_rerank_exactly_once(settings: Settings) -> None:
+    """Rewarded sticker decisions → the "sticker" posterior (its own width), every shown suggestion
+    one row, the same sums after the whole topic is read again; serving's refresh sees them."""
+    from tastemaker.bandits.sticker_rerank import LEVEL, RERANK_DIM
+    from tastemaker.features.learner import sticker_rows_of
+    from tastemaker.services.bootstrap import sticker_linear_store
+
+    settings = settings.with_(sticker_forget=1.0, sticker_rerank="learned")
+    prepare_topics(settings)
+    topics = Topics(settings.topic_prefix)
+    rng = np.random.default_rng(1)
+    decisions = []
+    for i in range(120):
+        ids = [f"s{j}" for j in rng.choice(30, size=8, replace=False)]
+        values = [*rng.normal(size=8), *rng.integers(0, 4, 8)]
+        decision = records_pb2.DecisionLog(decision_id=f"st{i}", surface="stickers", served_at_ms=i,
+                                           feature_values=values)  # fmt: skip
+        row = decision.shown.add(shelf_id="stickers", position=0, propensity=1.0)
+        row.card_candidates.item_ids.extend(ids)
+        for position, sticker in enumerate(ids[:3]):
+            row.cards.add(card_id=sticker, position=position, propensity=0.3)
+        sent = [records_pb2.Outcome(decision_id=f"st{i}", item_id=ids[0], reward=1.0)] if rng.random() < 0.4 else []
+        decisions.append(records_pb2.RewardedDecision(decision=decision, outcomes=sent, reward=float(len(sent))))
+    producer = make_producer("kafka-python", settings.kafka_bootstrap)
+    for rewarded in decisions:
+        producer.send(topics.rewarded, rewarded.SerializeToString(), headers=PROTOBUF_HEADERS)
+    producer.flush()
+    a, b = np.eye(RERANK_DIM), np.zeros(RERANK_DIM)
+    for rewarded in decisions:
+        for x, r, _ in sticker_rows_of(rewarded):
+            a, b = a + np.outer(x, x), b + r * x
+    for group in ("learner", "replay"):
+        learner = LinearLearner(
+            make_consumer(
+                "kafka-python", settings.kafka_bootstrap, [topics.rewarded], f"{settings.topic_prefix}.{group}"
+            ),
+            LinearStateStore(connect(settings.redis_url), settings.redis_namespace),
+            make_producer("kafka-python", settings.kafka_bootstrap),
+            topics.events_dlq,
+            sticker_linear_store(settings, connect(settings.redis_url)),
+        )
+        try:
+            _drain(learner, len(decisions))
+        finally:
+            learner.close()
+        assert learner.stats.rows_applied == (3 * len(decisions) if group == "learner" else 0)
+    shared = SharedLinearStates(sticker_linear_store(settings, connect(settings.redis_url)), 0.0, [LEVEL])
+    shared.maybe_refresh()
+    np.testing.assert_allclose(shared.states[LEVEL].a, a, rtol=1e-9)
+    np.testing.assert_allclose(shared.states[LEVEL].b, b, rtol=1e-9, atol=1e-12)
+    assert sum(n for n, _ in shared.states[LEVEL].items.values()) == 3 * len(decisions)

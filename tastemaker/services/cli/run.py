@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 from pathlib import Path
 
@@ -23,8 +24,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise UsageError(f"--duration must be positive, got {args.duration}")
     if args.export_logs is not None and args.export_logs.suffix not in (".jsonl", ".parquet"):
         raise UsageError(f"--export-logs {args.export_logs}: name a .jsonl or a .parquet file")
+    settings = _settings(args)
+    if args.demo and "TASTEMAKER_STICKER_RERANK" not in os.environ:
+        # the demo compares the learned sticker re-rank with the static one, half the chat users each
+        settings = settings.with_(sticker_rerank="side-by-side")
     return run_up(
-        _settings(args),
+        settings,
         demo=args.demo,
         duration_s=args.duration,
         report_json=args.report_json,

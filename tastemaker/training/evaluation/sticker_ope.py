@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tastemaker.bandits.sticker_rerank import static_scores
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy
 from tastemaker.features.activation import activated_only
 from tastemaker.training.evaluation.ope import (
@@ -37,8 +38,6 @@ from tastemaker.training.evaluation.ope import (
 from tastemaker.v1 import records_pb2
 
 SURFACE = "stickers"
-#: score = similarity + ENGAGEMENT_WEIGHT · log(1 + sends), as `services.stickers` serves
-ENGAGEMENT_WEIGHT = 0.1
 
 
 def sticker_decisions(decisions: Sequence[records_pb2.RewardedDecision]) -> list[records_pb2.RewardedDecision]:
@@ -123,7 +122,7 @@ def encoder_scorer(bundle: Path) -> Scorer:
         _, score = model_scores(
             loaded, tuple(ids), vectors(ids), context.get("message", ""), context.get("previous_message", "")
         )
-        return score + ENGAGEMENT_WEIGHT * np.log1p(logged_sends(decision))
+        return static_scores(score, logged_sends(decision))
 
     return score
 
@@ -187,7 +186,33 @@ def evaluate_stickers(
             "estimates": {e.name: estimate_dict(e, data, target) for e in estimators},
             **weight_diagnostics(data, target).as_dict(),
         }
+    if by_arm := rerank_by_minute(stickers):
+        report["rerank"] = by_arm
     return report
+
+
+def rerank_by_minute(stickers: Sequence[records_pb2.RewardedDecision]) -> dict[str, dict[str, float]]:
+    """Sends per suggestion list of each re-rank (the decision's context["rerank"]) in the first
+    and in the last whole minute of the logs, and over all; {} when the decisions name none."""
+    arms = [r.decision.context.get("rerank", "") for r in stickers]
+    if not any(arms):
+        return {}
+    served = np.array([r.decision.served_at_ms for r in stickers], dtype=np.int64)
+    minute = (served - served.min()) // 60_000
+    last = int(minute.max()) - 1 if minute.max() >= 1 and (served.max() - served.min()) % 60_000 else int(minute.max())
+    sends = np.array([sum(o.reward for o in r.outcomes) for r in stickers], dtype=np.float64)
+    out: dict[str, dict[str, float]] = {}
+    for arm in sorted({a for a in arms if a}):
+        mine = np.array([a == arm for a in arms])
+        first, final = mine & (minute == 0), mine & (minute == last)
+        out[arm] = {
+            "decisions": int(mine.sum()),
+            "sends_per_list": float(sends[mine].mean()),
+            "first_minute": float(sends[first].mean()) if first.any() else float("nan"),
+            "last_minute": float(sends[final].mean()) if final.any() else float("nan"),
+            "minutes": float(last + 1),
+        }
+    return out
 
 
 def format_sticker_report(report: dict[str, Any]) -> str:
@@ -199,4 +224,10 @@ def format_sticker_report(report: dict[str, Any]) -> str:
         for estimator, e in entry["estimates"].items():
             shown = "—  no support" if e["value"] is None else f"{e['value']:.4f} [{e['lower']:.4f}, {e['upper']:.4f}]"
             lines.append(f"  {name:<22} {estimator:<6} {shown}   ESS {e['effective_sample_size']:.0f}")
+    for arm, entry in report.get("rerank", {}).items():
+        lines.append(
+            f"  re-rank {arm:<8} {entry['decisions']:>6} lists, sends per list: first minute "
+            f"{entry['first_minute']:.3f}, minute {entry['minutes']:.0f} {entry['last_minute']:.3f}, "
+            f"all {entry['sends_per_list']:.3f}"
+        )
     return "\n".join(lines)
