@@ -1,10 +1,15 @@
 """The sticker re-rank: how the model's scores and what people send become the order shown.
 
 static:   score = model score + 0.1 · log(1 + the user's sends of the sticker)
-learned:  score = θ̂ · x + β̂_s,   x = [1, model score, log(1 + the user's sends of the sticker)]
+learned:  score = θ̂ · x + β̂_s,
+          x = [1, 1/(1 + the sticker's rank by model score), log(1 + the user's sends of it), 1/(1 + position)]
 
 The learned one is a ridge regression of "sent" (1 or 0) for every suggestion shown, on what the
 ranker saw, plus a term per sticker: its send rate above the mean, shrunk towards 0 (`LinearState`).
+The model score enters by its rank among the candidates (scale-free: a log-probability, a cosine);
+the position a suggestion was shown at is a feature in training, so that the top slot's own pull is
+not credited to what put stickers there, and the same for every candidate when ranking (the
+position-as-a-feature correction of unbiased learning to rank).
 θ̂ says how much the model score and the user's own habits count (a user who answers birthdays
 with 🥳 has sent it before); β̂_s is each sticker's global pull, and with forgetting (γ < 1) its
 recent one — what is trending. The learner updates it from rewarded sticker decisions within
@@ -24,16 +29,21 @@ from tastemaker.bandits.strategies import LinearState
 
 #: static re-rank: score = model score + ENGAGEMENT_WEIGHT · log(1 + the user's sends of the sticker)
 ENGAGEMENT_WEIGHT = 0.1
-#: the learned re-rank's features: [1, model score, log(1 + sends)]
-RERANK_DIM = 3
+#: the learned re-rank's features: [1, 1/(1 + model-score rank), log(1 + sends), 1/(1 + position)]
+RERANK_DIM = 4
 LEVEL = "sticker"
 RERANKS = ("static", "learned")
 
 
-def rerank_features(model_score: np.ndarray, sends: np.ndarray) -> np.ndarray:
-    """(C, RERANK_DIM) x of each candidate."""
+def rerank_features(model_score: np.ndarray, sends: np.ndarray, position: np.ndarray | None = None) -> np.ndarray:
+    """(C, RERANK_DIM) x of each candidate; `position`: where each was shown (None: ranking, every
+    candidate as if at the top)."""
     model_score = np.asarray(model_score, dtype=np.float64)
-    return np.column_stack([np.ones(len(model_score)), model_score, np.log1p(np.asarray(sends, dtype=np.float64))])
+    rank = np.empty(len(model_score))
+    rank[np.argsort(-model_score, kind="stable")] = np.arange(len(model_score))
+    where = np.zeros(len(model_score)) if position is None else np.asarray(position, dtype=np.float64)
+    sends = np.log1p(np.asarray(sends, dtype=np.float64))
+    return np.column_stack([np.ones(len(model_score)), 1.0 / (1.0 + rank), sends, 1.0 / (1.0 + where)])
 
 
 def static_scores(model_score: np.ndarray, sends: np.ndarray) -> np.ndarray:

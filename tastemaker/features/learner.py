@@ -5,8 +5,9 @@ For every shown shelf, a row x = [1, log(1 + the user's engagement with the shel
 reward (clicks on the shelf and its cards) and the shelf's id (its own term, `LinearState`); for
 every shown card, x from the card's engagement with its own reward and id. Engagement comes from
 the feature vector the decision logged, so the model learns from exactly what the ranker saw.
-For every suggested sticker, x = [1, its model score, log(1 + the user's sends of it)] as logged,
-with reward the sends of it and its id. Offsets are committed after Redis has the update.
+For every suggested sticker, x = `sticker_rerank.rerank_features` of what was logged (its
+model-score rank, the user's sends of it, the position it was shown at), with reward the sends
+of it and its id. Offsets are committed after Redis has the update.
 """
 
 from __future__ import annotations
@@ -70,12 +71,16 @@ def sticker_rows_of(rewarded: records_pb2.RewardedDecision) -> list[tuple[np.nda
     values = np.asarray(decision.feature_values, dtype=np.float64)
     if len(values) < 2 * len(ids):
         return []
-    x = rerank_features(values[: len(ids)], values[len(ids) : 2 * len(ids)])
+    position = np.zeros(len(ids))
     where = {sticker_id: i for i, sticker_id in enumerate(ids)}
+    cards = [c for c in decision.shown[0].cards if c.card_id in where]
+    for card in cards:
+        position[where[card.card_id]] = card.position
+    x = rerank_features(values[: len(ids)], values[len(ids) : 2 * len(ids)], position)
     sent: dict[str, float] = defaultdict(float)
     for outcome in rewarded.outcomes:
         sent[outcome.item_id] += outcome.reward
-    return [(x[where[c.card_id]], sent[c.card_id], c.card_id) for c in decision.shown[0].cards if c.card_id in where]
+    return [(x[where[c.card_id]], sent[c.card_id], c.card_id) for c in cards]
 
 
 class LinearLearner:

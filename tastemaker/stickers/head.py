@@ -47,7 +47,7 @@ def head_features(text: str) -> np.ndarray:
 @dataclass(frozen=True)
 class StickerHead:
     rows: np.ndarray  # (F,) int64, sorted: the feature ids the head has weights for
-    weights: np.ndarray  # (F, L) float32
+    weights: np.ndarray  # (F, L) float16: half the memory, and logits are summed in float32
     bias: np.ndarray  # (L,) float32
     labels: tuple[str, ...]  # the L sticker ids, in column order
     #: each label's share of the training pairs (what a message with no known feature gets)
@@ -62,7 +62,7 @@ class StickerHead:
                 continue
             where = np.searchsorted(self.rows, ids)
             known = where[(where < len(self.rows)) & (self.rows[np.minimum(where, len(self.rows) - 1)] == ids)]
-            out[i] += self.weights[known].sum(axis=0) / np.sqrt(len(ids))
+            out[i] += self.weights[known].sum(axis=0, dtype=np.float32) / np.sqrt(len(ids))
         return out
 
     def probabilities(self, texts: list[str]) -> np.ndarray:

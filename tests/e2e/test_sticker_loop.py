@@ -67,7 +67,8 @@ def test_sticker_retrain_gate_promote_and_hot_swap_from_demo_logs(settings: Sett
 
     logs, report = tmp_path / "demo.jsonl", tmp_path / "report.json"
     # uniform exploration over 5 candidates, all shown (k = 5): the logs support any order of them (weights ≤ 5)
-    env = {**os.environ, "TASTEMAKER_STICKER_MODEL": str(tmp_path / "served"), "TASTEMAKER_STICKER_CANDIDATES": "5"}
+    env = {**os.environ, "TASTEMAKER_STICKER_MODEL": str(tmp_path / "served"), "TASTEMAKER_STICKER_CANDIDATES": "5",
+           "TASTEMAKER_STICKER_EPSILON": "1.0"}  # fmt: skip
     up = subprocess.run(
         [*CLI, "up", "--demo", "--port", "0", "--duration", "60", "--reward-window-s", "2", "--epsilon", "1.0",
          "--export-logs", str(logs), "--report-json", str(report)],

@@ -30,7 +30,9 @@ EPILOG = """environment:
   TASTEMAKER_REWARD_MODEL      reward model artifact directory (`train reward-model`); unset: engagement-linear
   TASTEMAKER_MODEL_REGISTRY    registry directory: serving follows its current version (`models promote`)
   TASTEMAKER_STICKER_MODEL     sticker bundle (`stickers train --out`) for SuggestStickers;
-                               TASTEMAKER_STICKER_EPSILON its own ε (default 0.1; 0: greedy, for evaluation)
+                               TASTEMAKER_STICKER_EPSILON its own ε (default 0.1; 0: greedy, for evaluation);
+                               TASTEMAKER_STICKER_RERANK learned (default), static or side-by-side;
+                               TASTEMAKER_STICKER_FORGET the learned re-rank's discount (default 0.999)
   TASTEMAKER_SHADOW_MODEL      a candidate artifact run beside the live model, logged never shown;
                                TASTEMAKER_SHADOW_MODE=apprentice lets it take over once it agrees often enough
   TASTEMAKER_REWARD_WINDOW_S   seconds an outcome may follow its decision (default 30)

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.bandits.sticker_rerank import static_scores
-from tastemaker.bandits.strategies import Candidates, EpsilonGreedy
+from tastemaker.bandits.sticker_rerank import RERANK_DIM, LearnedReRank, static_scores
+from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, LinearState
 from tastemaker.features.activation import activated_only
+from tastemaker.features.learner import sticker_rows_of
 from tastemaker.training.evaluation.ope import (
     IPW,
     SNIPW,
@@ -188,7 +189,53 @@ def evaluate_stickers(
         }
     if by_arm := rerank_by_minute(stickers):
         report["rerank"] = by_arm
+    if judged := evaluate_reranks(stickers):
+        report["rerank_ope"] = judged
     return report
+
+
+def _scores_and_sends(decision: records_pb2.DecisionLog) -> tuple[np.ndarray, np.ndarray]:
+    """The logged model score and sends of each candidate."""
+    n = len(decision.shown[0].card_candidates.item_ids)
+    values = np.asarray(decision.feature_values, dtype=np.float64)
+    return (values[:n], logged_sends(decision)) if len(values) >= n else (np.zeros(n), np.zeros(n))
+
+
+def evaluate_reranks(
+    decisions: Sequence[records_pb2.RewardedDecision], fit_share: float = 0.5, min_decisions: int = 50
+) -> dict[str, Any]:
+    """The re-rank's parameters judged off-policy: the learned re-rank fitted as the learner fits it
+    (no forgetting) on the earlier `fit_share` of the sticker decisions, and the static re-rank, each
+    ranking the later decisions' logged candidates greedily from the model scores and sends those
+    decisions logged; sends per list by SNIPW with a 95% interval, on the later part only (never the
+    part it was fitted on). {} with fewer than `min_decisions` on either side."""
+    stickers = sorted(sticker_decisions(decisions), key=lambda r: r.decision.served_at_ms)
+    cut = int(len(stickers) * fit_share)
+    fit, held = stickers[:cut], stickers[cut:]
+    if min(len(fit), len(held)) < min_decisions:
+        return {}
+    state = LinearState(RERANK_DIM)
+    for rewarded in fit:
+        if rows := sticker_rows_of(rewarded):
+            state.update(np.stack([x for x, _, _ in rows]), np.array([r for _, r, _ in rows]), [i for _, _, i in rows])
+    learned = LearnedReRank(state, min_rows=0)
+
+    def learned_scores(decision: records_pb2.DecisionLog) -> np.ndarray:
+        return learned.scores(list(decision.shown[0].card_candidates.item_ids), *_scores_and_sends(decision))
+
+    def static(decision: records_pb2.DecisionLog) -> np.ndarray:
+        return static_scores(*_scores_and_sends(decision))
+
+    data = slot_data(held)
+    estimator = SNIPW()
+    policies = (StickerPolicy("static re-rank", static), StickerPolicy("learned re-rank", learned_scores))
+    return {
+        "fitted_on": len(fit),
+        "evaluated_on": len(held),
+        "theta": [float(t) for t in state.theta()],
+        "on_policy": float(data.rewards.sum(axis=1).mean()),
+        "policies": {p.name: estimate_dict(estimator, data, target_propensity(held, p)) for p in policies},
+    }
 
 
 def rerank_by_minute(stickers: Sequence[records_pb2.RewardedDecision]) -> dict[str, dict[str, float]]:
@@ -224,6 +271,15 @@ def format_sticker_report(report: dict[str, Any]) -> str:
         for estimator, e in entry["estimates"].items():
             shown = "—  no support" if e["value"] is None else f"{e['value']:.4f} [{e['lower']:.4f}, {e['upper']:.4f}]"
             lines.append(f"  {name:<22} {estimator:<6} {shown}   ESS {e['effective_sample_size']:.0f}")
+    if judged := report.get("rerank_ope"):
+        theta = ", ".join(f"{t:.3f}" for t in judged["theta"])
+        lines.append(
+            f"  re-ranks off-policy (SNIPW, fitted on the first {judged['fitted_on']} lists, judged on the "
+            f"later {judged['evaluated_on']}; θ̂ = [{theta}], on-policy {judged['on_policy']:.3f}):"
+        )
+        for name, e in judged["policies"].items():
+            shown = "—  no support" if e["value"] is None else f"{e['value']:.4f} [{e['lower']:.4f}, {e['upper']:.4f}]"
+            lines.append(f"    {name:<18} {shown}   ESS {e['effective_sample_size']:.0f}")
     for arm, entry in report.get("rerank", {}).items():
         lines.append(
             f"  re-rank {arm:<8} {entry['decisions']:>6} lists, sends per list: first minute "

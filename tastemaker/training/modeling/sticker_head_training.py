@@ -148,5 +148,5 @@ def train_head(
         epochs = int(np.argmin(losses)) + 1
     every = np.arange(len(texts))
     w, b, _ = run(every, epochs, every[:0], progress or TrainingProgress("sticker head: final", epochs, steps))
-    head = StickerHead(rows.astype(np.int64), w.numpy().astype(np.float32), b.numpy().astype(np.float32), labels, prior)
+    head = StickerHead(rows.astype(np.int64), w.numpy().astype(np.float16), b.numpy().astype(np.float32), labels, prior)
     return TrainedHead(head, time.perf_counter() - start, epochs, tuple(losses))
