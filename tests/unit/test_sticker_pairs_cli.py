@@ -154,3 +154,33 @@ def test_sticker_exploration_has_a_setting_of_its_own(trained: Path) -> None:
         assert service is not None
         result = service.suggest("u", "gn", "en", 3)
         assert all(s.propensity == 1.0 for s in result.suggestions) is certain
+
+
+def test_a_retrained_candidate_keeps_the_chat_head_it_descends_from(trained: Path, tmp_path: Path) -> None:
+    """`retrain --surface stickers` trains a new encoder from logged sends; the chat head, learned
+    from chat pairs that are not in the logs, carries over with its weight."""
+    from tastemaker.bandits.reward_models import STICKERS_KIND
+    from tastemaker.training.lifecycle.registry import Registry
+    from tastemaker.training.lifecycle.sticker_retrain import retrain_stickers
+    from tastemaker.v1 import records_pb2
+
+    parent = load_bundle(trained)
+    ids = list(parent.catalog)[:5]
+    decisions = []
+    for i in range(120):
+        decision = records_pb2.DecisionLog(decision_id=f"d{i}", surface="stickers", served_at_ms=i,
+                                           context={"message": "gn" if i % 2 else "we won"})  # fmt: skip
+        row = decision.shown.add(shelf_id="stickers", position=0, propensity=1.0)
+        row.card_candidates.item_ids.extend(ids)
+        row.card_candidates.scores.extend([0.0] * len(ids))
+        for position, sticker in enumerate(ids[:3]):
+            row.cards.add(card_id=sticker, position=position, propensity=0.2)
+        sent = [records_pb2.Outcome(decision_id=f"d{i}", item_id=ids[i % 3], reward=1.0)]
+        decisions.append(records_pb2.RewardedDecision(decision=decision, outcomes=sent, reward=1.0))
+    registry = Registry(tmp_path / "registry", STICKERS_KIND)
+    summary = retrain_stickers(decisions, registry, baseline=trained, promote=False, say=lambda _: None,
+                               train_options={"epochs": 1, "batch_size": 512})  # fmt: skip
+    candidate = load_bundle(registry.path(summary.version))
+    assert candidate.head is not None and parent.head is not None
+    assert candidate.head.labels == parent.head.labels and candidate.head_weight == parent.head_weight
+    assert candidate.encoder.version != parent.encoder.version

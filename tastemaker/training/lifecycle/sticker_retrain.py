@@ -5,7 +5,8 @@
    the bundle that served the logs (`baseline`) as its first version (registered and promoted,
    reason "baseline"), so the gate has something to beat.
 3. Train a candidate on the current bundle's catalog plus the (message, sent sticker) pairs of the
-   earlier window, each weighted by its clipped 1/propensity (`sticker_logs.logged_pairs`). The
+   earlier window, each weighted by its clipped 1/propensity (`sticker_logs.logged_pairs`); the
+   current bundle's chat head (learned from chat pairs, `stickers train --pairs`) carries over. The
    version name is a fingerprint of the settings and the training decisions: a re-run on the
    same logs trains nothing new and repeats the same decision.
 4. Gate: the candidate and the current bundle, each ranking the held-out decisions' logged
@@ -60,7 +61,7 @@ def retrain_stickers(
     say: Callable[[str], None] = print,
     train_options: dict[str, Any] | None = None,
 ) -> RetrainSummary:
-    from tastemaker.stickers.bundle import save_bundle
+    from tastemaker.stickers.bundle import load_bundle, save_bundle
     from tastemaker.training.modeling.sticker_logs import logged_pairs
     from tastemaker.training.modeling.sticker_training import train_encoder
 
@@ -102,6 +103,7 @@ def retrain_stickers(
     trained = False
     if not registry.path(version).exists():
         stickers = read_catalog(current_path / "catalog.jsonl")
+        parent = load_bundle(current_path)  # its chat head (what it learned from chat pairs) carries over
         with tempfile.TemporaryDirectory() as tmp:
             result = train_encoder(stickers, version=version, logged=pairs, **options)
             served = [d.decision.served_at_ms for d in train]
@@ -114,6 +116,8 @@ def retrain_stickers(
                     "logged_pairs": len(pairs),
                     "train_seconds": result.seconds,
                 },
+                head=parent.head,
+                head_weight=parent.head_weight if parent.head is not None else 0.0,
             )  # fmt: skip
             registry.register(Path(tmp) / version)
         trained = True
