@@ -12,14 +12,13 @@ no retrain needed). Written by `training/modeling/sticker_training.py` as `encod
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tastemaker.stickers.catalog import Sticker
+from tastemaker.stickers.checksummed import load_arrays, save_arrays
 from tastemaker.stickers.text import batch, features, normalise
 
 #: /2: words before n-grams in `text.features`, and the sticker features below; /3: 2^18 hash
@@ -118,19 +117,15 @@ _ARRAYS = ("text_table", "text_weight", "message_w", "message_b", "sticker_table
 
 
 def save_encoder(encoder: StickerEncoder, directory: Path, metrics: dict[str, float] | None = None) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    np.savez(directory / "encoder.npz", **{name: getattr(encoder, name) for name in _ARRAYS})
-    digest = hashlib.sha256((directory / "encoder.npz").read_bytes()).hexdigest()
     manifest = {
         "format": FORMAT,
         "version": encoder.version,
         "trained_ids": list(encoder.trained_ids),
         "sticker_names": encoder.names,
         "sticker_features": encoder.feature_width,
-        "sha256": digest,
         "metrics": metrics or {},
     }
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    save_arrays(directory, "encoder", {name: getattr(encoder, name) for name in _ARRAYS}, manifest)
 
 
 class EncoderError(ValueError):
@@ -138,19 +133,9 @@ class EncoderError(ValueError):
 
 
 def load_encoder(directory: Path) -> StickerEncoder:
-    try:
-        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-        raw = (directory / "encoder.npz").read_bytes()
-    except (OSError, ValueError) as exc:
-        raise EncoderError(f"{directory}: not a sticker encoder ({exc})") from exc
-    if manifest.get("format") != FORMAT:
-        raise EncoderError(f"{directory}: not a sticker encoder of format {FORMAT}")
-    if hashlib.sha256(raw).hexdigest() != manifest.get("sha256"):
-        raise EncoderError(f"{directory}: encoder.npz does not match its checksum")
-    with np.load(directory / "encoder.npz", allow_pickle=False) as arrays:
-        values = {name: arrays[name] for name in _ARRAYS}
+    manifest, arrays = load_arrays(directory, "encoder", FORMAT, "sticker encoder", EncoderError)
     return StickerEncoder(
         version=str(manifest["version"]), trained_ids=tuple(manifest["trained_ids"]),
         names=bool(manifest.get("sticker_names", True)), feature_width=int(manifest.get("sticker_features", 1024)),
-        **values,
+        **{name: arrays[name] for name in _ARRAYS},
     )  # fmt: skip

@@ -14,14 +14,13 @@ it with the encoder as a mixture of the two distributions (`blend`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tastemaker.stickers.checksummed import load_arrays, save_arrays
 from tastemaker.stickers.text import MAX_MESSAGE_CHARS, normalise
 
 FORMAT = "tastemaker.sticker-head/1"
@@ -101,15 +100,8 @@ _ARRAYS = ("rows", "weights", "bias", "prior")
 
 
 def save_head(head: StickerHead, directory: Path, metrics: dict[str, float] | None = None) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    np.savez(directory / "head.npz", **{name: getattr(head, name) for name in _ARRAYS})
-    manifest = {
-        "format": FORMAT,
-        "labels": list(head.labels),
-        "sha256": hashlib.sha256((directory / "head.npz").read_bytes()).hexdigest(),
-        "metrics": metrics or {},
-    }
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    arrays = {name: getattr(head, name) for name in _ARRAYS}
+    save_arrays(directory, "head", arrays, {"format": FORMAT, "labels": list(head.labels), "metrics": metrics or {}})
 
 
 class HeadError(ValueError):
@@ -117,15 +109,5 @@ class HeadError(ValueError):
 
 
 def load_head(directory: Path) -> StickerHead:
-    try:
-        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-        raw = (directory / "head.npz").read_bytes()
-    except (OSError, ValueError) as exc:
-        raise HeadError(f"{directory}: not a sticker head ({exc})") from exc
-    if manifest.get("format") != FORMAT:
-        raise HeadError(f"{directory}: not a sticker head of format {FORMAT}")
-    if hashlib.sha256(raw).hexdigest() != manifest.get("sha256"):
-        raise HeadError(f"{directory}: head.npz does not match its checksum")
-    with np.load(directory / "head.npz", allow_pickle=False) as arrays:
-        values = {name: arrays[name] for name in _ARRAYS}
-    return StickerHead(labels=tuple(manifest["labels"]), **values)
+    manifest, arrays = load_arrays(directory, "head", FORMAT, "sticker head", HeadError)
+    return StickerHead(labels=tuple(manifest["labels"]), **{name: arrays[name] for name in _ARRAYS})
