@@ -15,7 +15,7 @@ it with the encoder as a mixture of the two distributions (`blend`).
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,11 @@ class StickerHead:
     labels: tuple[str, ...]  # the L sticker ids, in column order
     #: each label's share of the training pairs (what a message with no known feature gets)
     prior: np.ndarray  # (L,) float32
+    #: sticker id → its column
+    columns: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", {sticker_id: j for j, sticker_id in enumerate(self.labels)})
 
     def logits(self, texts: list[str]) -> np.ndarray:
         """(len(texts), L) logits."""
@@ -66,33 +71,42 @@ class StickerHead:
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """(len(texts), L) p_head(sticker | text)."""
-        logits = self.logits(texts)
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return softmax(self.logits(texts))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (n, L) logits."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(z)
+    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def blend(
-    similarity: np.ndarray, candidate_ids: tuple[str, ...], head: StickerHead | None, texts: list[str], weight: float
+    similarity: np.ndarray,
+    candidate_ids: tuple[str, ...],
+    head: StickerHead | None,
+    texts: list[str],
+    weight: float,
+    probabilities: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n, C) log p(sticker | text) of C candidates for n texts, as a mixture
 
         p = (1 − weight) · softmax(similarity / τ) + weight · p_head
 
     the encoder's distribution over the candidates (τ its training temperature) and the head's
-    (0 for a sticker that no pair holds). Without a head, or with weight 0: log of the encoder's."""
+    (0 for a sticker that no pair holds). Without a head, or with weight 0: log of the encoder's.
+    `probabilities`: the head's (n, L) for `texts` when already computed."""
     z = similarity / ENCODER_TEMPERATURE
     z = z - z.max(axis=1, keepdims=True)
     encoder = np.exp(z)
     encoder /= encoder.sum(axis=1, keepdims=True)
     if head is None or weight <= 0:
         return np.log(np.maximum(encoder, 1e-30))
-    column = {sid: j for j, sid in enumerate(head.labels)}
-    where = np.array([column.get(sid, -1) for sid in candidate_ids])
+    where = np.fromiter((head.columns.get(sid, -1) for sid in candidate_ids), dtype=np.int64, count=len(candidate_ids))
     learned = np.zeros_like(encoder)
     present = where >= 0
     if present.any():
-        learned[:, present] = head.probabilities(texts)[:, where[present]]
+        learned[:, present] = (head.probabilities(texts) if probabilities is None else probabilities)[:, where[present]]
     return np.log(np.maximum((1.0 - weight) * encoder + weight * learned, 1e-30))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from tastemaker.stickers.bundle import Bundle
-from tastemaker.stickers.head import blend
+from tastemaker.stickers.head import blend, softmax
 
 #: how many of the head's most likely stickers join the index's candidates
 HEAD_CANDIDATES = 10
@@ -35,9 +35,12 @@ def candidates(
     ids = [m.sticker_id for m, _ in hits]
     head = bundle.head if bundle.head_weight > 0 else None
     contexts = [text] + ([previous] if previous.strip() else [])
+    probabilities = None
     if head is not None:
+        logits = head.logits(contexts)
+        probabilities = softmax(logits)
         seen = set(ids)
-        for j in np.argsort(-head.logits(contexts), axis=1, kind="stable")[:, :HEAD_CANDIDATES].ravel():
+        for j in np.argsort(-logits, axis=1, kind="stable")[:, :HEAD_CANDIDATES].ravel():
             row = index.position(head.labels[j])
             if head.labels[j] in seen or row is None:
                 continue
@@ -48,7 +51,7 @@ def candidates(
     if not ids:
         return (), np.zeros(0), np.zeros(0)
     rows = np.array([index.position(i) for i in ids])
-    similarity, score = model_scores(bundle, tuple(ids), index.vectors[rows], text, previous, vector)
+    similarity, score = model_scores(bundle, tuple(ids), index.vectors[rows], text, previous, vector, probabilities)
     return tuple(ids), similarity, score
 
 
@@ -59,9 +62,11 @@ def model_scores(
     text: str,
     previous: str = "",
     vector: np.ndarray | None = None,
+    head_probabilities: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(cosine similarity to `text`, model score) of the stickers `ids` whose embeddings are
-    `sticker_vectors` (C, e); `vector`: the text's embedding when already computed. The score of
+    `sticker_vectors` (C, e); `vector`, `head_probabilities`: the text's embedding and the head's
+    distributions for [text, previous] when already computed. The score of
     `candidates`, for a given list of stickers (an off-policy evaluation's logged candidates)."""
     texts = [text] + ([previous] if previous.strip() else [])
     if vector is None:
@@ -79,7 +84,7 @@ def model_scores(
             else (1 - PREVIOUS_WEIGHT) * similarity[0] + PREVIOUS_WEIGHT * similarity[1]
         )
         return similarity[0], mixed
-    log_p = blend(similarity, ids, head, texts, bundle.head_weight)
+    log_p = blend(similarity, ids, head, texts, bundle.head_weight, head_probabilities)
     if len(texts) == 1:
         return similarity[0], log_p[0]
     return similarity[0], np.logaddexp(np.log(1 - PREVIOUS_WEIGHT) + log_p[0], np.log(PREVIOUS_WEIGHT) + log_p[1])

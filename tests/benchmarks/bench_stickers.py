@@ -379,7 +379,7 @@ def ann(data: np.ndarray, queries: np.ndarray, title: str) -> None:
 
 def end_to_end(encoder: StickerEncoder, stickers: list[Sticker], size: int, requests: int = 500) -> None:
     rng = np.random.default_rng(0)
-    words = [k for s in stickers for k in s.phrases["en"].keywords]
+    words = np.array([k for s in stickers for k in s.phrases["en"].keywords])  # converted once, not per draw
     extra = [
         Sticker(f"synthetic-{i}", "", "synthetic",
                 {"en": Phrases(" ".join(rng.choice(words, 2)), tuple(rng.choice(words, 3)))})
