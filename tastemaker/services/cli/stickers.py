@@ -102,8 +102,9 @@ def cmd_stickers_train(args: argparse.Namespace) -> int:
               f"{len(head.rows):,} features, {learned.epochs} epochs) in {learned.seconds:.0f} s")  # fmt: skip
     manifest = {"pairs": len(pairs), "pairs_files": [str(p) for p in args.pairs or []]}
     index = save_bundle(args.out, trained.encoder, stickers, args.catalog, manifest, head, args.head_weight)
-    print(f"trained {trained.encoder.version} on {trained.pairs:,} pairs ({trained.logged_pairs:,} from the logs "
-          f"and --pairs) in {trained.seconds:.0f} s; "
+    from_pairs = f", {len(sent):,} from --pairs" if sent else ""
+    print(f"trained {trained.encoder.version} on {trained.pairs:,} pairs ({len(logged):,} from the logs{from_pairs}) "
+          f"in {trained.seconds:.0f} s; "
           f"indexed {len(index)} stickers ({index.backend}) → {args.out}")  # fmt: skip
     print(f"serve it with TASTEMAKER_STICKER_MODEL={args.out}")
     return 0

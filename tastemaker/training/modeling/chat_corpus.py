@@ -17,6 +17,7 @@ reads the evaluation chat set (`tests/data/chat_stickers.jsonl`); a test proves 
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +104,6 @@ def compose(directory: Path, variants: int = 4, seed: int = 0) -> list[dict[str,
     (`phrase`: the hand-written phrase it was composed from), at most
     `variants` distinct messages per phrase (the phrase itself first)."""
     intents = read_intents(directory / "intents.txt")
-    rng = np.random.default_rng(seed)
     rows: list[dict[str, object]] = []
     seen: set[tuple[str, str]] = set()
     for language in LANGUAGES:
@@ -115,6 +115,9 @@ def compose(directory: Path, variants: int = 4, seed: int = 0) -> list[dict[str,
         for p in phrases:
             by_cell.setdefault((p.intent, p.form), []).append(p.text)
         for phrase in phrases:
+            # each phrase its own draws: adding or removing a phrase leaves every other's messages as they were
+            key = f"{language}|{phrase.intent}|{phrase.form}|{phrase.text}".encode()
+            rng = np.random.default_rng([seed, zlib.crc32(key)])
             others = [t for t in by_cell[(phrase.intent, phrase.form)] if t != phrase.text]
             made = 0
             for attempt in range(4 * variants):
