@@ -116,8 +116,8 @@ def compose(directory: Path, variants: int = 4, seed: int = 0) -> list[dict[str,
             by_cell.setdefault((p.intent, p.form), []).append(p.text)
         for phrase in phrases:
             # each phrase its own draws: adding or removing a phrase leaves every other's messages as they were
-            key = f"{language}|{phrase.intent}|{phrase.form}|{phrase.text}".encode()
-            rng = np.random.default_rng([seed, zlib.crc32(key)])
+            source = f"{language}|{phrase.intent}|{phrase.form}|{phrase.text}".encode()
+            rng = np.random.default_rng([seed, zlib.crc32(source)])
             others = [t for t in by_cell[(phrase.intent, phrase.form)] if t != phrase.text]
             made = 0
             for attempt in range(4 * variants):
