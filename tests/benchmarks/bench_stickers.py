@@ -43,7 +43,6 @@ import numpy as np
 from tastemaker.services.stickers import StickerService
 from tastemaker.stickers.bundle import Bundle, build_index, load_bundle
 from tastemaker.stickers.catalog import Phrases, Sticker, read_catalog
-from tastemaker.stickers.encoder import StickerEncoder
 from tastemaker.stickers.index import IndexHolder
 from tastemaker.stickers.scoring import catalog_scores
 from tastemaker.stickers.text import normalise
@@ -377,7 +376,10 @@ def ann(data: np.ndarray, queries: np.ndarray, title: str) -> None:
               f"{fastest[3] / rows[0][3]:.0f}× brute force)")  # fmt: skip
 
 
-def end_to_end(encoder: StickerEncoder, stickers: list[Sticker], size: int, requests: int = 500) -> None:
+def end_to_end(bundle: Bundle, stickers: list[Sticker], size: int, requests: int = 500) -> None:
+    """SuggestStickers in-process over `size` stickers (the catalog plus synthetic ones made of its
+    phrases), with the bundle's encoder and chat head, if it has one."""
+    encoder = bundle.encoder
     rng = np.random.default_rng(0)
     words = np.array([k for s in stickers for k in s.phrases["en"].keywords])  # converted once, not per draw
     extra = [
@@ -389,7 +391,8 @@ def end_to_end(encoder: StickerEncoder, stickers: list[Sticker], size: int, requ
     start = time.perf_counter()
     index = build_index(encoder, everything, "bench")
     built = time.perf_counter() - start
-    service = StickerService(Bundle(encoder, IndexHolder(index), {}), rng=np.random.default_rng(1))
+    served = Bundle(encoder, IndexHolder(index), {}, bundle.head, bundle.head_weight)
+    service = StickerService(served, rng=np.random.default_rng(1))
     texts = [s.phrases["en"].name for s in stickers]
     latencies = []
     for i in range(requests):
@@ -398,7 +401,8 @@ def end_to_end(encoder: StickerEncoder, stickers: list[Sticker], size: int, requ
         latencies.append(time.perf_counter() - t0)
     ms = np.array(latencies) * 1e3
     print(f"\nEnd to end in-process over {len(everything):,} stickers ({index.backend}, built in {built:.1f} s): "
-          f"encode + ANN + ε-greedy re-rank + decision log, p50 {np.percentile(ms, 50):.2f} ms, "
+          f"encode + ANN{' + chat head' if bundle.head is not None else ''} + ε-greedy re-rank + decision log, "
+          f"p50 {np.percentile(ms, 50):.2f} ms, "
           f"p99 {np.percentile(ms, 99):.2f} ms over {requests} requests")  # fmt: skip
 
 
@@ -521,7 +525,7 @@ def main() -> None:
         if "grpc" in sections:
             grpc_vs_echo(bundle_dir, stickers)
     if "e2e" in sections:
-        end_to_end(encoder, stickers, args.catalog_n)
+        end_to_end(bundle, stickers, args.catalog_n)
     if "ann" not in sections:
         return
     real = encoder.stickers(stickers)
