@@ -20,6 +20,7 @@ strategy's (ε-greedy over these scores), with exact propensities logged either 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,6 +83,5 @@ class LearnedReRank:
 
 def rerank_arm(user_id: str) -> str:
     """ "static" or "learned" for a user, stably (half the users each): the demo's side-by-side run."""
-    import zlib
 
     return RERANKS[zlib.crc32(user_id.encode("utf-8")) % 2]

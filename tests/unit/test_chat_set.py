@@ -61,3 +61,25 @@ def test_the_near_copy_check_finds_copies() -> None:
     )
     assert [f[0] for f in found] == ["Happy  Birthday bro have a blast tonight", long, long.replace("bhook", "bhuk")]
     assert len(grams("gn")) == 1
+
+
+def test_a_malformed_corpus_source_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    """An unknown intent, a line without stickers or a missing language file: CorpusError with
+    where, never a traceback deeper down."""
+    import pytest
+
+    from tastemaker.training.modeling.chat_corpus import CorpusError
+
+    (tmp_path / "intents.txt").write_text("# intents\nhello: emoji-1f44b\n", encoding="utf-8")
+    for language in LANGUAGES:
+        (tmp_path / f"{language}.txt").write_text("hello | hi there\n", encoding="utf-8")
+    assert {r["intent"] for r in compose(tmp_path)} == {"hello"}
+    (tmp_path / "hi.txt").write_text("hello | नमस्ते\nbye | अलविदा\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"hi\.txt:2: unknown intent 'bye'"):
+        compose(tmp_path)
+    (tmp_path / "hi.txt").unlink()
+    with pytest.raises(CorpusError, match=r"hi\.txt: missing"):
+        compose(tmp_path)
+    (tmp_path / "intents.txt").write_text("hello:\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"intents\.txt:1: expected"):
+        compose(tmp_path)
