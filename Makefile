@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 OBP_VENV ?= .venv-obp
 OBP_STAMP := $(OBP_VENV)/.installed-$(shell cat tests/obp/requirements.txt | cksum | cut -d' ' -f1)
 
+# the real datasets (tests and benchmarks that need them skip when these are unset)
+export TASTEMAKER_OBD_DIR ?=
+export TASTEMAKER_TWEETEVAL_DIR ?=
+
 .PHONY: setup obp-venv stickers-catalog chat-corpus sticker-model deploy-schemas run test lint codegen bench clean
 
 $(STAMP): pyproject.toml

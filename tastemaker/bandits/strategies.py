@@ -394,6 +394,37 @@ def with_floor(strategy: Strategy, floor: float) -> Strategy:
     return Floored(strategy, floor) if floor > 0 else strategy
 
 
+#: every strategy by name, with the parameter each takes (as `parameters()` logs it) and its default
+STRATEGY_PARAMETERS: dict[str, tuple[str, float]] = {
+    "epsilon-greedy": ("epsilon", 0.1),
+    "softmax": ("temperature", 1.0),
+    "linucb": ("alpha", 1.0),
+    "thompson": ("scale", 1.0),
+    "squarecb": ("gamma", 100.0),
+}
+#: the strategies that rank with a learned linear posterior (their propensities depend on its state)
+LINEAR = ("linucb", "thompson")
+
+
+def strategy_from(name: str, parameters: Mapping[str, float], state: LinearState | None = None) -> Strategy:
+    """The strategy `name` with its parameter from `parameters` (default when absent): the one
+    place a name becomes a strategy (serving's configuration, the logging policy re-run from a log).
+    Linear strategies need the posterior `state`."""
+    if name not in STRATEGY_PARAMETERS:
+        raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGY_PARAMETERS)}")
+    key, default = STRATEGY_PARAMETERS[name]
+    value = float(parameters.get(key, default))
+    if name == "epsilon-greedy":
+        return EpsilonGreedy(value)
+    if name == "softmax":
+        return Softmax(value)
+    if name == "squarecb":
+        return SquareCB(value)
+    if state is None:
+        raise ValueError(f"strategy {name!r} ranks with a linear posterior: pass its state")
+    return LinUCB(state, alpha=value) if name == "linucb" else Thompson(state, scale=value)
+
+
 @dataclass(frozen=True)
 class Placement:
     """A ranking under constraints: `ids[j]` shown at `positions[j]` with `propensities[j]`."""

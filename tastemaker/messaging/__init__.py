@@ -3,6 +3,9 @@
 Everything else talks to Kafka through these interfaces; `kafka_python` is the default adapter.
 """
 
+from collections.abc import Iterable
+from typing import Any
+
 from tastemaker.messaging.ports import (
     JSON_CONTENT_TYPE,
     PROTOBUF_CONTENT_TYPE,
@@ -71,7 +74,38 @@ def make_consumer(
     raise ValueError(f"unknown Kafka client {client!r}; known: {', '.join(KAFKA_CLIENTS)}")
 
 
+def ensure_topics(
+    bootstrap_servers: str, names: Iterable[str], partitions: int = 3, security: KafkaSecurity | None = None
+) -> None:
+    """Create the topics that do not exist yet (idempotent); the admin side is kafka-python's."""
+    from tastemaker.messaging.kafka_python import ensure_topics as create
+
+    create(bootstrap_servers, names, partitions=partitions, security=security)
+
+
+def read_topic_to_end(
+    bootstrap_servers: str, topic: str, timeout_s: float = 10.0, security: KafkaSecurity | None = None
+) -> list[Record]:
+    """Every record now in `topic`, from the beginning, without a consumer group (exports, the
+    DLQ scan, the closing report)."""
+    from tastemaker.messaging.kafka_python import read_topic_to_end as read
+
+    return read(bootstrap_servers, topic, timeout_s=timeout_s, security=security)
+
+
+def group_lag(
+    bootstrap_servers: str, group_id: str, topic: str, security: KafkaSecurity | None = None
+) -> dict[str, Any]:
+    """Per partition: end offset minus the group's committed offset (`total`, `partitions`, `committed`)."""
+    from tastemaker.messaging.kafka_python import group_lag as lag
+
+    return lag(bootstrap_servers, group_id, topic, security=security)
+
+
 __all__ = [
+    "ensure_topics",
+    "group_lag",
+    "read_topic_to_end",
     "KAFKA_CLIENTS",
     "make_consumer",
     "make_producer",

@@ -1,4 +1,4 @@
-"""confluent-kafka adapter (librdkafka, C): ~25× kafka-python's produce rate here (DESIGN.md),
+"""confluent-kafka adapter (librdkafka, C): ~25× kafka-python's produce rate here,
 and its produce call releases the GIL quickly, which keeps serving latency flat."""
 
 from __future__ import annotations

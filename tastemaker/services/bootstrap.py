@@ -14,19 +14,11 @@ import redis
 
 from tastemaker.bandits.catalog import Catalog
 from tastemaker.bandits.engagement_model import EngagementLinearModel
-from tastemaker.bandits.reward_models import (
-    STICKERS_KIND,
-    ArtifactError,
-    EngagementScorer,
-    RegistryError,
-    RegistryReader,
-    RewardModel,
-    load_reward_model,
-)
+from tastemaker.bandits.reward_models import EngagementScorer, RewardModel
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.sticker_rerank import LEVEL as STICKER_LEVEL
 from tastemaker.bandits.sticker_rerank import RERANK_DIM, LearnedReRank
-from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, SquareCB, Strategy, Thompson
+from tastemaker.bandits.strategies import LINEAR, EpsilonGreedy, LinearState, Strategy, strategy_from
 from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.features.joiner import RewardJoiner
@@ -36,8 +28,16 @@ from tastemaker.features.processor import ProcessorStats, StreamProcessor
 from tastemaker.features.redis_connect import Fence, connect
 from tastemaker.features.store import STICKER_SENDS, FeatureStore
 from tastemaker.features.topics import Topics
-from tastemaker.messaging import KafkaSecurity, RecoveringProducer, make_consumer, make_producer
-from tastemaker.messaging.kafka_python import ensure_topics, read_topic_to_end
+from tastemaker.messaging import (
+    KafkaSecurity,
+    RecoveringProducer,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    read_topic_to_end,
+)
+from tastemaker.models.artifacts import ArtifactError, load_reward_model
+from tastemaker.models.registry import STICKERS_KIND, RegistryError, RegistryReader
 from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.config import ConfigError, Settings
 from tastemaker.services.feedback import FeedbackService
@@ -139,22 +139,18 @@ class Serving:
         self.publisher.close()
 
 
-LINEAR_STRATEGIES = ("linucb", "thompson")
-
-
 def strategy_for(settings: Settings, level: str, shared: SharedLinearStates | None = None) -> Strategy:
     """The configured exploration strategy for one level (shelves or cards); linear strategies rank
     with that level's shared posterior over the candidate features [1, log(1 + engagement)]."""
+    parameters = {
+        "epsilon": settings.epsilon,
+        "temperature": settings.temperature,
+        "alpha": settings.ucb_alpha,
+        "scale": settings.thompson_scale,
+        "gamma": settings.squarecb_gamma,
+    }
     state = shared.states[level] if shared is not None else LinearState(dim=2)
-    if settings.strategy == "softmax":
-        return Softmax(settings.temperature)
-    if settings.strategy == "linucb":
-        return LinUCB(state, alpha=settings.ucb_alpha)
-    if settings.strategy == "thompson":
-        return Thompson(state, scale=settings.thompson_scale)
-    if settings.strategy == "squarecb":
-        return SquareCB(settings.squarecb_gamma)
-    return EpsilonGreedy(settings.epsilon)
+    return strategy_from(settings.strategy, parameters, state)
 
 
 def reward_model_for(settings: Settings) -> RewardModel:
@@ -261,7 +257,7 @@ def build_serving(
     )
     shared = None
     hooks: list[Callable[[], None]] = []
-    if settings.strategy in LINEAR_STRATEGIES:
+    if settings.strategy in LINEAR:
         shared = SharedLinearStates(LinearStateStore(client, settings.redis_namespace))
         shared.maybe_refresh()
         hooks.append(shared.maybe_refresh)  # pick up the shared posterior, at most once a second

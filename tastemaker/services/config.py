@@ -6,9 +6,10 @@ import difflib
 import logging
 import math
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from tastemaker.bandits.strategies import STRATEGY_PARAMETERS
 from tastemaker.messaging import COMPRESSIONS
 
 log = logging.getLogger(__name__)
@@ -20,13 +21,21 @@ class ConfigError(ValueError):
     pass
 
 
-#: `TASTEMAKER_*` variables read outside `Settings` (progress bars, tests and benchmarks)
-OTHER_VARIABLES = frozenset({"PROGRESS", "NO_OBP", "OBP_PYTHON", "OBD_DIR", "TEST_REDIS_URL", "TEST_KAFKA_BOOTSTRAP"})
+#: `TASTEMAKER_*` variables read outside `Settings` (progress bars, tests and benchmarks), with their help
+OTHER_VARIABLES = {
+    "PROGRESS": "1 or 0: progress bars on or off (default: on when stderr is a terminal).",
+    "OBD_DIR": "Folder of the Open Bandit Dataset (tests, benchmarks and docs scripts skip what needs it when unset).",
+    "TWEETEVAL_DIR": "Folder of TweetEval's emoji task (train and validation; bench_stickers skips it when unset).",
+    "NO_OBP": "1: skip the Open Bandit Pipeline parity checks (tests and benchmarks).",
+    "OBP_PYTHON": "The Python of the Open Bandit Pipeline's own venv (default .venv-obp/bin/python).",
+    "TEST_REDIS_URL": "The Redis the tests use (default redis://127.0.0.1:6379/15; started when nothing answers).",
+    "TEST_KAFKA_BOOTSTRAP": "Tests use this Kafka broker instead of starting Tansu.",
+}
 
 
 def unknown_variables(environ: dict[str, str]) -> list[str]:
     """`TASTEMAKER_*` variables that nothing reads, each with the closest known name if one is close."""
-    known = {f.name.upper() for f in fields(Settings)} | OTHER_VARIABLES
+    known = {f.name.upper() for f in fields(Settings)} | set(OTHER_VARIABLES)
     out = []
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX) or name[len(ENV_PREFIX) :] in known:
@@ -36,133 +45,188 @@ def unknown_variables(environ: dict[str, str]) -> list[str]:
     return out
 
 
-STRATEGIES = ("epsilon-greedy", "softmax", "linucb", "thompson", "squarecb")
+STRATEGIES = tuple(STRATEGY_PARAMETERS)
+
+
+def setting(default: Any, help: str, section: str) -> Any:
+    """A `Settings` field with its documentation: `--help` and `docs/configuration.md` are made from it."""
+    return field(default=default, metadata={"help": help, "section": section})
+
+
+KAFKA, REDIS, API, SECURITY, HOME, MODELS, STICKERS, OUTCOMES, RELIABILITY, OPERATIONS = (
+    "Kafka",
+    "Redis",
+    "gRPC API",
+    "Security and privacy",
+    "Home ranking",
+    "Reward models and the registry",
+    "Stickers",
+    "Outcomes and rewards",
+    "Reliability",
+    "Operations",
+)
 
 
 @dataclass(frozen=True)
 class Settings:
-    #: Kafka bootstrap servers; empty means "start an embedded broker" for `tastemaker up`.
-    kafka_bootstrap: str = ""
-    #: Redis URL; empty means "start an embedded Redis" for `tastemaker up`.
-    redis_url: str = ""
-    #: Kafka connection security for both adapters (`messaging/security.py`): PLAINTEXT (default),
-    #: SSL, SASL_PLAINTEXT or SASL_SSL; SASL mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str = ""
-    kafka_sasl_username: str = ""
-    kafka_sasl_password: str = ""
-    kafka_ssl_cafile: str = ""
-    kafka_ssl_certfile: str = ""
-    kafka_ssl_keyfile: str = ""
-    topic_prefix: str = "tastemaker"
-    #: Kafka adapter: "kafka-python" (pure Python) or "confluent" (librdkafka).
-    kafka_client: str = "kafka-python"
-    #: producer compression of every record batch: none, gzip, lz4 or zstd (a packed 20×20 home
-    #: decision of ~3.7 KB is ~1 KB compressed alone, less in a batch: `make bench`)
-    kafka_compression: str = "zstd"
-    #: Prefix of every Redis key.
-    redis_namespace: str = "tm"
-    #: replicas that must hold a stream worker's Redis writes before it commits their Kafka offsets
-    #: (Redis WAIT; 0: off). On a Redis Cluster set 1: otherwise a master's failover can lose
-    #: acknowledged writes whose offsets are already committed. Each batch then costs one WAIT
-    #: round trip per master written, and a master without a live replica holds the stream back.
-    redis_wait_replicas: int = 0
-    redis_wait_timeout_ms: int = 1000
-    grpc_host: str = "127.0.0.1"
-    #: TLS for gRPC: server certificate chain and key (PEM files, re-read when they change or on
-    #: SIGHUP); with `tls_client_ca`, clients must present a certificate that CA signed (mTLS)
-    tls_cert: str = ""
-    tls_key: str = ""
-    tls_client_ca: str = ""
-    #: per-client bearer tokens and scopes (`services/security.py`); unset: no authentication
-    auth_tokens_file: str = ""
-    #: reflection answers without a token (1) or only to `admin` clients (0)
-    open_reflection: bool = True
-    #: listen beyond loopback without TLS and tokens anyway
-    insecure: bool = False
-    #: the key that signs decision ids (shared by every replica and the joiner; at least 16 bytes):
-    #: ReportOutcome then takes only ids this deployment served to the same client, within the
-    #: reward window. Unset: random ids, every id accepted.
-    decision_key: str = ""
-    #: pseudonymise user ids in Redis keys and decision logs with this key (>= 16 bytes; unset: off)
-    user_id_key: str = ""
-    #: request-context keys written to decision logs (comma-separated; `*`: all)
-    logged_context_keys: str = "*"
-    grpc_port: int = 50051
-    grpc_workers: int = 16
-    grpc_max_message_bytes: int = 4 * 1024 * 1024
-    epsilon: float = 0.1
-    #: exploration strategy of the home ranker: epsilon-greedy, softmax, linucb or thompson
-    strategy: str = "epsilon-greedy"
-    #: softmax temperature; LinUCB's confidence width α; Thompson's posterior scale
-    temperature: float = 1.0
-    ucb_alpha: float = 1.0
-    thompson_scale: float = 1.0
-    #: SquareCB's γ (inverse-gap weighting of the first position: 0 uniform, larger greedier)
-    squarecb_gamma: float = 100.0
-    #: the linear posterior's discount per rewarded decision (1: remember everything; 0.999: about
-    #: the last 1,000 decisions weigh), applied by the learner in Redis
-    linear_forget: float = 1.0
-    #: reward model artifact directory (`tastemaker train reward-model`); empty: engagement-linear
-    reward_model: str = ""
-    #: model registry directory: serving follows its current reward model (overrides reward_model)
-    model_registry: str = ""
-    #: how often serving checks the registry's current pointer and the linear posterior, seconds
-    model_refresh_s: float = 1.0
-    #: sticker model bundle (`tastemaker stickers train --out`); empty: SuggestStickers is unavailable
-    sticker_model: str = ""
-    #: stickers the ANN hands to the re-rank (and the decision logs as candidates), 1 to 500: fewer
-    #: make the logged propensities larger and off-policy estimates of other rankings tighter
-    sticker_candidates: int = 50
-    #: SuggestStickers' ε-greedy exploration rate, apart from the home page's `epsilon` (0: greedy,
-    #: for evaluation; every suggestion's propensity is logged either way)
-    sticker_epsilon: float = 0.1
-    #: the sticker re-rank: static (model score + 0.1·log(1 + sends)), learned (online from sends by
-    #: the learner; static until it has learned) or side-by-side (half the users each, for comparing;
-    #: what `up --demo` runs unless this is set)
-    sticker_rerank: str = "learned"
-    #: the learned re-rank's discount per rewarded sticker decision (1: remember everything; 0.999:
-    #: about the last 1,000 decisions weigh, so each sticker's term follows what is trending)
-    sticker_forget: float = 0.999
-    #: a candidate reward model (artifact directory) run beside the live one on every request
-    shadow_model: str = ""
-    #: "shadow" (logged, never shown) or "apprentice" (takes over once it agrees often enough)
-    shadow_mode: str = "shadow"
-    apprentice_agreement: float = 0.9
-    apprentice_window: int = 500
-    #: every candidate's probability of each position is at least this (0: no floor)
-    propensity_floor: float = 0.0
-    max_shelves_default: int = 10
-    max_cards_default: int = 10
-    #: Outcomes are joined to a decision until served time + this window.
-    reward_window_s: float = 30.0
-    default_reward: float = 0.0
-    #: the valid range of one reported reward (ReportOutcome and outcome records); the joiner
-    #: dead-letters outcomes outside it, so one client cannot push the learners to infinity
-    reward_min: float = -1000.0
-    reward_max: float = 1000.0
-    #: budget of one feature read on the request path, seconds (the Redis socket timeout); after
-    #: `feature_breaker_failures` failures in a row ranking serves non-personalised at once and
-    #: probes Redis every `feature_breaker_probe_s` in the background until it answers again
-    feature_timeout_s: float = 0.05
-    feature_breaker_failures: int = 3
-    feature_breaker_probe_s: float = 1.0
-    #: `up` and `serve` stop within this many seconds of SIGTERM/SIGINT, whatever is still running
-    shutdown_grace_s: float = 15.0
-    #: Prometheus metrics of the process (`up`, `serve`, `features run`, `joiner run`, `learner run`)
-    #: on this port (0: off), bound to `metrics_host` (0.0.0.0 in a container, for the scraper)
-    metrics_port: int = 0
-    metrics_host: str = "127.0.0.1"
-    #: the embedded broker (Tansu, memory storage, no retention) keeps every record in memory:
-    #: `up` stops cleanly, with its report, once the broker holds this many MB
-    embedded_broker_max_mb: int = 1024
-    #: Decision-log records waiting to be sent; when full, new ones are dropped and counted.
-    decision_queue_size: int = 10_000
-    #: keep records waiting for Kafka in this SQLite file instead of memory: crash-safe, survives a
-    #: broker outage and a restart (`services/spool.py`); bounded by `spool_max_records`
-    spool_path: str = ""
-    spool_max_records: int = 1_000_000
-    log_level: str = "INFO"
+    kafka_bootstrap: str = setting(
+        "", "Kafka bootstrap servers (host:port,...). Empty: `up` starts an embedded broker.", KAFKA
+    )
+    kafka_client: str = setting(
+        "kafka-python", "Kafka adapter: kafka-python (pure Python) or confluent (librdkafka, faster).", KAFKA
+    )
+    kafka_compression: str = setting(
+        "zstd", "Producer compression of every record batch: none, gzip, lz4 or zstd (both adapters).", KAFKA
+    )
+    kafka_security_protocol: str = setting(
+        "PLAINTEXT", "Kafka connection security: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (both adapters).", KAFKA
+    )
+    kafka_sasl_mechanism: str = setting("", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.", KAFKA)
+    kafka_sasl_username: str = setting("", "SASL user name.", KAFKA)
+    kafka_sasl_password: str = setting("", "SASL password.", KAFKA)
+    kafka_ssl_cafile: str = setting("", "PEM file of the CA that signed the brokers' certificates.", KAFKA)
+    kafka_ssl_certfile: str = setting("", "PEM client certificate, for brokers that require mutual TLS.", KAFKA)
+    kafka_ssl_keyfile: str = setting("", "PEM key of the client certificate.", KAFKA)
+    topic_prefix: str = setting(
+        "tastemaker", "Prefix of every topic: <prefix>.events, .decisions, .outcomes, .rewarded, .dlq ...", KAFKA
+    )
+    redis_url: str = setting(
+        "",
+        "Redis URL (redis://host:port/db), or redis+cluster://host:port,host:port for a Redis Cluster. "
+        "Empty: `up` starts an embedded Redis.",
+        REDIS,
+    )
+    redis_namespace: str = setting("tm", "Prefix of every Redis key.", REDIS)
+    redis_wait_replicas: int = setting(
+        0,
+        "Replicas that must hold a stream worker's Redis writes before it commits their Kafka offsets "
+        "(Redis WAIT; 0: off). Set 1 on a cluster, or a master's failover can lose acknowledged writes.",
+        REDIS,
+    )
+    redis_wait_timeout_ms: int = setting(1000, "How long one WAIT may take, milliseconds.", REDIS)
+    grpc_host: str = setting(
+        "127.0.0.1",
+        "Address the gRPC server binds; 0.0.0.0 for every interface (then TLS and tokens are required, "
+        "or TASTEMAKER_INSECURE=1).",
+        API,
+    )
+    grpc_port: int = setting(50051, "gRPC port (0: any free port).", API)
+    grpc_workers: int = setting(16, "Threads answering RPCs in one serving process.", API)
+    grpc_max_message_bytes: int = setting(4 * 1024 * 1024, "Largest request or response, bytes.", API)
+    max_shelves_default: int = setting(10, "Shelves RankHome returns when the request does not say.", API)
+    max_cards_default: int = setting(10, "Cards per shelf RankHome returns when the request does not say.", API)
+    tls_cert: str = setting(
+        "", "PEM certificate chain of the gRPC server (TLS; re-read when it changes or on SIGHUP).", SECURITY
+    )
+    tls_key: str = setting("", "PEM key of tls_cert.", SECURITY)
+    tls_client_ca: str = setting(
+        "", "PEM CA bundle: clients must present a certificate it signed (mutual TLS).", SECURITY
+    )
+    auth_tokens_file: str = setting(
+        "", "Per-client bearer tokens and scopes (docs/security.md); empty: no authentication.", SECURITY
+    )
+    open_reflection: bool = setting(
+        True, "gRPC reflection answers without a token (1) or only to admin clients (0).", SECURITY
+    )
+    insecure: bool = setting(False, "Listen beyond loopback without TLS and tokens anyway.", SECURITY)
+    decision_key: str = setting(
+        "",
+        "Signs decision ids (>= 16 bytes, shared by every replica and the joiner): outcomes are taken only "
+        "for decisions served to the same client within the reward window. Empty: random ids, all accepted.",
+        SECURITY,
+    )
+    user_id_key: str = setting(
+        "", "Pseudonymise user ids in Redis keys and decision logs with this key (keyed HMAC, >= 16 bytes).", SECURITY
+    )
+    logged_context_keys: str = setting(
+        "*", "Request-context keys written to decision logs (comma-separated; * for all).", SECURITY
+    )
+    strategy: str = setting("epsilon-greedy", "Home exploration: " + ", ".join(STRATEGIES) + ".", HOME)
+    epsilon: float = setting(0.1, "epsilon-greedy's exploration rate, in [0, 1].", HOME)
+    temperature: float = setting(1.0, "softmax's temperature (> 0).", HOME)
+    ucb_alpha: float = setting(1.0, "linucb's confidence width (> 0).", HOME)
+    thompson_scale: float = setting(1.0, "thompson's posterior scale (> 0).", HOME)
+    squarecb_gamma: float = setting(
+        100.0, "squarecb's gamma: inverse-gap weighting of the first position (0 uniform, larger greedier).", HOME
+    )
+    linear_forget: float = setting(
+        1.0,
+        "The linear posterior's discount per rewarded decision (1: remember everything; 0.999: about the "
+        "last 1,000 decisions weigh), applied by the learner.",
+        HOME,
+    )
+    propensity_floor: float = setting(
+        0.0, "Least probability of any candidate at any position, in [0, 0.1] (0: no floor).", HOME
+    )
+    reward_model: str = setting(
+        "",
+        "Reward-model artifact directory (`train reward-model`); empty: the built-in engagement-linear model.",
+        MODELS,
+    )
+    model_registry: str = setting(
+        "",
+        "Registry directory: serving follows its current version (`models promote`; overrides reward_model).",
+        MODELS,
+    )
+    model_refresh_s: float = setting(
+        1.0, "How often serving checks the registry's current pointer and the linear posterior, seconds.", MODELS
+    )
+    shadow_model: str = setting(
+        "", "A candidate artifact scored beside the live model on every request, logged never shown.", MODELS
+    )
+    shadow_mode: str = setting(
+        "shadow", "shadow (logged, never shown) or apprentice (takes over once it agrees often enough).", MODELS
+    )
+    apprentice_agreement: float = setting(0.9, "Share of pages on which the apprentice must agree, in (0, 1].", MODELS)
+    apprentice_window: int = setting(500, "Pages over which the apprentice's agreement is measured.", MODELS)
+    sticker_model: str = setting(
+        "", "Sticker bundle (`stickers train --out`); empty: SuggestStickers answers UNAVAILABLE.", STICKERS
+    )
+    sticker_candidates: int = setting(
+        50, "Stickers the index hands to the re-rank (and the decision log), 1 to 500.", STICKERS
+    )
+    sticker_epsilon: float = setting(
+        0.1,
+        "SuggestStickers' epsilon-greedy rate (0: greedy, for evaluation); propensities are logged either way.",
+        STICKERS,
+    )
+    sticker_rerank: str = setting(
+        "learned",
+        "The sticker re-rank: static (model score + 0.1 log(1 + sends)), learned (online from sends; static "
+        "until it has learned) or side-by-side (half the users each; what `up --demo` runs unless set).",
+        STICKERS,
+    )
+    sticker_forget: float = setting(
+        0.999, "The learned re-rank's discount per rewarded sticker decision, in (0, 1].", STICKERS
+    )
+    reward_window_s: float = setting(30.0, "Seconds an outcome may follow its decision and still be joined.", OUTCOMES)
+    default_reward: float = setting(0.0, "Reward of a decision no outcome followed within the window.", OUTCOMES)
+    reward_min: float = setting(-1000.0, "Least valid reported reward; the joiner dead-letters others.", OUTCOMES)
+    reward_max: float = setting(1000.0, "Largest valid reported reward.", OUTCOMES)
+    feature_timeout_s: float = setting(0.05, "Budget of one feature read on the request path, seconds.", RELIABILITY)
+    feature_breaker_failures: int = setting(
+        3, "Feature-read failures in a row after which ranking skips Redis (non-personalised).", RELIABILITY
+    )
+    feature_breaker_probe_s: float = setting(1.0, "How often the open breaker probes Redis, seconds.", RELIABILITY)
+    decision_queue_size: int = setting(
+        10_000, "Decision logs waiting in memory for Kafka; when full, new ones are dropped and counted.", RELIABILITY
+    )
+    spool_path: str = setting(
+        "",
+        "Keep records waiting for Kafka in this SQLite file instead of memory: crash-safe, survives a broker "
+        "outage and a restart.",
+        RELIABILITY,
+    )
+    spool_max_records: int = setting(1_000_000, "Most records the spool holds.", RELIABILITY)
+    shutdown_grace_s: float = setting(
+        15.0, "`up` and `serve` stop within this many seconds of SIGTERM/SIGINT.", RELIABILITY
+    )
+    metrics_port: int = setting(0, "Prometheus metrics of the process on this port (0: off).", OPERATIONS)
+    metrics_host: str = setting("127.0.0.1", "Address the metrics endpoint binds (0.0.0.0 in a container).", OPERATIONS)
+    embedded_broker_max_mb: int = setting(
+        1024, "`up` stops, with its report, once its embedded broker (all in memory) holds this many MB.", OPERATIONS
+    )
+    log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.", OPERATIONS)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.epsilon <= 1.0:
@@ -263,3 +327,85 @@ def _boolean(raw: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(f"{raw!r} is not a boolean")
+
+
+@dataclass(frozen=True)
+class SettingDoc:
+    """One documented `TASTEMAKER_*` variable."""
+
+    variable: str
+    default: str
+    section: str
+    help: str
+
+
+SECRET_FIELDS = frozenset({"kafka_sasl_password", "decision_key", "user_id_key"})
+
+
+def undocumented(cls: type = Settings) -> list[str]:
+    """Fields of the settings dataclass `cls` without a help text or a section (a test keeps this empty)."""
+    return [f.name for f in fields(cls) if not f.metadata.get("help") or not f.metadata.get("section")]
+
+
+def setting_docs() -> list[SettingDoc]:
+    """Every `Settings` field in declaration order, then the variables read outside it."""
+    out = []
+    for f in fields(Settings):
+        default = f.default
+        shown = ("1" if default else "0") if isinstance(default, bool) else str(default)
+        out.append(
+            SettingDoc(ENV_PREFIX + f.name.upper(), shown, f.metadata.get("section", ""), f.metadata.get("help", ""))
+        )
+    for name, text in OTHER_VARIABLES.items():
+        out.append(SettingDoc(ENV_PREFIX + name, "", "Tests, benchmarks and tools", text))
+    return out
+
+
+def help_epilog(width: int = 100) -> str:
+    """The `tastemaker --help` epilogue: every variable by section, with its default."""
+    import textwrap
+
+    lines = ["environment (docs/configuration.md; flags override; `tastemaker settings` shows the values in force):"]
+    section = None
+    for doc in setting_docs():
+        if doc.section != section:
+            section = doc.section
+            lines.append(f"  {section}:")
+        default = f" [{doc.default}]" if doc.default else ""
+        lines.append(f"    {doc.variable}{default}")
+        lines.extend(textwrap.wrap(doc.help, width=width, initial_indent=" " * 6, subsequent_indent=" " * 6))
+    return "\n".join(lines) + "\n"
+
+
+def configuration_markdown() -> str:
+    """`docs/configuration.md`, generated (`tastemaker settings --markdown`; a test keeps it fresh)."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- generated by `tastemaker settings --markdown > docs/configuration.md` from the help of each",
+        "     field of `tastemaker/services/config.py:Settings`; edit the field, not this file -->",
+        "",
+        "Every process reads its settings from `TASTEMAKER_*` environment variables once, at start",
+        "(command-line flags override them). An unknown `TASTEMAKER_*` variable is logged with the",
+        "closest known name; a bad value stops the process with exit code 2 and a one-line reason.",
+        "`tastemaker settings` prints the values in force (secrets masked).",
+    ]
+    section = None
+    for doc in setting_docs():
+        if doc.section != section:
+            section = doc.section
+            lines += ["", f"## {section}", "", "| Variable | Default | What it does |", "|---|---|---|"]
+        default = f"`{doc.default}`" if doc.default else "(empty)"
+        text = doc.help.replace("|", "\\|")
+        lines.append(f"| `{doc.variable}` | {default} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+def settings_in_force(settings: Settings) -> list[tuple[str, str]]:
+    """(variable, value) of every setting, secrets masked."""
+    out = []
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        shown = ("set" if value else "") if f.name in SECRET_FIELDS else str(value)
+        out.append((ENV_PREFIX + f.name.upper(), shown))
+    return out

@@ -9,12 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tastemaker.bandits.reward_models import (
-    ArtifactError,
-    RegistryError,
-    RegistryReader,
-    load_reward_model,
-)
+from tastemaker.models.artifacts import ArtifactError, load_reward_model
+from tastemaker.models.registry import RegistryError, RegistryReader
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,6 @@ from tastemaker.stickers.scoring import candidates
 from tastemaker.stickers.text import MAX_MESSAGE_CHARS, normalise
 from tastemaker.v1 import records_pb2
 
-MAX_K = MAX_STICKERS
 CANDIDATES = 50
 
 log = logging.getLogger(__name__)
@@ -138,8 +137,8 @@ class StickerService:
             raise InvalidArgument("message", "is empty")
         if language and language not in LANGUAGES:
             raise InvalidArgument("language", f"must be one of {', '.join(LANGUAGES)} or empty, got {language!r}")
-        if not 0 <= k <= MAX_K:
-            raise InvalidArgument("k", f"must be in [0, {MAX_K}] (0 = 5), got {k}")
+        if not 0 <= k <= MAX_STICKERS:
+            raise InvalidArgument("k", f"must be in [0, {MAX_STICKERS}] (0 = 5), got {k}")
         k = k or 5
         text = message[:MAX_MESSAGE_CHARS]
         bundle = self._bundle  # one bundle for the whole request

@@ -12,8 +12,8 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
 from tastemaker.features.decision_layout import LayoutError, unpack
+from tastemaker.messaging import read_topic_to_end
 from tastemaker.messaging.codec import decode
-from tastemaker.messaging.kafka_python import read_topic_to_end
 from tastemaker.messaging.security import KafkaSecurity
 from tastemaker.v1 import records_pb2
 
@@ -73,13 +73,6 @@ def write_jsonl(decisions: Iterable[records_pb2.RewardedDecision], path: Path) -
             out.write(json_format.MessageToJson(decision, indent=None) + "\n")
             count += 1
     return count
-
-
-#: The Parquet export's readable columns; `record` holds the whole decision.
-PARQUET_COLUMNS = (
-    "decision_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "epsilon",
-    "reward", "defaulted", "n_outcomes", "n_shown", "ranking_propensity",
-)  # fmt: skip
 
 
 def write_parquet(decisions: Iterable[records_pb2.RewardedDecision], path: Path) -> int:

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from tastemaker.bandits.reward_models import load_reward_model
 from tastemaker.features.learner import LinearLearner
 from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
 from tastemaker.messaging import make_consumer, make_producer
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.messaging.kafka_python import ensure_topics
+from tastemaker.models.artifacts import load_reward_model
 from tastemaker.services.embedded import EmbeddedStack
 from tests.support.rewarded import random_rewarded
 

@@ -8,12 +8,13 @@ toward the position's, fitted on the earlier half of the log (by time); the gree
 is evaluated on the later half (IPS and SNIPS with 95% intervals) next to the logged policies'
 on-policy click rates.
 
-    python -m tests.benchmarks.bench_obd_protocol [--obd-dir ../shared/datasets/obd]
+    python -m tests.benchmarks.bench_obd_protocol [--obd-dir DIR]   (default: TASTEMAKER_OBD_DIR)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,11 @@ from tastemaker.training.evaluation.ope import ESTIMATORS, IPW, SNIPW, estimator
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--obd-dir", type=Path, default=Path(__file__).resolve().parents[3] / "shared/datasets/obd")
+    parser.add_argument("--obd-dir", type=Path, default=os.environ.get("TASTEMAKER_OBD_DIR") or None)
     args = parser.parse_args()
+    if args.obd_dir is None:
+        print("no Open Bandit Dataset: set TASTEMAKER_OBD_DIR or pass --obd-dir; skipping")
+        return
     bts_path, random_path = args.obd_dir / "bts/all/all.csv", args.obd_dir / "random/all/all.csv"
     if not bts_path.is_file():
         print(f"no Open Bandit Dataset at {args.obd_dir}; skipping")

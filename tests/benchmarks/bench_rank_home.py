@@ -137,7 +137,7 @@ def _worker_processes(settings: Settings, workers: int, request: object, n: int,
         "TASTEMAKER_LOG_LEVEL": "WARNING",
         "TASTEMAKER_METRICS_PORT": "0",
     }
-    command = [sys.executable, "-m", "tastemaker.services.cli", "serve", "--workers", str(workers), "--port", str(port)]
+    command = [sys.executable, "-m", "tastemaker.cli", "serve", "--workers", str(workers), "--port", str(port)]
     parent = subprocess.Popen(command, env=env)
     address = f"127.0.0.1:{port}"
     try:

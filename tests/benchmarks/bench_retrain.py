@@ -135,7 +135,7 @@ def demo_loop(seconds: float) -> None:
     from tastemaker.training.logs import read_export
     from tests.support.models import engagement_logistic
 
-    cli = [sys.executable, "-m", "tastemaker.services.cli"]
+    cli = [sys.executable, "-m", "tastemaker.cli"]
     with tempfile.TemporaryDirectory() as tmp:
         root, logs = Path(tmp) / "registry", Path(tmp) / "demo.parquet"
         registry = Registry(root)

@@ -112,7 +112,7 @@ def main() -> int:
             "TASTEMAKER_LOG_LEVEL": "WARNING",
             "TASTEMAKER_KAFKA_CLIENT": "confluent",
         }
-        server = subprocess.Popen([sys.executable, "-m", "tastemaker.services.cli", "serve"], env=env)
+        server = subprocess.Popen([sys.executable, "-m", "tastemaker.cli", "serve"], env=env)
         processes = {"server": server.pid, **{c.name: c.process.pid for c in stack.children}}
         address = f"127.0.0.1:{port}"
         try:

@@ -1,6 +1,6 @@
 """Message-to-sticker retrieval, measured:
 
-0. Real tweets (`tweeteval`): TweetEval's emoji task (shared/datasets/tweeteval-emoji; its test
+0. Real tweets (`tweeteval`): TweetEval's emoji task (the folder TASTEMAKER_TWEETEVAL_DIR names; its test
    split is held out of the project): `stickers train --pairs` on the 45,000 training tweets over a
    20-sticker catalog of its emoji (the US flag a custom sticker), macro-F1 of the top suggestion
    on the 5,000 validation tweets beside the published test-set table and TF-IDF + linear SVM
@@ -166,13 +166,13 @@ def tweeteval(cldr: Path, workdir: Path) -> None:
     (the US flag a custom sticker), score the validation split with `stickers evaluate`'s code, and
     print macro-F1 beside the published test-set table and a TF-IDF + linear SVM peer trained and
     scored here in the same run (scikit-learn)."""
-    from tastemaker.services.cli import main as cli
+    from tastemaker.cli import main as cli
     from tastemaker.training.evaluation.sticker_quality import format_table, rank_bm25, rank_model, table
     from tastemaker.training.modeling.sticker_pairs import read_pairs
     from tests.support.tweeteval import TWEETEVAL_DIR, write_files
 
     if TWEETEVAL_DIR is None:
-        print("\nTweetEval skipped: shared/datasets/tweeteval-emoji is not beside the repository")
+        print("\nTweetEval skipped: TASTEMAKER_TWEETEVAL_DIR does not name TweetEval's emoji task")
         return
     files = write_files(cldr, TWEETEVAL_DIR, workdir)
     start = time.perf_counter()
@@ -466,7 +466,7 @@ def grpc_vs_echo(bundle_dir: Path, stickers: list[Sticker], requests: int = 1000
 def train_default(catalog: Path, workdir: Path, epochs: int | None) -> Path:
     """`stickers train` with the defaults on the catalog and the chat corpus, the names held out
     (the quality table's queries); prints its time beside the 5-minute target."""
-    from tastemaker.services.cli import main as cli
+    from tastemaker.cli import main as cli
     from tastemaker.training.modeling.chat_corpus import write_corpus
 
     corpus = workdir / "chat-corpus.jsonl"

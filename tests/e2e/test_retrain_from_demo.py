@@ -21,7 +21,7 @@ from tests.support.simulated import true_value
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-m", "tastemaker.services.cli"]
+CLI = [sys.executable, "-m", "tastemaker.cli"]
 
 
 def test_a_retrain_from_demo_logs_promotes_a_truly_better_model(tmp_path: Path) -> None:

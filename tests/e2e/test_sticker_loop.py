@@ -34,7 +34,7 @@ from tests.support.stickers import CATALOG, WORDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
-CLI = [sys.executable, "-m", "tastemaker.services.cli"]
+CLI = [sys.executable, "-m", "tastemaker.cli"]
 
 
 def sent_reciprocal_ranks(decisions: list[records_pb2.RewardedDecision], bundle: Path) -> np.ndarray:

@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-m", "tastemaker.services.cli"]
+CLI = [sys.executable, "-m", "tastemaker.cli"]
 
 
 def _child_ports(log: str) -> list[int]:

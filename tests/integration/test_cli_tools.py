@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tastemaker.cli import main
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonProducer
 from tastemaker.services.bootstrap import prepare_topics
-from tastemaker.services.cli import main
 from tastemaker.services.config import Settings
 from tastemaker.v1 import records_pb2
 from tests.integration.helpers import records_on
@@ -96,7 +96,7 @@ def test_features_run_with_two_processes_get_and_status(
     metrics_port = free_ports(2)
     supervisor = subprocess.Popen(
         [
-            sys.executable, "-m", "tastemaker.services.cli", "features", "run", "--processes", "2",
+            sys.executable, "-m", "tastemaker.cli", "features", "run", "--processes", "2",
             "--metrics-port", str(metrics_port),
         ],
         env=environ,
@@ -184,7 +184,7 @@ def test_joiner_and_learner_serve_prometheus_metrics(env: Settings) -> None:
         "TASTEMAKER_REDIS_NAMESPACE": env.redis_namespace,
         "TASTEMAKER_LOG_LEVEL": "WARNING",
     }
-    cli = [sys.executable, "-m", "tastemaker.services.cli"]
+    cli = [sys.executable, "-m", "tastemaker.cli"]
     workers = {
         "joiner": subprocess.Popen([*cli, "joiner", "run"], env={**base, "TASTEMAKER_METRICS_PORT": str(port)}),
         "learner": subprocess.Popen([*cli, "learner", "run", "--metrics-port", str(port + 1)], env=base),

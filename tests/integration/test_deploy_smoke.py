@@ -20,9 +20,9 @@ import pytest
 import redis
 import yaml
 
+from tastemaker.cli import main
 from tastemaker.features.store import FeatureStore
 from tastemaker.features.topics import Topics
-from tastemaker.services.cli import main
 from tastemaker.services.config import Settings
 from tastemaker.services.embedded import free_port, free_ports
 from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
@@ -60,7 +60,7 @@ def _processes(settings: Settings, disk: Path) -> list[tuple[str, list[str], dic
                 env["TASTEMAKER_GRPC_PORT"] = str(grpc_port)
             if "TASTEMAKER_SPOOL_PATH" in env:  # each container's own disk
                 env["TASTEMAKER_SPOOL_PATH"] = str(disk / f"{name}-{replica}" / "spool.db")
-            argv = [sys.executable, "-m", "tastemaker.services.cli", *service["command"]]
+            argv = [sys.executable, "-m", "tastemaker.cli", *service["command"]]
             ports = [metrics_port + i for i in range(workers)]
             out.append((f"{name}-{replica}", argv, env, ports, grpc_port))
     return out

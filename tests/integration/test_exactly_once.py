@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from tastemaker.features.redis_connect import connect
-from tastemaker.features.status import group_lag
 from tastemaker.features.topics import Topics
-from tastemaker.messaging import make_producer
+from tastemaker.messaging import group_lag, make_producer
 from tastemaker.services.bootstrap import consumer_group, prepare_topics
 from tastemaker.services.config import Settings
 from tests.support.event_stream import Expected, produce_stream

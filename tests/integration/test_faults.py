@@ -119,7 +119,7 @@ def test_shutdown_never_outlives_its_grace_period() -> None:
     """Whatever the main thread is stuck in after SIGTERM, the process exits within the grace."""
     code = (
         "import os, signal, threading, time\n"
-        "from tastemaker.services.up import install_stop_signals\n"
+        "from tastemaker.cli.up import install_stop_signals\n"
         "stop = threading.Event(); install_stop_signals(stop, 0.5)\n"
         "os.kill(os.getpid(), signal.SIGTERM); stop.wait()\n"
         "time.sleep(120)  # a shutdown step that hangs\n"
@@ -135,7 +135,7 @@ def test_up_stops_cleanly_when_the_embedded_broker_reaches_its_memory_cap(tmp_pa
         env.pop(name, None)
     report = f"{tmp_path}/r.json"
     process = subprocess.run(
-        [sys.executable, "-m", "tastemaker.services.cli", "up", "--demo", "--port", "0", "--duration", "120",
+        [sys.executable, "-m", "tastemaker.cli", "up", "--demo", "--port", "0", "--duration", "120",
          "--report-json", report],
         capture_output=True, text=True, timeout=110, env=env,
     )  # fmt: skip
@@ -165,7 +165,7 @@ def test_reflection_answers_v1_and_v1alpha_clients(settings: Settings) -> None:
 
 def test_help_names_the_grpc_host_variable() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "tastemaker.services.cli", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tastemaker.cli", "--help"], capture_output=True, text=True, timeout=60
     ).stdout
     assert "TASTEMAKER_GRPC_HOST" in out
 

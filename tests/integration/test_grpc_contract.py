@@ -40,7 +40,7 @@ def test_health_reports_serving(channel: grpc.Channel) -> None:
 def test_the_health_command_exits_0_only_while_serving(serving, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     """`tastemaker health` (the image's HEALTHCHECK): 0 and SERVING from a live server, 1 from an
     unknown service, a closed port, or a server shutting down; 2 for a bad flag."""
-    from tastemaker.services.cli import main
+    from tastemaker.cli import main
     from tastemaker.services.embedded import free_port
 
     address = f"127.0.0.1:{serving.server.port}"

@@ -33,7 +33,7 @@ def test_check_propensities_follow_checks_live_decisions_and_says_so_on_metrics(
 ) -> None:
     port = free_port()
     env = processor_env(settings)  # a worker's environment: the test's broker, topics and Redis
-    command = [sys.executable, "-m", "tastemaker.services.cli", "check", "propensities", "--follow"]
+    command = [sys.executable, "-m", "tastemaker.cli", "check", "propensities", "--follow"]
     checker = subprocess.Popen([*command, "--interval", "1", "--metrics-port", str(port)], env=env)
     try:
         rank = api_pb2_grpc.HomeRankingStub(channel).RankHome

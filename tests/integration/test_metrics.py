@@ -13,12 +13,12 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from tastemaker.cli.streams import JOINER_HELP, LEARNER_HELP
 from tastemaker.features.joiner import JoinerStats
 from tastemaker.features.learner import LearnerStats
 from tastemaker.features.metrics import ProcessorMetrics, StatsCollector, worker_registry
 from tastemaker.features.processor import ProcessorStats
 from tastemaker.services.bootstrap import Serving, Workers
-from tastemaker.services.cli.streams import JOINER_HELP, LEARNER_HELP
 from tastemaker.services.embedded import free_port
 from tastemaker.services.metrics import ServingCollector, serve_metrics
 from tastemaker.training.lifecycle.propensity_watch import PropensityWatch

@@ -196,7 +196,7 @@ def test_listening_beyond_loopback_needs_tls_and_tokens_or_insecure(settings: Se
         "TASTEMAKER_GRPC_HOST": "0.0.0.0",
     }
     refused = subprocess.run(
-        [sys.executable, "-m", "tastemaker.services.cli", "serve", "--port", "0"],
+        [sys.executable, "-m", "tastemaker.cli", "serve", "--port", "0"],
         env=environ, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert refused.returncode == 2 and "--insecure" in refused.stderr, refused.stderr

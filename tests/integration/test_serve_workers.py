@@ -55,7 +55,7 @@ def test_two_workers_share_one_port_and_stop_without_losing_a_request(settings: 
     prepare_topics(settings)
     port, metrics_port = free_port(), free_ports(2)
     address = f"127.0.0.1:{port}"
-    cli = [sys.executable, "-m", "tastemaker.services.cli"]
+    cli = [sys.executable, "-m", "tastemaker.cli"]
     parent = subprocess.Popen(
         [*cli, "serve", "--workers", "2", "--port", str(port)], env=_environ(settings, metrics_port)
     )

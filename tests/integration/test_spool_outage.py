@@ -71,7 +71,7 @@ def _server(settings: Settings, port: int, spool: Path) -> subprocess.Popen[byte
         "TASTEMAKER_SPOOL_PATH": str(spool),
         "TASTEMAKER_LOG_LEVEL": "WARNING",
     }
-    return subprocess.Popen([sys.executable, "-m", "tastemaker.services.cli", "serve"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "tastemaker.cli", "serve"], env=env)
 
 
 def test_a_broker_outage_and_a_server_sigkill_lose_and_duplicate_nothing(settings: Settings, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Where the real datasets are (shared/datasets beside the repository, or TASTEMAKER_OBD_DIR)."""
+"""Where the real datasets are: TASTEMAKER_OBD_DIR (the Open Bandit Dataset sample, a folder holding
+bts/all/all.csv). Unset, or not such a folder: the tests that need it skip and say why."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-_CANDIDATES = [
-    os.environ.get("TASTEMAKER_OBD_DIR", ""),
-    str(Path(__file__).resolve().parents[3] / "shared" / "datasets" / "obd"),
-    "/work/shared/datasets/obd",
-]
-OBD_DIR = next((Path(c) for c in _CANDIDATES if c and (Path(c) / "bts" / "all" / "all.csv").is_file()), None)
+
+def obd_dir() -> Path | None:
+    """TASTEMAKER_OBD_DIR when it holds the sample, else None."""
+    raw = os.environ.get("TASTEMAKER_OBD_DIR", "")
+    return Path(raw) if raw and (Path(raw) / "bts" / "all" / "all.csv").is_file() else None
+
+
+OBD_DIR = obd_dir()
 needs_obd = pytest.mark.skipif(
-    OBD_DIR is None, reason="the Open Bandit Dataset sample (shared/datasets/obd) is not here"
+    OBD_DIR is None, reason="TASTEMAKER_OBD_DIR does not name the Open Bandit Dataset sample (bts/all/all.csv)"
 )

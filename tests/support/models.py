@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from tastemaker.bandits.reward_features import WIDTH, feature_names
-from tastemaker.bandits.reward_models import write_manifest
+from tastemaker.models.artifacts import write_manifest
 
 
 def engagement_logistic(directory: Path, version: str, engagement_weight: float) -> Path:

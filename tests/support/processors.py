@@ -11,9 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 from tastemaker.features.redis_connect import connect
-from tastemaker.features.status import group_lag
 from tastemaker.features.store import FeatureStore
 from tastemaker.features.topics import Topics
+from tastemaker.messaging import group_lag
 from tastemaker.messaging.kafka_python import read_topic_to_end
 from tastemaker.services.bootstrap import consumer_group
 from tastemaker.services.config import Settings
@@ -44,7 +44,7 @@ def processor_env(settings: Settings) -> dict[str, str]:
 def start_processor(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "tastemaker.services.cli", "features", "run"],
+            [sys.executable, "-m", "tastemaker.cli", "features", "run"],
             env=processor_env(settings), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
 

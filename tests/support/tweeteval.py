@@ -1,7 +1,7 @@
-"""TweetEval's emoji task (shared/datasets/tweeteval-emoji beside the repository, or
-TASTEMAKER_TWEETEVAL_DIR) as this project's files: a 20-sticker catalog of its emoji (19 from the
-CLDR catalog, the US flag as a custom sticker: CLDR annotates no flag) and (tweet, sticker) pairs
-for the train and validation splits. The test split is not in this project and is never read."""
+"""TweetEval's emoji task (the folder TASTEMAKER_TWEETEVAL_DIR names) as this project's files: a
+20-sticker catalog of its emoji (19 from the CLDR catalog, the US flag as a custom sticker: CLDR
+annotates no flag) and (tweet, sticker) pairs for the train and validation splits. The test split
+is not in this project and is never read."""
 
 from __future__ import annotations
 
@@ -11,11 +11,8 @@ from pathlib import Path
 
 from tastemaker.stickers.catalog import Phrases, Sticker, read_catalog, write_catalog
 
-_CANDIDATES = [
-    os.environ.get("TASTEMAKER_TWEETEVAL_DIR", ""),
-    str(Path(__file__).resolve().parents[3] / "shared" / "datasets" / "tweeteval-emoji"),
-]
-TWEETEVAL_DIR = next((Path(c) for c in _CANDIDATES if c and (Path(c) / "mapping.txt").is_file()), None)
+_RAW = os.environ.get("TASTEMAKER_TWEETEVAL_DIR", "")
+TWEETEVAL_DIR = Path(_RAW) if _RAW and (Path(_RAW) / "mapping.txt").is_file() else None
 SPLITS = ("train", "val")
 
 US_FLAG = Sticker(

@@ -66,7 +66,7 @@ def test_policies_beyond_the_built_in_three_are_refused(tmp_path: Path) -> None:
 
 
 def test_the_command_prints_the_memory_engines_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tastemaker.services.cli import main
+    from tastemaker.cli import main
 
     path = write_csv(generic_columns(500), tmp_path / "log.csv")
     assert main(["evaluate", "--engine", "beam", "--format", "csv", "--logs", str(path), "--policy", "greedy"]) == 0

@@ -15,10 +15,11 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy
-from tastemaker.services.cli import main
+from tastemaker.cli import main
 from tastemaker.services.home import HomeRankingService, HomeRequest
 from tastemaker.training.evaluation.beam_ope import evaluate_with_beam
-from tastemaker.training.evaluation.evaluate import POLICIES, evaluate
+from tastemaker.training.evaluation.evaluate import evaluate
+from tastemaker.training.evaluation.home_policies import DEFAULT_POLICIES as POLICIES
 from tastemaker.training.evaluation.ope import ESTIMATORS, estimator_by_name
 from tastemaker.training.logs import write_jsonl
 from tastemaker.v1 import records_pb2

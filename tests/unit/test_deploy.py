@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tastemaker.services.cli import build_parser
+from tastemaker.cli import build_parser
 from tastemaker.services.config import Settings, unknown_variables
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tastemaker.bandits.reward_models import load_reward_model
+from tastemaker.models.artifacts import load_reward_model
 from tastemaker.training.modeling.dr_targets import dr_rows, fit_logistic
 from tastemaker.training.modeling.reward_rows import training_rows
 from tastemaker.training.modeling.reward_training import train_reward_model

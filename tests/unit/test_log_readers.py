@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tastemaker.services.cli import main
+from tastemaker.cli import main
 from tastemaker.training.evaluation.action_eval import evaluate_action_log
 from tastemaker.training.evaluation.action_policies import PolicyError
 from tastemaker.training.evaluation.log_readers import read_action_log

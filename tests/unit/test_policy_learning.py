@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tastemaker.bandits.reward_models import EngagementScorer, load_reward_model
+from tastemaker.bandits.reward_models import EngagementScorer
+from tastemaker.models.artifacts import load_reward_model
 from tastemaker.training.modeling.policy_learning import cell_sets, fit, snips
 from tastemaker.training.modeling.reward_training import train_reward_model
 from tastemaker.v1 import records_pb2

@@ -23,7 +23,7 @@ from tastemaker.bandits.strategies import (
     Thompson,
     with_floor,
 )
-from tastemaker.services.cli import main
+from tastemaker.cli import main
 from tastemaker.training.lifecycle.propensity_check import check_propensities
 from tastemaker.training.lifecycle.validation import validate
 from tastemaker.training.logs import write_export

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tastemaker.services.cli import main
+from tastemaker.cli import main
 from tastemaker.training.evaluation.action_eval import evaluate_action_log
 from tastemaker.training.evaluation.action_log import ActionLog
 from tastemaker.training.evaluation.log_readers import read_action_log

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tastemaker.training.lifecycle.registry import KIND, STICKERS_KIND, Registry, RegistryError
+from tastemaker.training.lifecycle.registry import REGISTRY_KIND, STICKERS_KIND, Registry, RegistryError
 from tests.support.models import engagement_logistic
 
 
 def test_kinds_have_their_own_folders_and_refuse_each_others_artifacts(tmp_path: Path) -> None:
     artifact = engagement_logistic(tmp_path / "model", "m1", 1.0)
     rewards, stickers = Registry(tmp_path / "r"), Registry(tmp_path / "r", STICKERS_KIND)
-    assert rewards.kind == KIND and rewards.home != stickers.home
+    assert rewards.kind == REGISTRY_KIND and rewards.home != stickers.home
     rewards.register(artifact)
     rewards.promote("m1")
     assert rewards.current() == "m1" and stickers.current() is None

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tastemaker.bandits.reward_models import load_reward_model, write_manifest
+from tastemaker.models.artifacts import load_reward_model, write_manifest
 from tastemaker.training.lifecycle.registry import Registry
 from tastemaker.training.lifecycle.retrain import gate, retrain
 from tastemaker.training.lifecycle.validation import ValidationFailed
@@ -91,7 +91,7 @@ def test_validation_stops_a_propensity_bug(logs, tmp_path: Path) -> None:
 
 
 def test_retrain_from_the_command_line(logs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tastemaker.services.cli import main
+    from tastemaker.cli import main
     from tastemaker.training.logs import write_export
 
     export = tmp_path / "rewarded.parquet"

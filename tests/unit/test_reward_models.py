@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tastemaker.bandits.reward_features import COUNT_TYPES, encode
-from tastemaker.bandits.reward_models import ArtifactError, load_reward_model
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.models.artifacts import ArtifactError, load_reward_model
 from tastemaker.services.bootstrap import reward_model_for
 from tastemaker.services.config import ConfigError, Settings
 from tastemaker.services.home import HomeRankingService, HomeRequest
@@ -88,7 +88,7 @@ def test_serving_never_imports_tensorflow(kind: str, logs, tmp_path: Path) -> No
 
 
 def test_train_from_the_command_line(logs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tastemaker.services.cli import main
+    from tastemaker.cli import main
     from tastemaker.training.logs import write_export
 
     export = tmp_path / "rewarded.parquet"

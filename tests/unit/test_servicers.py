@@ -118,7 +118,7 @@ def test_serve_workers_flags_are_checked_before_anything_starts(
 ) -> None:
     """`serve --workers`: a count below 1, or several workers on an ephemeral port they could not
     share, exit 2 with one line, before any broker or Redis is touched."""
-    from tastemaker.services.cli import main
+    from tastemaker.cli import main
 
     monkeypatch.setenv("TASTEMAKER_KAFKA_BOOTSTRAP", "127.0.0.1:1")
     monkeypatch.setenv("TASTEMAKER_REDIS_URL", "redis://127.0.0.1:1/0")

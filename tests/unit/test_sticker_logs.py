@@ -69,7 +69,7 @@ def test_the_propensity_correction_changes_what_a_new_word_means() -> None:
 
 
 def test_train_from_logs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tastemaker.services.cli import main
+    from tastemaker.cli import main
     from tastemaker.stickers.catalog import write_catalog
     from tastemaker.training.logs import write_export
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tastemaker.services.cli import main
+from tastemaker.cli import main
 from tastemaker.stickers.bundle import load_bundle
 from tastemaker.stickers.catalog import Phrases, Sticker, read_catalog, write_catalog
 from tests.support.stickers import CATALOG
@@ -159,7 +159,7 @@ def test_sticker_exploration_has_a_setting_of_its_own(trained: Path) -> None:
 def test_a_retrained_candidate_keeps_the_chat_head_it_descends_from(trained: Path, tmp_path: Path) -> None:
     """`retrain --surface stickers` trains a new encoder from logged sends; the chat head, learned
     from chat pairs that are not in the logs, carries over with its weight."""
-    from tastemaker.bandits.reward_models import STICKERS_KIND
+    from tastemaker.models.registry import STICKERS_KIND
     from tastemaker.training.lifecycle.registry import Registry
     from tastemaker.training.lifecycle.sticker_retrain import retrain_stickers
     from tastemaker.v1 import records_pb2

@@ -208,7 +208,7 @@ def test_the_users_sends_move_a_sticker_up_and_an_outage_only_degrades(trained) 
 
 
 def test_the_cli_refuses_invalid_utf8_and_answers_a_message(trained, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    from tastemaker.services.cli import main
+    from tastemaker.cli import main
 
     bundle = str(trained[2])
     assert main(["stickers", "suggest", "bad \udcff bytes", "--model", bundle]) == 2  # as argv decodes invalid UTF-8

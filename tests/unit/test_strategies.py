@@ -276,3 +276,24 @@ def test_rows_drawn_at_once_take_empty_and_one_candidate_rows(name: str) -> None
     assert placements[1].ids == [] and placements[1].ranking_probability == 1.0
     assert placements[2].ids == ["item3"] and placements[2].propensities.tolist() == pytest.approx([1.0])
     assert len(placements[0].ids) == K
+
+
+def test_strategy_from_names_every_strategy_with_its_logged_parameter() -> None:
+    from tastemaker.bandits.strategies import STRATEGY_PARAMETERS, LinearState, strategy_from
+
+    state = LinearState(dim=2)
+    for name, (key, default) in STRATEGY_PARAMETERS.items():
+        made = strategy_from(name, {key: default / 2}, state)
+        assert made.name == name and made.parameters() == {key: default / 2}
+        assert strategy_from(name, {}, state).parameters() == {key: default}
+
+
+def test_strategy_from_refuses_unknown_names_and_linear_without_state() -> None:
+    import pytest
+
+    from tastemaker.bandits.strategies import strategy_from
+
+    with pytest.raises(ValueError, match="unknown strategy 'greedy'"):
+        strategy_from("greedy", {})
+    with pytest.raises(ValueError, match="linear posterior"):
+        strategy_from("linucb", {})

@@ -15,8 +15,13 @@ from typing import Any
 import numpy as np
 
 from tastemaker.features.activation import counted
-from tastemaker.training.evaluation.home_policies import DEFAULT as POLICIES
-from tastemaker.training.evaluation.home_policies import HomePolicy, free_slots, logging_strategy, resolve
+from tastemaker.training.evaluation.home_policies import (
+    DEFAULT_POLICIES,
+    HomePolicy,
+    free_slots,
+    logging_strategy,
+    resolve,
+)
 from tastemaker.training.evaluation.home_reward_model import CellRewardModel, cascade_q, q_arrays
 from tastemaker.training.evaluation.ope import (
     IPW,
@@ -32,7 +37,7 @@ from tastemaker.training.logs import compact_rows
 from tastemaker.training.progress import progress
 from tastemaker.v1 import records_pb2
 
-__all__ = ["POLICIES", "evaluate", "format_report", "slot_data", "target_propensity"]
+__all__ = ["evaluate", "format_report", "slot_data", "target_propensity"]
 
 
 def _policy(policy: str | HomePolicy) -> HomePolicy:
@@ -228,7 +233,7 @@ def _over_time(
 
 def evaluate(
     decisions: Sequence[records_pb2.RewardedDecision],
-    policies: Sequence[str | HomePolicy] = POLICIES,
+    policies: Sequence[str | HomePolicy] = DEFAULT_POLICIES,
     estimators: Sequence[OffPolicyEstimator] = (IPW(), SNIPW()),
     slates: bool = True,
     bootstrap: int = 0,

@@ -25,31 +25,35 @@ import numpy as np
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel, load_model
 from tastemaker.bandits.feature_vector import LoggedVector
-from tastemaker.bandits.reward_models import EngagementScorer, RewardModel, load_reward_model
-from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Softmax, SquareCB, Strategy, with_floor
+from tastemaker.bandits.reward_models import EngagementScorer, RewardModel
+from tastemaker.bandits.strategies import (
+    LINEAR,
+    STRATEGY_PARAMETERS,
+    Candidates,
+    EpsilonGreedy,
+    Strategy,
+    strategy_from,
+    with_floor,
+)
+from tastemaker.models.artifacts import load_reward_model
 from tastemaker.training.evaluation.action_policies import PolicyError, load_entry_point
 from tastemaker.v1 import records_pb2
 
 BUILT_IN = (
     "logging", "greedy", "uniform-random", "epsilon:E", "softmax[:T]", "squarecb[:GAMMA]", "model:PATH", "MODULE:ATTR"
 )  # fmt: skip
-DEFAULT = ("logging", "greedy", "uniform-random")
+DEFAULT_POLICIES = ("logging", "greedy", "uniform-random")
 
 
 def logging_strategy(decision: records_pb2.DecisionLog) -> Strategy | None:
     """The logging policy re-run from what the decision logged (the serving strategy with its floor);
     None when it cannot be (its propensities depend on model state the log does not carry)."""
     exploration = decision.exploration
-    strategy: Strategy
-    if exploration.strategy in ("", "epsilon-greedy"):
-        strategy = EpsilonGreedy(exploration.epsilon)
-    elif exploration.strategy == "softmax":
-        strategy = Softmax(exploration.parameters.get("temperature", 1.0))
-    elif exploration.strategy == "squarecb":
-        strategy = SquareCB(exploration.parameters.get("gamma", SquareCB.gamma))
-    else:
+    name = exploration.strategy or "epsilon-greedy"
+    if name in LINEAR or name not in STRATEGY_PARAMETERS:
         return None
-    return with_floor(strategy, exploration.propensity_floor)
+    parameters = {"epsilon": exploration.epsilon, **exploration.parameters}
+    return with_floor(strategy_from(name, parameters), exploration.propensity_floor)
 
 
 @dataclass(frozen=True)
@@ -114,15 +118,13 @@ def resolve(name: str) -> HomePolicy:
     if name == "uniform-random":
         return HomePolicy(name, _fixed(EpsilonGreedy(1.0)))
     kind, _, value = name.partition(":")
-    try:
-        if kind == "epsilon" and value:
-            return HomePolicy(name, _fixed(EpsilonGreedy(float(value))))
-        if kind == "softmax":
-            return HomePolicy(name, _fixed(Softmax(float(value) if value else 1.0)))
-        if kind == "squarecb":
-            return HomePolicy(name, _fixed(SquareCB(float(value) if value else SquareCB.gamma)))
-    except ValueError as exc:
-        raise PolicyError(f"policy {name!r}: {exc}") from None
+    strategy_name = {"epsilon": "epsilon-greedy", "softmax": "softmax", "squarecb": "squarecb"}.get(kind)
+    if strategy_name is not None and (value or kind != "epsilon"):
+        try:
+            parameters = {STRATEGY_PARAMETERS[strategy_name][0]: float(value)} if value else {}
+            return HomePolicy(name, _fixed(strategy_from(strategy_name, parameters)))
+        except ValueError as exc:
+            raise PolicyError(f"policy {name!r}: {exc}") from None
     if kind == "model" and value:
         try:
             path = Path(value)

@@ -165,11 +165,11 @@ def _rewarded(
     load_rewarded: Callable[[], list[records_pb2.RewardedDecision]] | None,
 ) -> EvaluationResult:
     from tastemaker.training.evaluation.action_policies import PolicyError
-    from tastemaker.training.evaluation.evaluate import POLICIES, evaluate, format_report
-    from tastemaker.training.evaluation.home_policies import resolve
+    from tastemaker.training.evaluation.evaluate import evaluate, format_report
+    from tastemaker.training.evaluation.home_policies import DEFAULT_POLICIES, resolve
     from tastemaker.training.logs import LogFormatError, read_export
 
-    policies = list(job.policies) or list(POLICIES)
+    policies = list(job.policies) or list(DEFAULT_POLICIES)
     for name in policies:
         try:
             resolve(name)

@@ -23,20 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tastemaker.bandits.reward_models import (
-    REGISTRY_KIND,
-    STICKERS_KIND,
-    ArtifactError,
-    RegistryError,
-    RegistryReader,
-    load_reward_model,
-)
+from tastemaker.models.artifacts import ArtifactError, load_reward_model
+from tastemaker.models.registry import REGISTRY_KIND, STICKERS_KIND, RegistryError, RegistryReader
 
-__all__ = ["KIND", "STICKERS_KIND", "Entry", "Registry", "RegistryError"]
+__all__ = ["REGISTRY_KIND", "STICKERS_KIND", "Entry", "Registry", "RegistryError"]
 
 log = logging.getLogger(__name__)
-
-KIND = REGISTRY_KIND
 
 
 @dataclass(frozen=True)

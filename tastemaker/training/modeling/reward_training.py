@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from tastemaker.bandits.reward_features import feature_names
-from tastemaker.bandits.reward_models import KINDS, write_manifest
+from tastemaker.bandits.reward_models import KINDS
+from tastemaker.models.artifacts import write_manifest
 from tastemaker.optional import require
 from tastemaker.training.modeling.reward_rows import training_rows
 from tastemaker.v1 import records_pb2

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tastemaker.services.cli.common import (
+from tastemaker.cli.common import (
     UsageError,
-    _require_infra,
-    _run_worker,
-    _settings,
-    _wait_for_signal,
     log,
+    require_infra,
+    run_worker,
+    settings_of,
+    wait_for_signal,
 )
 
 
@@ -23,39 +23,39 @@ def cmd_features_run(args: argparse.Namespace) -> int:
 
     if args.processes < 1:
         raise UsageError(f"--processes must be at least 1, got {args.processes}")
-    settings = _settings(args)
+    settings = settings_of(args)
     if args.metrics_port is None and settings.metrics_port:
         args.metrics_port = settings.metrics_port
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536 - args.processes:
         raise UsageError(f"--metrics-port must be a free port number, got {args.metrics_port}")
     if args.processes == 1:
         if args.metrics_port is None:
-            return _run_worker(args, build_stream_processor)
+            return run_worker(args, build_stream_processor)
         from tastemaker.features.metrics import ProcessorMetrics
 
         metrics = ProcessorMetrics()
         metrics.serve(args.metrics_port, settings.metrics_host)
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, args.metrics_port)
-        return _run_worker(args, lambda settings: build_stream_processor(settings, on_status=metrics.update))
+        return run_worker(args, lambda settings: build_stream_processor(settings, on_status=metrics.update))
     from tastemaker.services.bootstrap import prepare_topics
     from tastemaker.services.supervisor import supervise
 
-    settings = _settings(args)
-    _require_infra(settings)
+    settings = settings_of(args)
+    require_infra(settings)
     prepare_topics(settings)
-    command = [sys.executable, "-m", "tastemaker.services.cli", "features", "run", "--processes", "1"]
+    command = [sys.executable, "-m", "tastemaker.cli", "features", "run", "--processes", "1"]
     commands = [
         command + ([] if args.metrics_port is None else ["--metrics-port", str(args.metrics_port + i)])
         for i in range(args.processes)
     ]
-    return supervise(commands, _wait_for_signal())
+    return supervise(commands, wait_for_signal())
 
 
 def cmd_features_get(args: argparse.Namespace) -> int:
     from tastemaker.features.redis_connect import connect
     from tastemaker.features.store import FeatureStore
 
-    settings = _settings(args)
+    settings = settings_of(args)
     if not settings.redis_url:
         raise UsageError("set TASTEMAKER_REDIS_URL to the Redis holding the features")
     from tastemaker.services.bootstrap import log_policy_of
@@ -68,12 +68,13 @@ def cmd_features_get(args: argparse.Namespace) -> int:
 
 def cmd_features_status(args: argparse.Namespace) -> int:
     from tastemaker.features.redis_connect import connect
-    from tastemaker.features.status import group_lag, processor_statuses
+    from tastemaker.features.status import processor_statuses
     from tastemaker.features.topics import Topics
+    from tastemaker.messaging import group_lag
     from tastemaker.services.bootstrap import consumer_group, kafka_security_of
 
-    settings = _settings(args)
-    _require_infra(settings)
+    settings = settings_of(args)
+    require_infra(settings)
     processors = processor_statuses(connect(settings.redis_url), settings.redis_namespace)
     lag = group_lag(
         settings.kafka_bootstrap,
@@ -118,7 +119,7 @@ def cmd_joiner_run(args: argparse.Namespace) -> int:
     from tastemaker.features.metrics import StatsCollector
     from tastemaker.services.bootstrap import build_joiner
 
-    return _run_worker(
+    return run_worker(
         args,
         build_joiner,
         metrics=lambda joiner: StatsCollector(
@@ -134,7 +135,7 @@ def cmd_learner_run(args: argparse.Namespace) -> int:
     from tastemaker.features.metrics import StatsCollector
     from tastemaker.services.bootstrap import build_learner
 
-    return _run_worker(
+    return run_worker(
         args, build_learner, metrics=lambda learner: StatsCollector("learner", lambda: learner.stats, LEARNER_HELP)
     )
 
@@ -144,7 +145,7 @@ def cmd_events_produce(args: argparse.Namespace) -> int:
     from tastemaker.messaging.codec import JSON_HEADERS
     from tastemaker.services.bootstrap import producer_for
 
-    settings = _settings(args)
+    settings = settings_of(args)
     if not settings.kafka_bootstrap:
         raise UsageError("set TASTEMAKER_KAFKA_BOOTSTRAP to the broker to produce to")
     if not args.file.is_file():

@@ -6,10 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from tastemaker.services.cli.common import (
+from tastemaker.cli.common import (
     UsageError,
-    _load_rewarded,
-    _run_worker,
+    load_rewarded,
+    run_worker,
 )
 
 
@@ -28,7 +28,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         estimate_propensities=args.estimate_propensities,
     )
     try:
-        result = run(job, load_rewarded=lambda: _load_rewarded(args))
+        result = run(job, load_rewarded=lambda: load_rewarded(args))
     except EvaluationError as exc:
         raise UsageError(str(exc)) from exc
     return _write_outputs(result.report, args, text=result.text)
@@ -52,7 +52,7 @@ def cmd_logs_export(args: argparse.Namespace) -> int:
     if args.out.suffix not in (".jsonl", ".parquet"):
         raise UsageError(f"--out {args.out}: name a .jsonl or a .parquet file")
     args.logs = None
-    count = write_export(_load_rewarded(args), args.out)
+    count = write_export(load_rewarded(args), args.out)
     print(f"exported {count} rewarded decisions to {args.out}")
     return 0
 
@@ -150,7 +150,7 @@ def cmd_check_propensities(args: argparse.Namespace) -> int:
         raise UsageError(f"--sample and --show take a count >= 0, got {args.sample} and {args.show}")
     if args.follow:
         return _follow_propensities(args)
-    decisions = _load_rewarded(args)
+    decisions = load_rewarded(args)
     if args.sample and len(decisions) > args.sample:  # the latest ones: what serving does now
         decisions = sorted(decisions, key=lambda d: d.decision.served_at_ms)[-args.sample :]
     report = check_propensities(decisions, alpha=ALPHA if args.alpha is None else args.alpha)
@@ -162,7 +162,7 @@ def cmd_check_propensities(args: argparse.Namespace) -> int:
 
 def _follow_propensities(args: argparse.Namespace) -> int:
     """`check propensities --follow`: the live check as a worker, until SIGINT/SIGTERM."""
-    from tastemaker.services.live_checks import build_propensity_watch
+    from tastemaker.cli.live_checks import build_propensity_watch
     from tastemaker.training.lifecycle.propensity_watch import LIVE_ALPHA
 
     if args.logs is not None or args.json is not None:
@@ -173,7 +173,7 @@ def _follow_propensities(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--interval takes seconds > 0 and --window a count >= 1, got {args.interval} and {args.window}"
         )
-    return _run_worker(
+    return run_worker(
         args,
         lambda settings: build_propensity_watch(
             settings,

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.bandits.strategies import LINEAR
+from tastemaker.cli.demo import DemoTraffic
+from tastemaker.cli.live_checks import build_propensity_watch
 from tastemaker.features.topics import Topics
 from tastemaker.services.bootstrap import (
-    LINEAR_STRATEGIES,
     Workers,
     build_joiner,
     build_learner,
@@ -28,9 +30,7 @@ from tastemaker.services.bootstrap import (
     producer_for,
 )
 from tastemaker.services.config import Settings
-from tastemaker.services.demo import DemoTraffic
 from tastemaker.services.embedded import EmbeddedStack
-from tastemaker.services.live_checks import build_propensity_watch
 from tastemaker.services.metrics import serve_metrics
 from tastemaker.services.publisher import BackgroundPublisher
 from tastemaker.stickers.chat_world import ChatWorld
@@ -90,7 +90,7 @@ def run_up(
         serving = build_serving(settings)
         processor = build_stream_processor(settings)
         joiner = build_joiner(settings)
-        learning = settings.strategy in LINEAR_STRATEGIES or settings.sticker_rerank != "static"
+        learning = settings.strategy in LINEAR or settings.sticker_rerank != "static"
         learner = build_learner(settings) if learning else None
         workers = Workers()
         demo_traffic = None

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tastemaker.services.cli.common import (
+from tastemaker.cli.common import (
     UsageError,
-    _load_rewarded,
-    _settings,
+    load_rewarded,
+    settings_of,
 )
 from tastemaker.stickers.bundle import DEFAULT_HEAD_WEIGHT
 
@@ -81,7 +81,7 @@ def cmd_stickers_train(args: argparse.Namespace) -> int:
         from tastemaker.training.modeling.sticker_logs import logged_pairs
 
         try:
-            logged = logged_pairs(_load_rewarded(args), clip=args.ips_clip or None)
+            logged = logged_pairs(load_rewarded(args), clip=args.ips_clip or None)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         if not logged:
@@ -148,7 +148,7 @@ def cmd_stickers_suggest(args: argparse.Namespace) -> int:
         args.text.encode("utf-8")
     except UnicodeEncodeError:
         raise UsageError("the message is not valid UTF-8") from None
-    model = args.model or _settings(args).sticker_model
+    model = args.model or settings_of(args).sticker_model
     if not model:
         raise UsageError("give --model DIR or set TASTEMAKER_STICKER_MODEL (`tastemaker stickers train --out DIR`)")
     bundle = _bundle(model)

@@ -6,17 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from tastemaker.services.cli.common import (
+from tastemaker.cli.common import (
     UsageError,
-    _load_rewarded,
-    _settings,
+    load_rewarded,
+    settings_of,
 )
 
 
 def cmd_train_reward_model(args: argparse.Namespace) -> int:
     if args.epochs <= 0:
         raise UsageError(f"--epochs must be positive, got {args.epochs}")
-    rewarded = _load_rewarded(args)
+    rewarded = load_rewarded(args)
     from tastemaker.training.modeling.reward_training import train_reward_model
 
     try:
@@ -34,12 +34,12 @@ def cmd_train_reward_model(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace, kind: str | None = None):  # type: ignore[no-untyped-def]
-    from tastemaker.training.lifecycle.registry import KIND, Registry
+    from tastemaker.training.lifecycle.registry import REGISTRY_KIND, Registry
 
-    root = args.registry or _settings(args).model_registry
+    root = args.registry or settings_of(args).model_registry
     if not root:
         raise UsageError("give --registry DIR or set TASTEMAKER_MODEL_REGISTRY")
-    return Registry(Path(root), kind or getattr(args, "model_kind", None) or KIND)
+    return Registry(Path(root), kind or getattr(args, "model_kind", None) or REGISTRY_KIND)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -72,7 +72,7 @@ def cmd_models_register(args: argparse.Namespace) -> int:
 
 
 def cmd_models_promote(args: argparse.Namespace) -> int:
-    from tastemaker.bandits.reward_models import ArtifactError
+    from tastemaker.models.artifacts import ArtifactError
     from tastemaker.training.lifecycle.registry import RegistryError
 
     registry = _registry(args)
@@ -107,7 +107,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     if args.surface == "stickers":
         return _retrain_stickers(args)
     registry = _registry(args)
-    rewarded = _load_rewarded(args)
+    rewarded = load_rewarded(args)
     try:
         summary = retrain(
             rewarded, registry, kind=args.kind, holdout_share=args.holdout_share, epochs=args.epochs,
@@ -127,11 +127,11 @@ def _retrain_stickers(args: argparse.Namespace) -> int:
     from tastemaker.training.lifecycle.sticker_retrain import retrain_stickers
 
     registry = _registry(args, STICKERS_KIND)
-    baseline = args.baseline or _settings(args).sticker_model or None
+    baseline = args.baseline or settings_of(args).sticker_model or None
     options = {} if args.sticker_epochs is None else {"epochs": args.sticker_epochs}
     if args.sticker_epochs is not None and args.sticker_epochs <= 0:
         raise UsageError(f"--sticker-epochs must be positive, got {args.sticker_epochs}")
-    rewarded = _load_rewarded(args)
+    rewarded = load_rewarded(args)
     try:
         summary = retrain_stickers(
             rewarded, registry, baseline=Path(baseline) if baseline else None, holdout_share=args.holdout_share,

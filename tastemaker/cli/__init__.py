@@ -7,8 +7,8 @@ import argparse
 import logging
 import sys
 
-from tastemaker.services.cli import evaluation, models, run, stickers, streams
-from tastemaker.services.cli.common import EPILOG, UsageError, log
+from tastemaker.cli import evaluation, models, run, settings, stickers, streams
+from tastemaker.cli.common import EPILOG, UsageError, log
 from tastemaker.services.config import ConfigError, Settings
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_logs(sub)
     evaluation.add_check(sub)
     streams.add_events(sub)
+    settings.add_settings(sub)
     return parser
 
 

@@ -7,24 +7,24 @@ import os
 import threading
 from pathlib import Path
 
-from tastemaker.services.cli.common import (
+from tastemaker.cli.common import (
     EPILOG,
     UsageError,
-    _require_infra,
-    _settings,
-    _wait_for_signal,
+    require_infra,
+    settings_of,
+    wait_for_signal,
 )
 from tastemaker.services.config import STRATEGIES, Settings
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from tastemaker.services.up import run_up
+    from tastemaker.cli.up import run_up
 
     if args.duration is not None and args.duration <= 0:
         raise UsageError(f"--duration must be positive, got {args.duration}")
     if args.export_logs is not None and args.export_logs.suffix not in (".jsonl", ".parquet"):
         raise UsageError(f"--export-logs {args.export_logs}: name a .jsonl or a .parquet file")
-    settings = _settings(args)
+    settings = settings_of(args)
     if args.demo and "TASTEMAKER_STICKER_RERANK" not in os.environ:
         # the demo compares the learned sticker re-rank with the static one, half the chat users each
         settings = settings.with_(sticker_rerank="side-by-side")
@@ -38,13 +38,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from tastemaker.cli.up import install_stop_signals
     from tastemaker.services.bootstrap import build_serving, prepare_topics
-    from tastemaker.services.up import install_stop_signals
 
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
-    settings = _settings(args)
-    _require_infra(settings)
+    settings = settings_of(args)
+    require_infra(settings)
     if args.workers > 1:
         return _serve_workers(args, settings)
     prepare_topics(settings)
@@ -90,7 +90,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         probe.close()
     prepare_topics(settings)
-    base = [sys.executable, "-m", "tastemaker.services.cli", "serve", "--workers", "1", "--reuse-port"]
+    base = [sys.executable, "-m", "tastemaker.cli", "serve", "--workers", "1", "--reuse-port"]
     if args.insecure:
         base.append("--insecure")
     base += ["--port", str(settings.grpc_port)]
@@ -106,7 +106,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
         if settings.spool_path:  # one spool per worker: each sends only what it stored
             env["TASTEMAKER_SPOOL_PATH"] = f"{settings.spool_path}.worker{i}"
         environments.append(env)
-    return supervise([base] * args.workers, _wait_for_signal(), environments=environments)
+    return supervise([base] * args.workers, wait_for_signal(), environments=environments)
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -117,7 +117,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout}")
-    address = args.address or f"127.0.0.1:{_settings(args).grpc_port}"
+    address = args.address or f"127.0.0.1:{settings_of(args).grpc_port}"
     with grpc.insecure_channel(address) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(

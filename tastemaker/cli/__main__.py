@@ -1,0 +1,7 @@
+"""`python -m tastemaker.cli`."""
+
+import sys
+
+from tastemaker.cli import main
+
+sys.exit(main())
