@@ -28,6 +28,7 @@ import numpy as np
 
 from tastemaker.bandits.catalog import ShelfCandidates
 from tastemaker.bandits.feature_vector import home_names
+from tastemaker.bandits.page import PageRow
 from tastemaker.v1 import api_pb2, records_pb2
 
 LAYOUT_WRITTEN_OUT = 0
@@ -47,22 +48,6 @@ _EXACT_INTEGERS = 2.0**53
 
 class LayoutError(ValueError):
     """A packed record that does not unpack (a truncated table, an index out of range)."""
-
-
-@dataclass(frozen=True)
-class ShownRow:
-    """One shown shelf as the ranker laid it out."""
-
-    shelf: int  # its index among the candidate shelves
-    position: int
-    score: float
-    propensity: float
-    cards_ranking_propensity: float
-    card_candidates: tuple[str, ...]
-    card_scores: np.ndarray
-    shown_cards: Sequence[str]
-    card_positions: Sequence[int]
-    card_propensities: Sequence[float]
 
 
 @dataclass(frozen=True)
@@ -132,7 +117,7 @@ def packed_home_page(
     features: np.ndarray,
     ranked: Sequence[int],
     ranked_scores: np.ndarray,
-    rows: Sequence[ShownRow],
+    rows: Sequence[PageRow],
 ) -> records_pb2.PackedPage | None:
     """The packed page of a home decision over the candidate `shelves`: its feature vector (in
     `home_names` order), the shelves it ranked (indices) with their scores, and the shown rows;
@@ -171,10 +156,10 @@ def packed_home_page(
                 subset_counts.append(len(subset))
                 subsets.extend(subset)
                 candidate_slot = {c: j for j, c in reversed(list(enumerate(row.card_candidates)))}
-            shown_cards.extend([candidate_slot[c] for c in row.shown_cards])
+            shown_cards.extend([candidate_slot[c] for c in row.cards])
         except KeyError:
             return None  # a card of another shelf, or a shown card not among the candidates
-        shown_counts.append(len(row.shown_cards))
+        shown_counts.append(len(row.cards))
         card_propensities.extend(row.card_propensities)
     card_scores = _float32(np.concatenate([row.card_scores for row in rows])) if rows else []
     shown_scores = _float32(np.array([row.score for row in rows], dtype=np.float64))
@@ -196,6 +181,27 @@ def packed_home_page(
     if not all(_positions(row.card_positions) for row in rows):
         page.shown_card_positions.extend(k for row in rows for k in row.card_positions)
     return page
+
+
+def logged_shelves(rows: Sequence[PageRow]) -> list[records_pb2.LoggedShelf]:
+    """A page's shown rows as the written-out decision log (and a shadow decision) has them."""
+    return [
+        records_pb2.LoggedShelf(
+            shelf_id=row.shelf_id,
+            position=row.position,
+            score=row.score,
+            propensity=row.propensity,
+            cards=[
+                records_pb2.LoggedCard(card_id=card_id, position=k, score=score, propensity=p)
+                for card_id, k, score, p in zip(
+                    row.cards, row.card_positions, row.shown_card_scores, row.card_propensities, strict=True
+                )
+            ],
+            cards_ranking_propensity=row.cards_ranking_propensity,
+            card_candidates=records_pb2.CandidateScores(item_ids=row.card_candidates, scores=row.card_scores.tolist()),
+        )
+        for row in rows
+    ]
 
 
 def pack(decision: records_pb2.DecisionLog) -> records_pb2.DecisionLog:
@@ -223,17 +229,19 @@ def pack(decision: records_pb2.DecisionLog) -> records_pb2.DecisionLog:
         if len(scores) != len(candidates) or any(score_of.get(c.card_id) != c.score for c in shelf.cards):
             return decision  # a shown card's score is not its candidate's: keep it written out
         rows.append(
-            ShownRow(
+            PageRow(
                 shelf=shelf_index[shelf.shelf_id],
+                shelf_id=shelf.shelf_id,
                 position=shelf.position,
                 score=shelf.score,
                 propensity=shelf.propensity,
-                cards_ranking_propensity=shelf.cards_ranking_propensity,
                 card_candidates=candidates,
                 card_scores=np.asarray(scores, dtype=np.float64),
-                shown_cards=[c.card_id for c in shelf.cards],
-                card_positions=[c.position for c in shelf.cards],
-                card_propensities=[c.propensity for c in shelf.cards],
+                cards=tuple(c.card_id for c in shelf.cards),
+                card_positions=tuple(c.position for c in shelf.cards),
+                shown_card_scores=tuple(c.score for c in shelf.cards),
+                card_propensities=tuple(c.propensity for c in shelf.cards),
+                cards_ranking_propensity=shelf.cards_ranking_propensity,
             )
         )
     page = packed_home_page(

@@ -12,17 +12,12 @@ import numpy as np
 
 from tastemaker.bandits.catalog import Catalog, ShelfCandidates
 from tastemaker.bandits.feature_vector import home_names as feature_vector_names
+from tastemaker.bandits.page import HomePage, PageInputs, draw_page
 from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.bandits.reward_models import RewardModel
-from tastemaker.bandits.rows import rank_rows
-from tastemaker.bandits.strategies import (
-    Candidates,
-    Strategy,
-    rank_with_constraints,
-    with_floor,
-)
+from tastemaker.bandits.strategies import Strategy, with_floor
 from tastemaker.features.decision_ids import DecisionIds
-from tastemaker.features.decision_layout import LAYOUT_PACKED, ShownRow, pack, packed_home_page, unpack
+from tastemaker.features.decision_layout import LAYOUT_PACKED, logged_shelves, packed_home_page, unpack
 from tastemaker.features.store import FeatureReader, RankingFeatures, UserFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.rate_limited_log import RateLimitedLog
@@ -153,7 +148,8 @@ def feature_vector(
 
 
 class HomeRankingService:
-    """Composes the feature store, the reward model and the exploration policy for the home page."""
+    """RankHome: the user's features (behind the breaker), the page drawn (`bandits.page`), its
+    decision log published, and the answer — each derived from the one drawn page."""
 
     #: appended to the strategy's name in `policy` when features are unavailable
     FALLBACK_SUFFIX = "/no-features"
@@ -217,89 +213,6 @@ class HomeRankingService:
             self._breaker.success()
         return features
 
-    def _page(self, model: RewardModel, inputs: _PageInputs, rng: np.random.Generator) -> Page:
-        """Score with `model`, explore with the strategies, and lay out the page with every propensity."""
-        request, shelves = inputs.request, inputs.shelves
-        shelf_ids = tuple(s.shelf_id for s in shelves)
-        shelf_scores = _float32(
-            model.score_level("shelf", inputs.counts, list(shelf_ids), inputs.shelf_engagement, request.context)
-        )
-        shelf_candidates = Candidates(shelf_ids, shelf_scores, _linear_features(inputs.shelf_engagement))
-        if request.pinned or request.excluded:
-            placement = rank_with_constraints(
-                self._shelf_strategy, shelf_candidates, inputs.max_shelves, rng, dict(request.pinned), request.excluded
-            )
-        else:  # one row, drawn as the card rows are
-            placement = rank_rows(self._shelf_strategy, [shelf_candidates], inputs.max_shelves, rng)[0]
-        index_of = {shelf_id: i for i, shelf_id in enumerate(shelf_ids)}
-        chosen = [index_of[shelf_id] for shelf_id in placement.ids]
-        # every chosen shelf's cards scored in one call (a card's score depends on that card alone)
-        card_lists = [shelves[i].card_ids for i in chosen]
-        flat_ids = [card_id for cards in card_lists for card_id in cards]
-        flat_engagement = (
-            np.concatenate([inputs.card_engagement[i] for i in chosen]) if chosen else np.zeros(0, dtype=np.float64)
-        )
-        flat_scores = _float32(model.score_level("card", inputs.counts, flat_ids, flat_engagement, request.context))
-        flat_features = _linear_features(flat_engagement)
-        starts = np.cumsum([0] + [len(cards) for cards in card_lists])
-
-        def row(r: int, skip: frozenset[str] | set[str]) -> Candidates:
-            """Shelf r's cards less `skip`, with their scores and linear features."""
-            cards = card_lists[r]
-            if skip:
-                keep = [c for c, card_id in enumerate(cards) if card_id not in skip]
-                at = starts[r] + np.array(keep, dtype=int)
-                return Candidates(tuple(cards[c] for c in keep), flat_scores[at], flat_features[at])
-            return Candidates(
-                tuple(cards), flat_scores[starts[r] : starts[r + 1]], flat_features[starts[r] : starts[r + 1]]
-            )
-
-        if len(set(flat_ids)) == len(flat_ids):
-            # no card is a candidate of two shown shelves, so the rows cannot take each other's
-            # cards: they are drawn independently, all at once
-            rows = [row(r, request.excluded) for r in range(len(chosen))]
-            card_placements = rank_rows(self._card_strategy, rows, inputs.max_cards, rng)
-        else:
-            # cards: never excluded ones, never one an earlier row already shows
-            shown_cards = set(request.excluded)
-            rows, card_placements = [], []
-            for r in range(len(chosen)):
-                rows.append(row(r, shown_cards))
-                card_placements.append(rank_with_constraints(self._card_strategy, rows[-1], inputs.max_cards, rng))
-                shown_cards.update(card_placements[-1].ids)
-        served: list[ServedShelf] = []
-        shown: list[ShownRow] = []
-        for r, (shelf_id, position, propensity) in enumerate(
-            zip(placement.ids, placement.positions, placement.propensities.tolist(), strict=True)
-        ):
-            cards, candidates = card_placements[r], rows[r]
-            score = float(shelf_scores[chosen[r]])
-            card_scores = [cards.scores[c] for c in cards.ids]
-            card_propensities = cards.propensities.tolist()
-            served.append(
-                (
-                    shelf_id,
-                    score,
-                    propensity,
-                    list(zip(cards.ids, cards.positions, card_scores, card_propensities, strict=True)),
-                )
-            )
-            shown.append(
-                ShownRow(
-                    shelf=chosen[r],
-                    position=position,
-                    score=score,
-                    propensity=propensity,
-                    cards_ranking_propensity=cards.ranking_probability,
-                    card_candidates=candidates.ids,
-                    card_scores=candidates.scores,
-                    shown_cards=cards.ids,
-                    card_positions=cards.positions,
-                    card_propensities=card_propensities,
-                )
-            )
-        return Page(shown, placement.ranking_probability, shelf_scores, served, placement.pinned)
-
     def set_model(self, model: RewardModel) -> None:
         """Swap the reward model (one reference assignment: requests in flight keep the old one)."""
         self._model = model
@@ -312,10 +225,10 @@ class HomeRankingService:
 
     def serve(self, request: HomeRequest) -> api_pb2.RankHomeResponse:
         """Decide the page, publish its decision log, and answer the app (RankHome)."""
-        decision, served = self._decide(request)
-        return to_response(decision, served)
+        decision, page = self._decide(request)
+        return to_response(decision, page)
 
-    def _decide(self, request: HomeRequest) -> tuple[records_pb2.DecisionLog, list[ServedShelf]]:
+    def _decide(self, request: HomeRequest) -> tuple[records_pb2.DecisionLog, HomePage]:
         if self._before_rank is not None:
             self._before_rank()  # e.g. pick up the shared linear posterior, at most once a second
         shelves = request.candidates or self._catalog.shelves
@@ -325,64 +238,32 @@ class HomeRankingService:
             features = read_ranking_features(None, request.user_id, shelves)
             policy = f"{policy}{self.FALLBACK_SUFFIX}"
         values, card_engagement = feature_vector(features, shelves)
-        shelf_engagement = features.shelves
-        max_shelves = request.max_shelves or self._default_max_shelves
-        max_cards = request.max_cards_per_shelf or self._default_max_cards
-
-        counts = values[: len(COUNT_TYPES)]
+        inputs = PageInputs(
+            shelves=shelves,
+            counts=values[: len(COUNT_TYPES)],
+            shelf_engagement=features.shelves,
+            card_engagement=card_engagement,
+            context=request.context,
+            max_shelves=request.max_shelves or self._default_max_shelves,
+            max_cards=request.max_cards_per_shelf or self._default_max_cards,
+            pinned=request.pinned,
+            excluded=request.excluded,
+        )
         model = self._model  # one version scores the whole request, even if a swap lands meanwhile
-        inputs = _PageInputs(request, shelves, counts, shelf_engagement, card_engagement, max_shelves, max_cards)
-        page = self._page(model, inputs, self._rng)
-        served = page.served
+        page = draw_page(model, self._shelf_strategy, self._card_strategy, inputs, self._rng)
         not_free = request.excluded | {shelf_id for _, shelf_id in request.pinned}
         free = [i for i, s in enumerate(shelves) if s.shelf_id not in not_free]
-        served_at_ms = self._clock_ms()
-        decision = records_pb2.DecisionLog(
-            decision_id=self._decision_ids.mint(served_at_ms, self._reward_window_ms, current_client.get()),
-            request_id=request.request_id,
-            user_id=self._log_policy.user(request.user_id),
-            surface="home",
-            served_at_ms=served_at_ms,
-            policy=policy,
-            model_version=model.version,
-            exploration=exploration_log(self._shelf_strategy, len(free), max_shelves),
-            context=self._log_policy.context(request.context),
-            ranking_propensity=page.ranking_probability,
-            max_shelves=max_shelves,
-            max_cards_per_shelf=max_cards,
-            reward_window_ms=self._reward_window_ms,
-            # the rows the pinned shelves were shown at (a pin below the page's last row moves up)
-            pinned_shelves=[api_pb2.PinnedShelf(shelf_id=i, position=p) for p, i in page.pinned],
-            excluded_item_ids=sorted(request.excluded),
-            client_id=current_client.get(),
-            deferred=request.deferred,
-        )
-        packed = packed_home_page(tuple(shelves), values, free, page.shelf_scores[free], page.shown)
-        if packed is None:  # not exactly packable (a control character in an id): written out
-            _write_out(decision, shelves, values, free, page)
-        else:
-            decision.layout = LAYOUT_PACKED
-            decision.packed.CopyFrom(packed)
+        served, shadow = page, None
         if self._shadow is not None:
-
-            def page_of(
-                m: RewardModel, rng: np.random.Generator
-            ) -> tuple[list[records_pb2.LoggedShelf], float, np.ndarray]:
-                other = self._page(m, inputs, rng)
-                return other.logged(shelves), other.ranking_probability, other.shelf_scores
-
-            shadow = self._shadow.decide(page_of, page.shelf_scores, free)
-            decision.shadow.CopyFrom(shadow.message)
+            candidate = draw_page(
+                self._shadow.model, self._shelf_strategy, self._card_strategy, inputs, self._shadow.rng
+            )
+            shadow = self._shadow.judge(candidate, logged_shelves(candidate.rows), page.shelf_scores, free)
             if self._shadow.serves_candidate():  # an apprentice that agrees often enough takes over
-                unpack(decision)
-                decision.ClearField("shown")
-                decision.shown.extend(shadow.message.shown)
-                served = served_rows(shadow.message.shown)
-                decision.ranking_propensity = shadow.message.ranking_propensity
-                decision.model_version = shadow.message.model_version
-                del decision.shelf_candidates.scores[:]
-                decision.shelf_candidates.scores.extend(shadow.shelf_scores[free].tolist())
-                decision = pack(decision)
+                served = candidate
+        decision = self._decision_log(request, inputs, served, policy, values, free)
+        if shadow is not None:
+            decision.shadow.CopyFrom(shadow)
         payload = decision.SerializeToString()
         if len(payload) > MAX_DECISION_LOG_BYTES:  # refused before anything is shown: no unlogged answer
             raise InvalidArgument(
@@ -392,116 +273,77 @@ class HomeRankingService:
             )
         self._publish(self._decisions_topic, payload, decision.decision_id.encode(), PROTOBUF_HEADERS)
         self.decisions_served += 1
-        self.metrics.observe("home", decision.policy, decision.model_version, _propensities(served))
+        self.metrics.observe("home", decision.policy, decision.model_version, served.propensities())
         return decision, served
 
-
-@dataclass(frozen=True)
-class _PageInputs:
-    request: HomeRequest
-    shelves: Sequence[ShelfCandidates]
-    counts: np.ndarray
-    shelf_engagement: np.ndarray
-    card_engagement: list[np.ndarray]
-    max_shelves: int
-    max_cards: int
-
-
-#: a served shelf as the response shows it: (shelf id, score, propensity, [(card id, position, score, propensity)])
-ServedShelf = tuple[str, float, float, list[tuple[str, int, float, float]]]
-
-
-@dataclass(frozen=True)
-class Page:
-    shown: list[ShownRow]
-    ranking_probability: float
-    shelf_scores: np.ndarray
-    served: list[ServedShelf]
-    #: (row shown, shelf id) of the pinned shelves on the page
-    pinned: tuple[tuple[int, str], ...] = ()
-
-    def logged(self, shelves: Sequence[ShelfCandidates]) -> list[records_pb2.LoggedShelf]:
-        """The shown rows as the written-out decision log has them."""
-        return [
-            records_pb2.LoggedShelf(
-                shelf_id=shelves[row.shelf].shelf_id,
-                position=row.position,
-                score=row.score,
-                propensity=row.propensity,
-                cards=[
-                    records_pb2.LoggedCard(card_id=card_id, position=k, score=card_score, propensity=p)
-                    for card_id, k, card_score, p in served[3]
-                ],
-                cards_ranking_propensity=row.cards_ranking_propensity,
-                card_candidates=records_pb2.CandidateScores(
-                    item_ids=row.card_candidates, scores=row.card_scores.tolist()
-                ),
-            )
-            for row, served in zip(self.shown, self.served, strict=True)
-        ]
-
-
-def _float32(scores: np.ndarray) -> np.ndarray:
-    """Scores at the precision models compute them (float32), held as float64: the packed decision
-    log stores them as float32 exactly."""
-    return np.asarray(scores, dtype=np.float32).astype(np.float64)
+    def _decision_log(
+        self,
+        request: HomeRequest,
+        inputs: PageInputs,
+        page: HomePage,
+        policy: str,
+        values: np.ndarray,
+        free: list[int],
+    ) -> records_pb2.DecisionLog:
+        """The served page's decision log: packed, or written out when it cannot be packed exactly."""
+        served_at_ms = self._clock_ms()
+        client = current_client.get()
+        decision = records_pb2.DecisionLog(
+            decision_id=self._decision_ids.mint(served_at_ms, self._reward_window_ms, client),
+            request_id=request.request_id,
+            user_id=self._log_policy.user(request.user_id),
+            surface="home",
+            served_at_ms=served_at_ms,
+            policy=policy,
+            model_version=page.model_version,
+            exploration=exploration_log(self._shelf_strategy, len(free), inputs.max_shelves),
+            context=self._log_policy.context(request.context),
+            ranking_propensity=page.ranking_probability,
+            max_shelves=inputs.max_shelves,
+            max_cards_per_shelf=inputs.max_cards,
+            reward_window_ms=self._reward_window_ms,
+            # the rows the pinned shelves were shown at (a pin below the page's last row moves up)
+            pinned_shelves=[api_pb2.PinnedShelf(shelf_id=i, position=p) for p, i in page.pinned],
+            excluded_item_ids=sorted(request.excluded),
+            client_id=client,
+            deferred=request.deferred,
+        )
+        shelves = tuple(inputs.shelves)
+        packed = packed_home_page(shelves, values, free, page.shelf_scores[free], page.rows)
+        if packed is not None:
+            decision.layout = LAYOUT_PACKED
+            decision.packed.CopyFrom(packed)
+            return decision
+        # not exactly packable (a control character in an id): written out
+        decision.feature_names.extend(
+            feature_vector_names([s.shelf_id for s in shelves], [c for s in shelves for c in s.card_ids])
+        )
+        decision.feature_values.extend(values.tolist())
+        decision.candidates.extend(api_pb2.Shelf(shelf_id=s.shelf_id, card_ids=s.card_ids) for s in shelves)
+        decision.shelf_candidates.item_ids.extend(shelves[i].shelf_id for i in free)
+        decision.shelf_candidates.scores.extend(page.shelf_scores[free].tolist())
+        decision.shown.extend(logged_shelves(page.rows))
+        return decision
 
 
-def _write_out(
-    decision: records_pb2.DecisionLog,
-    shelves: Sequence[ShelfCandidates],
-    values: np.ndarray,
-    free: list[int],
-    page: Page,
-) -> None:
-    """The decision's candidates, feature vector, scores and page in the written-out layout."""
-    decision.feature_names.extend(
-        feature_vector_names([s.shelf_id for s in shelves], [c for s in shelves for c in s.card_ids])
-    )
-    decision.feature_values.extend(values.tolist())
-    decision.candidates.extend(api_pb2.Shelf(shelf_id=s.shelf_id, card_ids=s.card_ids) for s in shelves)
-    decision.shelf_candidates.item_ids.extend(shelves[i].shelf_id for i in free)
-    decision.shelf_candidates.scores.extend(page.shelf_scores[free].tolist())
-    decision.shown.extend(page.logged(shelves))
-
-
-def _propensities(shelves: Sequence[ServedShelf]) -> list[float]:
-    """Every shown shelf's and card's propensity, for the metrics."""
-    out: list[float] = []
-    for _, _, propensity, cards in shelves:
-        out.append(propensity)
-        out.extend(card[3] for card in cards)
-    return out
-
-
-def _linear_features(engagement: np.ndarray) -> np.ndarray:
-    """What the linear strategies (LinUCB, Thompson) see of a candidate: [1, log(1 + engagement)]."""
-    return np.column_stack([np.ones(len(engagement)), np.log1p(engagement)])
-
-
-def served_rows(shown: Sequence[records_pb2.LoggedShelf]) -> list[ServedShelf]:
-    """A logged page (an apprentice's, say) as the response shows it."""
-    return [
-        (s.shelf_id, s.score, s.propensity, [(c.card_id, c.position, c.score, c.propensity) for c in s.cards])
-        for s in shown
-    ]
-
-
-def to_response(decision: records_pb2.DecisionLog, served: list[ServedShelf]) -> api_pb2.RankHomeResponse:
-    """The app's answer: `served`, the decision's shown page as built in Python."""
-    # rows are shown, and logged, at 0, 1, 2, ... in this order (`RankedShelf.position`)
+def to_response(decision: records_pb2.DecisionLog, page: HomePage) -> api_pb2.RankHomeResponse:
+    """The app's answer: the served page, under the decision's id; rows are shown, and logged, at
+    0, 1, 2, ... in this order (`RankedShelf.position`)."""
     return api_pb2.RankHomeResponse(
         decision_id=decision.decision_id,
         policy=decision.policy,
         model_version=decision.model_version,
         shelves=[
             api_pb2.RankedShelf(
-                shelf_id=shelf_id,
-                score=score,
-                propensity=propensity,
-                cards=[api_pb2.RankedCard(card_id=c, score=cs, propensity=cp) for c, _, cs, cp in cards],
-                position=row,
+                shelf_id=row.shelf_id,
+                score=row.score,
+                propensity=row.propensity,
+                cards=[
+                    api_pb2.RankedCard(card_id=c, score=cs, propensity=cp)
+                    for c, cs, cp in zip(row.cards, row.shown_card_scores, row.card_propensities, strict=True)
+                ],
+                position=row.position,
             )
-            for row, (shelf_id, score, propensity, cards) in enumerate(served)
+            for row in page.rows
         ],
     )

@@ -12,23 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
+from tastemaker.bandits.page import HomePage
 from tastemaker.bandits.reward_models import RewardModel
 from tastemaker.v1 import records_pb2
 
 log = logging.getLogger(__name__)
 
 MODES = ("shadow", "apprentice")
-
-
-@dataclass(frozen=True)
-class ShadowPage:
-    message: records_pb2.ShadowDecision
-    shelf_scores: np.ndarray
 
 
 class ShadowRunner:
@@ -48,7 +41,8 @@ class ShadowRunner:
         self.mode = mode
         self.agreement = agreement
         self._recent: deque[bool] = deque(maxlen=window)
-        self._rng = np.random.default_rng(seed)
+        #: the candidate's own draws, apart from serving's
+        self.rng = np.random.default_rng(seed)
         self._graduated = False
 
     @property
@@ -58,15 +52,17 @@ class ShadowRunner:
     def serves_candidate(self) -> bool:
         return self.mode == "apprentice" and self._graduated
 
-    def decide(
+    def judge(
         self,
-        page_of: Callable[[RewardModel, np.random.Generator], tuple[list[records_pb2.LoggedShelf], float, np.ndarray]],
+        candidate: HomePage,
+        shown: list[records_pb2.LoggedShelf],
         live_scores: np.ndarray,
         free: list[int],
-    ) -> ShadowPage:
-        """Lay out the candidate's page for the same request; `live_scores` are the live model's shelf
-        scores and `free` the indices of the shelves open to ranking (neither pinned nor excluded)."""
-        shown, ranking_probability, scores = page_of(self.model, self._rng)
+    ) -> records_pb2.ShadowDecision:
+        """The shadow decision of the candidate's page (`shown`: its rows as logged) for the request
+        the live model scored `live_scores`; `free` are the indices of the shelves open to ranking
+        (neither pinned nor excluded). Updates the apprentice's agreement."""
+        scores = candidate.shelf_scores
         agrees = bool(free) and int(np.argmax(live_scores[free])) == int(np.argmax(scores[free]))
         self._recent.append(agrees)
         if (
@@ -80,11 +76,10 @@ class ShadowRunner:
                 "apprentice %s agrees on %.1f%% of the last %d requests: it serves from now on",
                 self.model.version, 100 * self.agreement_rate, len(self._recent),
             )  # fmt: skip
-        message = records_pb2.ShadowDecision(
+        return records_pb2.ShadowDecision(
             model_version=self.model.version,
             mode=self.mode,
             shown=shown,
-            ranking_propensity=ranking_probability,
+            ranking_propensity=candidate.ranking_probability,
             agrees=agrees,
         )
-        return ShadowPage(message, scores)

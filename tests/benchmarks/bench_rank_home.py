@@ -224,8 +224,8 @@ def _without_exploration():  # type: ignore[no-untyped-def]
     def rows(strategy, rows, k, rng):  # type: ignore[no-untyped-def]
         return [first_k(strategy, row, k, rng) for row in rows]
 
-    patches = [mock.patch("tastemaker.services.home.rank_with_constraints", first_k),
-               mock.patch("tastemaker.services.home.rank_rows", rows)]  # fmt: skip
+    patches = [mock.patch("tastemaker.bandits.page.rank_with_constraints", first_k),
+               mock.patch("tastemaker.bandits.page.rank_rows", rows)]  # fmt: skip
 
     class _Both:
         def start(self) -> None:
