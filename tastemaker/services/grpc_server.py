@@ -15,12 +15,12 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 
 from tastemaker.rate_limited_log import RateLimitedLog
 from tastemaker.services.errors import InvalidArgument, Refused
-from tastemaker.services.feedback import FeedbackService
-from tastemaker.services.home import HomeRankingService, parse_rank_home
-from tastemaker.services.limits import MAX_STICKERS, check_context, check_count, check_id
+from tastemaker.services.feedback import FeedbackService, activate_response, report_outcome_response
+from tastemaker.services.home import HomeRankingService, rank_home_response
+from tastemaker.services.requests import parse_activate, parse_rank_home, parse_report_outcome, parse_suggest_stickers
 from tastemaker.services.security import ServerSecurity
 from tastemaker.services.serving_metrics import RpcMetrics
-from tastemaker.services.stickers import StickerService
+from tastemaker.services.stickers import StickerService, suggest_stickers_response
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class HomeRankingServicer(api_pb2_grpc.HomeRankingServicer):
         self._home = home
 
     def RankHome(self, request: api_pb2.RankHomeRequest, context: grpc.ServicerContext) -> api_pb2.RankHomeResponse:  # noqa: N802
-        return self._home.serve(parse_rank_home(request))
+        return rank_home_response(self._home.rank_home(parse_rank_home(request)))
 
 
 class FeedbackServicer(api_pb2_grpc.FeedbackServicer):
@@ -45,13 +45,13 @@ class FeedbackServicer(api_pb2_grpc.FeedbackServicer):
     def ReportOutcome(  # noqa: N802
         self, request: api_pb2.ReportOutcomeRequest, context: grpc.ServicerContext
     ) -> api_pb2.ReportOutcomeResponse:
-        return api_pb2.ReportOutcomeResponse(outcome_id=self._feedback.report(self._feedback.parse(request)))
+        outcome = parse_report_outcome(request, self._feedback.reward_range)
+        return report_outcome_response(self._feedback.report_outcome(outcome))
 
     def Activate(  # noqa: N802
         self, request: api_pb2.ActivateRequest, context: grpc.ServicerContext
     ) -> api_pb2.ActivateResponse:
-        self._feedback.activate(request)
-        return api_pb2.ActivateResponse()
+        return activate_response(self._feedback.report_outcome(parse_activate(request)))
 
 
 class StickersServicer(api_pb2_grpc.StickersServicer):
@@ -61,10 +61,7 @@ class StickersServicer(api_pb2_grpc.StickersServicer):
     def SuggestStickers(  # noqa: N802
         self, request: api_pb2.SuggestStickersRequest, context: grpc.ServicerContext
     ) -> api_pb2.SuggestStickersResponse:
-        # the request's own limits first: a bad request is INVALID_ARGUMENT on every server
-        check_id("user_id", request.user_id)
-        check_count("k", request.k, MAX_STICKERS, zero_means="5")
-        check_context("context", request.context)
+        parsed = parse_suggest_stickers(request)  # a bad request is INVALID_ARGUMENT on every server
         if self._stickers is None:
             context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,
@@ -72,18 +69,7 @@ class StickersServicer(api_pb2_grpc.StickersServicer):
                 "and set TASTEMAKER_STICKER_MODEL",
             )
             raise AssertionError("unreachable")
-        result = self._stickers.suggest(
-            request.user_id, request.message, request.language, request.k, request.previous_message
-        )
-        return api_pb2.SuggestStickersResponse(
-            decision_id=result.decision.decision_id,
-            policy=result.decision.policy,
-            model_version=result.decision.model_version,
-            suggestions=[
-                api_pb2.StickerSuggestion(sticker_id=s.sticker_id, score=s.score, propensity=s.propensity)
-                for s in result.suggestions
-            ],
-        )
+        return suggest_stickers_response(self._stickers.suggest_stickers(parsed))
 
 
 @dataclass(frozen=True)

@@ -25,101 +25,16 @@ from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.exploration import exploration_log
 from tastemaker.services.limits import (
-    MAX_CARD_CANDIDATES,
-    MAX_CARDS_PER_SHELF,
     MAX_DECISION_LOG_BYTES,
-    MAX_EXCLUDED_IDS,
-    MAX_ID_LENGTH,
-    MAX_SHELF_CANDIDATES,
-    MAX_SHELVES,
-    MAX_TOTAL_CARDS,
-    check_context,
-    check_count,
-    check_id,
 )
 from tastemaker.services.privacy import LogPolicy
+from tastemaker.services.requests import HomeRequest
 from tastemaker.services.security import current_client
 from tastemaker.services.serving_metrics import DecisionMetrics
 from tastemaker.services.shadow import ShadowRunner
 from tastemaker.v1 import api_pb2, records_pb2
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class HomeRequest:
-    user_id: str
-    context: dict[str, str]
-    candidates: tuple[ShelfCandidates, ...]
-    max_shelves: int
-    max_cards_per_shelf: int
-    request_id: str = ""
-    #: 0-based row → shelf id that must be there
-    pinned: tuple[tuple[int, str], ...] = ()
-    excluded: frozenset[str] = frozenset()
-    #: deferred activation: the decision counts only once `Feedback.Activate` names it
-    deferred: bool = False
-
-
-def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
-    """Validate a RankHomeRequest against `limits`; errors name the offending field."""
-    check_id("user_id", request.user_id)
-    check_count("max_shelves", request.max_shelves, MAX_SHELVES)
-    check_count("max_cards_per_shelf", request.max_cards_per_shelf, MAX_CARDS_PER_SHELF)
-    check_context("context", request.context)
-    if len(request.candidates) > MAX_SHELF_CANDIDATES:
-        raise InvalidArgument("candidates", f"has more than {MAX_SHELF_CANDIDATES} shelves")
-    check_id("request_id", request.request_id, required=False)
-    shelves = []
-    seen: set[str] = set()
-    total_cards = 0
-    for i, shelf in enumerate(request.candidates):
-        check_id(f"candidates[{i}].shelf_id", shelf.shelf_id)
-        if shelf.shelf_id in seen:
-            raise InvalidArgument(f"candidates[{i}].shelf_id", f"repeats {shelf.shelf_id!r}")
-        seen.add(shelf.shelf_id)
-        cards = tuple(shelf.card_ids)
-        if not cards:
-            raise InvalidArgument(f"candidates[{i}].card_ids", "must not be empty")
-        if len(cards) > MAX_CARD_CANDIDATES:
-            raise InvalidArgument(f"candidates[{i}].card_ids", f"has more than {MAX_CARD_CANDIDATES} cards")
-        total_cards += len(cards)
-        if total_cards > MAX_TOTAL_CARDS:
-            raise InvalidArgument("candidates", f"have more than {MAX_TOTAL_CARDS} cards in all")
-        if len(set(cards)) != len(cards):
-            raise InvalidArgument(f"candidates[{i}].card_ids", "has duplicate card ids")
-        lengths = list(map(len, cards))
-        if min(lengths) == 0 or max(lengths) > MAX_ID_LENGTH:  # then find the first bad one, to name it
-            for j, card_id in enumerate(cards):
-                check_id(f"candidates[{i}].card_ids[{j}]", card_id)
-        shelves.append(ShelfCandidates(shelf.shelf_id, cards))
-    pinned: dict[int, str] = {}
-    for i, pin in enumerate(request.pinned_shelves):
-        check_id(f"pinned_shelves[{i}].shelf_id", pin.shelf_id)
-        if not 0 <= pin.position < MAX_SHELVES:
-            raise InvalidArgument(
-                f"pinned_shelves[{i}].position", f"must be in [0, {MAX_SHELVES - 1}], got {pin.position}"
-            )
-        if pin.position in pinned:
-            raise InvalidArgument(f"pinned_shelves[{i}].position", f"pins a second shelf to row {pin.position}")
-        if pin.shelf_id in pinned.values():
-            raise InvalidArgument(f"pinned_shelves[{i}].shelf_id", f"pins {pin.shelf_id!r} twice")
-        pinned[pin.position] = pin.shelf_id
-    if len(request.excluded_item_ids) > MAX_EXCLUDED_IDS:
-        raise InvalidArgument("excluded_item_ids", f"has more than {MAX_EXCLUDED_IDS} ids")
-    for i, item in enumerate(request.excluded_item_ids):
-        check_id(f"excluded_item_ids[{i}]", item)
-    return HomeRequest(
-        user_id=request.user_id,
-        context=dict(request.context),
-        candidates=tuple(shelves),
-        max_shelves=request.max_shelves,
-        max_cards_per_shelf=request.max_cards_per_shelf,
-        request_id=request.request_id,
-        pinned=tuple(sorted(pinned.items())),
-        excluded=frozenset(request.excluded_item_ids),
-        deferred=request.defer_activation,
-    )
 
 
 def read_ranking_features(
@@ -223,10 +138,9 @@ class HomeRankingService:
         decision.CopyFrom(self._decide(request)[0])
         return unpack(decision)
 
-    def serve(self, request: HomeRequest) -> api_pb2.RankHomeResponse:
-        """Decide the page, publish its decision log, and answer the app (RankHome)."""
-        decision, page = self._decide(request)
-        return to_response(decision, page)
+    def rank_home(self, request: HomeRequest) -> ServedPage:
+        """RankHome: decide the page and publish its decision log."""
+        return ServedPage(*self._decide(request))
 
     def _decide(self, request: HomeRequest) -> tuple[records_pb2.DecisionLog, HomePage]:
         if self._before_rank is not None:
@@ -326,9 +240,18 @@ class HomeRankingService:
         return decision
 
 
-def to_response(decision: records_pb2.DecisionLog, page: HomePage) -> api_pb2.RankHomeResponse:
+@dataclass(frozen=True)
+class ServedPage:
+    """A page served: its decision log (as published) and the page itself."""
+
+    decision: records_pb2.DecisionLog
+    page: HomePage
+
+
+def rank_home_response(served: ServedPage) -> api_pb2.RankHomeResponse:
     """The app's answer: the served page, under the decision's id; rows are shown, and logged, at
     0, 1, 2, ... in this order (`RankedShelf.position`)."""
+    decision, page = served.decision, served.page
     return api_pb2.RankHomeResponse(
         decision_id=decision.decision_id,
         policy=decision.policy,

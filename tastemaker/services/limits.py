@@ -28,6 +28,8 @@ MAX_CONTEXT_VALUE_LENGTH = 256
 MAX_STICKERS = 50
 #: ReportOutcome: event type
 MAX_EVENT_TYPE_LENGTH = 64
+#: the default valid reward range; configure with TASTEMAKER_REWARD_MIN / TASTEMAKER_REWARD_MAX
+DEFAULT_REWARD_RANGE = (-1000.0, 1000.0)
 #: A decision log must fit in one Kafka record under the brokers' default limit (1 MiB, less the
 #: record's key, headers and batch overhead); a request whose log would be larger is refused
 #: before anything is shown, so every answered decision can be logged.

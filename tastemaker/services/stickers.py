@@ -28,14 +28,14 @@ from tastemaker.features.topics import Topics
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.exploration import exploration_log
-from tastemaker.services.limits import MAX_STICKERS, check_id
 from tastemaker.services.privacy import LogPolicy
+from tastemaker.services.requests import StickerRequest
 from tastemaker.services.security import current_client
 from tastemaker.stickers.bundle import Bundle
-from tastemaker.stickers.catalog import LANGUAGES, Sticker
+from tastemaker.stickers.catalog import Sticker
 from tastemaker.stickers.scoring import candidates
-from tastemaker.stickers.text import MAX_MESSAGE_CHARS, normalise
-from tastemaker.v1 import records_pb2
+from tastemaker.stickers.text import normalise
+from tastemaker.v1 import api_pb2, records_pb2
 
 CANDIDATES = 50
 
@@ -131,22 +131,18 @@ class StickerService:
     def suggest(
         self, user_id: str, message: str, language: str = "", k: int = 5, previous_message: str = ""
     ) -> SuggestResult:
-        """`previous_message`: the message being answered, context for the model (may be empty)."""
-        check_id("user_id", user_id)
-        if not message or not message.strip():
-            raise InvalidArgument("message", "is empty")
-        if language and language not in LANGUAGES:
-            raise InvalidArgument("language", f"must be one of {', '.join(LANGUAGES)} or empty, got {language!r}")
-        if not 0 <= k <= MAX_STICKERS:
-            raise InvalidArgument("k", f"must be in [0, {MAX_STICKERS}] (0 = 5), got {k}")
-        k = k or 5
-        text = message[:MAX_MESSAGE_CHARS]
+        """`suggest_stickers` from plain values (the CLI, tests), checked as a request is."""
+        return self.suggest_stickers(StickerRequest(user_id, message, language, k, previous_message))
+
+    def suggest_stickers(self, request: StickerRequest) -> SuggestResult:
+        """SuggestStickers: candidates from the model, re-ranked, explored, logged and published."""
+        user_id, text, language, k = request.user_id, request.message, request.language, request.k
         bundle = self._bundle  # one bundle for the whole request
         encoder, index = bundle.encoder, bundle.index.index
         vector = encoder.messages([text])[0]
         if not vector.any():  # the encoder maps a text without features to the zero vector
             raise InvalidArgument("message", "has nothing to match on after normalisation")
-        previous = previous_message[:MAX_MESSAGE_CHARS]
+        previous = request.previous_message
         ids, _, model_score = candidates(bundle, text, vector, self._candidates, language or None, previous)
         if not ids:
             raise InvalidArgument("language", f"no sticker has phrases in {language!r}")
@@ -192,3 +188,16 @@ class StickerService:
             suggestions.append(Suggestion(sticker_id, score, float(propensity)))
         self._publish(self._topic, decision.SerializeToString(), decision.decision_id.encode(), PROTOBUF_HEADERS)
         return SuggestResult(decision, suggestions)
+
+
+def suggest_stickers_response(result: SuggestResult) -> api_pb2.SuggestStickersResponse:
+    decision = result.decision
+    return api_pb2.SuggestStickersResponse(
+        decision_id=decision.decision_id,
+        policy=decision.policy,
+        model_version=decision.model_version,
+        suggestions=[
+            api_pb2.StickerSuggestion(sticker_id=s.sticker_id, score=s.score, propensity=s.propensity)
+            for s in result.suggestions
+        ],
+    )

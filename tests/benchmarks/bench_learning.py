@@ -89,7 +89,7 @@ def main() -> None:
           f"refresh interval ({SharedLinearStates(store).refresh_s:.0f} s) plus that")  # fmt: skip
 
     from tastemaker.bandits.simulator import SimulatedWorld
-    from tastemaker.services.home import HomeRequest
+    from tastemaker.services.requests import HomeRequest
     from tastemaker.training.modeling.reward_training import train_reward_model
     from tastemaker.v1 import records_pb2
     from tests.support.simulated import home_service

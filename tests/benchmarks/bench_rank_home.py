@@ -32,7 +32,8 @@ from tastemaker.features.redis_connect import connect
 from tastemaker.services.bootstrap import build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.services.embedded import EmbeddedStack
-from tastemaker.services.home import parse_rank_home
+from tastemaker.services.home import rank_home_response
+from tastemaker.services.requests import parse_rank_home
 from tastemaker.v1 import api_pb2, api_pb2_grpc
 
 
@@ -252,7 +253,7 @@ def _rank_only(settings: Settings, request: api_pb2.RankHomeRequest, features: o
         publish=lambda *a: True, decisions_topic="unused", default_max_shelves=10, default_max_cards=10,
         reward_window_s=30.0, rng=np.random.default_rng(0),
     )  # fmt: skip
-    return _time_calls(lambda r, timeout: home.serve(parse_rank_home(r)), request, n)
+    return _time_calls(lambda r, timeout: rank_home_response(home.rank_home(parse_rank_home(r))), request, n)
 
 
 def _vw_pages(request: api_pb2.RankHomeRequest, features: object, n: int, learn: bool) -> np.ndarray:
@@ -409,7 +410,9 @@ def main() -> None:
                 measured[f"{strategy} [{client}]"] = (latencies, _throughput(rank, request, args.threads, args.seconds))
             # the same work without gRPC: parse, read features, rank, log, answer (one thread)
             in_process[f"{strategy} [{client}]"] = _time_calls(
-                lambda r, timeout, home=serving.home: home.serve(parse_rank_home(r)), request, args.requests // 2
+                lambda r, timeout, home=serving.home: rank_home_response(home.rank_home(parse_rank_home(r))),
+                request,
+                args.requests // 2,
             )
             log_bytes[f"{strategy} [{client}]"] = _log_bytes(
                 [serving.home.rank(parse_rank_home(request)) for _ in range(BATCH)]

@@ -11,7 +11,8 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_models import EngagementScorer, RewardModel
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy, Strategy
-from tastemaker.services.home import HomeRankingService, HomeRequest
+from tastemaker.services.home import HomeRankingService
+from tastemaker.services.requests import HomeRequest
 from tastemaker.training.evaluation.home_policies import HomePolicy, resolve
 from tastemaker.v1 import records_pb2
 from tests.support.fakes import FixedFeatures

@@ -16,7 +16,8 @@ from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.cli import main
-from tastemaker.services.home import HomeRankingService, HomeRequest
+from tastemaker.services.home import HomeRankingService
+from tastemaker.services.requests import HomeRequest
 from tastemaker.training.evaluation.beam_ope import evaluate_with_beam
 from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.training.evaluation.home_policies import DEFAULT_POLICIES as POLICIES

@@ -27,7 +27,8 @@ from tastemaker.features.decision_layout import (
     unpack,
 )
 from tastemaker.features.learner import rows_of
-from tastemaker.services.home import HomeRankingService, HomeRequest
+from tastemaker.services.home import HomeRankingService
+from tastemaker.services.requests import HomeRequest
 from tastemaker.training.evaluation.evaluate import evaluate, slate_data, slot_data
 from tastemaker.training.lifecycle.validation import validate, window_stats
 from tastemaker.training.logs import read_export, write_export

@@ -9,7 +9,8 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy
-from tastemaker.services.home import HomeRankingService, HomeRequest
+from tastemaker.services.home import HomeRankingService
+from tastemaker.services.requests import HomeRequest
 from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.training.evaluation.home_policies import resolve
 from tastemaker.v1 import records_pb2

@@ -13,7 +13,8 @@ from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, SquareCB, Thompson
 from tastemaker.services.errors import InvalidArgument
-from tastemaker.services.home import HomeRankingService, HomeRequest, parse_rank_home
+from tastemaker.services.home import HomeRankingService
+from tastemaker.services.requests import HomeRequest, parse_rank_home
 from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.v1 import api_pb2, records_pb2
 from tests.support.fakes import FixedFeatures

@@ -14,7 +14,8 @@ from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.models.artifacts import ArtifactError, load_reward_model
 from tastemaker.services.bootstrap import reward_model_for
 from tastemaker.services.config import ConfigError, Settings
-from tastemaker.services.home import HomeRankingService, HomeRequest
+from tastemaker.services.home import HomeRankingService
+from tastemaker.services.requests import HomeRequest
 from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.training.modeling.reward_training import train_reward_model, training_rows
 from tastemaker.v1 import records_pb2

@@ -12,7 +12,8 @@ from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.services.bootstrap import reward_model_for
 from tastemaker.services.config import ConfigError, Settings
-from tastemaker.services.home import HomeRankingService, HomeRequest
+from tastemaker.services.home import HomeRankingService
+from tastemaker.services.requests import HomeRequest
 from tastemaker.services.shadow import ShadowRunner
 from tastemaker.training.evaluation.evaluate import evaluate
 from tests.support.fakes import FixedFeatures
