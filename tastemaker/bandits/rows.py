@@ -245,18 +245,22 @@ def _places(order: np.ndarray) -> np.ndarray:
     return place
 
 
-_Mixture = tuple[Callable[[Candidates], np.ndarray], Callable[[np.ndarray], np.ndarray]]
+_Mixture = tuple[Callable[[Sequence[Candidates]], np.ndarray], Callable[[np.ndarray], np.ndarray]]
+
+
+def _joined_scores(rows: Sequence[Candidates]) -> np.ndarray:
+    return np.concatenate([row.scores for row in rows])
 
 
 def _greedy_mixture(strategy: Strategy) -> _Mixture | None:
     """For a strategy that shows the greedy ranking of some scores, or else a uniformly random one
-    (ε-greedy; LinUCB; either under a floor): (the scores it ranks by, P(uniform) for n candidates).
-    None for the others."""
+    (ε-greedy; LinUCB; either under a floor): (the rows' scores it ranks by, concatenated; P(uniform)
+    for n candidates). None for the others."""
     if isinstance(strategy, EpsilonGreedy):
         epsilon = strategy.epsilon
-        return (lambda c: c.scores), (lambda n: np.full(n.shape, epsilon))
+        return _joined_scores, (lambda n: np.full(n.shape, epsilon))
     if isinstance(strategy, LinUCB):
-        return strategy.ucb, (lambda n: np.zeros(n.shape))
+        return (lambda rows: strategy.ucb(_joined(rows))), (lambda n: np.zeros(n.shape))
     if isinstance(strategy, Floored):
         inner = _greedy_mixture(strategy.inner)
         if inner is None:
@@ -268,19 +272,23 @@ def _greedy_mixture(strategy: Strategy) -> _Mixture | None:
     return None
 
 
+def _joined(rows: Sequence[Candidates]) -> Candidates:
+    """All rows as one candidate set (LinUCB's per-item terms read the ids)."""
+    return Candidates(
+        tuple(i for row in rows for i in row.ids),
+        _joined_scores(rows),
+        None if rows[0].features is None else np.concatenate([row.features for row in rows]),  # type: ignore[misc]
+    )
+
+
 def _rank_mixture(
     table: Table, mixture: _Mixture, kept: np.ndarray, shown: int, rng: np.random.Generator
 ) -> RowRankings:
     key, share = mixture
     rows, valid, n = table.rows, table.valid, table.n
     width = valid.shape[1]
-    joined = Candidates(
-        tuple(i for row in rows for i in row.ids),  # LinUCB's per-item terms read the ids
-        np.concatenate([row.scores for row in rows]),
-        None if rows[0].features is None else np.concatenate([row.features for row in rows]),  # type: ignore[misc]
-    )
     ranked_by = np.full((len(rows), width), -np.inf)
-    ranked_by[valid] = key(joined)
+    ranked_by[valid] = key(rows)
     # greedy rankings with ties broken uniformly at random (padding sorts last)
     greedy = np.lexsort((rng.random((len(rows), width)) + ~valid, -ranked_by), axis=1)
     ranked = np.take_along_axis(ranked_by, greedy, axis=1)

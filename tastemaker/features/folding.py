@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tastemaker.features.definitions import FEATURES, Aggregation, FeatureDefinition
-from tastemaker.features.updates import OpSpec, compile_plans
+from tastemaker.features.updates import Step, compile_plans
 from tastemaker.v1 import records_pb2
 
 COUNT, SUM, LAST, DECAY, RECENT = (
@@ -28,15 +29,14 @@ COUNT, SUM, LAST, DECAY, RECENT = (
     "decay",
     Aggregation.RECENT_ITEMS.value,
 )
-_DECAYED = {Aggregation.DECAYED_COUNT.value, Aggregation.DECAYED_SUM.value}
-
-#: (kind, feature name, keyed by "" | "shelf" | "item", value field or "", half-life ms, max items)
-Step = tuple[str, str, str, str, float, int]
 
 
-def _step(op: OpSpec) -> Step:
-    kind = DECAY if op.aggregation in _DECAYED else op.aggregation
-    return (kind, op.name, op.keyed, op.value_field, op.half_life_ms, op.max_items)
+class Provenance(NamedTuple):
+    """Where a record came from; its offset orders it within its partition."""
+
+    topic: str
+    partition: int
+    offset: int
 
 
 @dataclass
@@ -99,16 +99,16 @@ class BatchFolder:
 
     def __init__(self, features: Sequence[FeatureDefinition] = FEATURES) -> None:
         plans = compile_plans(features)
-        self._user_steps = {t: [_step(op) for op in ops] for t, ops in plans["user"].items()}
-        self._item_steps = {t: [_step(op) for op in ops] for t, ops in plans["item"].items()}
+        self._user_steps = plans["user"]
+        self._item_steps = plans["item"]
 
-    def fold(self, batch: Iterable[tuple[records_pb2.UserEvent, str, int, int]]) -> list[UnitUpdate]:
-        """`batch`: (event, topic, partition, offset), in consumption order. Returns the user
-        updates, then the item updates, each in first-seen order."""
+    def fold(self, batch: Iterable[tuple[records_pb2.UserEvent, Provenance]]) -> list[UnitUpdate]:
+        """`batch`: (event, provenance) pairs as the processor makes them, in consumption order.
+        Returns the user updates, then the item updates, each in first-seen order."""
         users: dict[tuple[str, str, int], UnitUpdate] = {}
         items: dict[tuple[str, str, int], UnitUpdate] = {}
         user_steps, item_steps = self._user_steps, self._item_steps
-        for event, topic, partition, offset in batch:
+        for event, (topic, partition, offset) in batch:
             key = (event.user_id, topic, partition)
             update = users.get(key)
             if update is None:

@@ -23,7 +23,8 @@ import redis
 from tastemaker.features import keys
 from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.events import EventRejected, decode_event
-from tastemaker.features.store import FeatureStore, PendingApply, Provenance
+from tastemaker.features.feature_writer import FeatureWriter, PendingApply
+from tastemaker.features.folding import Provenance
 from tastemaker.messaging.ports import Consumer, Record
 from tastemaker.v1 import records_pb2
 
@@ -54,7 +55,7 @@ class StreamProcessor:
     def __init__(
         self,
         consumer: Consumer,
-        store: FeatureStore,
+        store: FeatureWriter,
         dead_letters: DeadLetterLedger,
         status: redis.Redis | None = None,
         namespace: str = "tm",

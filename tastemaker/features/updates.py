@@ -6,20 +6,20 @@ feature changes no code here or there.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from tastemaker.features.definitions import FEATURES, Entity, FeatureDefinition
+from tastemaker.features.definitions import FEATURES, Aggregation, Entity, FeatureDefinition
 
 #: Field suffix holding a decayed feature's reference time (ms).
 DECAY_TIME_SUFFIX = "@t"
 _KEYED = {Entity.USER_SHELF: "shelf", Entity.USER_ITEM: "item"}
 
 
-@dataclass(frozen=True)
-class OpSpec:
+class Step(NamedTuple):
     """One update a unit makes for one feature when an event of a source type arrives."""
 
-    aggregation: str
+    #: count, sum, last_time, decay (decayed counts and sums) or recent_items
+    kind: str
     name: str
     #: "" for a plain field, "shelf" or "item" for a field per shelf_id / item_id of the event
     keyed: str
@@ -28,9 +28,12 @@ class OpSpec:
     max_items: int
 
 
-def _spec(feature: FeatureDefinition) -> OpSpec:
-    return OpSpec(
-        aggregation=feature.aggregation.value,
+_DECAYED = {Aggregation.DECAYED_COUNT, Aggregation.DECAYED_SUM}
+
+
+def _step(feature: FeatureDefinition) -> Step:
+    return Step(
+        kind="decay" if feature.aggregation in _DECAYED else feature.aggregation.value,
         name=feature.name,
         keyed=_KEYED.get(feature.entity, ""),
         value_field=feature.value_field or "",
@@ -39,11 +42,11 @@ def _spec(feature: FeatureDefinition) -> OpSpec:
     )
 
 
-def compile_plans(features: Iterable[FeatureDefinition] = FEATURES) -> dict[str, dict[str, list[OpSpec]]]:
-    """unit ("user" | "item") → event type → the ops, in declaration order."""
-    plans: dict[str, dict[str, list[OpSpec]]] = {"user": {}, "item": {}}
+def compile_plans(features: Iterable[FeatureDefinition] = FEATURES) -> dict[str, dict[str, list[Step]]]:
+    """unit ("user" | "item") → event type → the steps, in declaration order."""
+    plans: dict[str, dict[str, list[Step]]] = {"user": {}, "item": {}}
     for feature in features:
         unit = "item" if feature.entity is Entity.ITEM else "user"
         for event_type in sorted(feature.source_events):
-            plans[unit].setdefault(event_type, []).append(_spec(feature))
+            plans[unit].setdefault(event_type, []).append(_step(feature))
     return plans

@@ -21,6 +21,7 @@ from tastemaker.bandits.sticker_rerank import RERANK_DIM, LearnedReRank
 from tastemaker.bandits.strategies import LINEAR, EpsilonGreedy, LinearState, Strategy, strategy_from
 from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.decision_ids import DecisionIds
+from tastemaker.features.feature_writer import FeatureWriter
 from tastemaker.features.joiner import RewardJoiner
 from tastemaker.features.learner import LinearLearner
 from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
@@ -354,7 +355,7 @@ def build_stream_processor(
     )
     return StreamProcessor(
         consumer,
-        FeatureStore(
+        FeatureWriter(
             client,
             namespace=settings.redis_namespace,
             wait_replicas=settings.redis_wait_replicas,

@@ -60,10 +60,12 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
     seen: set[str] = set()
     total_cards = 0
     for i, shelf in enumerate(request.candidates):
-        check_id(f"candidates[{i}].shelf_id", shelf.shelf_id)
-        if shelf.shelf_id in seen:
-            raise InvalidArgument(f"candidates[{i}].shelf_id", f"repeats {shelf.shelf_id!r}")
-        seen.add(shelf.shelf_id)
+        shelf_id = shelf.shelf_id
+        if not shelf_id or len(shelf_id) > MAX_ID_LENGTH:  # the field name is formatted only on errors
+            check_id(f"candidates[{i}].shelf_id", shelf_id)
+        if shelf_id in seen:
+            raise InvalidArgument(f"candidates[{i}].shelf_id", f"repeats {shelf_id!r}")
+        seen.add(shelf_id)
         cards = tuple(shelf.card_ids)
         if not cards:
             raise InvalidArgument(f"candidates[{i}].card_ids", "must not be empty")
@@ -78,7 +80,7 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
         if min(lengths) == 0 or max(lengths) > MAX_ID_LENGTH:  # then find the first bad one, to name it
             for j, card_id in enumerate(cards):
                 check_id(f"candidates[{i}].card_ids[{j}]", card_id)
-        shelves.append(ShelfCandidates(shelf.shelf_id, cards))
+        shelves.append(ShelfCandidates(shelf_id, cards))
     pinned: dict[int, str] = {}
     for i, pin in enumerate(request.pinned_shelves):
         check_id(f"pinned_shelves[{i}].shelf_id", pin.shelf_id)

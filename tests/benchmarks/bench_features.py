@@ -24,6 +24,7 @@ import redis
 
 from tastemaker.features import keys
 from tastemaker.features.dead_letters import DeadLetterLedger
+from tastemaker.features.feature_writer import FeatureWriter
 from tastemaker.features.processor import StreamProcessor
 from tastemaker.features.redis_connect import connect
 from tastemaker.features.store import FeatureStore
@@ -49,7 +50,7 @@ def _processor(
         scan_dlq=lambda: read_topic_to_end(bootstrap, f"{topic}.dlq"),
     )  # fmt: skip
     consumer = make_consumer(client, bootstrap, [topic], f"bench-{uuid.uuid4().hex[:8]}")
-    store = FeatureStore(connection, namespace=namespace, wait_replicas=wait_replicas)
+    store = FeatureWriter(connection, namespace=namespace, wait_replicas=wait_replicas)
     return StreamProcessor(consumer, store, ledger, max_batch=max_batch)
 
 
@@ -125,7 +126,7 @@ def _ranking_reads(redis_url: str, reps: int = 200) -> dict[str, float]:
     (`read(...).for_ranking`) against only the candidates' fields (`read_for_ranking`), for a user
     whose history is just those cards and for one with 5,000 other cards too."""
     from tastemaker.features.events import EVENT_TYPES
-    from tastemaker.features.store import Provenance
+    from tastemaker.features.folding import Provenance
     from tastemaker.v1 import records_pb2
 
     store = FeatureStore(redis.Redis.from_url(redis_url), namespace=f"bench-rank-{uuid.uuid4().hex[:6]}")
@@ -142,7 +143,9 @@ def _ranking_reads(redis_url: str, reps: int = 200) -> dict[str, float]:
             )
             for i in range(len(cards) + others)
         ]  # fmt: skip
-        store.apply([(e, Provenance("bench", 0, i)) for i, e in enumerate(events)])
+        FeatureWriter(store._redis, namespace=store._namespace).apply(
+            [(e, Provenance("bench", 0, i)) for i, e in enumerate(events)]
+        )
         for label, read in (
             ("whole_hash", lambda u=user: store.read(u).for_ranking(types, shelves, cards)),
             ("candidates_only", lambda u=user: store.read_for_ranking(u, types, shelves, cards)),

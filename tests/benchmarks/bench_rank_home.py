@@ -179,11 +179,14 @@ def _warm_user(redis_url: str, namespace: str, request: api_pb2.RankHomeRequest,
     ranker reads and scores real per-shelf and per-card features, as for an active user. Returns the
     number of stored feature fields the ranker reads."""
 
-    from tastemaker.features.store import FeatureStore, Provenance
+    from tastemaker.features.feature_writer import FeatureWriter
+    from tastemaker.features.folding import Provenance
+    from tastemaker.features.store import FeatureStore
     from tastemaker.v1 import records_pb2
 
     rng = np.random.default_rng(0)
-    store = FeatureStore(connect(redis_url), namespace=namespace)
+    client = connect(redis_url)
+    store = FeatureStore(client, namespace=namespace)
     batch = []
     for i in range(events):
         shelf = request.candidates[int(rng.integers(len(request.candidates)))]
@@ -194,7 +197,7 @@ def _warm_user(redis_url: str, namespace: str, request: api_pb2.RankHomeRequest,
             listened_seconds=30.0, track_length_seconds=180.0,
         )  # fmt: skip
         batch.append((event, Provenance("bench-events", 0, i)))
-    store.apply(batch)
+    FeatureWriter(client, namespace=namespace).apply(batch)
     features = store.read(request.user_id)
     return sum(len(v) for v in features.keyed.values()) + len(features.values)
 
@@ -384,11 +387,16 @@ def main() -> None:
         # the ε-greedy server with every ranking replaced by the first k as given (propensity 1):
         # scoring, the decision log, publishing and the response stay: what no exploration can save
         runs.append(("epsilon-greedy", "confluent", stack.redis_url, "no exploration"))  # type: ignore[arg-type]
+        # the same ceiling with its decision logs dropped instead of published: what producing to
+        # Kafka (client thread, compression, the embedded broker on the same cores) costs a request
+        runs.append(("epsilon-greedy", "confluent", stack.redis_url, "no exploration", "unpublished"))  # type: ignore[arg-type]
         for strategy, client, *on_cluster in runs:  # type: ignore[misc]
             redis_url = on_cluster[0] if on_cluster else stack.redis_url
-            ceiling = on_cluster[1:] == ["no exploration"]
+            ceiling = on_cluster[1:2] == ["no exploration"]
+            unpublished = on_cluster[2:] == ["unpublished"]
             if ceiling:
-                strategy, client = "first k, no exploration", "confluent"
+                strategy = "first k, no exploration"
+                client = "confluent, not published" if unpublished else "confluent"
                 unranked = _without_exploration()
                 unranked.start()
             settings = settings0.with_(
@@ -401,6 +409,8 @@ def main() -> None:
                 client = "confluent, cluster"
             prepare_topics(settings)
             serving = build_serving(settings, seed=0)
+            if unpublished:
+                serving.home._publish = lambda *record: True  # type: ignore[method-assign]  # noqa: SLF001
             serving.server.start()
             with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
                 rank = api_pb2_grpc.HomeRankingStub(channel).RankHome
@@ -492,6 +502,20 @@ def main() -> None:
         if name in in_process:
             entry["in_process_p50_ms"] = ms(in_process[name], 50)
         result[name] = entry
+    ceiling_name, floor_name = "first k, no exploration [confluent]", "decode + validate + read only"
+    if ceiling_name in measured and floor_name in measured:
+        ceiling_latencies, ceiling_rate = measured[ceiling_name]
+        print(
+            f"\nAgainst the floor and the no-exploration ceiling (targets: ceiling ≥ 0.7× the floor; every "
+            f"strategy ≥ 0.8× the ceiling, p99 within 1.5 ms of its): ceiling "
+            f"{ceiling_rate / measured[floor_name][1]:.2f}× the floor"
+        )
+        for name, (latencies, rate) in measured.items():
+            if name.endswith("[confluent]") and name != ceiling_name:
+                print(
+                    f"  {name:<36}{rate / ceiling_rate:>6.2f}× the ceiling, p99 "
+                    f"{ms(latencies, 99) - ms(ceiling_latencies, 99):+.2f} ms"
+                )
     print(
         f"\nDecision log bytes per decision (log B: packed, as published; zstd B: packed, compressed in "
         f"batches of {BATCH} as the producer sends them; target ≤ 4,096 B packed)"

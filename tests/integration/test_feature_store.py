@@ -11,14 +11,15 @@ import redis
 
 from tastemaker.features import keys
 from tastemaker.features.events import decode_event
+from tastemaker.features.folding import Provenance
 from tastemaker.features.redis_connect import connect
-from tastemaker.features.store import FeatureStore, Provenance
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonProducer
 from tastemaker.services.bootstrap import build_stream_processor, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.v1 import records_pb2
 from tests.integration.helpers import wait_for
+from tests.support.features import ReadWrite
 
 pytestmark = pytest.mark.integration
 DAY_MS = 24 * 3600 * 1000
@@ -29,16 +30,16 @@ def _event(user: str, event_type: str, t_ms: int, **fields: object) -> records_p
 
 
 @pytest.fixture
-def store(any_settings: Settings) -> FeatureStore:
+def store(any_settings: Settings) -> ReadWrite:
     """A store on one Redis, then on the Redis Cluster: every test taking it runs on both."""
-    return FeatureStore(connect(any_settings.redis_url), namespace=any_settings.redis_namespace)
+    return ReadWrite(connect(any_settings.redis_url), namespace=any_settings.redis_namespace)
 
 
 def _sourced(events: list[records_pb2.UserEvent], partition: int = 0) -> list[tuple[records_pb2.UserEvent, Provenance]]:
     return [(e, Provenance("events", partition, offset)) for offset, e in enumerate(events)]
 
 
-def test_redelivered_records_change_nothing(store: FeatureStore) -> None:
+def test_redelivered_records_change_nothing(store: ReadWrite) -> None:
     events = [
         _event("dora", "card_click", 1000, shelf_id="shelf-01", item_id="c1"),
         _event("dora", "card_click", 2000, shelf_id="shelf-01", item_id="c2"),
@@ -55,7 +56,7 @@ def test_redelivered_records_change_nothing(store: FeatureStore) -> None:
     assert store.read_item("c1")["item.engagement.count"] == 2
 
 
-def _raw_hash(store: FeatureStore, user: str) -> dict[str, float]:
+def _raw_hash(store: ReadWrite, user: str) -> dict[str, float]:
     raw = store._redis.hgetall(keys.user_features(store._namespace, user))
     return {k.decode(): float(v) for k, v in raw.items() if not k.startswith(b"~wm")}
 
@@ -72,8 +73,8 @@ def test_a_folded_batch_writes_what_its_events_one_at_a_time_write(settings: Set
         for i in range(60)
     ]  # fmt: skip
     client = redis.Redis.from_url(settings.redis_url)
-    batched = FeatureStore(client, namespace=f"{settings.redis_namespace}-batched")
-    single = FeatureStore(client, namespace=f"{settings.redis_namespace}-single")
+    batched = ReadWrite(client, namespace=f"{settings.redis_namespace}-batched")
+    single = ReadWrite(client, namespace=f"{settings.redis_namespace}-single")
     assert batched.apply(_sourced(events)) == 60
     for offset, event in enumerate(events):
         assert single.apply([(event, Provenance("events", 0, offset))]) == 1
@@ -85,18 +86,18 @@ def test_a_folded_batch_writes_what_its_events_one_at_a_time_write(settings: Set
     assert batched.read_item("i1") == single.read_item("i1")
 
 
-def test_a_redelivery_with_other_batch_boundaries_applies_only_the_new_events(store: FeatureStore) -> None:
+def test_a_redelivery_with_other_batch_boundaries_applies_only_the_new_events(store: ReadWrite) -> None:
     events = [_event("ida", "play", 1000 + i, item_id=f"t{i}") for i in range(6)]
     assert store.apply(_sourced(events)[:4]) == 4  # applied, then the processor died before committing
-    before = store.round_trips
+    before = store.writer.round_trips
     assert store.apply(_sourced(events)) == 2  # its successor's batch starts at the last commit
-    assert store.round_trips == before + 2  # the group the watermark cut was re-sent event by event
+    assert store.writer.round_trips == before + 2  # the group the watermark cut was re-sent event by event
     ida = store.read("ida")
     assert ida.event_count("play") == 6 and ida.get("recent.played")[:2] == ["t5", "t4"]
     assert store.read_item("t3")["item.engagement.count"] == 1
 
 
-def test_missing_users_and_features_read_as_typed_defaults(store: FeatureStore) -> None:
+def test_missing_users_and_features_read_as_typed_defaults(store: ReadWrite) -> None:
     nobody = store.read("nobody")
     assert nobody.get("events.play.count") == 0 and isinstance(nobody.get("events.play.count"), int)
     assert nobody.get("listened_seconds.sum") == 0.0 and isinstance(nobody.get("listened_seconds.sum"), float)
@@ -104,7 +105,7 @@ def test_missing_users_and_features_read_as_typed_defaults(store: FeatureStore) 
     assert nobody.shelf_engagement("shelf-01") == 0
 
 
-def test_decayed_features_match_a_numpy_reference_with_out_of_order_events(store: FeatureStore) -> None:
+def test_decayed_features_match_a_numpy_reference_with_out_of_order_events(store: ReadWrite) -> None:
     rng = np.random.default_rng(5)
     times = rng.integers(1_700_000_000_000, 1_700_000_000_000 + 30 * DAY_MS, size=300)
     listened = rng.uniform(1, 300, size=300)
@@ -139,7 +140,7 @@ def test_decayed_features_match_a_numpy_reference_with_out_of_order_events(store
     assert fay.get("recent.played") == sorted(last_play, key=last_play.get, reverse=True)
 
 
-def test_recent_items_are_bounded(store: FeatureStore) -> None:
+def test_recent_items_are_bounded(store: ReadWrite) -> None:
     store.apply(_sourced([_event("gil", "play", 1000 + i, item_id=f"t{i}") for i in range(30)]))
     assert store.read("gil").get("recent.played") == [f"t{i}" for i in range(29, 9, -1)]
 
@@ -147,7 +148,7 @@ def test_recent_items_are_bounded(store: FeatureStore) -> None:
 def test_many_users_in_one_round_trip_and_inactive_users_expire(any_settings: Settings) -> None:
     settings = any_settings  # the users' keys lie in many slots on the cluster
     client = connect(settings.redis_url)
-    store = FeatureStore(client, namespace=settings.redis_namespace, ttl_s=1)
+    store = ReadWrite(client, namespace=settings.redis_namespace, ttl_s=1)
     store.apply(_sourced([_event(f"u{i}", "skip", 1000) for i in range(100)]))
     before = store.round_trips
     users = store.read_many([f"u{i}" for i in range(100)])
@@ -175,7 +176,7 @@ def test_uncommitted_batch_is_redelivered_to_the_next_processor_without_double_c
     producer.flush()
 
     crashed = build_stream_processor(settings)
-    store = FeatureStore(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
+    store = ReadWrite(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
     consumer = crashed._consumer  # apply without committing, as if killed just before the commit
     seen: list = []
 
@@ -224,7 +225,7 @@ def test_a_failed_commit_rewinds_and_redelivers_without_double_counting(settings
     stop = threading.Event()
     worker = threading.Thread(target=processor.run, args=(stop,), daemon=True)
     worker.start()
-    store = FeatureStore(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
+    store = ReadWrite(redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
     try:
         wait_for(
             lambda: processor.stats.consumed >= 20 and failures["left"] == 0, what="all 20 committed after a failure"
@@ -237,7 +238,7 @@ def test_a_failed_commit_rewinds_and_redelivers_without_double_counting(settings
         processor.close()
 
 
-def test_reading_only_the_ranking_fields_equals_the_full_read(store: FeatureStore) -> None:
+def test_reading_only_the_ranking_fields_equals_the_full_read(store: ReadWrite) -> None:
     """`read_for_ranking` (one HMGET of the candidates' fields) gives the same numbers as a full read."""
     rng = np.random.default_rng(0)
     shelves, cards = [f"shelf-{s}" for s in range(6)], [f"card-{c}" for c in range(40)]
@@ -277,8 +278,8 @@ def test_sticker_sends_are_read_for_just_the_candidates_and_under_the_pseudonym(
 
     pseudonyms = Pseudonyms(b"k" * 32)
     for store in (
-        FeatureStore(connect(settings.redis_url), namespace=f"plain-{uuid.uuid4().hex[:6]}"),
-        FeatureStore(connect(settings.redis_url), namespace=f"pseud-{uuid.uuid4().hex[:6]}", pseudonyms=pseudonyms),
+        ReadWrite(connect(settings.redis_url), namespace=f"plain-{uuid.uuid4().hex[:6]}"),
+        ReadWrite(connect(settings.redis_url), namespace=f"pseud-{uuid.uuid4().hex[:6]}", pseudonyms=pseudonyms),
     ):
         sends = [("emoji-1f389", 3), ("emoji-2764", 1), ("emoji-1f389", 0)]
         events = [
@@ -293,7 +294,7 @@ def test_sticker_sends_are_read_for_just_the_candidates_and_under_the_pseudonym(
         assert store.read_item_counts("chatty", STICKER_SENDS, []).size == 0
 
 
-def test_one_users_burst_of_thousands_of_distinct_items_is_applied(store: FeatureStore) -> None:
+def test_one_users_burst_of_thousands_of_distinct_items_is_applied(store: ReadWrite) -> None:
     """A batch in which one user touches 6,000 distinct cards (a backfill, a bot) is one update of
     ~12,000 fields: more than Lua's unpack() takes at once, so the script reads and writes in slices."""
     events = [

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 from tastemaker.features.definitions import DAY_S, FEATURES, Aggregation, Entity, FeatureDefinition
-from tastemaker.features.folding import BatchFolder
-from tastemaker.features.updates import OpSpec, compile_plans
+from tastemaker.features.folding import BatchFolder, Provenance
+from tastemaker.features.updates import Step, compile_plans
 from tastemaker.v1 import records_pb2
 
 
 def test_a_play_is_planned_for_counters_sums_decay_recency_recent_items_shelf_card_and_item() -> None:
     plans = compile_plans()
     user = {op.name: op for op in plans["user"]["play"]}
-    assert user["events.play.count"] == OpSpec("count", "events.play.count", "", "", 0.0, 0)
+    assert user["events.play.count"] == Step("count", "events.play.count", "", "", 0.0, 0)
     assert user["listened_seconds.sum"].value_field == "listened_seconds"
     assert user["plays.decayed_7d"].half_life_ms == 7 * 24 * 3600 * 1000.0
     assert user["shelf.engagement"].keyed == "shelf" and user["card.engagement"].keyed == "item"
@@ -33,10 +33,10 @@ def _play(
 
 def test_a_batch_folds_into_one_update_per_unit_and_partition() -> None:
     batch = [
-        (_play(0, "ann", 1_000, item="t1"), "events", 0, 10),
-        (_play(1, "ann", 3_000, item="t2", shelf="s2"), "events", 0, 11),
-        (_play(2, "bob", 2_000, item="t1"), "events", 1, 5),
-        (_play(3, "ann", 2_000, item="t1"), "events", 0, 12),  # late: older than the one before
+        (_play(0, "ann", 1_000, item="t1"), Provenance("events", 0, 10)),
+        (_play(1, "ann", 3_000, item="t2", shelf="s2"), Provenance("events", 0, 11)),
+        (_play(2, "bob", 2_000, item="t1"), Provenance("events", 1, 5)),
+        (_play(3, "ann", 2_000, item="t1"), Provenance("events", 0, 12)),  # late: older than the one before
     ]
     updates = BatchFolder().fold(batch)
     assert [(u.unit, u.entity_id, u.partition) for u in updates] == [
@@ -56,7 +56,7 @@ def test_a_folded_decayed_value_equals_the_sum_over_its_events_in_any_order() ->
     times = rng.integers(1_700_000_000_000, 1_700_000_000_000 + 20 * 24 * 3600 * 1000, size=200)
     listened = rng.uniform(1, 300, size=200)
     batch = [
-        (_play(i, "cy", int(t), listened=float(x)), "events", 0, i)
+        (_play(i, "cy", int(t), listened=float(x)), Provenance("events", 0, i))
         for i, (t, x) in enumerate(zip(times, listened, strict=True))
     ]
     (user, *_items) = BatchFolder().fold(batch)
@@ -70,7 +70,7 @@ def test_a_folded_decayed_value_equals_the_sum_over_its_events_in_any_order() ->
 
 
 def test_one_by_one_splits_a_group_into_its_events_in_offset_order() -> None:
-    batch = [(_play(i, "dee", 1_000 + i), "events", 2, 40 + i) for i in range(3)]
+    batch = [(_play(i, "dee", 1_000 + i), Provenance("events", 2, 40 + i)) for i in range(3)]
     folder = BatchFolder()
     singles = folder.one_by_one(folder.fold(batch)[0])
     assert [(s.first_offset, s.last_offset, s.counts["events.play.count"]) for s in singles] == [

@@ -8,8 +8,8 @@ from redis.crc import key_slot
 
 from tastemaker.features import keys
 from tastemaker.features.definitions import FEATURES, Aggregation
+from tastemaker.features.feature_writer import FeatureWriter
 from tastemaker.features.folding import UnitUpdate
-from tastemaker.features.store import FeatureStore
 
 
 def one_slot(names: list[str]) -> bool:
@@ -22,7 +22,7 @@ def test_the_checker_catches_keys_of_two_slots() -> None:
 
 
 class _Offline:
-    """Enough of a client for FeatureStore to build commands without a server."""
+    """Enough of a client for FeatureWriter to build commands without a server."""
 
     def register_script(self, script: str) -> object:
         return object()
@@ -30,12 +30,12 @@ class _Offline:
 
 @pytest.mark.parametrize("user", ["u1", "user-42", "a{b}c", "ünïcode", "x" * 200])
 def test_a_user_updates_script_keys_share_the_users_slot(user: str) -> None:
-    store = FeatureStore(_Offline(), namespace="tm")  # type: ignore[arg-type]
+    store = FeatureWriter(_Offline(), namespace="tm")  # type: ignore[arg-type]
     recents = {f.name: (f.max_items, {"item": 1}) for f in FEATURES if f.aggregation is Aggregation.RECENT_ITEMS}
     assert recents, "the catalog defines recent-items features"
     update = UnitUpdate(unit="user", entity_id=user, topic="t", partition=0, first_offset=0, last_offset=1)
     update.recents.update(recents)
-    command = store._command(update)
+    command = store.command(update)
     # the packed EVALSHA names its keys after the numkeys argument
     parts = command.split(b"\r\n")
     numkeys = int(parts[6])  # *N, $7, EVALSHA, $40, sha, $n, numkeys, then $len and each key
