@@ -82,7 +82,7 @@ def run_worker(
 
 def load_rewarded(args: argparse.Namespace) -> list:
     from tastemaker.features.topics import Topics
-    from tastemaker.training.logs import LogFormatError, read_export, read_topic
+    from tastemaker.records.log_files import LogFormatError, read_export, read_topic
 
     if args.logs is not None:
         if not args.logs.is_file():

@@ -47,7 +47,7 @@ def _write_outputs(report: dict, args: argparse.Namespace, text: str) -> int:
 
 
 def cmd_logs_export(args: argparse.Namespace) -> int:
-    from tastemaker.training.logs import write_export
+    from tastemaker.records.log_files import write_export
 
     if args.out.suffix not in (".jsonl", ".parquet"):
         raise UsageError(f"--out {args.out}: name a .jsonl or a .parquet file")

@@ -19,6 +19,7 @@ from tastemaker.bandits.strategies import LINEAR
 from tastemaker.cli.demo import DemoTraffic
 from tastemaker.cli.live_checks import build_propensity_watch
 from tastemaker.features.topics import Topics
+from tastemaker.records.log_files import read_topic, write_export
 from tastemaker.services.bootstrap import (
     Workers,
     build_joiner,
@@ -37,7 +38,6 @@ from tastemaker.stickers.chat_world import ChatWorld
 from tastemaker.training.evaluation.evaluate import evaluate, format_report
 from tastemaker.training.evaluation.sticker_ope import evaluate_stickers, format_sticker_report, sticker_decisions
 from tastemaker.training.lifecycle.propensity_check import check_propensities
-from tastemaker.training.logs import read_topic, write_export
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,13 @@ import redis
 
 from tastemaker.features import keys
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
-from tastemaker.features.decision_ids import DecisionIds
-from tastemaker.features.decision_layout import LayoutError, shown_ids
 from tastemaker.features.redis_connect import Fence
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.codec import PROTOBUF_HEADERS, UndecodableRecord, decode
 from tastemaker.messaging.ports import Consumer, Producer, Record
 from tastemaker.rate_limited_log import RateLimitedLog
+from tastemaker.records.ids import DecisionIds
+from tastemaker.records.layout import LayoutError, shown_ids
 from tastemaker.v1 import records_pb2
 
 log = logging.getLogger(__name__)

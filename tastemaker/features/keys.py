@@ -61,7 +61,7 @@ def decision_outcomes(namespace: str, decision_id: str) -> str:
 
 
 def decision_activated(namespace: str, decision_id: str) -> str:
-    """Set when Feedback.Activate named a deferred decision (`features.activation`)."""
+    """Set when Feedback.Activate named a deferred decision (`records.activation`)."""
     return f"{namespace}:decision:{{{decision_id}}}:activated"
 
 

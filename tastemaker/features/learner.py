@@ -19,15 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.bandits.feature_vector import CARD, SHELF, LoggedVector
 from tastemaker.bandits.sticker_rerank import LEVEL as STICKER_LEVEL
 from tastemaker.bandits.sticker_rerank import rerank_features
-from tastemaker.features.activation import counted
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
-from tastemaker.features.decision_layout import LayoutError, unpack_rewarded
 from tastemaker.features.linear_store import LinearStateStore
 from tastemaker.messaging.codec import UndecodableRecord, decode
 from tastemaker.messaging.ports import Consumer, Producer, Record
+from tastemaker.records.activation import counted
+from tastemaker.records.feature_vector import CARD, SHELF, LoggedVector
+from tastemaker.records.layout import LayoutError, unpack_rewarded
 from tastemaker.v1 import records_pb2
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,6 @@ from tastemaker.bandits.sticker_rerank import LEVEL as STICKER_LEVEL
 from tastemaker.bandits.sticker_rerank import RERANK_DIM, LearnedReRank
 from tastemaker.bandits.strategies import LINEAR, EpsilonGreedy, LinearState, Strategy, strategy_from
 from tastemaker.features.dead_letters import DeadLetterLedger
-from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.features.feature_writer import FeatureWriter
 from tastemaker.features.joiner import RewardJoiner
 from tastemaker.features.learner import LinearLearner
@@ -39,6 +38,7 @@ from tastemaker.messaging import (
 )
 from tastemaker.models.artifacts import ArtifactError, load_reward_model
 from tastemaker.models.registry import STICKERS_KIND, RegistryError, RegistryReader
+from tastemaker.records.ids import DecisionIds
 from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.config import ConfigError, Settings
 from tastemaker.services.feedback import FeedbackService
@@ -104,7 +104,7 @@ def log_policy_of(settings: Settings) -> LogPolicy:
 
 
 def decision_ids_of(settings: Settings) -> DecisionIds:
-    """Signed decision ids when TASTEMAKER_DECISION_KEY is set (`features.decision_ids`)."""
+    """Signed decision ids when TASTEMAKER_DECISION_KEY is set (`records.ids`)."""
     return DecisionIds(settings.decision_key.encode())
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
+from tastemaker.records.ids import DecisionIds
 from tastemaker.services.errors import Refused
 from tastemaker.services.limits import DEFAULT_REWARD_RANGE
 from tastemaker.services.requests import outcome_id

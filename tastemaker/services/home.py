@@ -11,16 +11,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastemaker.bandits.catalog import Catalog, ShelfCandidates
-from tastemaker.bandits.feature_vector import home_names as feature_vector_names
 from tastemaker.bandits.page import HomePage, PageInputs, draw_page
 from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.bandits.reward_models import RewardModel
 from tastemaker.bandits.strategies import Strategy, with_floor
-from tastemaker.features.decision_ids import DecisionIds
-from tastemaker.features.decision_layout import LAYOUT_PACKED, logged_shelves, packed_home_page, unpack
 from tastemaker.features.store import FeatureReader, RankingFeatures, UserFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.rate_limited_log import RateLimitedLog
+from tastemaker.records.feature_vector import home_names as feature_vector_names
+from tastemaker.records.ids import DecisionIds
+from tastemaker.records.layout import LAYOUT_PACKED, logged_shelves, packed_home_page, unpack
 from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.exploration import exploration_log
@@ -53,7 +53,7 @@ def feature_vector(
     features: RankingFeatures, shelves: Sequence[ShelfCandidates]
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """The exact vector scored and logged: per-type counts, then per-shelf and per-card engagement
-    (named by `bandits.feature_vector.home_names`, in that order).
+    (named by `records.feature_vector.home_names`, in that order).
 
     Returns (values, per-shelf card engagement)."""
     ends = np.cumsum([len(s.card_ids) for s in shelves]).tolist()

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from tastemaker.bandits.catalog import ShelfCandidates
-from tastemaker.features.activation import ACTIVATION
+from tastemaker.records.activation import ACTIVATION
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.limits import (
     DEFAULT_REWARD_RANGE,

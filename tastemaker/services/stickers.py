@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.bandits.feature_vector import sticker_names
 from tastemaker.bandits.sticker_rerank import RERANKS, LearnedReRank, rerank_arm, static_scores
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, Strategy, rank_with_constraints
-from tastemaker.features.decision_ids import DecisionIds
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
+from tastemaker.records.feature_vector import sticker_names
+from tastemaker.records.ids import DecisionIds
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.exploration import exploration_log
 from tastemaker.services.privacy import LogPolicy

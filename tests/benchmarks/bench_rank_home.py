@@ -27,8 +27,8 @@ from concurrent import futures
 import grpc
 import numpy as np
 
-from tastemaker.features.decision_layout import pack
 from tastemaker.features.redis_connect import connect
+from tastemaker.records.layout import pack
 from tastemaker.services.bootstrap import build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.services.embedded import EmbeddedStack

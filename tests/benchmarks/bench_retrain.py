@@ -132,7 +132,7 @@ def demo_loop(seconds: float) -> None:
     import subprocess
     import sys
 
-    from tastemaker.training.logs import read_export
+    from tastemaker.records.log_files import read_export
     from tests.support.models import engagement_logistic
 
     cli = [sys.executable, "-m", "tastemaker.cli"]

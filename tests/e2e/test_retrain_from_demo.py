@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.records.log_files import read_export
 from tastemaker.training.lifecycle.registry import Registry
 from tastemaker.training.lifecycle.retrain import gate
-from tastemaker.training.logs import read_export
 from tests.support.models import engagement_logistic
 from tests.support.simulated import true_value
 

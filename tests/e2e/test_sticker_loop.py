@@ -21,13 +21,13 @@ import grpc
 import numpy as np
 import pytest
 
+from tastemaker.records.log_files import read_export
 from tastemaker.services.bootstrap import build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.stickers.bundle import save_bundle
 from tastemaker.stickers.catalog import read_catalog, write_catalog
 from tastemaker.training.evaluation.sticker_ope import encoder_scorer, sticker_decisions
 from tastemaker.training.lifecycle.registry import STICKERS_KIND, Registry
-from tastemaker.training.logs import read_export
 from tastemaker.training.modeling.sticker_training import train_encoder
 from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
 from tests.support.stickers import CATALOG, WORDS

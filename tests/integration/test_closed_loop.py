@@ -15,11 +15,12 @@ import redis
 from google.protobuf import json_format
 
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy
-from tastemaker.features.decision_layout import unpack
 from tastemaker.features.store import FeatureStore
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonProducer
 from tastemaker.messaging.ports import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE
+from tastemaker.records.layout import unpack
+from tastemaker.records.log_files import read_topic
 from tastemaker.services.bootstrap import (
     Serving,
     Workers,
@@ -30,7 +31,6 @@ from tastemaker.services.bootstrap import (
 )
 from tastemaker.services.config import Settings
 from tastemaker.training.evaluation.evaluate import evaluate
-from tastemaker.training.logs import read_topic
 from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
 from tests.integration.helpers import records_on, wait_for
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from tastemaker.features.activation import ACTIVATION
 from tastemaker.features.topics import Topics
+from tastemaker.records.activation import ACTIVATION
+from tastemaker.records.log_files import read_topic
 from tastemaker.services.bootstrap import Workers, build_joiner, build_learner, build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.training.evaluation.evaluate import evaluate, format_report
-from tastemaker.training.logs import read_topic
 from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2
 from tests.integration.helpers import records_on, wait_for
 

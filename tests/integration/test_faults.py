@@ -244,8 +244,8 @@ def test_the_joiner_publishes_what_came_due_while_the_broker_was_down(settings: 
 
     from tastemaker.messaging import make_producer
     from tastemaker.messaging.codec import PROTOBUF_HEADERS
+    from tastemaker.records.log_files import read_topic
     from tastemaker.services.bootstrap import build_joiner
-    from tastemaker.training.logs import read_topic
     from tastemaker.v1 import records_pb2
 
     port = free_port()

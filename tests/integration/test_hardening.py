@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from tastemaker.features.decision_layout import unpack
 from tastemaker.features.topics import Topics
+from tastemaker.records.layout import unpack
 from tastemaker.services.config import Settings
 from tastemaker.services.limits import MAX_DECISION_LOG_BYTES, MAX_SHELVES
 from tastemaker.v1 import api_pb2, api_pb2_grpc, records_pb2

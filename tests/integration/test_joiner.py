@@ -6,15 +6,15 @@ import uuid
 
 import pytest
 
-from tastemaker.bandits.feature_vector import home_names
-from tastemaker.features.decision_layout import LAYOUT_PACKED, pack
 from tastemaker.features.joiner import RewardJoiner
 from tastemaker.features.redis_connect import connect
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.kafka_python import KafkaPythonConsumer, KafkaPythonProducer
+from tastemaker.records.feature_vector import home_names
+from tastemaker.records.layout import LAYOUT_PACKED, pack
+from tastemaker.records.log_files import read_topic
 from tastemaker.services.bootstrap import fence_of, prepare_topics
 from tastemaker.services.config import Settings
-from tastemaker.training.logs import read_topic
 from tastemaker.v1 import records_pb2
 from tests.integration.helpers import records_on, wait_for
 

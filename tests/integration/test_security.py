@@ -15,9 +15,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tastemaker.features.decision_layout import unpack
 from tastemaker.features.topics import Topics
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
+from tastemaker.records.layout import unpack
 from tastemaker.services.bootstrap import Serving, build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.services.security import SecurityError
@@ -208,10 +208,10 @@ def test_outcomes_only_for_decisions_this_deployment_served_to_the_same_client(
     """With TASTEMAKER_DECISION_KEY: a client may report outcomes only for its own decisions, within
     the reward window; forged, foreign and expired ids get a clear status and never reach
     tastemaker.outcomes. The joiner refuses the same ids when they arrive on Kafka directly."""
-    from tastemaker.features.decision_ids import DecisionIds
     from tastemaker.features.joiner import RewardJoiner
     from tastemaker.features.redis_connect import connect
     from tastemaker.messaging.kafka_python import KafkaPythonConsumer
+    from tastemaker.records.ids import DecisionIds
 
     tokens = tmp_path / "tokens"
     tokens.write_text(

@@ -7,8 +7,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from tastemaker.features.decision_layout import unpack
 from tastemaker.features.topics import Topics
+from tastemaker.records.layout import unpack
 from tastemaker.services.bootstrap import build_serving, prepare_topics
 from tastemaker.services.config import Settings
 from tastemaker.training.evaluation.evaluate import evaluate

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tastemaker.features.activation import activated_only, counted
+from tastemaker.records.activation import activated_only, counted
 from tastemaker.v1 import records_pb2
 
 

@@ -9,12 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tastemaker.records.log_files import LogFormatError
 from tastemaker.training.evaluation.action_eval import evaluate_action_log
 from tastemaker.training.evaluation.action_policies import PolicyError
 from tastemaker.training.evaluation.beam_action_ope import BEAM_ESTIMATORS, evaluate_action_log_with_beam
 from tastemaker.training.evaluation.log_readers import read_action_log
 from tastemaker.training.evaluation.ope import estimator_by_name
-from tastemaker.training.logs import LogFormatError
 from tests.support.action_logs import generic_columns, write_csv
 from tests.support.datasets import OBD_DIR, needs_obd
 

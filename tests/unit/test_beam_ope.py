@@ -16,13 +16,13 @@ from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.cli import main
+from tastemaker.records.log_files import write_jsonl
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.requests import HomeRequest
 from tastemaker.training.evaluation.beam_ope import evaluate_with_beam
 from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.training.evaluation.home_policies import DEFAULT_POLICIES as POLICIES
 from tastemaker.training.evaluation.ope import ESTIMATORS, estimator_by_name
-from tastemaker.training.logs import write_jsonl
 from tastemaker.v1 import records_pb2
 from tests.support.fakes import FixedFeatures
 
@@ -175,7 +175,7 @@ def test_beam_reads_parquet_exports_as_it_reads_json_lines(
 ) -> None:
     """`logs export --out X.parquet` files (what the Kubernetes evaluate Job points at) give the
     estimates the JSON-lines export gives."""
-    from tastemaker.training.logs import write_parquet
+    from tastemaker.records.log_files import write_parquet
 
     rewarded, directory = logs
     write_parquet(rewarded[:150], tmp_path / "rewarded-0.parquet")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tastemaker.features.decision_ids import DecisionIds
+from tastemaker.records.ids import DecisionIds
 
 KEY = b"0123456789abcdef-test-key"
 

@@ -16,7 +16,8 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy, LinearState, LinUCB, Softmax, Thompson
-from tastemaker.features.decision_layout import (
+from tastemaker.features.learner import rows_of
+from tastemaker.records.layout import (
     LAYOUT_PACKED,
     LAYOUT_WRITTEN_OUT,
     LayoutError,
@@ -26,12 +27,11 @@ from tastemaker.features.decision_layout import (
     shown_ids,
     unpack,
 )
-from tastemaker.features.learner import rows_of
+from tastemaker.records.log_files import read_export, write_export
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.requests import HomeRequest
 from tastemaker.training.evaluation.evaluate import evaluate, slate_data, slot_data
 from tastemaker.training.lifecycle.validation import validate, window_stats
-from tastemaker.training.logs import read_export, write_export
 from tastemaker.training.modeling.reward_rows import training_rows
 from tastemaker.v1 import records_pb2
 from tests.support.fakes import FixedFeatures

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from tastemaker.bandits.simulator import SimulatedWorld
+from tastemaker.records.log_files import write_export
 from tastemaker.training.evaluation.action_eval import evaluate_action_log
 from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.training.evaluation.job import EvaluationError, EvaluationJob, run
 from tastemaker.training.evaluation.log_readers import read_action_log
 from tastemaker.training.evaluation.ope import IPW, SNIPW
-from tastemaker.training.logs import write_export
 from tests.support.action_logs import RATES, generic_columns, write_csv
 from tests.support.simulated import home_service, rewarded_logs
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from tastemaker.bandits.catalog import ShelfCandidates
-from tastemaker.bandits.feature_vector import CARD, SHELF, LoggedVector, home_names, is_count
 from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.features.store import UserFeatures
+from tastemaker.records.feature_vector import CARD, SHELF, LoggedVector, home_names, is_count
 from tastemaker.services.home import feature_vector
 from tastemaker.v1 import records_pb2
 

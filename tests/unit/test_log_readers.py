@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from tastemaker.cli import main
+from tastemaker.records.log_files import LogFormatError, read_export, write_export
 from tastemaker.training.evaluation.action_eval import evaluate_action_log
 from tastemaker.training.evaluation.action_policies import PolicyError
 from tastemaker.training.evaluation.log_readers import read_action_log
 from tastemaker.training.evaluation.ope import IPW, SNIPW, estimator_by_name
-from tastemaker.training.logs import LogFormatError, read_export, write_export
 from tastemaker.v1 import records_pb2
 from tests.support.action_logs import NAMES, RATES, generic_columns, write_csv  # noqa: E402
 

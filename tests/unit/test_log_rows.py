@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tastemaker.records.log_files import compact_rows
 from tastemaker.training.evaluation.evaluate import evaluate
-from tastemaker.training.logs import compact_rows
 from tastemaker.v1 import api_pb2, records_pb2
 
 

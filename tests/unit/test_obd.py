@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from tastemaker.cli import main
+from tastemaker.records.log_files import LogFormatError
 from tastemaker.training.evaluation.action_eval import evaluate_action_log
 from tastemaker.training.evaluation.action_log import ActionLog, reward_model
 from tastemaker.training.evaluation.log_readers import read_action_log
 from tastemaker.training.evaluation.ope import ESTIMATORS, estimator_by_name
-from tastemaker.training.logs import LogFormatError
 from tests.support.datasets import OBD_DIR, needs_obd
 
 

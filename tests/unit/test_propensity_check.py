@@ -24,9 +24,9 @@ from tastemaker.bandits.strategies import (
     with_floor,
 )
 from tastemaker.cli import main
+from tastemaker.records.log_files import write_export
 from tastemaker.training.lifecycle.propensity_check import check_propensities
 from tastemaker.training.lifecycle.validation import validate
-from tastemaker.training.logs import write_export
 from tastemaker.v1 import records_pb2
 from tests.support.simulated import home_service, rewarded_logs
 

@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy
-from tastemaker.features.decision_layout import pack
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
 from tastemaker.messaging.ports import Record
+from tastemaker.records.layout import pack
 from tastemaker.training.lifecycle.propensity_watch import PropensityWatch
 from tastemaker.v1 import records_pb2
 from tests.support.simulated import home_service, rewarded_logs

@@ -92,7 +92,7 @@ def test_validation_stops_a_propensity_bug(logs, tmp_path: Path) -> None:
 
 def test_retrain_from_the_command_line(logs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tastemaker.cli import main
-    from tastemaker.training.logs import write_export
+    from tastemaker.records.log_files import write_export
 
     export = tmp_path / "rewarded.parquet"
     write_export(logs, export)

@@ -90,7 +90,7 @@ def test_serving_never_imports_tensorflow(kind: str, logs, tmp_path: Path) -> No
 
 def test_train_from_the_command_line(logs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tastemaker.cli import main
-    from tastemaker.training.logs import write_export
+    from tastemaker.records.log_files import write_export
 
     export = tmp_path / "rewarded.parquet"
     write_export(logs[:400], export)

@@ -12,7 +12,7 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy
-from tastemaker.features.decision_layout import LAYOUT_PACKED, unpack
+from tastemaker.records.layout import LAYOUT_PACKED, unpack
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.grpc_server import (

@@ -70,8 +70,8 @@ def test_the_propensity_correction_changes_what_a_new_word_means() -> None:
 
 def test_train_from_logs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tastemaker.cli import main
+    from tastemaker.records.log_files import write_export
     from tastemaker.stickers.catalog import write_catalog
-    from tastemaker.training.logs import write_export
 
     catalog = read_catalog(CATALOG)[:60]
     write_catalog(catalog, tmp_path / "c.jsonl")

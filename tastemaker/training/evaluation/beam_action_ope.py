@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tastemaker.records.log_files import LogFormatError
 from tastemaker.training.evaluation.action_log import FOLDS, fold_table, row_key, row_text
 from tastemaker.training.evaluation.action_policies import DEFAULT_TEMPERATURE, PolicyError
 from tastemaker.training.evaluation.beam_ope import (
@@ -30,7 +31,6 @@ from tastemaker.training.evaluation.beam_ope import (
 )
 from tastemaker.training.evaluation.log_readers import GENERIC, OBD, Layout
 from tastemaker.training.evaluation.ope import DROS, SwitchDR, diagnostics_from_sums, with_weights
-from tastemaker.training.logs import LogFormatError
 
 BEAM_POLICIES = ("uniform-random", "greedy", "softmax[:T]")
 BEAM_ESTIMATORS = ("ipw", "snipw", "dm", "dr", "sndr", "switch-dr", "dr-os")

@@ -38,12 +38,12 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
-from tastemaker.features.activation import counted
+from tastemaker.records.activation import counted
+from tastemaker.records.log_files import LogFormatError, compact_rows
 from tastemaker.training.evaluation.evaluate import CASCADE_NEEDS_RERUN, slate_data, slot_data, target_propensity
 from tastemaker.training.evaluation.home_policies import logging_strategy, resolve
 from tastemaker.training.evaluation.home_reward_model import CellRewardModel, cascade_q, model_sums, q_arrays
 from tastemaker.training.evaluation.ope import DROS, SwitchDR, diagnostics_from_sums, no_estimate, with_weights
-from tastemaker.training.logs import LogFormatError, compact_rows
 from tastemaker.v1 import records_pb2
 
 Cell = tuple[int, int]
@@ -93,7 +93,7 @@ Parsed = tuple[str, Any]
 
 
 def _parse(line: str) -> list[Parsed]:
-    """One exported JSON line, written out with its rows at 0, 1, 2, ... (`logs.compact_rows`), as
+    """One exported JSON line, written out with its rows at 0, 1, 2, ... (`records.log_files.compact_rows`), as
     the in-memory reader reads it; a blank line is nothing, an unreadable one is counted as bad."""
     if not line.strip():
         return []

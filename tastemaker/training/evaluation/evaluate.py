@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.features.activation import counted
+from tastemaker.records.activation import counted
+from tastemaker.records.log_files import compact_rows
 from tastemaker.training.evaluation.home_policies import (
     DEFAULT_POLICIES,
     HomePolicy,
@@ -33,7 +34,6 @@ from tastemaker.training.evaluation.ope import (
     weight_diagnostics,
     weight_histogram,
 )
-from tastemaker.training.logs import compact_rows
 from tastemaker.training.progress import progress
 from tastemaker.v1 import records_pb2
 

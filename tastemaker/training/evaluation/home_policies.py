@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from tastemaker.bandits.engagement_model import EngagementLinearModel, load_model
-from tastemaker.bandits.feature_vector import LoggedVector
 from tastemaker.bandits.reward_models import EngagementScorer, RewardModel
 from tastemaker.bandits.strategies import (
     LINEAR,
@@ -36,6 +35,7 @@ from tastemaker.bandits.strategies import (
     with_floor,
 )
 from tastemaker.models.artifacts import load_reward_model
+from tastemaker.records.feature_vector import LoggedVector
 from tastemaker.training.evaluation.action_policies import PolicyError, load_entry_point
 from tastemaker.v1 import records_pb2
 

@@ -53,7 +53,7 @@ class EvaluationJob:
     def family(self) -> str:
         """`rewarded` or `action`: a .parquet export of rewarded decisions counts as rewarded."""
         if self.format == "parquet" and self.logs is not None and self.logs.is_file():
-            from tastemaker.training.logs import is_rewarded_parquet
+            from tastemaker.records.log_files import is_rewarded_parquet
 
             if is_rewarded_parquet(self.logs):
                 return "rewarded"
@@ -105,8 +105,8 @@ def run(
 
 
 def _action(job: EvaluationJob, estimators: list[OffPolicyEstimator]) -> EvaluationResult:
+    from tastemaker.records.log_files import LogFormatError
     from tastemaker.training.evaluation.action_policies import PolicyError
-    from tastemaker.training.logs import LogFormatError
 
     policies = list(job.policies) or ["uniform-random"]
     if job.logs is None:
@@ -164,10 +164,10 @@ def _rewarded(
     estimators: list[OffPolicyEstimator],
     load_rewarded: Callable[[], list[records_pb2.RewardedDecision]] | None,
 ) -> EvaluationResult:
+    from tastemaker.records.log_files import LogFormatError, read_export
     from tastemaker.training.evaluation.action_policies import PolicyError
     from tastemaker.training.evaluation.evaluate import evaluate, format_report
     from tastemaker.training.evaluation.home_policies import DEFAULT_POLICIES, resolve
-    from tastemaker.training.logs import LogFormatError, read_export
 
     policies = list(job.policies) or list(DEFAULT_POLICIES)
     for name in policies:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tastemaker.records.log_files import LogFormatError
 from tastemaker.training.evaluation.action_log import ActionLog, row_key, row_text
-from tastemaker.training.logs import LogFormatError
 
 FORMATS = ("obd", "csv", "parquet")
 

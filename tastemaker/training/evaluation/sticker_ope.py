@@ -26,8 +26,8 @@ import numpy as np
 
 from tastemaker.bandits.sticker_rerank import RERANK_DIM, LearnedReRank, static_scores
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, LinearState
-from tastemaker.features.activation import activated_only
 from tastemaker.features.learner import sticker_rows_of
+from tastemaker.records.activation import activated_only
 from tastemaker.training.evaluation.ope import (
     IPW,
     SNIPW,
@@ -43,7 +43,7 @@ SURFACE = "stickers"
 
 def sticker_decisions(decisions: Sequence[records_pb2.RewardedDecision]) -> list[records_pb2.RewardedDecision]:
     """The decisions of the sticker surface that can be evaluated (one shown row with candidates)
-    and count (`features.activation.counted`)."""
+    and count (`records.activation.counted`)."""
     return [
         d
         for d in activated_only(decisions)

@@ -212,7 +212,7 @@ def check_propensities(
     decisions: Sequence[records_pb2.RewardedDecision], alpha: float = ALPHA, min_repeats: int = MIN_REPEATS
 ) -> PropensityCheck:
     """Both checks on the home decisions of `decisions` (rows compacted as every reader sees them)."""
-    from tastemaker.training.logs import compact_rows
+    from tastemaker.records.log_files import compact_rows
 
     home = [compact_rows(d) for d in decisions if d.decision.surface == "home" and d.decision.shown]
     report = PropensityCheck(decisions=len(home))

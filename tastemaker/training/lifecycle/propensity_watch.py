@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tastemaker.features.decision_layout import LayoutError, unpack
 from tastemaker.messaging.codec import UndecodableRecord, decode
 from tastemaker.messaging.ports import Consumer
 from tastemaker.rate_limited_log import RateLimitedLog
+from tastemaker.records.layout import LayoutError, unpack
+from tastemaker.records.log_files import compact_rows
 from tastemaker.training.lifecycle.propensity_check import MIN_REPEATS, PropensityCheck, frequencies, replay
-from tastemaker.training.logs import compact_rows
 from tastemaker.v1 import records_pb2
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tastemaker.features.activation import activated_only
+from tastemaker.records.activation import activated_only
 from tastemaker.training.evaluation.evaluate import evaluate
 from tastemaker.training.evaluation.ope import SNIPW
 from tastemaker.training.lifecycle.registry import Registry

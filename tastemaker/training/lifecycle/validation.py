@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.bandits.feature_vector import is_count
+from tastemaker.records.feature_vector import is_count
 from tastemaker.v1 import records_pb2
 
 CRITICAL, WARNING = "critical", "warning"

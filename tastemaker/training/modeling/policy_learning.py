@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.bandits.feature_vector import CARD, SHELF
 from tastemaker.bandits.reward_features import WIDTH, encode
+from tastemaker.records.feature_vector import CARD, SHELF
 from tastemaker.training.modeling.reward_rows import logged_home
 from tastemaker.v1 import records_pb2
 

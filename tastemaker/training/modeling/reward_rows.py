@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.bandits.feature_vector import CARD, SHELF, LoggedVector
 from tastemaker.bandits.reward_features import encode, is_held_out
+from tastemaker.records.feature_vector import CARD, SHELF, LoggedVector
 from tastemaker.v1 import records_pb2
 
 

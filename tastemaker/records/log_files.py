@@ -11,10 +11,10 @@ from pathlib import Path
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
-from tastemaker.features.decision_layout import LayoutError, unpack
 from tastemaker.messaging import read_topic_to_end
 from tastemaker.messaging.codec import decode
 from tastemaker.messaging.security import KafkaSecurity
+from tastemaker.records.layout import LayoutError, unpack
 from tastemaker.v1 import records_pb2
 
 
@@ -23,12 +23,14 @@ class LogFormatError(ValueError):
 
 
 def compact_rows(rewarded: records_pb2.RewardedDecision) -> records_pb2.RewardedDecision:
-    """The decision written out (a packed one unpacked, `features.decision_layout`), with its
+    """The decision written out (a packed one unpacked, `records.layout`), with its
     shown shelves at rows 0, 1, 2, ... in their logged order (in place).
 
     Logs written before rows were compacted can hold a pinned shelf at a row past the page's last
     (a pin at row 501 of an 8-row page, shown at row 7); every offline job indexes rows by
-    position, so each reader maps them to the rows actually shown, pins included."""
+    position, so each reader maps them to the rows actually shown, pins included. Kept although
+    today's serving never writes such rows: exports of earlier versions stay readable, and a log
+    already in order costs one list comparison."""
     try:
         unpack(rewarded.decision)
     except LayoutError as exc:

@@ -27,8 +27,8 @@ from functools import lru_cache
 import numpy as np
 
 from tastemaker.bandits.catalog import ShelfCandidates
-from tastemaker.bandits.feature_vector import home_names
 from tastemaker.bandits.page import PageRow
+from tastemaker.records.feature_vector import home_names
 from tastemaker.v1 import api_pb2, records_pb2
 
 LAYOUT_WRITTEN_OUT = 0
