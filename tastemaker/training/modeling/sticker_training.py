@@ -181,33 +181,85 @@ def train_encoder(
 
     tf.keras.utils.set_random_seed(seed)
     start = time.perf_counter()
-    index = {s.sticker_id: i for i, s in enumerate(stickers)}
-    known = [p for p in logged if p.sticker_id in index]
-    cache: dict[str, list[int]] = {}
+    data = _TrainingPairs(stickers, logged, seed, feature_width, hold_out_names)
+    n = len(stickers)
+    full_softmax = n <= full_softmax_below
+    catalog_flat, catalog_row_ids = flat_features(data.sticker_rows)
+    towers = _towers(tf, tfrs, n, dim, seed)
+    train_step = _train_step(tf, towers, learning_rate, full_softmax, tf.constant(catalog_row_ids), n)
+    losses, n_pairs = _run_epochs(
+        data, train_step, epochs, batch_size, seed, id_dropout, full_softmax, catalog_flat, progress
+    )
+    encoder = StickerEncoder(
+        version=version or f"stickers-{time.strftime('%Y%m%dT%H%M%S')}",
+        text_table=towers.text_table.numpy(),
+        text_weight=towers.text_weight.numpy(),
+        message_w=towers.message_w.numpy(),
+        message_b=towers.message_b.numpy(),
+        sticker_table=towers.sticker_table.numpy(),
+        sticker_w=towers.sticker_w.numpy(),
+        sticker_b=towers.sticker_b.numpy(),
+        trained_ids=tuple(s.sticker_id for s in stickers),
+        names=not hold_out_names,
+        feature_width=feature_width,
+    )
 
-    def text_ids(text: str) -> list[int]:
-        ids = cache.get(text)
+    def reference(messages: list[str]) -> np.ndarray:
+        flat, rows = flat_features([features(m) for m in messages])
+        touched = np.unique(flat)
+        local = np.searchsorted(touched, flat).astype(np.int32)
+        return np.asarray(towers.message(tf.constant(touched), tf.constant(local), tf.constant(rows), len(messages)))
+
+    seconds = time.perf_counter() - start
+    if out is not None:
+        save_encoder(
+            encoder, out,
+            {"pairs": float(n_pairs), "logged_pairs": float(len(data.known)), "train_seconds": seconds,
+             "final_loss": losses[-1] if losses else float("nan")},
+        )  # fmt: skip
+    return TrainedEncoder(encoder, reference, seconds, n_pairs, len(data.known), tuple(losses))
+
+
+class _TrainingPairs:
+    """The (text, sticker, weight) pairs of each epoch, and every text's features, cached."""
+
+    def __init__(
+        self,
+        stickers: Sequence[Sticker],
+        logged: Sequence[LoggedPair],
+        seed: int,
+        feature_width: int,
+        hold_out_names: bool,
+    ) -> None:
+        self.stickers = stickers
+        self.seed = seed
+        self.index = {s.sticker_id: i for i, s in enumerate(stickers)}
+        self.known = [p for p in logged if p.sticker_id in self.index]
+        self.sticker_rows = [sticker_features(s, feature_width, names=not hold_out_names) for s in stickers]
+        self._cache: dict[str, list[int]] = {}
+
+    def text_ids(self, text: str) -> list[int]:
+        ids = self._cache.get(text)
         if ids is None:
-            ids = cache[text] = features(text)
+            ids = self._cache[text] = features(text)
         return ids
 
-    def pairs(epoch: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def epoch(self, epoch: int) -> tuple[list[str], np.ndarray, np.ndarray]:
         """One epoch's (texts, sticker index, weight): the keyword combinations are drawn afresh each
         epoch, so training sees many of a sticker's keyword subsets (the names users type are such
         subsets), at the cost of one epoch's pairs. Texts without a feature are left out (served,
         they map to the zero vector and are refused)."""
-        texts, targets, weights = training_pairs(stickers, seed=seed + epoch)
-        texts += [p.message for p in known]
-        targets = np.append(targets, [index[p.sticker_id] for p in known]).astype(np.int32)
-        weights = np.append(weights, [p.weight for p in known]).astype(np.float32)
-        keep = np.array([bool(text_ids(t)) for t in texts], dtype=bool)
+        texts, targets, weights = training_pairs(self.stickers, seed=self.seed + epoch)
+        texts += [p.message for p in self.known]
+        targets = np.append(targets, [self.index[p.sticker_id] for p in self.known]).astype(np.int32)
+        weights = np.append(weights, [p.weight for p in self.known]).astype(np.float32)
+        keep = np.array([bool(self.text_ids(t)) for t in texts], dtype=bool)
         return [t for t, k in zip(texts, keep, strict=True) if k], targets[keep], weights[keep]
 
-    n = len(stickers)
-    full_softmax = n <= full_softmax_below
-    sticker_rows = [sticker_features(s, feature_width, names=not hold_out_names) for s in stickers]
-    catalog_flat, catalog_row_ids = flat_features(sticker_rows)
-    catalog_rows = tf.constant(catalog_row_ids)
+
+def _towers(tf: Any, tfrs: Any, n: int, dim: int, seed: int) -> Any:
+    """The message tower (pooled hashed features, a dense layer) and the sticker tower (its
+    phrases' pooled features plus an id row; row n is the "new sticker"), as TensorFlow variables."""
     uniform = tf.keras.initializers.RandomUniform(-0.05, 0.05, seed=seed)  # Keras' Embedding default
     glorot = tf.keras.initializers.GlorotUniform(seed=seed)
 
@@ -222,6 +274,8 @@ def train_encoder(
             self.sticker_w = tf.Variable(glorot((dim, dim)))
             self.sticker_b = tf.Variable(tf.zeros(dim))
             self.task = tfrs.tasks.Retrieval(temperature=TEMPERATURE, remove_accidental_hits=True)
+            self.trained = [self.text_table, self.text_weight, self.message_w, self.message_b,
+                            self.sticker_table, self.sticker_w, self.sticker_b]  # fmt: skip
 
         def touch(self, touched: Any) -> tuple[Any, Any]:
             """The table rows and pooling weights of the distinct features `touched` (gathered once:
@@ -245,9 +299,12 @@ def train_encoder(
             pooled = text + tf.gather(self.sticker_table, id_rows)
             return tf.math.l2_normalize(pooled @ self.sticker_w + self.sticker_b, axis=-1)
 
-    towers = Towers()
-    variables = [towers.text_table, towers.text_weight, towers.message_w, towers.message_b,
-                 towers.sticker_table, towers.sticker_w, towers.sticker_b]  # fmt: skip
+    return Towers()
+
+
+def _train_step(tf: Any, towers: Any, learning_rate: float, full_softmax: bool, catalog_rows: Any, n: int) -> Any:
+    """The compiled training step over `towers`, with its own (lazy) Adam."""
+    variables = towers.trained
     optimizer = _LazyAdam(tf, variables, learning_rate)
     every_row = tf.range(n)
     signature = [tf.TensorSpec([None], tf.int32)] * 7 + [tf.TensorSpec([None], tf.float32)] * 2
@@ -290,18 +347,34 @@ def train_encoder(
         optimizer.apply(gradients, variables)
         return loss
 
-    texts, targets, weights = pairs(0)
+    return train_step
+
+
+def _run_epochs(
+    data: _TrainingPairs,
+    train_step: Any,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    id_dropout: float,
+    full_softmax: bool,
+    catalog_flat: np.ndarray,
+    progress: TrainingProgress | None,
+) -> tuple[list[float], int]:
+    """Every epoch's steps; returns each epoch's mean loss and the number of pairs of an epoch."""
+    n = len(data.stickers)
+    texts, targets, weights = data.epoch(0)
     steps = -(-len(texts) // batch_size)
     meter = progress or TrainingProgress("training stickers", epochs, steps)
     losses: list[float] = []
     # the next epoch's pairs and their features are Python work: done in a thread while TensorFlow
     # runs this epoch's steps (which release the GIL)
     ahead = ThreadPoolExecutor(1, thread_name_prefix="sticker-pairs")
-    upcoming = ahead.submit(pairs, 1) if epochs > 1 else None
+    upcoming = ahead.submit(data.epoch, 1) if epochs > 1 else None
     for epoch in range(epochs):
         if epoch and upcoming is not None:
             texts, targets, weights = upcoming.result()
-            upcoming = ahead.submit(pairs, epoch + 1) if epoch + 1 < epochs else None
+            upcoming = ahead.submit(data.epoch, epoch + 1) if epoch + 1 < epochs else None
         rng = np.random.default_rng([seed, epoch])
         # id dropout: a share of the pairs see the sticker through the "new sticker" row, so the
         # tower also learns to embed a sticker from its phrases alone (stickers added after training)
@@ -311,10 +384,10 @@ def train_encoder(
         total = 0.0
         for step, begin in enumerate(range(0, len(order), batch_size), 1):
             chosen = order[begin : begin + batch_size]
-            flat, rows = flat_features([text_ids(texts[i]) for i in chosen])
+            flat, rows = flat_features([data.text_ids(texts[i]) for i in chosen])
             positive_ids, sticker_flat = id_rows[chosen], catalog_flat
             if not full_softmax:
-                sticker_flat, positive_rows = flat_features([sticker_rows[t] for t in targets[chosen]])
+                sticker_flat, positive_rows = flat_features([data.sticker_rows[t] for t in targets[chosen]])
                 positive_ids = np.concatenate([positive_ids, positive_rows])
             touched = np.unique(np.concatenate([flat, sticker_flat]))
             local, sticker_local = np.searchsorted(touched, flat), np.searchsorted(touched, sticker_flat)
@@ -330,35 +403,7 @@ def train_encoder(
         meter.epoch(epoch, losses[-1])
     meter.close()
     ahead.shutdown()
-
-    encoder = StickerEncoder(
-        version=version or f"stickers-{time.strftime('%Y%m%dT%H%M%S')}",
-        text_table=towers.text_table.numpy(),
-        text_weight=towers.text_weight.numpy(),
-        message_w=towers.message_w.numpy(),
-        message_b=towers.message_b.numpy(),
-        sticker_table=towers.sticker_table.numpy(),
-        sticker_w=towers.sticker_w.numpy(),
-        sticker_b=towers.sticker_b.numpy(),
-        trained_ids=tuple(s.sticker_id for s in stickers),
-        names=not hold_out_names,
-        feature_width=feature_width,
-    )
-
-    def reference(messages: list[str]) -> np.ndarray:
-        flat, rows = flat_features([features(m) for m in messages])
-        touched = np.unique(flat)
-        local = np.searchsorted(touched, flat).astype(np.int32)
-        return np.asarray(towers.message(tf.constant(touched), tf.constant(local), tf.constant(rows), len(messages)))
-
-    seconds = time.perf_counter() - start
-    if out is not None:
-        save_encoder(
-            encoder, out,
-            {"pairs": float(len(targets)), "logged_pairs": float(len(known)), "train_seconds": seconds,
-             "final_loss": losses[-1] if losses else float("nan")},
-        )  # fmt: skip
-    return TrainedEncoder(encoder, reference, seconds, len(targets), len(known), tuple(losses))
+    return losses, len(targets)
 
 
 #: the retrieval softmax's temperature over cosine similarities
