@@ -11,6 +11,7 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_models import EngagementScorer, RewardModel
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import EpsilonGreedy, Strategy
+from tastemaker.records.logged_page import LoggedPage
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.requests import HomeRequest
 from tastemaker.training.evaluation.home_policies import HomePolicy, resolve
@@ -82,7 +83,8 @@ def expected_clicks_by_row(world: SimulatedWorld, policy: HomePolicy, decision: 
     times its row's and column's bias, so row r earns Σ_s P(s at r)·bias(r)·Σ_c bias(c)·Σ_a P(a at c | s)·appeal(a)."""
     strategy = policy.strategy_for(decision)
     assert strategy is not None, f"{policy.name} cannot be re-run on the logged request"
-    shelves = policy.shelf_candidates(decision)
+    page = LoggedPage.of_decision(decision)
+    shelves = policy.shelf_candidates(page)
     rows = min(decision.max_shelves or len(decision.shown), len(shelves.ids))
     columns = decision.max_cards_per_shelf or max(len(s.cards) for s in decision.shown)
     shelf_marginals = strategy.marginals(shelves, rows)  # (shelves, rows)
@@ -90,7 +92,7 @@ def expected_clicks_by_row(world: SimulatedWorld, policy: HomePolicy, decision: 
     for s, shelf_id in enumerate(shelves.ids):
         if shelf_marginals[s].sum() <= 0:
             continue
-        cards = policy.candidate_cards(decision, shelf_id)
+        cards = policy.candidate_cards(page, shelf_id)
         k = min(columns, len(cards.ids))
         appeal = world.appeal(decision.user_id, shelf_id, list(cards.ids))
         row_value[s] = float(appeal @ strategy.marginals(cards, k) @ world.column_bias(k))

@@ -9,6 +9,7 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_models import EngagementScorer
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy
+from tastemaker.records.logged_page import LoggedPage
 from tastemaker.services.home import HomeRankingService
 from tastemaker.services.requests import HomeRequest
 from tastemaker.training.evaluation.evaluate import evaluate
@@ -306,7 +307,7 @@ def test_cascade_dr_model_terms_match_the_targets_pages_enumerated(policy: str) 
     for i, rewarded in enumerate(decisions[:12]):
         decision, did = rewarded.decision, rewarded.decision.decision_id
         strategy = target.strategy_for(decision)
-        shelves = target.shelf_candidates(decision)
+        shelves = target.shelf_candidates(LoggedPage.of(rewarded))
         logged = [list(shelves.ids).index(s.shelf_id) for s in decision.shown]
 
         for row in range(2):
@@ -330,7 +331,7 @@ def _enumerated_row_value(model, target, decision: records_pb2.DecisionLog, shel
     import itertools
 
     did, strategy = decision.decision_id, target.strategy_for(decision)
-    cards = target.candidate_cards(decision, shelf_id)
+    cards = target.candidate_cards(LoggedPage.of_decision(decision), shelf_id)
     value = model.q(did, (row, 0), [shelf_id])[0]
     for order in itertools.permutations(range(len(cards.ids)), 2):
         p = strategy.ranking_probability(cards, np.array(order))

@@ -40,6 +40,7 @@ from google.protobuf.message import DecodeError
 
 from tastemaker.records.activation import counted
 from tastemaker.records.log_files import LogFormatError, compact_rows
+from tastemaker.records.logged_page import LoggedPage
 from tastemaker.training.evaluation.evaluate import CASCADE_NEEDS_RERUN, slate_data, slot_data, target_propensity
 from tastemaker.training.evaluation.home_policies import logging_strategy, resolve
 from tastemaker.training.evaluation.home_reward_model import CellRewardModel, cascade_q, model_sums, q_arrays
@@ -58,11 +59,12 @@ Element = tuple[str, float, list[tuple[Cell, float, float]]]
 
 def decision_cells(rewarded: records_pb2.RewardedDecision, policies: Sequence[str]) -> list[Element]:
     """Per policy, every shown cell's importance weight and reward, keyed by (row, column)."""
-    data = slot_data([rewarded])
+    page = LoggedPage.of(rewarded)  # read once, for every policy and estimator below
+    data = slot_data([page])
     columns = 1 + max((len(s.cards) for s in rewarded.decision.shown), default=0)
     out = []
     for policy in policies:
-        target = target_propensity([rewarded], policy)[0]
+        target = target_propensity([page], policy)[0]
         cells = [
             (
                 (int(j // columns), int(j % columns)),
@@ -75,10 +77,10 @@ def decision_cells(rewarded: records_pb2.RewardedDecision, policies: Sequence[st
         # page prefixes need the logging policy re-run (LinUCB and Thompson logs carry only the whole page's)
         rerunnable = logging_strategy(rewarded.decision) is not None
         for prefix, cascade in (("slate", False), ("cascade", True))[: 2 if rerunnable else 1]:
-            page, page_target = slate_data([rewarded], policy, cascade)
+            slate, page_target = slate_data([page], policy, cascade)
             page_cells = [
-                ((int(j), 0), float(page_target[0, j] / page.logged_propensity[0, j]), float(page.rewards[0, j]))
-                for j in np.flatnonzero(page.mask[0])
+                ((int(j), 0), float(page_target[0, j] / slate.logged_propensity[0, j]), float(slate.rewards[0, j]))
+                for j in np.flatnonzero(slate.mask[0])
             ]
             out.append((f"{policy}{_SEP}{prefix}", 0.0, page_cells))
     return out
@@ -317,15 +319,16 @@ class _ModelTerms(beam.DoFn):  # type: ignore[misc]
     def process(self, rewarded: records_pb2.RewardedDecision, sums: dict[Any, tuple[float, float]]) -> Iterable[Any]:
         if self._model is None:
             self._model = CellRewardModel(dict(sums))
-        data = slot_data([rewarded])
+        page = LoggedPage.of(rewarded)  # read once, for every policy and term below
+        data = slot_data([page])
         columns = 1 + max((len(s.cards) for s in rewarded.decision.shown), default=0)
         rows = len(rewarded.decision.shown)
         shown = np.flatnonzero(data.mask[0])
         switch, dros = SwitchDR(), DROS()
         for policy in self._policies:
             home_policy = resolve(policy)
-            target = target_propensity([rewarded], home_policy)[0]
-            q_logged, q_target = q_arrays([rewarded], self._model, home_policy, rows, columns)
+            target = target_propensity([page], home_policy)[0]
+            q_logged, q_target = q_arrays([page], self._model, home_policy, rows, columns)
             w = target[shown] / data.logged_propensity[0, shown]
             e = data.rewards[0, shown] - q_logged[0, shown]
             direct = float(q_target[0, shown].sum())
@@ -337,16 +340,16 @@ class _ModelTerms(beam.DoFn):  # type: ignore[misc]
             yield (policy, "dm"), direct
             yield (policy, "switch-dr"), direct + float((np.where(w <= switch.tau, w, 0.0) * e).sum())
             yield (policy, "dr-os"), direct + float((dros.lambda_ * w / (w**2 + dros.lambda_) * e).sum())
-            cascade = self._cascade_dr(rewarded, home_policy) if logging_strategy(rewarded.decision) else None
+            cascade = self._cascade_dr(page, home_policy) if logging_strategy(rewarded.decision) else None
             if cascade is not None:
                 yield (policy, "cascade-dr"), cascade
 
-    def _cascade_dr(self, rewarded: records_pb2.RewardedDecision, policy: Any) -> float | None:
+    def _cascade_dr(self, logged: LoggedPage, policy: Any) -> float | None:
         """Σ_l w_l (r_l − q̂_l) + w_l−1 q̄_l over the page's rows (`ope.CascadeDR`); None when the
         target cannot be re-run on this decision."""
         assert self._model is not None
-        page, page_target = slate_data([rewarded], policy, cascade=True)
-        modelled = cascade_q([rewarded], self._model, policy, page.rewards.shape[1])
+        page, page_target = slate_data([logged], policy, cascade=True)
+        modelled = cascade_q([logged], self._model, policy, page.rewards.shape[1])
         if modelled is None:
             return None
         q_logged, q_target = modelled[0][0], modelled[1][0]

@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 
 from tastemaker.records.activation import counted
-from tastemaker.records.log_files import compact_rows
+from tastemaker.records.logged_page import LoggedPage, pages_of
 from tastemaker.training.evaluation.home_policies import (
     DEFAULT_POLICIES,
     HomePolicy,
-    free_slots,
     logging_strategy,
     resolve,
 )
@@ -51,118 +50,100 @@ CASCADE_NEEDS_RERUN = (
 )
 
 
-def page_grid(decisions: Sequence[records_pb2.RewardedDecision]) -> tuple[int, int]:
-    rows = max((len(d.decision.shown) for d in decisions), default=0)
-    cols = 1 + max((len(s.cards) for d in decisions for s in d.decision.shown), default=0)
+Logged = records_pb2.RewardedDecision | LoggedPage
+
+
+def page_grid(decisions: Sequence[Logged]) -> tuple[int, int]:
+    shown = [d.decision.shown for d in decisions]
+    rows = max((len(s) for s in shown), default=0)
+    cols = 1 + max((len(shelf.cards) for page in shown for shelf in page), default=0)
     return rows, cols
 
 
-def slot_data(decisions: Sequence[records_pb2.RewardedDecision]) -> SlotData:
+def slot_data(decisions: Sequence[Logged]) -> SlotData:
     """Slots are (row, column) cells flattened: column 0 is the shelf itself, column 1+k its k-th card.
 
     A card's propensity is its shelf's times its own (conditional on the shelf)."""
-    rows, cols = page_grid(decisions)
-    rewards = np.zeros((len(decisions), rows, cols))
-    propensity = np.ones((len(decisions), rows, cols))
-    mask = np.zeros((len(decisions), rows, cols), dtype=bool)
-    for i, rewarded in enumerate(decisions):
-        cell: dict[str, tuple[int, int]] = {}
-        for shelf in rewarded.decision.shown:
-            row = shelf.position
-            cell[shelf.shelf_id] = (row, 0)
-            propensity[i, row, 0] = shelf.propensity
-            mask[i, row, 0] = True
-            for card in shelf.cards:
-                cell[card.card_id] = (row, 1 + card.position)
-                propensity[i, row, 1 + card.position] = shelf.propensity * card.propensity
-                mask[i, row, 1 + card.position] = True
-        for outcome in rewarded.outcomes:
-            if outcome.item_id in cell:
-                rewards[(i, *cell[outcome.item_id])] += outcome.reward
-    n = len(decisions)
+    pages = pages_of(decisions)
+    rows, cols = page_grid(pages)
+    rewards = np.zeros((len(pages), rows, cols))
+    propensity = np.ones((len(pages), rows, cols))
+    mask = np.zeros((len(pages), rows, cols), dtype=bool)
+    for i, page in enumerate(pages):
+        for (row, col), _, p in page.shown_cells():
+            propensity[i, row, col] = p
+            mask[i, row, col] = True
+        cells = page.cells
+        for outcome in page.rewarded.outcomes:
+            cell = cells.get(outcome.item_id)
+            if cell is not None:
+                rewards[(i, *cell)] += outcome.reward
+    n = len(pages)
     return SlotData(
         rewards=rewards.reshape(n, -1), logged_propensity=propensity.reshape(n, -1), mask=mask.reshape(n, -1)
     )
 
 
-def target_propensity(
-    decisions: Sequence[records_pb2.RewardedDecision], policy: str | HomePolicy, label: str = ""
-) -> np.ndarray:
+def target_propensity(decisions: Sequence[Logged], policy: str | HomePolicy, label: str = "") -> np.ndarray:
     """π(item at its logged cell) for each shown cell, re-running `policy` on the decision."""
     policy = _policy(policy)
-    rows, cols = page_grid(decisions)
-    out = np.zeros((len(decisions), rows, cols))
-    for i, rewarded in enumerate(progress(decisions, label or f"{policy.name}: cell propensities")):
-        decision = rewarded.decision
+    pages = pages_of(decisions)
+    rows, cols = page_grid(pages)
+    out = np.zeros((len(pages), rows, cols))
+    for i, page in enumerate(progress(pages, label or f"{policy.name}: cell propensities")):
+        decision = page.decision
         strategy = policy.strategy_for(decision)
         if strategy is None:  # the logging policy, not re-runnable: its logged propensities
-            for shelf in decision.shown:
-                out[i, shelf.position, 0] = shelf.propensity
-                for card in shelf.cards:
-                    out[i, shelf.position, 1 + card.position] = shelf.propensity * card.propensity
+            for (row, col), _, p in page.shown_cells():
+                out[i, row, col] = p
             continue
-        slot_of_row, pinned = free_slots(decision)
-        shelf_marginals = strategy.marginals(policy.shelf_candidates(decision), len(slot_of_row))
-        shelf_index = {shelf_id: c for c, shelf_id in enumerate(decision.shelf_candidates.item_ids)}
-        for shelf in decision.shown:
-            if shelf.position in pinned:
+        slot_of_row = page.slot_of_row
+        shelf_marginals = strategy.marginals(policy.shelf_candidates(page), len(slot_of_row))
+        for r, shelf in enumerate(decision.shown):
+            if shelf.position in page.pinned:
                 p_shelf = 1.0
             else:
-                p_shelf = shelf_marginals[shelf_index[shelf.shelf_id], slot_of_row[shelf.position]]
+                p_shelf = shelf_marginals[page.shelf_index[shelf.shelf_id], slot_of_row[shelf.position]]
             out[i, shelf.position, 0] = p_shelf
-            card_marginals = strategy.marginals(policy.card_candidates(decision, shelf), len(shelf.cards))
-            card_index = {card_id: c for c, card_id in enumerate(shelf.card_candidates.item_ids)}
+            card_marginals = strategy.marginals(policy.card_candidates(page, r), len(shelf.cards))
+            card_index = page.card_index[r]
             for card in shelf.cards:
                 out[i, shelf.position, 1 + card.position] = (
                     p_shelf * card_marginals[card_index[card.card_id], card.position]
                 )
-    return out.reshape(len(decisions), -1)
+    return out.reshape(len(pages), -1)
 
 
-def _row_rewards(rewarded: records_pb2.RewardedDecision, rows: int) -> np.ndarray:
-    """Reward per shown row (a shelf and its cards)."""
-    row_of: dict[str, int] = {}
-    for shelf in rewarded.decision.shown:
-        row_of[shelf.shelf_id] = shelf.position
-        row_of.update((card.card_id, shelf.position) for card in shelf.cards)
-    out = np.zeros(rows)
-    for outcome in rewarded.outcomes:
-        if outcome.item_id in row_of:
-            out[row_of[outcome.item_id]] += outcome.reward
-    return out
-
-
-def prefix_probabilities(decision: records_pb2.DecisionLog, policy: str | HomePolicy) -> np.ndarray:
+def prefix_probabilities(decision: records_pb2.DecisionLog | LoggedPage, policy: str | HomePolicy) -> np.ndarray:
     """P(the page's first k rows exactly as shown, shelves and their cards), k = 1..rows.
 
     The last entry is the whole page's probability."""
     policy = _policy(policy)
-    strategy = policy.strategy_for(decision)
+    page = decision if isinstance(decision, LoggedPage) else LoggedPage.of_decision(decision)
+    logged = page.decision
+    strategy = policy.strategy_for(logged)
     if strategy is None:  # logged: only the whole page's probability is known
-        out = np.full(len(decision.shown), np.nan)
+        out = np.full(len(logged.shown), np.nan)
         if len(out):
-            out[-1] = decision.ranking_propensity * float(np.prod([s.cards_ranking_propensity for s in decision.shown]))
+            out[-1] = logged.ranking_propensity * float(np.prod([s.cards_ranking_propensity for s in logged.shown]))
         return out
-    slot_of_row, _ = free_slots(decision)
-    shelf_candidates = policy.shelf_candidates(decision)
-    index = {shelf_id: c for c, shelf_id in enumerate(decision.shelf_candidates.item_ids)}
-    order = np.array([index[s.shelf_id] for s in decision.shown if s.position in slot_of_row], dtype=int)
-    out = np.empty(len(decision.shown))
+    slot_of_row = page.slot_of_row
+    shelf_candidates = policy.shelf_candidates(page)
+    order = np.array([page.shelf_index[s.shelf_id] for s in logged.shown if s.position in slot_of_row], dtype=int)
+    out = np.empty(len(logged.shown))
     cards_so_far = 1.0
     free_so_far = 0
-    for k, shelf in enumerate(decision.shown):
-        card_index = {card_id: c for c, card_id in enumerate(shelf.card_candidates.item_ids)}
+    for k, shelf in enumerate(logged.shown):
+        card_index = page.card_index[k]
         card_order = np.array([card_index[c.card_id] for c in shelf.cards], dtype=int)
-        cards_so_far *= strategy.ranking_probability(policy.card_candidates(decision, shelf), card_order)
+        cards_so_far *= strategy.ranking_probability(policy.card_candidates(page, k), card_order)
         free_so_far += shelf.position in slot_of_row
         shelves = strategy.ranking_probability(shelf_candidates, order[:free_so_far]) if free_so_far else 1.0
         out[k] = shelves * cards_so_far
     return out
 
 
-def slate_data(
-    decisions: Sequence[records_pb2.RewardedDecision], policy: str | HomePolicy, cascade: bool
-) -> tuple[SlotData, np.ndarray]:
+def slate_data(decisions: Sequence[Logged], policy: str | HomePolicy, cascade: bool) -> tuple[SlotData, np.ndarray]:
     """Slot data and target propensities for the whole-page estimators.
 
     cascade=False: one slot per decision holding the page's total reward, weighted by
@@ -170,22 +151,22 @@ def slate_data(
     cascade=True: one slot per row k holding row k's reward, weighted by the probability ratio
     of the first k rows — reward-interaction / cascade IPS (McInerney et al., KDD 2020), unbiased
     when a row's reward depends only on the rows above it and itself."""
-    rows = max((len(d.decision.shown) for d in decisions), default=0)
+    pages = pages_of(decisions)
+    rows = max((len(page.decision.shown) for page in pages), default=0)
     width = rows if cascade else 1
-    rewards = np.zeros((len(decisions), width))
-    logged = np.ones((len(decisions), width))
-    target = np.zeros((len(decisions), width))
-    mask = np.zeros((len(decisions), width), dtype=bool)
+    rewards = np.zeros((len(pages), width))
+    logged = np.ones((len(pages), width))
+    target = np.zeros((len(pages), width))
+    mask = np.zeros((len(pages), width), dtype=bool)
     logging, target_policy = resolve("logging"), _policy(policy)
     label = f"{target_policy.name}: {'cascade' if cascade else 'slate'} propensities"
-    for i, rewarded in enumerate(progress(decisions, label)):
-        decision = rewarded.decision
-        if not decision.shown:
+    for i, page in enumerate(progress(pages, label)):
+        if not page.decision.shown:
             continue
-        n_rows = len(decision.shown)
-        logged_prefix = prefix_probabilities(decision, logging)
-        target_prefix = prefix_probabilities(decision, target_policy)
-        row_rewards = _row_rewards(rewarded, n_rows)
+        n_rows = len(page.decision.shown)
+        logged_prefix = prefix_probabilities(page, logging)
+        target_prefix = prefix_probabilities(page, target_policy)
+        row_rewards = page.row_rewards(n_rows)
         if cascade:
             rewards[i, :n_rows], logged[i, :n_rows], target[i, :n_rows] = row_rewards, logged_prefix, target_prefix
             mask[i, :n_rows] = True
@@ -217,7 +198,7 @@ def _per_slot_ipw(data: SlotData, target: np.ndarray) -> list[float]:
 
 
 def _over_time(
-    decisions: Sequence[records_pb2.RewardedDecision], data: SlotData, target: np.ndarray, buckets: int = 10
+    decisions: Sequence[Logged], data: SlotData, target: np.ndarray, buckets: int = 10
 ) -> list[dict[str, Any]]:
     """IPW estimates over consecutive windows of served time (equal numbers of decisions)."""
     served = np.array([d.decision.served_at_ms for d in decisions])
@@ -245,7 +226,8 @@ def evaluate(
     if not decisions:
         raise ValueError("no rewarded decisions to evaluate")
     deferred = [d for d in decisions if d.decision.surface == "home" and not counted(d)]
-    home = [compact_rows(d) for d in decisions if d.decision.surface == "home" and counted(d)]  # any logged row indexes
+    # each home decision read once (written out, rows compacted, its indexes built): every stage uses the pages
+    home = [LoggedPage.of(d) for d in decisions if d.decision.surface == "home" and counted(d)]
     if not home:
         raise ValueError(
             "no home decisions count: every one was deferred and never activated"
@@ -257,8 +239,8 @@ def evaluate(
         "n_decisions": len(home),
         # deferred decisions that were never activated: kept in the log, left out of the estimates
         "n_unactivated": len(deferred),
-        "on_policy_mean_reward": float(np.mean([d.reward for d in home])),
-        "defaulted_share": float(np.mean([d.defaulted for d in home])),
+        "on_policy_mean_reward": float(np.mean([page.rewarded.reward for page in home])),
+        "defaulted_share": float(np.mean([page.rewarded.defaulted for page in home])),
         "policies": {},
     }
     rerunnable = all(logging_strategy(d.decision) is not None for d in home)
@@ -314,22 +296,22 @@ def evaluate(
     return report
 
 
-def unsupported_shelf_mass(decisions: Sequence[records_pb2.RewardedDecision], policy: HomePolicy) -> float | None:
+def unsupported_shelf_mass(decisions: Sequence[Logged], policy: HomePolicy) -> float | None:
     """Share of the target's shelf-placement mass where the logging policy never goes (ε = 0 logs,
     or a target scoring other candidates): IPW-type estimates say nothing about that part.
     None when the logging policy cannot be re-run (LinUCB, Thompson logs)."""
     logging = resolve("logging")
     total = 0.0
-    for rewarded in decisions:
-        decision = rewarded.decision
-        k = len(free_slots(decision)[0])
+    for page in pages_of(decisions):
+        decision = page.decision
+        k = len(page.slot_of_row)
         target_strategy, logging_strategy_ = policy.strategy_for(decision), logging.strategy_for(decision)
         if not k or target_strategy is None:
             continue
         if logging_strategy_ is None:
             return None
-        target = target_strategy.marginals(policy.shelf_candidates(decision), k)
-        logged = logging_strategy_.marginals(logging.shelf_candidates(decision), k)
+        target = target_strategy.marginals(policy.shelf_candidates(page), k)
+        logged = logging_strategy_.marginals(logging.shelf_candidates(page), k)
         total += float(target[logged <= 0].sum()) / k
     return total / max(len(decisions), 1)
 

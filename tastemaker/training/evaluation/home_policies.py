@@ -35,7 +35,7 @@ from tastemaker.bandits.strategies import (
     with_floor,
 )
 from tastemaker.models.artifacts import load_reward_model
-from tastemaker.records.feature_vector import LoggedVector
+from tastemaker.records.logged_page import LoggedPage
 from tastemaker.training.evaluation.action_policies import PolicyError, load_entry_point
 from tastemaker.v1 import records_pb2
 
@@ -64,46 +64,44 @@ class HomePolicy:
     #: None: the logged scores; else a model whose scores are recomputed from the logged features
     model: RewardModel | None = None
 
-    def shelf_candidates(self, decision: records_pb2.DecisionLog) -> Candidates:
+    def shelf_candidates(self, page: LoggedPage) -> Candidates:
         """The decision's candidate shelves with their scores under this policy."""
-        ids = tuple(decision.shelf_candidates.item_ids)
         if self.model is None:
-            return Candidates(ids, np.asarray(decision.shelf_candidates.scores))
-        return Candidates(ids, _rescore(self.model, decision, "shelf", ids))
+            return page.shelves
+        return Candidates(page.shelves.ids, _rescore(self.model, page, "shelf", page.shelves.ids))
 
-    def card_candidates(self, decision: records_pb2.DecisionLog, shelf: records_pb2.LoggedShelf) -> Candidates:
-        """A shown shelf's candidate cards with their scores under this policy."""
-        ids = tuple(shelf.card_candidates.item_ids)
+    def card_candidates(self, page: LoggedPage, row: int) -> Candidates:
+        """The candidate cards of the page's `row`-th shown shelf with their scores under this policy."""
+        logged = page.cards[row]
         if self.model is None:
-            return Candidates(ids, np.asarray(shelf.card_candidates.scores))
-        return Candidates(ids, _rescore(self.model, decision, "card", ids))
+            return logged
+        return Candidates(logged.ids, _rescore(self.model, page, "card", logged.ids))
 
-    def candidate_cards(self, decision: records_pb2.DecisionLog, shelf_id: str) -> Candidates:
+    def candidate_cards(self, page: LoggedPage, shelf_id: str) -> Candidates:
         """Every candidate card of a candidate shelf, shown or not, with its score under this policy:
         logged scores where the shelf was shown; else the logged model's (or this policy's model's)
         scores of the logged feature vector."""
-        for shown in decision.shown:
+        for r, shown in enumerate(page.decision.shown):
             if shown.shelf_id == shelf_id:
-                return self.card_candidates(decision, shown)
-        for candidate in decision.candidates:
+                return self.card_candidates(page, r)
+        for candidate in page.decision.candidates:
             if candidate.shelf_id == shelf_id:
                 model = self.model or EngagementScorer(EngagementLinearModel())
                 ids = tuple(candidate.card_ids)
-                return Candidates(ids, _rescore(model, decision, "card", ids))
-        raise PolicyError(f"decision {decision.decision_id} did not log the candidate shelf {shelf_id}")
+                return Candidates(ids, _rescore(model, page, "card", ids))
+        raise PolicyError(f"decision {page.decision.decision_id} did not log the candidate shelf {shelf_id}")
 
 
-def _rescore(model: RewardModel, decision: records_pb2.DecisionLog, level: str, ids: Sequence[str]) -> np.ndarray:
-    counts = LoggedVector.of(decision).counts()
-    return model.score_level(level, counts, list(ids), _engagement(decision, level, ids), dict(decision.context))
+def _rescore(model: RewardModel, page: LoggedPage, level: str, ids: Sequence[str]) -> np.ndarray:
+    counts = page.vector.counts()
+    return model.score_level(level, counts, list(ids), _engagement(page, level, ids), dict(page.decision.context))
 
 
-def _engagement(decision: records_pb2.DecisionLog, kind: str, ids: Sequence[str]) -> np.ndarray:
-    vector = LoggedVector.of(decision)
-    missing = vector.missing(kind, ids)
+def _engagement(page: LoggedPage, kind: str, ids: Sequence[str]) -> np.ndarray:
+    missing = page.vector.missing(kind, ids)
     if missing:
-        raise PolicyError(f"decision {decision.decision_id} did not log the feature '{kind}:{missing[0]}'")
-    return vector.engagement(kind, ids)
+        raise PolicyError(f"decision {page.decision.decision_id} did not log the feature '{kind}:{missing[0]}'")
+    return page.vector.engagement(kind, ids)
 
 
 def _fixed(strategy: Strategy) -> Callable[[records_pb2.DecisionLog], Strategy | None]:
@@ -148,11 +146,3 @@ def resolve(name: str) -> HomePolicy:
             )
         return HomePolicy(name, _fixed(strategy))
     raise PolicyError(f"unknown policy {name!r}; known: {', '.join(BUILT_IN)}")
-
-
-def free_slots(decision: records_pb2.DecisionLog) -> tuple[dict[int, int], set[int]]:
-    """Rows not pinned, each mapped to its index among the free rows (the strategy ranks only those),
-    and the pinned rows."""
-    pinned = {p.position for p in decision.pinned_shelves}
-    rows = sorted(s.position for s in decision.shown if s.position not in pinned)
-    return {row: i for i, row in enumerate(rows)}, pinned

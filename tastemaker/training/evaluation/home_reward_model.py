@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from tastemaker.bandits.strategies import Strategy
-from tastemaker.training.evaluation.home_policies import HomePolicy, free_slots
+from tastemaker.records.logged_page import LoggedPage, pages_of
+from tastemaker.training.evaluation.home_policies import HomePolicy
 from tastemaker.training.progress import progress
 from tastemaker.v1 import records_pb2
 
@@ -32,9 +33,10 @@ def fold_of(decision_id: str, folds: int = FOLDS) -> int:
     return int.from_bytes(hashlib.blake2b(decision_id.encode(), digest_size=8).digest(), "big") % folds
 
 
-def _shown_cells(rewarded: records_pb2.RewardedDecision) -> list[tuple[Cell, str, float]]:
+def _shown_cells(rewarded: records_pb2.RewardedDecision | LoggedPage) -> list[tuple[Cell, str, float]]:
+    """(cell, item, the item's summed reward) of every shown shelf and card."""
     reward_of: dict[str, float] = defaultdict(float)
-    for outcome in rewarded.outcomes:
+    for outcome in rewarded.rewarded.outcomes if isinstance(rewarded, LoggedPage) else rewarded.outcomes:
         reward_of[outcome.item_id] += outcome.reward
     out = []
     for shelf in rewarded.decision.shown:
@@ -46,7 +48,9 @@ def _shown_cells(rewarded: records_pb2.RewardedDecision) -> list[tuple[Cell, str
     return out
 
 
-def model_sums(rewarded: records_pb2.RewardedDecision) -> list[tuple[tuple[int, Cell, str], tuple[float, float]]]:
+def model_sums(
+    rewarded: records_pb2.RewardedDecision | LoggedPage,
+) -> list[tuple[tuple[int, Cell, str], tuple[float, float]]]:
     """The model's sufficient statistics from one decision: (fold, cell, item) → (reward, 1), and
     (fold, cell, "") → (reward, 1) for the cell's own mean. Sums of these fit the model anywhere."""
     k = fold_of(rewarded.decision.decision_id)
@@ -68,7 +72,7 @@ class CellRewardModel:
         self._sums = sums
 
     @classmethod
-    def fit(cls, decisions: Sequence[records_pb2.RewardedDecision]) -> CellRewardModel:
+    def fit(cls, decisions: Sequence[records_pb2.RewardedDecision | LoggedPage]) -> CellRewardModel:
         sums: dict[tuple[int, Cell, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
         for rewarded in decisions:
             for key, (reward, count) in model_sums(rewarded):
@@ -105,32 +109,36 @@ class CellRewardModel:
 
 
 def q_arrays(
-    decisions: Sequence[records_pb2.RewardedDecision], model: CellRewardModel, policy: HomePolicy, rows: int, cols: int
+    decisions: Sequence[records_pb2.RewardedDecision | LoggedPage],
+    model: CellRewardModel,
+    policy: HomePolicy,
+    rows: int,
+    cols: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(q̂ of each logged item in its cell, q̄ of the target in that cell), each (n, rows·cols)."""
-    q_logged = np.zeros((len(decisions), rows, cols))
-    q_target = np.zeros((len(decisions), rows, cols))
-    for i, rewarded in enumerate(decisions):
-        decision = rewarded.decision
+    pages = pages_of(decisions)
+    q_logged = np.zeros((len(pages), rows, cols))
+    q_target = np.zeros((len(pages), rows, cols))
+    for i, page in enumerate(pages):
+        decision = page.decision
         if not decision.shown:
             continue
         strategy = policy.strategy_for(decision)
-        slot_of_row, pinned_rows = free_slots(decision)
-        pinned = {p.position: p.shelf_id for p in decision.pinned_shelves}
-        shelf_ids = list(decision.shelf_candidates.item_ids)
+        slot_of_row, pinned = page.slot_of_row, page.pinned
+        shelf_ids = list(page.shelves.ids)
         if strategy is None:  # the logging policy, not re-runnable: q̄ is the model at the logged items
-            for cell, item, _ in _shown_cells(rewarded):
+            for cell, item, _ in _shown_cells(page):
                 q_logged[i, cell[0], cell[1]] = q_target[i, cell[0], cell[1]] = model.q(
                     decision.decision_id, cell, [item]
                 )[0]
             continue
-        shelf_marginals = strategy.marginals(policy.shelf_candidates(decision), len(slot_of_row))
-        cards = TargetCards(policy, decision, strategy)
-        for cell, item, _ in _shown_cells(rewarded):
+        shelf_marginals = strategy.marginals(policy.shelf_candidates(page), len(slot_of_row))
+        cards = TargetCards(policy, page, strategy)
+        for cell, item, _ in _shown_cells(page):
             row, col = cell
             q_logged[i, row, col] = model.q(decision.decision_id, cell, [item])[0]
             # which shelf the target puts in this row, with what probability
-            if row in pinned_rows:
+            if row in pinned:
                 row_shelves = [(pinned[row], 1.0)]
             else:
                 slot = slot_of_row[row]
@@ -148,12 +156,15 @@ def q_arrays(
                 if col - 1 < marginals.shape[1]:
                     expected += p * float(marginals[:, col - 1] @ model.q(decision.decision_id, cell, ids))
             q_target[i, row, col] = expected
-    n = len(decisions)
+    n = len(pages)
     return q_logged.reshape(n, -1), q_target.reshape(n, -1)
 
 
 def cascade_q(
-    decisions: Sequence[records_pb2.RewardedDecision], model: CellRewardModel, policy: HomePolicy, rows: int
+    decisions: Sequence[records_pb2.RewardedDecision | LoggedPage],
+    model: CellRewardModel,
+    policy: HomePolicy,
+    rows: int,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Cascade-DR's model terms per page row l (a shelf and its cards), each (n, rows):
     q̂_l, the model's reward for the row as logged (the sum over its cells), and q̄_l, the target's
@@ -165,28 +176,28 @@ def cascade_q(
     (a pinned row: its shelf, with probability 1) and each shelf's cards ranked by the target on
     their own. q̄_l is 0 where the target never shows the logged rows above (their weight is 0
     too). None when the target cannot be re-run on some decision."""
-    q_logged = np.zeros((len(decisions), rows))
-    q_target = np.zeros((len(decisions), rows))
-    for i, rewarded in enumerate(progress(decisions, f"{policy.name}: cascade-DR model terms")):
-        decision = rewarded.decision
+    pages = pages_of(decisions)
+    q_logged = np.zeros((len(pages), rows))
+    q_target = np.zeros((len(pages), rows))
+    for i, page in enumerate(progress(pages, f"{policy.name}: cascade-DR model terms")):
+        decision = page.decision
         if not decision.shown:
             continue
         strategy = policy.strategy_for(decision)
         if strategy is None:
             return None
         did = decision.decision_id
-        for cell, item, _ in _shown_cells(rewarded):
+        for cell, item, _ in _shown_cells(page):
             q_logged[i, cell[0]] += model.q(did, cell, [item])[0]
-        slot_of_row, pinned_rows = free_slots(decision)
-        pinned = {p.position: p.shelf_id for p in decision.pinned_shelves}
-        candidates = policy.shelf_candidates(decision)
+        slot_of_row, pinned = page.slot_of_row, page.pinned
+        candidates = policy.shelf_candidates(page)
         shelf_ids = list(candidates.ids)
-        index = {shelf_id: s for s, shelf_id in enumerate(shelf_ids)}
+        index = page.shelf_index
         order = [index[s.shelf_id] for s in decision.shown if s.position in slot_of_row]
-        row_value = _RowValues(model, policy, decision, strategy)
+        row_value = _RowValues(model, policy, page, strategy)
         for shelf in decision.shown:
             row = shelf.position
-            if row in pinned_rows:
+            if row in pinned:
                 q_target[i, row] = row_value(pinned[row], row)
                 continue
             slot = slot_of_row[row]
@@ -207,14 +218,15 @@ class TargetCards:
     """The target's card marginals for each shelf of one decision, computed once per shelf:
     shelf id → (its candidate cards, P(card at column c | the shelf)), shape (cards, k)."""
 
-    def __init__(self, policy: HomePolicy, decision: records_pb2.DecisionLog, strategy: Strategy) -> None:
-        self._policy, self._decision, self._strategy = policy, decision, strategy
+    def __init__(self, policy: HomePolicy, page: LoggedPage, strategy: Strategy) -> None:
+        self._policy, self._page, self._strategy = policy, page, strategy
+        decision = page.decision
         self._card_k = decision.max_cards_per_shelf or max(len(s.cards) for s in decision.shown)
         self._cards: dict[str, tuple[list[str], np.ndarray]] = {}
 
     def __getitem__(self, shelf_id: str) -> tuple[list[str], np.ndarray]:
         if shelf_id not in self._cards:
-            ranked = self._policy.candidate_cards(self._decision, shelf_id)
+            ranked = self._policy.candidate_cards(self._page, shelf_id)
             k = min(self._card_k, len(ranked.ids))
             self._cards[shelf_id] = (list(ranked.ids), self._strategy.marginals(ranked, k))
         return self._cards[shelf_id]
@@ -223,11 +235,9 @@ class TargetCards:
 class _RowValues:
     """q̂ of a shelf in a row with the target's cards for it (`cascade_q`), for one decision."""
 
-    def __init__(
-        self, model: CellRewardModel, policy: HomePolicy, decision: records_pb2.DecisionLog, strategy: Strategy
-    ) -> None:
-        self._model, self._decision = model, decision
-        self._cards = TargetCards(policy, decision, strategy)
+    def __init__(self, model: CellRewardModel, policy: HomePolicy, page: LoggedPage, strategy: Strategy) -> None:
+        self._model, self._decision = model, page.decision
+        self._cards = TargetCards(policy, page, strategy)
 
     def __call__(self, shelf_id: str, row: int) -> float:
         ids, marginals = self._cards[shelf_id]

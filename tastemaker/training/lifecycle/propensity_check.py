@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from tastemaker.records.logged_page import LoggedPage, pages_of
 from tastemaker.v1 import records_pb2
 
 #: closed-form and enumerated propensities must replay to this
@@ -117,26 +118,28 @@ def _cells(decision: records_pb2.DecisionLog) -> list[tuple[str, int, int, float
     return out
 
 
-def replay(decisions: Sequence[records_pb2.RewardedDecision], report: PropensityCheck) -> None:
+def replay(decisions: Sequence[records_pb2.RewardedDecision | LoggedPage], report: PropensityCheck) -> None:
+    """Each decision's logging policy re-run on its logged candidates: every logged (item, cell)
+    propensity against the recomputed one (a card's is its shelf's times its own)."""
     from tastemaker.training.evaluation.evaluate import page_grid, target_propensity
     from tastemaker.training.evaluation.home_policies import logging_strategy
 
     replayable = []
-    for rewarded in decisions:
-        if logging_strategy(rewarded.decision) is None:
-            name = rewarded.decision.exploration.strategy or "unknown"
+    for page in pages_of(decisions):
+        if logging_strategy(page.decision) is None:
+            name = page.decision.exploration.strategy or "unknown"
             report.not_replayable[name] = report.not_replayable.get(name, 0) + 1
         else:
-            replayable.append(rewarded)
+            replayable.append(page)
     if not replayable:
         return
     rows, cols = page_grid(replayable)
     recomputed = target_propensity(replayable, "logging").reshape(len(replayable), rows, cols)
-    for i, rewarded in enumerate(replayable):
-        decision = rewarded.decision
+    for i, page in enumerate(replayable):
+        decision = page.decision
         error = decision.exploration.propensity_error_bound
         tolerance = EXACT if decision.exploration.propensity_method != "monte-carlo" else MC_SIGMAS * error + EXACT
-        for item, row, column, logged in _cells(decision):
+        for (row, column), item, logged in page.shown_cells():
             expected = float(recomputed[i, row, column])
             report.cells_replayed += 1
             if abs(expected - logged) > tolerance:
@@ -211,11 +214,9 @@ def binomial_two_sided(count: int, n: int, p: float) -> float:
 def check_propensities(
     decisions: Sequence[records_pb2.RewardedDecision], alpha: float = ALPHA, min_repeats: int = MIN_REPEATS
 ) -> PropensityCheck:
-    """Both checks on the home decisions of `decisions` (rows compacted as every reader sees them)."""
-    from tastemaker.records.log_files import compact_rows
-
-    home = [compact_rows(d) for d in decisions if d.decision.surface == "home" and d.decision.shown]
+    """Both checks on the home decisions of `decisions`, each read once (`records.logged_page`)."""
+    home = [LoggedPage.of(d) for d in decisions if d.decision.surface == "home" and d.decision.shown]
     report = PropensityCheck(decisions=len(home))
     replay(home, report)
-    frequencies(home, report, alpha, min_repeats)
+    frequencies([page.rewarded for page in home], report, alpha, min_repeats)
     return report

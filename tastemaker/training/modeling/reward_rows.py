@@ -18,6 +18,7 @@ import numpy as np
 
 from tastemaker.bandits.reward_features import encode, is_held_out
 from tastemaker.records.feature_vector import CARD, SHELF, LoggedVector
+from tastemaker.records.logged_page import LoggedPage
 from tastemaker.v1 import records_pb2
 
 
@@ -57,14 +58,20 @@ class LevelGroup:
 def logged_home(
     decisions: Sequence[records_pb2.RewardedDecision],
 ) -> Iterator[tuple[records_pb2.RewardedDecision, LoggedVector, np.ndarray, dict[str, str], bool]]:
-    """Each home decision that showed something, with its logged vector, the user's counts, its
-    context and whether it is held out."""
+    """Each home decision that showed something, read once (`records.logged_page`), with its
+    logged vector, the user's counts, its context and whether it is held out."""
     for rewarded in decisions:
         decision = rewarded.decision
         if decision.surface != "home" or not decision.shown:
             continue
-        vector = LoggedVector.of(decision)
-        yield rewarded, vector, vector.counts(), dict(decision.context), is_held_out(decision.decision_id)
+        page = LoggedPage.of(rewarded)
+        yield (
+            page.rewarded,
+            page.vector,
+            page.vector.counts(),
+            dict(decision.context),
+            is_held_out(decision.decision_id),
+        )
 
 
 def level_groups(decisions: Sequence[records_pb2.RewardedDecision]) -> Iterator[LevelGroup]:
