@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from tastemaker.cli import evaluation, models, run, settings, stickers, streams
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError) as exc:
         print(f"tastemaker: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`tastemaker settings | head`): nothing wrong here
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except OSError as exc:  # the environment, not the input: a port in use, a broker unreachable, ...
         log.error("%s", exc)
         print(f"tastemaker: error: {exc}", file=sys.stderr)

@@ -15,15 +15,15 @@ from tastemaker.bandits.page import HomePage, PageInputs, draw_page
 from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.bandits.reward_models import RewardModel
 from tastemaker.bandits.strategies import Strategy, with_floor
-from tastemaker.features.store import FeatureReader, RankingFeatures, UserFeatures
+from tastemaker.features.store import FeatureReader, RankingFeatures
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
-from tastemaker.rate_limited_log import RateLimitedLog
 from tastemaker.records.feature_vector import home_names as feature_vector_names
 from tastemaker.records.ids import DecisionIds
 from tastemaker.records.layout import LAYOUT_PACKED, logged_shelves, packed_home_page, unpack
 from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.errors import InvalidArgument
 from tastemaker.services.exploration import exploration_log
+from tastemaker.services.feature_reads import GuardedFeatureReads, read_ranking_features
 from tastemaker.services.limits import (
     MAX_DECISION_LOG_BYTES,
 )
@@ -35,18 +35,6 @@ from tastemaker.services.shadow import ShadowRunner
 from tastemaker.v1 import api_pb2, records_pb2
 
 log = logging.getLogger(__name__)
-
-
-def read_ranking_features(
-    reader: FeatureReader | None, user_id: str, shelves: Sequence[ShelfCandidates]
-) -> RankingFeatures:
-    """The user's counts and engagement with the candidates (`FeatureReader.read_for_ranking`); with
-    no reader, a user without features (all zeros)."""
-    shelf_ids = [s.shelf_id for s in shelves]
-    card_ids = [c for s in shelves for c in s.card_ids]
-    if reader is None:
-        return UserFeatures(user_id).for_ranking(COUNT_TYPES, shelf_ids, card_ids)
-    return reader.read_for_ranking(user_id, COUNT_TYPES, shelf_ids, card_ids)
 
 
 def feature_vector(
@@ -90,14 +78,12 @@ class HomeRankingService:
         decision_ids: DecisionIds | None = None,
         log_policy: LogPolicy | None = None,
     ) -> None:
-        self._features = features
         self._catalog = catalog
         self._model = model
         self._shelf_strategy = with_floor(strategy, propensity_floor)
         self._card_strategy = with_floor(card_strategy or strategy, propensity_floor)
         self._before_rank = before_rank
         self._shadow = shadow
-        self._breaker = breaker
         self._publish = publish
         self._decisions_topic = decisions_topic
         self._default_max_shelves = default_max_shelves
@@ -109,24 +95,12 @@ class HomeRankingService:
         self.metrics = DecisionMetrics()
         self._decision_ids = decision_ids or DecisionIds()
         self._log_policy = log_policy or LogPolicy()
-        self.feature_failures = 0
-        self._failure_log = RateLimitedLog(log)
+        self._reads = GuardedFeatureReads(features, breaker)
 
-    def _read_features(self, user_id: str, shelves: Sequence[ShelfCandidates]) -> RankingFeatures | None:
-        """The user's ranking features, or None when the store is unavailable (or its breaker open)."""
-        if self._breaker is not None and not self._breaker.allow():
-            return None
-        try:
-            features = read_ranking_features(self._features, user_id, shelves)
-        except Exception as exc:
-            self.feature_failures += 1
-            if self._breaker is not None:
-                self._breaker.failure()
-            self._failure_log.warning("features unavailable for %s, serving non-personalised: %s", user_id, exc)
-            return None
-        if self._breaker is not None:
-            self._breaker.success()
-        return features
+    @property
+    def feature_failures(self) -> int:
+        """Feature reads that failed (the store unreachable or too slow)."""
+        return self._reads.failures
 
     def set_model(self, model: RewardModel) -> None:
         """Swap the reward model (one reference assignment: requests in flight keep the old one)."""
@@ -147,7 +121,7 @@ class HomeRankingService:
             self._before_rank()  # e.g. pick up the shared linear posterior, at most once a second
         shelves = request.candidates or self._catalog.shelves
         policy = self._shelf_strategy.name
-        features = self._read_features(request.user_id, shelves)
+        features = self._reads.read(request.user_id, shelves)
         if features is None:  # a feature-store outage degrades ranking, it does not fail it
             features = read_ranking_features(None, request.user_id, shelves)
             policy = f"{policy}{self.FALLBACK_SUFFIX}"

@@ -57,7 +57,7 @@ def _floor_server(redis_url: str, namespace: str, response_bytes: bytes) -> tupl
     scoring, exploration, decision log or response building: what any ranking adds is on top."""
 
     from tastemaker.features.store import FeatureStore
-    from tastemaker.services.home import read_ranking_features
+    from tastemaker.services.feature_reads import read_ranking_features
 
     store = FeatureStore(connect(redis_url), namespace=namespace)
 
@@ -456,7 +456,7 @@ def main() -> None:
             )
         floor_server.stop(0)
         from tastemaker.features.store import FeatureStore
-        from tastemaker.services.home import read_ranking_features
+        from tastemaker.services.feature_reads import read_ranking_features
 
         features = read_ranking_features(
             FeatureStore(connect(stack.redis_url), namespace=settings0.redis_namespace),
