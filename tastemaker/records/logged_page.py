@@ -42,14 +42,6 @@ class LoggedPage:
     def decision(self) -> records_pb2.DecisionLog:
         return self.rewarded.decision
 
-    @property
-    def shown(self) -> list[records_pb2.LoggedShelf]:
-        return list(self.rewarded.decision.shown)
-
-    @property
-    def pinned_rows(self) -> set[int]:
-        return set(self.pinned)
-
     @classmethod
     def of(cls, rewarded: records_pb2.RewardedDecision) -> LoggedPage:
         """Read `rewarded` (written out and rows compacted in place, as every reader does)."""
@@ -93,11 +85,16 @@ class LoggedPage:
         return out
 
     def shown_cells(self) -> Iterable[tuple[tuple[int, int], str, float]]:
-        """((row, column), item, its propensity in that cell) for every shown shelf and card."""
-        for shelf in self.decision.shown:
-            yield (shelf.position, 0), shelf.shelf_id, shelf.propensity
-            for card in shelf.cards:
-                yield (shelf.position, 1 + card.position), card.card_id, shelf.propensity * card.propensity
+        return shown_cells(self.decision)
+
+
+def shown_cells(decision: records_pb2.DecisionLog) -> Iterable[tuple[tuple[int, int], str, float]]:
+    """((row, column), item, its logged propensity in that cell) for every shown shelf and card; a
+    card's propensity is its shelf's times its own."""
+    for shelf in decision.shown:
+        yield (shelf.position, 0), shelf.shelf_id, shelf.propensity
+        for card in shelf.cards:
+            yield (shelf.position, 1 + card.position), card.card_id, shelf.propensity * card.propensity
 
 
 def pages_of(decisions: Iterable[records_pb2.RewardedDecision | LoggedPage]) -> list[LoggedPage]:

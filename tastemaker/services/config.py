@@ -6,6 +6,7 @@ import difflib
 import logging
 import math
 import os
+import textwrap
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -363,8 +364,6 @@ def setting_docs() -> list[SettingDoc]:
 
 def help_epilog(width: int = 100) -> str:
     """The `tastemaker --help` epilogue: every variable by section, with its default."""
-    import textwrap
-
     lines = ["environment (docs/configuration.md; flags override; `tastemaker settings` shows the values in force):"]
     section = None
     for doc in setting_docs():

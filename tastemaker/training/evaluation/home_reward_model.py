@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tastemaker.bandits.strategies import Strategy
-from tastemaker.records.logged_page import LoggedPage, pages_of
+from tastemaker.records.logged_page import LoggedPage, pages_of, shown_cells
 from tastemaker.training.evaluation.home_policies import HomePolicy
 from tastemaker.training.progress import progress
 from tastemaker.v1 import records_pb2
@@ -33,19 +33,12 @@ def fold_of(decision_id: str, folds: int = FOLDS) -> int:
     return int.from_bytes(hashlib.blake2b(decision_id.encode(), digest_size=8).digest(), "big") % folds
 
 
-def _shown_cells(rewarded: records_pb2.RewardedDecision | LoggedPage) -> list[tuple[Cell, str, float]]:
+def _rewarded_cells(rewarded: records_pb2.RewardedDecision) -> list[tuple[Cell, str, float]]:
     """(cell, item, the item's summed reward) of every shown shelf and card."""
     reward_of: dict[str, float] = defaultdict(float)
-    for outcome in rewarded.rewarded.outcomes if isinstance(rewarded, LoggedPage) else rewarded.outcomes:
+    for outcome in rewarded.outcomes:
         reward_of[outcome.item_id] += outcome.reward
-    out = []
-    for shelf in rewarded.decision.shown:
-        out.append(((shelf.position, 0), shelf.shelf_id, reward_of.get(shelf.shelf_id, 0.0)))
-        out.extend(
-            ((shelf.position, 1 + card.position), card.card_id, reward_of.get(card.card_id, 0.0))
-            for card in shelf.cards
-        )
-    return out
+    return [(cell, item, reward_of.get(item, 0.0)) for cell, item, _ in shown_cells(rewarded.decision)]
 
 
 def model_sums(
@@ -55,7 +48,7 @@ def model_sums(
     (fold, cell, "") → (reward, 1) for the cell's own mean. Sums of these fit the model anywhere."""
     k = fold_of(rewarded.decision.decision_id)
     out = []
-    for cell, item, reward in _shown_cells(rewarded):
+    for cell, item, reward in _rewarded_cells(rewarded.rewarded if isinstance(rewarded, LoggedPage) else rewarded):
         out.append(((k, cell, item), (reward, 1.0)))
         out.append(((k, cell, ""), (reward, 1.0)))
     return out
@@ -127,14 +120,14 @@ def q_arrays(
         slot_of_row, pinned = page.slot_of_row, page.pinned
         shelf_ids = list(page.shelves.ids)
         if strategy is None:  # the logging policy, not re-runnable: q̄ is the model at the logged items
-            for cell, item, _ in _shown_cells(page):
+            for cell, item, _ in page.shown_cells():
                 q_logged[i, cell[0], cell[1]] = q_target[i, cell[0], cell[1]] = model.q(
                     decision.decision_id, cell, [item]
                 )[0]
             continue
         shelf_marginals = strategy.marginals(policy.shelf_candidates(page), len(slot_of_row))
         cards = TargetCards(policy, page, strategy)
-        for cell, item, _ in _shown_cells(page):
+        for cell, item, _ in page.shown_cells():
             row, col = cell
             q_logged[i, row, col] = model.q(decision.decision_id, cell, [item])[0]
             # which shelf the target puts in this row, with what probability
@@ -187,7 +180,7 @@ def cascade_q(
         if strategy is None:
             return None
         did = decision.decision_id
-        for cell, item, _ in _shown_cells(page):
+        for cell, item, _ in page.shown_cells():
             q_logged[i, cell[0]] += model.q(did, cell, [item])[0]
         slot_of_row, pinned = page.slot_of_row, page.pinned
         candidates = policy.shelf_candidates(page)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.records.logged_page import LoggedPage, pages_of
+from tastemaker.records.logged_page import LoggedPage, pages_of, shown_cells
 from tastemaker.v1 import records_pb2
 
 #: closed-form and enumerated propensities must replay to this
@@ -108,16 +108,6 @@ class PropensityCheck:
         }  # fmt: skip
 
 
-def _cells(decision: records_pb2.DecisionLog) -> list[tuple[str, int, int, float]]:
-    """(item, row, column, logged propensity) of every shown cell; a card's is its shelf's times its own."""
-    out = []
-    for shelf in decision.shown:
-        out.append((shelf.shelf_id, shelf.position, 0, shelf.propensity))
-        for card in shelf.cards:
-            out.append((card.card_id, shelf.position, 1 + card.position, shelf.propensity * card.propensity))
-    return out
-
-
 def replay(decisions: Sequence[records_pb2.RewardedDecision | LoggedPage], report: PropensityCheck) -> None:
     """Each decision's logging policy re-run on its logged candidates: every logged (item, cell)
     propensity against the recomputed one (a card's is its shelf's times its own)."""
@@ -178,7 +168,7 @@ def frequencies(
         logged: dict[tuple[str, int, int], float] = {}
         moved = False
         for decision in members:
-            for item, row, column, p in _cells(decision):
+            for (row, column), item, p in shown_cells(decision):
                 shown[(item, row, column)] += 1
                 moved = moved or abs(logged.setdefault((item, row, column), p) - p) > EXACT
         if moved:  # one context has one propensity per cell: these differ in what the log does not say
