@@ -15,7 +15,7 @@ export TASTEMAKER_TWEETEVAL_DIR ?=
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,beam,ml,peers]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,device,beam,ml,peers]'
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 setup: $(STAMP)

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from tastemaker.cli import evaluation, models, run, settings, stickers, streams
+from tastemaker.cli import device, evaluation, models, run, settings, stickers, streams
 from tastemaker.cli.common import EPILOG, UsageError, log
 from tastemaker.services.config import ConfigError, Settings
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_models(sub)
     models.add_retrain(sub)
     stickers.add_stickers(sub)
+    device.add_device(sub)
     streams.add_learner(sub)
     evaluation.add_evaluate(sub)
     evaluation.add_logs(sub)

@@ -165,6 +165,41 @@ def cmd_stickers_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _learned_texts(args: argparse.Namespace, bundle: Bundle) -> list[str]:
+    """The chat messages the bundle learned from: --pairs, else the pairs files its manifest names
+    (those still on disk); the catalog's phrases are added by the export itself."""
+    import json
+
+    paths = list(args.pairs or [])
+    if not paths:
+        manifest = json.loads((Path(args.model) / "manifest.json").read_text(encoding="utf-8"))
+        paths = [Path(p) for p in manifest.get("pairs_files", []) if Path(p).is_file()]
+    return [p.text for p in _pairs(paths, set(bundle.catalog))]
+
+
+def cmd_stickers_export_device(args: argparse.Namespace) -> int:
+    from tastemaker.optional import MissingExtra
+    from tastemaker.training.modeling.device_export import export_device
+
+    if args.budget_bytes <= 0:
+        raise UsageError(f"--budget-bytes must be positive, got {args.budget_bytes}")
+    if not 0.0 <= args.epsilon <= 1.0:
+        raise UsageError(f"--epsilon must be in [0, 1], got {args.epsilon}")
+    bundle = _bundle(args.model)
+    texts = _learned_texts(args, bundle)
+    try:
+        done = export_device(bundle, args.out, texts, args.budget_bytes, args.epsilon)
+    except MissingExtra as exc:
+        raise UsageError(str(exc)) from exc
+    except ValueError as exc:
+        raise UsageError(f"--budget-bytes {exc}") from exc
+    print(f"wrote {done.path} ({done.bytes:,} bytes, version {done.version}, sha256 {done.sha256}): "
+          f"{done.encoder_rows:,} encoder rows, {done.head_rows:,} head rows, ranked on {len(texts):,} chat "
+          f"messages and the catalog's phrases, in {done.seconds:.0f} s")  # fmt: skip
+    print(f"try it: tastemaker device suggest --bundle {args.out} \"happy birthday\"")
+    return 0
+
+
 def add_stickers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     stickers = sub.add_parser("stickers", help="message-to-sticker retrieval: catalog, training, suggestions")
     stickers_sub = stickers.add_subparsers(dest="stickers_command", required=True, metavar="ACTION")
@@ -230,6 +265,26 @@ def add_stickers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         help="JSON lines {\"text\", \"sticker_id\" or \"stickers\", optional \"language\"}; repeatable",
     )  # fmt: skip
     st_eval.set_defaults(func=cmd_stickers_evaluate)
+    st_export = stickers_sub.add_parser(
+        "export-device",
+        help="write the device bundle (LiteRT encoder, int8 stickers and head, tokeniser spec) of a model",
+        description="Write one file an app downloads to suggest stickers offline: the message tower as a LiteRT "
+        "flatbuffer over the feature rows that matter most (ranked on the chat the model learned from and the "
+        "catalog's phrases, as many as --budget-bytes allows), the sticker vectors and the chat head in int8, "
+        "the tokeniser spec and a typeahead prefix table, each member's SHA-256 in its manifest. "
+        "`tastemaker device suggest --bundle FILE` answers from it.",
+    )  # fmt: skip
+    st_export.add_argument("--model", required=True, help="bundle directory (`stickers train --out`)")
+    st_export.add_argument("--out", type=Path, required=True, help="device bundle file to write")
+    st_export.add_argument(
+        "--pairs", type=Path, action="append", metavar="FILE",
+        help="the chat pairs the model learned from (default: the files its manifest names, if still there)",
+    )  # fmt: skip
+    st_export.add_argument(
+        "--budget-bytes", type=int, default=5_000_000, help="the bundle's size at most (default 5,000,000)"
+    )
+    st_export.add_argument("--epsilon", type=float, default=0.1, help="the device's exploration (default 0.1)")
+    st_export.set_defaults(func=cmd_stickers_export_device)
     st_suggest = stickers_sub.add_parser("suggest", help="stickers for a message, as SuggestStickers answers")
     st_suggest.add_argument("text", help="the message")
     st_suggest.add_argument("--lang", choices=("en", "hi", "bn", "ta", "te", "mr", "gu", "kn", "ml", "pa"))

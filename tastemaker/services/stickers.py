@@ -33,11 +33,9 @@ from tastemaker.services.requests import StickerRequest
 from tastemaker.services.security import current_client
 from tastemaker.stickers.bundle import Bundle
 from tastemaker.stickers.catalog import Sticker
-from tastemaker.stickers.scoring import candidates
+from tastemaker.stickers.scoring import CANDIDATES, candidates
 from tastemaker.stickers.text import normalise
 from tastemaker.v1 import api_pb2, records_pb2
-
-CANDIDATES = 50
 
 log = logging.getLogger(__name__)
 

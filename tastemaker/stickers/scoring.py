@@ -9,19 +9,48 @@ encoder's space.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
-from tastemaker.stickers.bundle import Bundle
-from tastemaker.stickers.head import blend, softmax
+from tastemaker.stickers.head import StickerHead, blend, softmax
+from tastemaker.stickers.index import IndexHolder
 
+#: how many stickers the index proposes per message (the re-rank and the exploration pick among them)
+CANDIDATES = 50
 #: how many of the head's most likely stickers join the index's candidates
 HEAD_CANDIDATES = 10
 #: the previous message's share of the mixture when one is given (`candidates`): an equal say
 PREVIOUS_WEIGHT = 0.5
 
 
+class MessageEncoder(Protocol):
+    @property
+    def version(self) -> str: ...
+
+    def messages(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), e) unit vectors; the zero vector for a text with no features."""
+        ...
+
+
+class Scorer(Protocol):
+    """What scoring reads of a model: the server's `Bundle` and the device runtime's model alike."""
+
+    @property
+    def encoder(self) -> MessageEncoder: ...
+
+    @property
+    def index(self) -> IndexHolder: ...
+
+    @property
+    def head(self) -> StickerHead | None: ...
+
+    @property
+    def head_weight(self) -> float: ...
+
+
 def candidates(
-    bundle: Bundle, text: str, vector: np.ndarray, count: int, language: str | None, previous: str = ""
+    bundle: Scorer, text: str, vector: np.ndarray, count: int, language: str | None, previous: str = ""
 ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """(sticker ids, cosine similarity to `text`, model score) of the message's candidates: the
     index's best `count` in `language`, and the head's best `HEAD_CANDIDATES` there.
@@ -56,7 +85,7 @@ def candidates(
 
 
 def model_scores(
-    bundle: Bundle,
+    bundle: Scorer,
     ids: tuple[str, ...],
     sticker_vectors: np.ndarray,
     text: str,
@@ -90,7 +119,7 @@ def model_scores(
     return similarity[0], np.logaddexp(np.log(1 - PREVIOUS_WEIGHT) + log_p[0], np.log(PREVIOUS_WEIGHT) + log_p[1])
 
 
-def catalog_scores(bundle: Bundle, texts: list[str]) -> tuple[tuple[str, ...], np.ndarray]:
+def catalog_scores(bundle: Scorer, texts: list[str]) -> tuple[tuple[str, ...], np.ndarray]:
     """(every indexed sticker id, (len(texts), that many) model scores): the whole catalog ranked,
     as an offline evaluation needs."""
     index = bundle.index.index
