@@ -63,6 +63,8 @@ def _pairs(paths: list[Path], catalog: set[str]) -> list[StickerPair]:
 def cmd_stickers_train(args: argparse.Namespace) -> int:
     from tastemaker.stickers.bundle import save_bundle
     from tastemaker.stickers.catalog import CatalogError, read_catalog
+    from tastemaker.stickers.encoder import sticker_text
+    from tastemaker.stickers.typeahead import prefix_table
     from tastemaker.training.modeling.sticker_logs import LoggedPair
     from tastemaker.training.modeling.sticker_training import train_encoder
 
@@ -101,7 +103,10 @@ def cmd_stickers_train(args: argparse.Namespace) -> int:
         print(f"trained the chat head on {len(pairs):,} messages ({len(head.labels)} stickers, "
               f"{len(head.rows):,} features, {learned.epochs} epochs) in {learned.seconds:.0f} s")  # fmt: skip
     manifest = {"pairs": len(pairs), "pairs_files": [str(p) for p in args.pairs or []]}
-    index = save_bundle(args.out, trained.encoder, stickers, args.catalog, manifest, head, args.head_weight)
+    learned_texts = [p.text for p in pairs] + [phrase for s in stickers for phrase in sticker_text(s)]
+    index = save_bundle(
+        args.out, trained.encoder, stickers, args.catalog, manifest, head, args.head_weight, prefix_table(learned_texts)
+    )
     from_pairs = f", {len(sent):,} from --pairs" if sent else ""
     print(f"trained {trained.encoder.version} on {trained.pairs:,} pairs ({len(logged):,} from the logs{from_pairs}) "
           f"in {trained.seconds:.0f} s; "
@@ -154,7 +159,7 @@ def cmd_stickers_suggest(args: argparse.Namespace) -> int:
     bundle = _bundle(model)
     service = StickerService(bundle, rng=__import__("numpy").random.default_rng(args.seed))
     try:
-        result = service.suggest("cli", args.text, args.lang or "", args.k)
+        result = service.suggest("cli", args.text, args.lang or "", args.k, partial=args.partial)
     except InvalidArgument as exc:
         raise UsageError(str(exc)) from exc
     for s in result.suggestions:
@@ -185,10 +190,13 @@ def cmd_stickers_export_device(args: argparse.Namespace) -> int:
         raise UsageError(f"--budget-bytes must be positive, got {args.budget_bytes}")
     if not 0.0 <= args.epsilon <= 1.0:
         raise UsageError(f"--epsilon must be in [0, 1], got {args.epsilon}")
+    from tastemaker.stickers.bundle import DEVICE_BUNDLE, save_prefixes
+
     bundle = _bundle(args.model)
     texts = _learned_texts(args, bundle)
+    out = args.out or Path(args.model) / DEVICE_BUNDLE
     try:
-        done = export_device(bundle, args.out, texts, args.budget_bytes, args.epsilon)
+        done = export_device(bundle, out, texts, args.budget_bytes, args.epsilon)
     except MissingExtra as exc:
         raise UsageError(str(exc)) from exc
     except ValueError as exc:
@@ -196,7 +204,9 @@ def cmd_stickers_export_device(args: argparse.Namespace) -> int:
     print(f"wrote {done.path} ({done.bytes:,} bytes, version {done.version}, sha256 {done.sha256}): "
           f"{done.encoder_rows:,} encoder rows, {done.head_rows:,} head rows, ranked on {len(texts):,} chat "
           f"messages and the catalog's phrases, in {done.seconds:.0f} s")  # fmt: skip
-    print(f"try it: tastemaker device suggest --bundle {args.out} \"happy birthday\"")
+    if not bundle.prefixes:  # the server's typeahead (`partial`) completes words from the same table
+        save_prefixes(Path(args.model), done.prefixes)
+    print(f'try it: tastemaker device suggest --bundle {out} "happy birthday"')
     return 0
 
 
@@ -275,7 +285,9 @@ def add_stickers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         "`tastemaker device suggest --bundle FILE` answers from it.",
     )  # fmt: skip
     st_export.add_argument("--model", required=True, help="bundle directory (`stickers train --out`)")
-    st_export.add_argument("--out", type=Path, required=True, help="device bundle file to write")
+    st_export.add_argument(
+        "--out", type=Path, help="device bundle file to write (default MODEL/device-bundle.zip, which serve streams)"
+    )
     st_export.add_argument(
         "--pairs", type=Path, action="append", metavar="FILE",
         help="the chat pairs the model learned from (default: the files its manifest names, if still there)",
@@ -291,4 +303,5 @@ def add_stickers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     st_suggest.add_argument("-k", type=int, default=5, help="how many (default 5)")
     st_suggest.add_argument("--model", help="bundle directory (default TASTEMAKER_STICKER_MODEL)")
     st_suggest.add_argument("--seed", type=int, help="exploration seed, for repeatable output")
+    st_suggest.add_argument("--partial", action="store_true", help="the last word may be unfinished (typeahead)")
     st_suggest.set_defaults(func=cmd_stickers_suggest)

@@ -29,6 +29,7 @@ from tastemaker.stickers.head import StickerHead
 from tastemaker.stickers.index import IndexHolder, StickerIndex, StickerMeta
 from tastemaker.stickers.scoring import CANDIDATES, candidates
 from tastemaker.stickers.text import BUCKETS, MAX_FEATURES, features, normalise
+from tastemaker.stickers.typeahead import complete
 
 
 class LiteRTEncoder:
@@ -170,7 +171,7 @@ class DeviceSuggester:
         unfinished); ValueError for a message with nothing to match on."""
         if not 1 <= k <= self._candidates:
             raise ValueError(f"k must be in [1, {self._candidates}], got {k}")
-        text = spec.complete(message, self.model.prefixes) if partial else message
+        text = complete(message, self.model.prefixes) if partial else message
         if not features(text):  # as the server: nothing left after normalisation
             raise ValueError("the message has nothing to match on after normalisation")
         # zero when every feature is one the bundle dropped: the head and the prior still answer

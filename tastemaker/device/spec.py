@@ -2,9 +2,7 @@
 (`tokeniser_spec`) so that a port to another language can check itself, and checked by this
 runtime on load (`check_spec`): a bundle made for another tokeniser is refused, not misread.
 
-Typeahead: the text typed so far may end in an unfinished word ("happy birth"); `complete` swaps
-it for the commonest word of the model's training text that begins with it (the bundle's prefix
-table, as Hike shipped a trie of phrase prefixes beside its model), and leaves it when none does.
+Typeahead (`stickers/typeahead.py`) completes the unfinished last word from the bundle's prefix table.
 """
 
 from __future__ import annotations
@@ -12,11 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tastemaker.stickers import head, text
-
-#: typeahead: the commonest words whose prefixes the table holds, and the shortest prefix completed
-PREFIX_WORDS = 4000
-MIN_PREFIX = 2
+from tastemaker.stickers import head, text, typeahead
 
 
 def tokeniser_spec() -> dict[str, Any]:
@@ -40,7 +34,7 @@ def tokeniser_spec() -> dict[str, Any]:
             "char_ngrams": list(head.CHAR_NGRAMS),
             "padded": "' ' + text + ' '",
         },
-        "typeahead": {"min_prefix": MIN_PREFIX},
+        "typeahead": {"min_prefix": typeahead.MIN_PREFIX},
     }
 
 
@@ -48,19 +42,3 @@ def check_spec(found: Mapping[str, Any] | None) -> None:
     """ValueError unless `found` (a bundle's) is the spec this runtime implements."""
     if found != tokeniser_spec():
         raise ValueError("the bundle's tokeniser spec is not the one this runtime implements (re-export it)")
-
-
-def words(message: str) -> list[str]:
-    return text.normalise(message).split()
-
-
-def complete(message: str, prefixes: Mapping[str, str]) -> str:
-    """`message` with its last, unfinished word completed from `prefixes` (unchanged when the
-    message ends in a space, the word is shorter than MIN_PREFIX, or no known word begins with it)."""
-    if not message or message[-1].isspace():
-        return message
-    parts = words(message)
-    if not parts or len(parts[-1]) < MIN_PREFIX:
-        return message
-    whole = prefixes.get(parts[-1])
-    return " ".join(parts[:-1] + [whole]) if whole else message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from tastemaker.rate_limited_log import RateLimitedLog
+from tastemaker.services.device_bundles import DeviceBundles, bundle_chunks, parse_if_none_match
 from tastemaker.services.errors import InvalidArgument, Refused
 from tastemaker.services.feedback import FeedbackService, activate_response, report_outcome_response
 from tastemaker.services.home import HomeRankingService, rank_home_response
@@ -57,6 +58,7 @@ class FeedbackServicer(api_pb2_grpc.FeedbackServicer):
 class StickersServicer(api_pb2_grpc.StickersServicer):
     def __init__(self, stickers: StickerService | None = None) -> None:
         self._stickers = stickers
+        self._device = DeviceBundles(stickers.device_bundle_path if stickers is not None else lambda: None)
 
     def SuggestStickers(  # noqa: N802
         self, request: api_pb2.SuggestStickersRequest, context: grpc.ServicerContext
@@ -70,6 +72,23 @@ class StickersServicer(api_pb2_grpc.StickersServicer):
             )
             raise AssertionError("unreachable")
         return suggest_stickers_response(self._stickers.suggest_stickers(parsed))
+
+    def GetDeviceBundle(  # noqa: N802
+        self, request: api_pb2.GetDeviceBundleRequest, context: grpc.ServicerContext
+    ) -> Iterator[api_pb2.DeviceBundleChunk]:
+        try:
+            if_none_match = parse_if_none_match(request.if_none_match)
+        except InvalidArgument as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        image = self._device.current()
+        if image is None:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "no device bundle beside the sticker model served here: "
+                "`tastemaker stickers export-device --model DIR` writes DIR/device-bundle.zip",
+            )
+        assert image is not None
+        yield from bundle_chunks(image, if_none_match)
 
 
 @dataclass(frozen=True)

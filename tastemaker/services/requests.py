@@ -120,6 +120,8 @@ class StickerRequest:
     k: int = 5
     #: the message being answered, context for the model (may be empty)
     previous_message: str = ""
+    #: typeahead: `message` is the text typed so far, its last word perhaps unfinished
+    partial: bool = False
 
     def __post_init__(self) -> None:
         check_id("user_id", self.user_id)
@@ -139,7 +141,9 @@ def parse_suggest_stickers(request: api_pb2.SuggestStickersRequest) -> StickerRe
     check_id("user_id", request.user_id)
     check_count("k", request.k, MAX_STICKERS, zero_means="5")
     check_context("context", request.context)
-    return StickerRequest(request.user_id, request.message, request.language, request.k, request.previous_message)
+    return StickerRequest(
+        request.user_id, request.message, request.language, request.k, request.previous_message, request.partial
+    )
 
 
 def outcome_id(decision_id: str, item_id: str, event_type: str, idempotency_key: str = "") -> str:

@@ -37,6 +37,7 @@ SCOPES = ("rank", "stickers", "feedback", "admin")
 METHOD_SCOPES = {
     "/tastemaker.v1.HomeRanking/RankHome": "rank",
     "/tastemaker.v1.Stickers/SuggestStickers": "stickers",
+    "/tastemaker.v1.Stickers/GetDeviceBundle": "stickers",
     "/tastemaker.v1.Feedback/ReportOutcome": "feedback",
     "/tastemaker.v1.Feedback/Activate": "feedback",
 }

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from tastemaker.stickers.bundle import Bundle
 from tastemaker.stickers.catalog import Sticker
 from tastemaker.stickers.scoring import CANDIDATES, candidates
 from tastemaker.stickers.text import normalise
+from tastemaker.stickers.typeahead import complete
 from tastemaker.v1 import api_pb2, records_pb2
 
 log = logging.getLogger(__name__)
@@ -121,21 +123,32 @@ class StickerService:
     def version(self) -> str:
         return f"{self._bundle.encoder.version}+{self._bundle.index.index.version}"
 
+    def device_bundle_path(self) -> Path | None:
+        """The device bundle of the sticker bundle being served (GetDeviceBundle)."""
+        return self._bundle.device_bundle
+
     def swap(self, bundle: Bundle) -> None:
         """Serve another bundle from the next request on (one assignment: a request in flight
         finishes with the bundle it started with)."""
         self._bundle = bundle
 
     def suggest(
-        self, user_id: str, message: str, language: str = "", k: int = 5, previous_message: str = ""
+        self,
+        user_id: str,
+        message: str,
+        language: str = "",
+        k: int = 5,
+        previous_message: str = "",
+        partial: bool = False,
     ) -> SuggestResult:
         """`suggest_stickers` from plain values (the CLI, tests), checked as a request is."""
-        return self.suggest_stickers(StickerRequest(user_id, message, language, k, previous_message))
+        return self.suggest_stickers(StickerRequest(user_id, message, language, k, previous_message, partial))
 
     def suggest_stickers(self, request: StickerRequest) -> SuggestResult:
         """SuggestStickers: candidates from the model, re-ranked, explored, logged and published."""
-        user_id, text, language, k = request.user_id, request.message, request.language, request.k
+        user_id, language, k = request.user_id, request.language, request.k
         bundle = self._bundle  # one bundle for the whole request
+        text = complete(request.message, bundle.prefixes) if request.partial else request.message
         encoder, index = bundle.encoder, bundle.index.index
         vector = encoder.messages([text])[0]
         if not vector.any():  # the encoder maps a text without features to the zero vector
@@ -166,6 +179,7 @@ class StickerService:
             context=self._log_policy.context(
                 {"language": language, "message": normalise(text)[:200]}
                 | ({"previous_message": normalise(previous)[:200]} if previous.strip() else {})
+                | ({"partial": normalise(request.message)[:200]} if request.partial else {})
                 | {"rerank": arm}
             ),
             feature_names=sticker_names(ids),

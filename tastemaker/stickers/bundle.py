@@ -4,6 +4,8 @@
     <dir>/index/     vectors.npy + ids.json + manifest.json (`stickers/index.py`)
     <dir>/head/      head.npz + manifest.json (`stickers/head.py`), when trained on pairs
     <dir>/catalog.jsonl
+    <dir>/prefixes.json  typeahead's prefix table (`typeahead.py`), when written
+    <dir>/device-bundle.zip  the device bundle (`stickers export-device`, `device/bundle.py`), when exported
     <dir>/manifest.json  kind, version (the encoder's), head_weight, metrics; what the model registry reads
 
 `tastemaker stickers train` writes it; serving loads it from `TASTEMAKER_STICKER_MODEL`, or follows
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,15 @@ class Bundle:
     head: StickerHead | None = None
     #: the head's share of the blend (`head.blend`)
     head_weight: float = 0.0
+    #: where it was loaded from (None: built in memory)
+    directory: Path | None = None
+    #: typeahead's prefix table (`typeahead.prefix_table`; empty: unfinished words are encoded as typed)
+    prefixes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def device_bundle(self) -> Path | None:
+        """Where its device bundle lives (`stickers export-device`), whether or not it was written."""
+        return self.directory / DEVICE_BUNDLE if self.directory is not None else None
 
 
 def build_index(encoder: StickerEncoder, stickers: list[Sticker], version: str, backend: str = "auto") -> StickerIndex:
@@ -41,6 +52,9 @@ def build_index(encoder: StickerEncoder, stickers: list[Sticker], version: str, 
 
 
 BUNDLE_FORMAT = "tastemaker.sticker-bundle/1"
+#: the device bundle's file name inside a bundle directory
+DEVICE_BUNDLE = "device-bundle.zip"
+PREFIXES = "prefixes.json"
 #: the head's share of the blend when a bundle has one (`stickers train --head-weight`)
 DEFAULT_HEAD_WEIGHT = 0.5
 
@@ -53,6 +67,7 @@ def save_bundle(
     manifest: dict[str, Any] | None = None,
     head: StickerHead | None = None,
     head_weight: float = DEFAULT_HEAD_WEIGHT,
+    prefixes: dict[str, str] | None = None,
 ) -> StickerIndex:
     """Write the bundle; `manifest` adds to its manifest.json (metrics, the data it learned from)."""
     if not 0.0 <= head_weight <= 1.0:
@@ -63,18 +78,29 @@ def save_bundle(
     index = build_index(encoder, stickers, f"{encoder.version}-index")
     index.save(directory / "index")
     shutil.copyfile(catalog_file, directory / "catalog.jsonl")
+    if prefixes:
+        save_prefixes(directory, prefixes)
     top = {"format": BUNDLE_FORMAT, "kind": "stickers", "version": encoder.version, "stickers": len(stickers),
            "head_weight": head_weight if head is not None else 0.0}  # fmt: skip
     (directory / "manifest.json").write_text(json.dumps({**top, **(manifest or {})}, indent=2), encoding="utf-8")
     return index
 
 
+def save_prefixes(directory: Path, prefixes: dict[str, str]) -> None:
+    text = json.dumps(prefixes, ensure_ascii=False, separators=(",", ":"))
+    (directory / PREFIXES).write_text(text, encoding="utf-8")
+
+
 def load_bundle(directory: Path) -> Bundle:
     encoder = load_encoder(directory / "encoder")
     index = StickerIndex.load(directory / "index")
     catalog = {s.sticker_id: s for s in read_catalog(directory / "catalog.jsonl")}
+    prefixes: dict[str, str] = {}
+    if (directory / PREFIXES).is_file():
+        prefixes = json.loads((directory / PREFIXES).read_text(encoding="utf-8"))
     if not (directory / "head").is_dir():
-        return Bundle(encoder, IndexHolder(index), catalog)
+        return Bundle(encoder, IndexHolder(index), catalog, directory=directory, prefixes=prefixes)
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     weight = float(manifest.get("head_weight", DEFAULT_HEAD_WEIGHT))
-    return Bundle(encoder, IndexHolder(index), catalog, load_head(directory / "head"), weight)
+    head = load_head(directory / "head")
+    return Bundle(encoder, IndexHolder(index), catalog, head, weight, directory, prefixes)

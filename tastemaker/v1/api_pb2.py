@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tastemaker/v1/api.proto\x12\rtastemaker.v1\"+\n\x05Shelf\x12\x10\n\x08shelf_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61rd_ids\x18\x02 \x03(\t\"\xe9\x02\n\x0fRankHomeRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12<\n\x07\x63ontext\x18\x02 \x03(\x0b\x32+.tastemaker.v1.RankHomeRequest.ContextEntry\x12(\n\ncandidates\x18\x03 \x03(\x0b\x32\x14.tastemaker.v1.Shelf\x12\x13\n\x0bmax_shelves\x18\x04 \x01(\x05\x12\x1b\n\x13max_cards_per_shelf\x18\x05 \x01(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x32\n\x0epinned_shelves\x18\x07 \x03(\x0b\x32\x1a.tastemaker.v1.PinnedShelf\x12\x19\n\x11\x65xcluded_item_ids\x18\x08 \x03(\t\x12\x18\n\x10\x64\x65\x66\x65r_activation\x18\t \x01(\x08\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"1\n\x0bPinnedShelf\x12\x10\n\x08shelf_id\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x05\"@\n\nRankedCard\x12\x0f\n\x07\x63\x61rd_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x12\n\npropensity\x18\x03 \x01(\x01\"~\n\x0bRankedShelf\x12\x10\n\x08shelf_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x12\n\npropensity\x18\x03 \x01(\x01\x12(\n\x05\x63\x61rds\x18\x04 \x03(\x0b\x32\x19.tastemaker.v1.RankedCard\x12\x10\n\x08position\x18\x05 \x01(\x05\"{\n\x10RankHomeResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12+\n\x07shelves\x18\x02 \x03(\x0b\x32\x1a.tastemaker.v1.RankedShelf\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\"\xe6\x01\n\x16SuggestStickersRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\t\n\x01k\x18\x04 \x01(\x05\x12\x43\n\x07\x63ontext\x18\x05 \x03(\x0b\x32\x32.tastemaker.v1.SuggestStickersRequest.ContextEntry\x12\x18\n\x10previous_message\x18\x06 \x01(\t\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"J\n\x11StickerSuggestion\x12\x12\n\nsticker_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x12\n\npropensity\x18\x03 \x01(\x01\"\x8c\x01\n\x17SuggestStickersResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x35\n\x0bsuggestions\x18\x02 \x03(\x0b\x32 .tastemaker.v1.StickerSuggestion\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\"y\n\x14ReportOutcomeRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x0e\n\x06reward\x18\x03 \x01(\x01\x12\x12\n\nevent_type\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"+\n\x15ReportOutcomeResponse\x12\x12\n\noutcome_id\x18\x01 \x01(\t\"&\n\x0f\x41\x63tivateRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\"\x12\n\x10\x41\x63tivateResponse2Z\n\x0bHomeRanking\x12K\n\x08RankHome\x12\x1e.tastemaker.v1.RankHomeRequest\x1a\x1f.tastemaker.v1.RankHomeResponse2l\n\x08Stickers\x12`\n\x0fSuggestStickers\x12%.tastemaker.v1.SuggestStickersRequest\x1a&.tastemaker.v1.SuggestStickersResponse2\xb3\x01\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12Z\n\rReportOutcome\x12#.tastemaker.v1.ReportOutcomeRequest\x1a$.tastemaker.v1.ReportOutcomeResponse\x12K\n\x08\x41\x63tivate\x12\x1e.tastemaker.v1.ActivateRequest\x1a\x1f.tastemaker.v1.ActivateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tastemaker/v1/api.proto\x12\rtastemaker.v1\"+\n\x05Shelf\x12\x10\n\x08shelf_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61rd_ids\x18\x02 \x03(\t\"\xe9\x02\n\x0fRankHomeRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12<\n\x07\x63ontext\x18\x02 \x03(\x0b\x32+.tastemaker.v1.RankHomeRequest.ContextEntry\x12(\n\ncandidates\x18\x03 \x03(\x0b\x32\x14.tastemaker.v1.Shelf\x12\x13\n\x0bmax_shelves\x18\x04 \x01(\x05\x12\x1b\n\x13max_cards_per_shelf\x18\x05 \x01(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x32\n\x0epinned_shelves\x18\x07 \x03(\x0b\x32\x1a.tastemaker.v1.PinnedShelf\x12\x19\n\x11\x65xcluded_item_ids\x18\x08 \x03(\t\x12\x18\n\x10\x64\x65\x66\x65r_activation\x18\t \x01(\x08\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"1\n\x0bPinnedShelf\x12\x10\n\x08shelf_id\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x05\"@\n\nRankedCard\x12\x0f\n\x07\x63\x61rd_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x12\n\npropensity\x18\x03 \x01(\x01\"~\n\x0bRankedShelf\x12\x10\n\x08shelf_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x12\n\npropensity\x18\x03 \x01(\x01\x12(\n\x05\x63\x61rds\x18\x04 \x03(\x0b\x32\x19.tastemaker.v1.RankedCard\x12\x10\n\x08position\x18\x05 \x01(\x05\"{\n\x10RankHomeResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12+\n\x07shelves\x18\x02 \x03(\x0b\x32\x1a.tastemaker.v1.RankedShelf\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\"\xf7\x01\n\x16SuggestStickersRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\t\n\x01k\x18\x04 \x01(\x05\x12\x43\n\x07\x63ontext\x18\x05 \x03(\x0b\x32\x32.tastemaker.v1.SuggestStickersRequest.ContextEntry\x12\x18\n\x10previous_message\x18\x06 \x01(\t\x12\x0f\n\x07partial\x18\x07 \x01(\x08\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"J\n\x11StickerSuggestion\x12\x12\n\nsticker_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x12\n\npropensity\x18\x03 \x01(\x01\"\x8c\x01\n\x17SuggestStickersResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x35\n\x0bsuggestions\x18\x02 \x03(\x0b\x32 .tastemaker.v1.StickerSuggestion\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\"/\n\x16GetDeviceBundleRequest\x12\x15\n\rif_none_match\x18\x01 \x01(\t\"g\n\x11\x44\x65viceBundleChunk\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\"y\n\x14ReportOutcomeRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x0e\n\x06reward\x18\x03 \x01(\x01\x12\x12\n\nevent_type\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"+\n\x15ReportOutcomeResponse\x12\x12\n\noutcome_id\x18\x01 \x01(\t\"&\n\x0f\x41\x63tivateRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\"\x12\n\x10\x41\x63tivateResponse2Z\n\x0bHomeRanking\x12K\n\x08RankHome\x12\x1e.tastemaker.v1.RankHomeRequest\x1a\x1f.tastemaker.v1.RankHomeResponse2\xca\x01\n\x08Stickers\x12`\n\x0fSuggestStickers\x12%.tastemaker.v1.SuggestStickersRequest\x1a&.tastemaker.v1.SuggestStickersResponse\x12\\\n\x0fGetDeviceBundle\x12%.tastemaker.v1.GetDeviceBundleRequest\x1a .tastemaker.v1.DeviceBundleChunk0\x01\x32\xb3\x01\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12Z\n\rReportOutcome\x12#.tastemaker.v1.ReportOutcomeRequest\x1a$.tastemaker.v1.ReportOutcomeResponse\x12K\n\x08\x41\x63tivate\x12\x1e.tastemaker.v1.ActivateRequest\x1a\x1f.tastemaker.v1.ActivateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,25 +50,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RANKHOMERESPONSE']._serialized_start=696
   _globals['_RANKHOMERESPONSE']._serialized_end=819
   _globals['_SUGGESTSTICKERSREQUEST']._serialized_start=822
-  _globals['_SUGGESTSTICKERSREQUEST']._serialized_end=1052
+  _globals['_SUGGESTSTICKERSREQUEST']._serialized_end=1069
   _globals['_SUGGESTSTICKERSREQUEST_CONTEXTENTRY']._serialized_start=403
   _globals['_SUGGESTSTICKERSREQUEST_CONTEXTENTRY']._serialized_end=449
-  _globals['_STICKERSUGGESTION']._serialized_start=1054
-  _globals['_STICKERSUGGESTION']._serialized_end=1128
-  _globals['_SUGGESTSTICKERSRESPONSE']._serialized_start=1131
-  _globals['_SUGGESTSTICKERSRESPONSE']._serialized_end=1271
-  _globals['_REPORTOUTCOMEREQUEST']._serialized_start=1273
-  _globals['_REPORTOUTCOMEREQUEST']._serialized_end=1394
-  _globals['_REPORTOUTCOMERESPONSE']._serialized_start=1396
-  _globals['_REPORTOUTCOMERESPONSE']._serialized_end=1439
-  _globals['_ACTIVATEREQUEST']._serialized_start=1441
-  _globals['_ACTIVATEREQUEST']._serialized_end=1479
-  _globals['_ACTIVATERESPONSE']._serialized_start=1481
-  _globals['_ACTIVATERESPONSE']._serialized_end=1499
-  _globals['_HOMERANKING']._serialized_start=1501
-  _globals['_HOMERANKING']._serialized_end=1591
-  _globals['_STICKERS']._serialized_start=1593
-  _globals['_STICKERS']._serialized_end=1701
-  _globals['_FEEDBACK']._serialized_start=1704
-  _globals['_FEEDBACK']._serialized_end=1883
+  _globals['_STICKERSUGGESTION']._serialized_start=1071
+  _globals['_STICKERSUGGESTION']._serialized_end=1145
+  _globals['_SUGGESTSTICKERSRESPONSE']._serialized_start=1148
+  _globals['_SUGGESTSTICKERSRESPONSE']._serialized_end=1288
+  _globals['_GETDEVICEBUNDLEREQUEST']._serialized_start=1290
+  _globals['_GETDEVICEBUNDLEREQUEST']._serialized_end=1337
+  _globals['_DEVICEBUNDLECHUNK']._serialized_start=1339
+  _globals['_DEVICEBUNDLECHUNK']._serialized_end=1442
+  _globals['_REPORTOUTCOMEREQUEST']._serialized_start=1444
+  _globals['_REPORTOUTCOMEREQUEST']._serialized_end=1565
+  _globals['_REPORTOUTCOMERESPONSE']._serialized_start=1567
+  _globals['_REPORTOUTCOMERESPONSE']._serialized_end=1610
+  _globals['_ACTIVATEREQUEST']._serialized_start=1612
+  _globals['_ACTIVATEREQUEST']._serialized_end=1650
+  _globals['_ACTIVATERESPONSE']._serialized_start=1652
+  _globals['_ACTIVATERESPONSE']._serialized_end=1670
+  _globals['_HOMERANKING']._serialized_start=1672
+  _globals['_HOMERANKING']._serialized_end=1762
+  _globals['_STICKERS']._serialized_start=1765
+  _globals['_STICKERS']._serialized_end=1967
+  _globals['_FEEDBACK']._serialized_start=1970
+  _globals['_FEEDBACK']._serialized_end=2149
 # @@protoc_insertion_point(module_scope)

@@ -88,7 +88,7 @@ class RankHomeResponse(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., shelves: _Optional[_Iterable[_Union[RankedShelf, _Mapping]]] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class SuggestStickersRequest(_message.Message):
-    __slots__ = ("user_id", "message", "language", "k", "context", "previous_message")
+    __slots__ = ("user_id", "message", "language", "k", "context", "previous_message", "partial")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -102,13 +102,15 @@ class SuggestStickersRequest(_message.Message):
     K_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     message: str
     language: str
     k: int
     context: _containers.ScalarMap[str, str]
     previous_message: str
-    def __init__(self, user_id: _Optional[str] = ..., message: _Optional[str] = ..., language: _Optional[str] = ..., k: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ..., previous_message: _Optional[str] = ...) -> None: ...
+    partial: bool
+    def __init__(self, user_id: _Optional[str] = ..., message: _Optional[str] = ..., language: _Optional[str] = ..., k: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ..., previous_message: _Optional[str] = ..., partial: bool = ...) -> None: ...
 
 class StickerSuggestion(_message.Message):
     __slots__ = ("sticker_id", "score", "propensity")
@@ -131,6 +133,26 @@ class SuggestStickersResponse(_message.Message):
     policy: str
     model_version: str
     def __init__(self, decision_id: _Optional[str] = ..., suggestions: _Optional[_Iterable[_Union[StickerSuggestion, _Mapping]]] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+
+class GetDeviceBundleRequest(_message.Message):
+    __slots__ = ("if_none_match",)
+    IF_NONE_MATCH_FIELD_NUMBER: _ClassVar[int]
+    if_none_match: str
+    def __init__(self, if_none_match: _Optional[str] = ...) -> None: ...
+
+class DeviceBundleChunk(_message.Message):
+    __slots__ = ("version", "sha256", "total_bytes", "offset", "data")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    sha256: str
+    total_bytes: int
+    offset: int
+    data: bytes
+    def __init__(self, version: _Optional[str] = ..., sha256: _Optional[str] = ..., total_bytes: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class ReportOutcomeRequest(_message.Message):
     __slots__ = ("decision_id", "item_id", "reward", "event_type", "idempotency_key")

@@ -111,12 +111,23 @@ class StickersStub(object):
                 request_serializer=tastemaker_dot_v1_dot_api__pb2.SuggestStickersRequest.SerializeToString,
                 response_deserializer=tastemaker_dot_v1_dot_api__pb2.SuggestStickersResponse.FromString,
                 _registered_method=True)
+        self.GetDeviceBundle = channel.unary_stream(
+                '/tastemaker.v1.Stickers/GetDeviceBundle',
+                request_serializer=tastemaker_dot_v1_dot_api__pb2.GetDeviceBundleRequest.SerializeToString,
+                response_deserializer=tastemaker_dot_v1_dot_api__pb2.DeviceBundleChunk.FromString,
+                _registered_method=True)
 
 
 class StickersServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def SuggestStickers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDeviceBundle(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,6 +140,11 @@ def add_StickersServicer_to_server(servicer, server):
                     servicer.SuggestStickers,
                     request_deserializer=tastemaker_dot_v1_dot_api__pb2.SuggestStickersRequest.FromString,
                     response_serializer=tastemaker_dot_v1_dot_api__pb2.SuggestStickersResponse.SerializeToString,
+            ),
+            'GetDeviceBundle': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetDeviceBundle,
+                    request_deserializer=tastemaker_dot_v1_dot_api__pb2.GetDeviceBundleRequest.FromString,
+                    response_serializer=tastemaker_dot_v1_dot_api__pb2.DeviceBundleChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -158,6 +174,33 @@ class Stickers(object):
             '/tastemaker.v1.Stickers/SuggestStickers',
             tastemaker_dot_v1_dot_api__pb2.SuggestStickersRequest.SerializeToString,
             tastemaker_dot_v1_dot_api__pb2.SuggestStickersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeviceBundle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tastemaker.v1.Stickers/GetDeviceBundle',
+            tastemaker_dot_v1_dot_api__pb2.GetDeviceBundleRequest.SerializeToString,
+            tastemaker_dot_v1_dot_api__pb2.DeviceBundleChunk.FromString,
             options,
             channel_credentials,
             insecure,

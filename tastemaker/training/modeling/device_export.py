@@ -31,6 +31,7 @@ from tastemaker.stickers.bundle import Bundle
 from tastemaker.stickers.encoder import sticker_text
 from tastemaker.stickers.head import head_features
 from tastemaker.stickers.text import BUCKETS, MAX_FEATURES, features
+from tastemaker.stickers.typeahead import prefix_table
 
 #: the whole bundle at most (the issue's target: a model update a phone can take often)
 DEFAULT_BUDGET_BYTES = 5_000_000
@@ -50,6 +51,8 @@ class DeviceExport:
     encoder_rows: int
     head_rows: int
     seconds: float
+    #: typeahead's table as exported
+    prefixes: dict[str, str]
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -174,23 +177,6 @@ def head_rows(bundle: Bundle, texts: Iterable[str], count: int) -> np.ndarray:
     return np.sort(keep)
 
 
-def prefix_table(texts: Iterable[str], words: int = spec.PREFIX_WORDS) -> dict[str, str]:
-    """Typeahead: each prefix (≥ `spec.MIN_PREFIX` characters) of the `words` commonest words of
-    `texts` → the commonest word it begins (ties: the shorter, then the earlier seen); a prefix
-    that is itself the commonest such word is left out (it needs no completing)."""
-    counts: Counter[str] = Counter()
-    for text in texts:
-        counts.update(spec.words(text))
-    best: dict[str, tuple[int, int]] = {}
-    chosen: dict[str, str] = {}
-    for word, n in counts.most_common(words):
-        for end in range(spec.MIN_PREFIX, len(word) + 1):
-            prefix, key = word[:end], (n, -len(word))
-            if prefix not in best or key > best[prefix]:
-                best[prefix], chosen[prefix] = key, word
-    return {prefix: word for prefix, word in sorted(chosen.items()) if word != prefix}
-
-
 def export_device(
     bundle: Bundle,
     out: Path,
@@ -203,14 +189,21 @@ def export_device(
     started = time.monotonic()
     index = bundle.index.index
     learned = list(texts) + [p for s in bundle.catalog.values() for p in sticker_text(s)]
-    prefixes = prefix_table(learned)
+    prefixes = bundle.prefixes or prefix_table(learned)
     sticker_q, sticker_scale = quantise_rows(index.vectors.astype(np.float32))
     members: dict[str, bytes] = {
         "stickers.npy": array_bytes(sticker_q),
         "stickers_scale.npy": array_bytes(sticker_scale),
         "stickers.json": json.dumps(
-            [{"id": m.sticker_id, "pack": m.pack, "languages": sorted(m.languages),
-              "emoji": getattr(bundle.catalog.get(m.sticker_id), "emoji", "")} for m in index.meta],
+            [
+                {
+                    "id": m.sticker_id,
+                    "pack": m.pack,
+                    "languages": sorted(m.languages),
+                    "emoji": getattr(bundle.catalog.get(m.sticker_id), "emoji", ""),
+                }
+                for m in index.meta
+            ],
             ensure_ascii=False,
         ).encode("utf-8"),
         "prefixes.json": json.dumps(prefixes, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
@@ -250,7 +243,8 @@ def export_device(
         "created_ms": int(time.time() * 1000),
         "tokeniser": spec.tokeniser_spec(),
         "encoder": {"rows": len(rows), "dim": dim, "output_dim": int(bundle.encoder.message_w.shape[1]),
-                    "input": [1, MAX_FEATURES], "quantisation": f"product-quantised, {PQ_SUBSPACES} bytes a row; a byte per weight"},
+                    "input": [1, MAX_FEATURES],
+                    "quantisation": f"product-quantised, {PQ_SUBSPACES} bytes a row; a byte per weight"},
         "stickers": {"count": len(index.meta), "quantisation": "int8, a scale per row"},
         "head": {"rows": kept_head, "of": len(head.rows), "labels": len(head.labels), "weight": bundle.head_weight}
         if head is not None else None,
@@ -259,5 +253,12 @@ def export_device(
     }  # fmt: skip
     digest = write_device_bundle(out, manifest, members)
     return DeviceExport(
-        out, digest, out.stat().st_size, str(manifest["version"]), len(rows), kept_head, time.monotonic() - started
+        out,
+        digest,
+        out.stat().st_size,
+        str(manifest["version"]),
+        len(rows),
+        kept_head,
+        time.monotonic() - started,
+        prefixes,
     )
