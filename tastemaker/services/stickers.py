@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +116,7 @@ class StickerService:
         self._clock_ms = clock_ms
 
     @property
-    def catalog(self) -> dict[str, Sticker]:
+    def catalog(self) -> Mapping[str, Sticker]:
         return self._bundle.catalog
 
     @property

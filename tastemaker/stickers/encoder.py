@@ -79,7 +79,7 @@ def _pool(table: np.ndarray, weight: np.ndarray, ids: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class StickerEncoder:
     version: str
-    text_table: np.ndarray  # (BUCKETS, d)
+    text_table: np.ndarray  # (BUCKETS, d); served float16, memory-mapped (`save_encoder`)
     text_weight: np.ndarray  # (BUCKETS,): each feature's pooling weight, before softplus
     message_w: np.ndarray  # (d, e)
     message_b: np.ndarray  # (e,)
@@ -116,7 +116,13 @@ class StickerEncoder:
 _ARRAYS = ("text_table", "text_weight", "message_w", "message_b", "sticker_table", "sticker_w", "sticker_b")
 
 
+#: how the served text table is stored: float16 halves it, and the top 10 stays float32's (a test)
+TABLE_DTYPE = np.float16
+
+
 def save_encoder(encoder: StickerEncoder, directory: Path, metrics: dict[str, float] | None = None) -> None:
+    """Write the encoder; the text table (2^18 rows) in `TABLE_DTYPE` as its own file, which
+    `load_encoder` memory-maps (one copy shared by every worker of a machine)."""
     manifest = {
         "format": FORMAT,
         "version": encoder.version,
@@ -125,7 +131,8 @@ def save_encoder(encoder: StickerEncoder, directory: Path, metrics: dict[str, fl
         "sticker_features": encoder.feature_width,
         "metrics": metrics or {},
     }
-    save_arrays(directory, "encoder", {name: getattr(encoder, name) for name in _ARRAYS}, manifest)
+    arrays = {name: getattr(encoder, name) for name in _ARRAYS if name != "text_table"}
+    save_arrays(directory, "encoder", arrays, manifest, {"text_table": encoder.text_table.astype(TABLE_DTYPE)})
 
 
 class EncoderError(ValueError):

@@ -114,8 +114,10 @@ _ARRAYS = ("rows", "weights", "bias", "prior")
 
 
 def save_head(head: StickerHead, directory: Path, metrics: dict[str, float] | None = None) -> None:
-    arrays = {name: getattr(head, name) for name in _ARRAYS}
-    save_arrays(directory, "head", arrays, {"format": FORMAT, "labels": list(head.labels), "metrics": metrics or {}})
+    arrays = {name: getattr(head, name) for name in _ARRAYS if name != "weights"}
+    manifest = {"format": FORMAT, "labels": list(head.labels), "metrics": metrics or {}}
+    # the weights (features × stickers) are memory-mapped on load: one copy for every worker
+    save_arrays(directory, "head", arrays, manifest, {"weights": head.weights.astype(np.float16)})
 
 
 class HeadError(ValueError):

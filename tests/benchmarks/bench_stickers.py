@@ -20,6 +20,9 @@
    published by confluent-kafka and by kafka-python.
 3. End to end in-process (encode + ANN + re-rank + decision log) over `--catalog-n` stickers
    (default 100,000: the real catalog plus synthetic stickers made of its phrases): p50/p99.
+3b. The device side (`sticker_device.py`): device bundles at 5, 10, 20 MB and uncapped — size,
+   parity with the server, device latency — typeahead at 40/60/80% of each message, and the
+   serving worker's memory with float32 tables vs the lean float16 memory-mapped ones.
 4. ANN on the real catalog's sticker embeddings and on `--ann-n` synthetic clustered 64-d unit
    vectors (default 1,000,000; the queries are held-out points of the same clusters): recall@10
    against exact search and queries/s for ScaNN, FAISS HNSW, FAISS IVF-PQ (+ exact refine),
@@ -500,14 +503,14 @@ def main() -> None:
     parser.add_argument("--catalog-n", type=int, default=100_000)
     parser.add_argument(
         "--sections",
-        default="tweeteval,quality,chat,grpc,e2e,ann",
-        help="which to run, comma-separated (default: all six)",
+        default="tweeteval,quality,chat,grpc,device,e2e,ann",
+        help="which to run, comma-separated (default: all seven)",
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = args.model
-        if bundle_dir is None and sections & {"quality", "chat", "grpc", "e2e", "ann"}:
+        if bundle_dir is None and sections & {"quality", "chat", "grpc", "device", "e2e", "ann"}:
             bundle_dir = train_default(args.catalog, Path(tmp), args.epochs)
         if "tweeteval" in sections:
             tweeteval(args.catalog, Path(tmp))
@@ -524,6 +527,10 @@ def main() -> None:
             chat_quality(bundle)
         if "grpc" in sections:
             grpc_vs_echo(bundle_dir, stickers)
+        if "device" in sections:
+            from tests.benchmarks.sticker_device import device_section
+
+            device_section(bundle_dir, Path(tmp))
     if "e2e" in sections:
         end_to_end(bundle, stickers, args.catalog_n)
     if "ann" not in sections:

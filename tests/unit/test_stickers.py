@@ -132,6 +132,26 @@ def test_index_swaps_under_concurrent_requests_fail_none_and_new_stickers_need_n
     assert "custom-birthday-cat" in found, found
 
 
+def test_the_served_float16_table_is_memory_mapped_and_keeps_float32_s_top_10(trained) -> None:  # type: ignore[no-untyped-def]
+    import json
+    from dataclasses import replace
+
+    from tastemaker.stickers.scoring import catalog_scores
+
+    result, _, directory = trained
+    served = load_bundle(directory)
+    assert isinstance(served.encoder.text_table, np.memmap) and served.encoder.text_table.dtype == np.float16
+    full = replace(served, encoder=result.encoder)  # the float32 table training produced
+    assert full.encoder.text_table.dtype == np.float32
+    chat = Path(__file__).resolve().parents[1] / "data" / "chat_stickers.jsonl"
+    texts = [json.loads(line)["text"] for line in chat.read_text(encoding="utf-8").splitlines() if line.strip()]
+    _, lean = catalog_scores(served, texts)
+    _, exact = catalog_scores(full, texts)
+    top = lambda scores: np.sort(np.argsort(-scores, axis=1, kind="stable")[:, :10], axis=1)  # noqa: E731
+    same = (top(lean) == top(exact)).all(axis=1)
+    assert same.mean() >= 0.99, same.mean()
+
+
 def test_a_changed_bundle_is_refused(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
@@ -141,6 +161,11 @@ def test_a_changed_bundle_is_refused(trained, tmp_path: Path) -> None:  # type: 
     weights.write_bytes(weights.read_bytes()[:-100])
     with pytest.raises(EncoderError, match="checksum"):
         load_bundle(copy)
+    shutil.copytree(trained[2], tmp_path / "mapped")
+    table = tmp_path / "mapped" / "encoder" / "text_table.npy"
+    table.write_bytes(table.read_bytes()[:-100])
+    with pytest.raises(EncoderError, match="text_table.npy does not match its checksum"):
+        load_bundle(tmp_path / "mapped")
 
 
 def test_suggest_stickers_over_grpc(trained) -> None:  # type: ignore[no-untyped-def]
