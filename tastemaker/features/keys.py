@@ -71,3 +71,8 @@ def decision_closed(namespace: str, decision_id: str) -> str:
 
 def joiner_deadlines(namespace: str) -> str:
     return f"{namespace}:joiner:deadlines"
+
+
+def device_decision(namespace: str, client_id: str, device_decision_id: str) -> str:
+    """Set (NX) when a device decision is first uploaded (`services/device_decisions.py`)."""
+    return f"{namespace}:device-decision:{{{client_id}}}:{device_decision_id}"

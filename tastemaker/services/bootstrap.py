@@ -19,6 +19,7 @@ from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.sticker_rerank import LEVEL as STICKER_LEVEL
 from tastemaker.bandits.sticker_rerank import RERANK_DIM, LearnedReRank
 from tastemaker.bandits.strategies import LINEAR, EpsilonGreedy, LinearState, Strategy, strategy_from
+from tastemaker.features import keys
 from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.feature_writer import FeatureWriter
 from tastemaker.features.joiner import RewardJoiner
@@ -41,9 +42,11 @@ from tastemaker.models.registry import STICKERS_KIND, RegistryError, RegistryRea
 from tastemaker.records.ids import DecisionIds
 from tastemaker.services.breaker import CircuitBreaker
 from tastemaker.services.config import ConfigError, Settings
+from tastemaker.services.device_decisions import DeviceDecisionIntake
 from tastemaker.services.feedback import FeedbackService
 from tastemaker.services.grpc_server import ServingServer, build_server
 from tastemaker.services.home import HomeRankingService
+from tastemaker.services.limits import MAX_DEVICE_DECISION_AGE_MS
 from tastemaker.services.model_watcher import ModelWatcher
 from tastemaker.services.privacy import LogPolicy
 from tastemaker.services.publisher import BackgroundPublisher
@@ -225,6 +228,29 @@ def sticker_service_for(
     return service
 
 
+def device_decision_intake(
+    settings: Settings, stickers: StickerService, publisher: BackgroundPublisher, topics: Topics, client: redis.Redis
+) -> DeviceDecisionIntake:
+    """ReportDeviceDecisions beside the sticker model: each (client, device decision id) claimed
+    once in Redis for as long as an upload may come late."""
+    keep_s = MAX_DEVICE_DECISION_AGE_MS // 1000 + 24 * 3600
+
+    def claim(client_id: str, device_decision_id: str) -> bool:
+        key = keys.device_decision(settings.redis_namespace, client_id, device_decision_id)
+        return bool(client.set(key, b"1", nx=True, ex=keep_s))
+
+    return DeviceDecisionIntake(
+        publisher.publish,
+        topics.decisions,
+        topics.outcomes,
+        claim,
+        stickers.known_stickers,
+        decision_ids=decision_ids_of(settings),
+        log_policy=log_policy_of(settings),
+        reward_window_ms=int(settings.reward_window_s * 1000),
+    )
+
+
 def shadow_for(settings: Settings) -> ShadowRunner | None:
     """The configured shadow or apprentice model, or None."""
     if not settings.shadow_model:
@@ -309,6 +335,9 @@ def build_serving(
     )
     stopping = threading.Event()
     stickers = sticker_service_for(settings, publisher, topics.decisions, client, stopping)
+    device_decisions = None
+    if stickers is not None:
+        device_decisions = device_decision_intake(settings, stickers, publisher, topics, client)
     try:
         server = build_server(
             home,
@@ -320,6 +349,7 @@ def build_serving(
             stickers=stickers,
             reuse_port=reuse_port,
             security=security,
+            device_decisions=device_decisions,
         )
     except BaseException:
         # e.g. the port is taken: close the Kafka producer now, before the broker it talks to goes away

@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 
 from tastemaker.rate_limited_log import RateLimitedLog
 from tastemaker.services.device_bundles import DeviceBundles, bundle_chunks, parse_if_none_match
+from tastemaker.services.device_decisions import DeviceDecisionIntake, report_device_decisions_response
 from tastemaker.services.errors import InvalidArgument, Refused
 from tastemaker.services.feedback import FeedbackService, activate_response, report_outcome_response
 from tastemaker.services.home import HomeRankingService, rank_home_response
@@ -40,8 +41,20 @@ class HomeRankingServicer(api_pb2_grpc.HomeRankingServicer):
 
 
 class FeedbackServicer(api_pb2_grpc.FeedbackServicer):
-    def __init__(self, feedback: FeedbackService) -> None:
+    def __init__(self, feedback: FeedbackService, device: DeviceDecisionIntake | None = None) -> None:
         self._feedback = feedback
+        self._device = device
+
+    def ReportDeviceDecisions(  # noqa: N802
+        self, request: api_pb2.ReportDeviceDecisionsRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ReportDeviceDecisionsResponse:
+        if self._device is None:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "no sticker model on this server: device decisions are taken where TASTEMAKER_STICKER_MODEL is set",
+            )
+            raise AssertionError("unreachable")
+        return report_device_decisions_response(self._device.report(request))
 
     def ReportOutcome(  # noqa: N802
         self, request: api_pb2.ReportOutcomeRequest, context: grpc.ServicerContext
@@ -230,6 +243,7 @@ def build_server(
     stickers: StickerService | None = None,
     reuse_port: bool = False,
     security: ServerSecurity | None = None,
+    device_decisions: DeviceDecisionIntake | None = None,
 ) -> ServingServer:
     """The server, bound but not started. `reuse_port`: share the port with sibling processes
     (`serve --workers N`; the kernel spreads connections over them); off, a second server on a
@@ -249,7 +263,7 @@ def build_server(
         ],
     )
     api_pb2_grpc.add_HomeRankingServicer_to_server(HomeRankingServicer(home), server)
-    api_pb2_grpc.add_FeedbackServicer_to_server(FeedbackServicer(feedback), server)
+    api_pb2_grpc.add_FeedbackServicer_to_server(FeedbackServicer(feedback, device_decisions), server)
     api_pb2_grpc.add_StickersServicer_to_server(StickersServicer(stickers), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

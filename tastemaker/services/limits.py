@@ -34,6 +34,13 @@ DEFAULT_REWARD_RANGE = (-1000.0, 1000.0)
 #: record's key, headers and batch overhead); a request whose log would be larger is refused
 #: before anything is shown, so every answered decision can be logged.
 MAX_DECISION_LOG_BYTES = 900 * 1024
+#: ReportDeviceDecisions: decisions a call at most; how old one may be (a device offline a week);
+#: how far ahead of the server's clock a device's may be
+MAX_DEVICE_DECISIONS = 500
+MAX_DEVICE_DECISION_AGE_MS = 7 * 24 * 3600 * 1000
+MAX_DEVICE_CLOCK_AHEAD_MS = 5 * 60 * 1000
+#: candidates an uploaded list may name (the index's 50 and the chat head's for two messages, with room)
+MAX_DEVICE_CANDIDATES = 200
 
 
 def check_id(field: str, value: str, required: bool = True) -> None:

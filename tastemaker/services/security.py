@@ -40,6 +40,7 @@ METHOD_SCOPES = {
     "/tastemaker.v1.Stickers/GetDeviceBundle": "stickers",
     "/tastemaker.v1.Feedback/ReportOutcome": "feedback",
     "/tastemaker.v1.Feedback/Activate": "feedback",
+    "/tastemaker.v1.Feedback/ReportDeviceDecisions": "feedback",
 }
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 REFLECTION_PREFIXES = ("/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")

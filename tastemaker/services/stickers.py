@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +123,10 @@ class StickerService:
     def version(self) -> str:
         return f"{self._bundle.encoder.version}+{self._bundle.index.index.version}"
 
+    def known_stickers(self) -> Container[str]:
+        """The sticker ids the served index holds (a device decision naming others is foreign)."""
+        return self._bundle.index.index
+
     def device_bundle_path(self) -> Path | None:
         """The device bundle of the sticker bundle being served (GetDeviceBundle)."""
         return self._bundle.device_bundle
@@ -185,6 +189,7 @@ class StickerService:
             feature_names=sticker_names(ids),
             feature_values=model_score.tolist() + sends.tolist(),
             ranking_propensity=placement.ranking_probability,
+            reward_window_ms=self._reward_window_ms,
             client_id=current_client.get(),
         )
         row = decision.shown.add(shelf_id="stickers", position=0, propensity=1.0)

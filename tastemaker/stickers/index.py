@@ -106,6 +106,9 @@ class StickerIndex:
     def __len__(self) -> int:
         return len(self.meta)
 
+    def __contains__(self, sticker_id: object) -> bool:
+        return sticker_id in self._positions
+
     def position(self, sticker_id: str) -> int | None:
         """The sticker's row in `vectors` and `meta`, None when it is not indexed."""
         return self._positions.get(sticker_id)

@@ -154,6 +154,72 @@ class DeviceBundleChunk(_message.Message):
     data: bytes
     def __init__(self, version: _Optional[str] = ..., sha256: _Optional[str] = ..., total_bytes: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
+class DeviceSend(_message.Message):
+    __slots__ = ("sticker_id", "sent_at_ms")
+    STICKER_ID_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    sticker_id: str
+    sent_at_ms: int
+    def __init__(self, sticker_id: _Optional[str] = ..., sent_at_ms: _Optional[int] = ...) -> None: ...
+
+class DeviceDecision(_message.Message):
+    __slots__ = ("device_decision_id", "served_at_ms", "model_version", "policy", "epsilon", "message", "partial", "language", "candidate_ids", "candidate_scores", "ranking_propensity", "suggestions", "sends")
+    DEVICE_DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_IDS_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_SCORES_FIELD_NUMBER: _ClassVar[int]
+    RANKING_PROPENSITY_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    SENDS_FIELD_NUMBER: _ClassVar[int]
+    device_decision_id: str
+    served_at_ms: int
+    model_version: str
+    policy: str
+    epsilon: float
+    message: str
+    partial: bool
+    language: str
+    candidate_ids: _containers.RepeatedScalarFieldContainer[str]
+    candidate_scores: _containers.RepeatedScalarFieldContainer[float]
+    ranking_propensity: float
+    suggestions: _containers.RepeatedCompositeFieldContainer[StickerSuggestion]
+    sends: _containers.RepeatedCompositeFieldContainer[DeviceSend]
+    def __init__(self, device_decision_id: _Optional[str] = ..., served_at_ms: _Optional[int] = ..., model_version: _Optional[str] = ..., policy: _Optional[str] = ..., epsilon: _Optional[float] = ..., message: _Optional[str] = ..., partial: bool = ..., language: _Optional[str] = ..., candidate_ids: _Optional[_Iterable[str]] = ..., candidate_scores: _Optional[_Iterable[float]] = ..., ranking_propensity: _Optional[float] = ..., suggestions: _Optional[_Iterable[_Union[StickerSuggestion, _Mapping]]] = ..., sends: _Optional[_Iterable[_Union[DeviceSend, _Mapping]]] = ...) -> None: ...
+
+class ReportDeviceDecisionsRequest(_message.Message):
+    __slots__ = ("user_id", "decisions")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    decisions: _containers.RepeatedCompositeFieldContainer[DeviceDecision]
+    def __init__(self, user_id: _Optional[str] = ..., decisions: _Optional[_Iterable[_Union[DeviceDecision, _Mapping]]] = ...) -> None: ...
+
+class RejectedDeviceDecision(_message.Message):
+    __slots__ = ("index", "device_decision_id", "reason")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    device_decision_id: str
+    reason: str
+    def __init__(self, index: _Optional[int] = ..., device_decision_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReportDeviceDecisionsResponse(_message.Message):
+    __slots__ = ("accepted", "duplicates", "rejected")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    duplicates: int
+    rejected: _containers.RepeatedCompositeFieldContainer[RejectedDeviceDecision]
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[RejectedDeviceDecision, _Mapping]]] = ...) -> None: ...
+
 class ReportOutcomeRequest(_message.Message):
     __slots__ = ("decision_id", "item_id", "reward", "event_type", "idempotency_key")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]

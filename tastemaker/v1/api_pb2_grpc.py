@@ -231,6 +231,11 @@ class FeedbackStub(object):
                 request_serializer=tastemaker_dot_v1_dot_api__pb2.ActivateRequest.SerializeToString,
                 response_deserializer=tastemaker_dot_v1_dot_api__pb2.ActivateResponse.FromString,
                 _registered_method=True)
+        self.ReportDeviceDecisions = channel.unary_unary(
+                '/tastemaker.v1.Feedback/ReportDeviceDecisions',
+                request_serializer=tastemaker_dot_v1_dot_api__pb2.ReportDeviceDecisionsRequest.SerializeToString,
+                response_deserializer=tastemaker_dot_v1_dot_api__pb2.ReportDeviceDecisionsResponse.FromString,
+                _registered_method=True)
 
 
 class FeedbackServicer(object):
@@ -248,6 +253,12 @@ class FeedbackServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportDeviceDecisions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -260,6 +271,11 @@ def add_FeedbackServicer_to_server(servicer, server):
                     servicer.Activate,
                     request_deserializer=tastemaker_dot_v1_dot_api__pb2.ActivateRequest.FromString,
                     response_serializer=tastemaker_dot_v1_dot_api__pb2.ActivateResponse.SerializeToString,
+            ),
+            'ReportDeviceDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportDeviceDecisions,
+                    request_deserializer=tastemaker_dot_v1_dot_api__pb2.ReportDeviceDecisionsRequest.FromString,
+                    response_serializer=tastemaker_dot_v1_dot_api__pb2.ReportDeviceDecisionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -316,6 +332,33 @@ class Feedback(object):
             '/tastemaker.v1.Feedback/Activate',
             tastemaker_dot_v1_dot_api__pb2.ActivateRequest.SerializeToString,
             tastemaker_dot_v1_dot_api__pb2.ActivateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportDeviceDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tastemaker.v1.Feedback/ReportDeviceDecisions',
+            tastemaker_dot_v1_dot_api__pb2.ReportDeviceDecisionsRequest.SerializeToString,
+            tastemaker_dot_v1_dot_api__pb2.ReportDeviceDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -29,54 +29,21 @@ from tastemaker.device.runtime import DeviceSuggester
 from tastemaker.services.grpc_server import ErrorMappingInterceptor, StickersServicer
 from tastemaker.services.security import AuthInterceptor, Client
 from tastemaker.services.stickers import StickerService
-from tastemaker.stickers.bundle import DEVICE_BUNDLE, load_bundle, save_bundle
-from tastemaker.stickers.catalog import read_catalog, write_catalog
-from tastemaker.stickers.encoder import StickerEncoder, sticker_text
-from tastemaker.stickers.head import StickerHead, head_features
-from tastemaker.stickers.text import BUCKETS
+from tastemaker.stickers.bundle import DEVICE_BUNDLE, load_bundle
 from tastemaker.stickers.typeahead import complete, prefix_table
 from tastemaker.training.modeling.device_export import export_device
 from tastemaker.v1 import api_pb2, api_pb2_grpc
-from tests.support.stickers import CATALOG
+from tests.support.stickers import MESSAGES, random_bundle
 
 pytestmark = pytest.mark.timeout(600)
 
 ROOT = Path(__file__).resolve().parents[2]
-MESSAGES = ["happy birthday yaar", "i love you so much", "pizza party tonight", "so sad today", "good night",
-            "जन्मदिन मुबारक", "dil se", "fire 🔥", "cat and dog", "thank you bhai", "rain rain", "star"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(server bundle directory, device bundle file) of an untrained model with a chat head."""
-    rng = np.random.default_rng(7)
-    stickers = read_catalog(CATALOG)[:300]
-    directory = tmp_path_factory.mktemp("device")
-    write_catalog(stickers, directory / "catalog.jsonl")
-    dim = 16
-    encoder = StickerEncoder(
-        version="device-test",
-        text_table=rng.normal(0, 1, (BUCKETS, dim)).astype(np.float32),
-        text_weight=rng.normal(0, 1, BUCKETS).astype(np.float32),
-        message_w=rng.normal(0, 0.3, (dim, dim)).astype(np.float32),
-        message_b=np.zeros(dim, np.float32),
-        sticker_table=rng.normal(0, 0.1, (len(stickers) + 1, dim)).astype(np.float32),
-        sticker_w=rng.normal(0, 0.3, (dim, dim)).astype(np.float32),
-        sticker_b=np.zeros(dim, np.float32),
-        trained_ids=tuple(s.sticker_id for s in stickers),
-    )
-    texts = MESSAGES + [p for s in stickers for p in sticker_text(s)][:3000]
-    rows = np.unique(np.concatenate([head_features(t) for t in texts]))
-    labels = tuple(s.sticker_id for s in stickers[:40])
-    head = StickerHead(
-        rows=rows,
-        weights=rng.normal(0, 1, (len(rows), len(labels))).astype(np.float16),
-        bias=np.zeros(len(labels), np.float32),
-        labels=labels,
-        prior=np.full(len(labels), 1 / len(labels), np.float32),
-    )
-    model = directory / "model"
-    save_bundle(model, encoder, stickers, directory / "catalog.jsonl", head=head, prefixes=prefix_table(texts))
+    model = random_bundle(tmp_path_factory.mktemp("device"), MESSAGES)
     export_device(load_bundle(model), model / DEVICE_BUNDLE, MESSAGES, budget_bytes=50_000_000)
     return model, model / DEVICE_BUNDLE
 

@@ -165,9 +165,11 @@ def _rewarded(
     load_rewarded: Callable[[], list[records_pb2.RewardedDecision]] | None,
 ) -> EvaluationResult:
     from tastemaker.records.log_files import LogFormatError, read_export
+    from tastemaker.records.surfaces import HOME
     from tastemaker.training.evaluation.action_policies import PolicyError
     from tastemaker.training.evaluation.evaluate import evaluate, format_report
     from tastemaker.training.evaluation.home_policies import DEFAULT_POLICIES, resolve
+    from tastemaker.training.evaluation.sticker_ope import evaluate_stickers, format_sticker_report, sticker_decisions
 
     policies = list(job.policies) or list(DEFAULT_POLICIES)
     for name in policies:
@@ -207,10 +209,17 @@ def _rewarded(
         raise EvaluationError("give --logs FILE: no other source of rewarded decisions was configured")
     if not rewarded:
         raise EvaluationError("no rewarded decisions found to evaluate")
-    try:
-        report = evaluate(rewarded, policies, estimators, bootstrap=job.bootstrap)
-    except PolicyError as exc:
-        raise EvaluationError(f"--policy: {exc}") from None
-    except ValueError as exc:  # e.g. every home decision deferred and never activated
-        raise EvaluationError(str(exc)) from None
-    return EvaluationResult(report, format_report(report))
+    stickers = sticker_decisions(rewarded)
+    report, text = {}, ""
+    if not stickers or any(d.decision.surface == HOME for d in rewarded):
+        try:
+            report = evaluate(rewarded, policies, estimators, bootstrap=job.bootstrap)
+        except PolicyError as exc:
+            raise EvaluationError(f"--policy: {exc}") from None
+        except ValueError as exc:  # e.g. every home decision deferred and never activated
+            raise EvaluationError(str(exc)) from None
+        text = format_report(report)
+    if stickers:  # the server's and the devices' suggestion lists, each counted once
+        report["stickers"] = evaluate_stickers(stickers)
+        text += ("\n\n" if text else "") + "Stickers\n" + format_sticker_report(report["stickers"])
+    return EvaluationResult(report, text)

@@ -28,6 +28,7 @@ from tastemaker.bandits.sticker_rerank import RERANK_DIM, LearnedReRank, static_
 from tastemaker.bandits.strategies import Candidates, EpsilonGreedy, LinearState
 from tastemaker.features.learner import sticker_rows_of
 from tastemaker.records.activation import activated_only
+from tastemaker.records.surfaces import STICKER_SURFACES
 from tastemaker.training.evaluation.ope import (
     IPW,
     SNIPW,
@@ -38,7 +39,9 @@ from tastemaker.training.evaluation.ope import (
 )
 from tastemaker.v1 import records_pb2
 
-SURFACE = "stickers"
+#: the server's suggestion lists and those devices showed offline (ReportDeviceDecisions): one
+#: population to estimate on, each decision counted once; the report gives each surface's counts
+SURFACES = STICKER_SURFACES
 
 
 def sticker_decisions(decisions: Sequence[records_pb2.RewardedDecision]) -> list[records_pb2.RewardedDecision]:
@@ -47,7 +50,9 @@ def sticker_decisions(decisions: Sequence[records_pb2.RewardedDecision]) -> list
     return [
         d
         for d in activated_only(decisions)
-        if d.decision.surface == SURFACE and len(d.decision.shown) == 1 and d.decision.shown[0].card_candidates.item_ids
+        if d.decision.surface in SURFACES
+        and len(d.decision.shown) == 1
+        and d.decision.shown[0].card_candidates.item_ids
     ]
 
 
@@ -174,9 +179,15 @@ def evaluate_stickers(
     if not stickers:
         raise ValueError("no sticker decisions to evaluate")
     data = slot_data(stickers)
+    surfaces = np.array([d.decision.surface for d in stickers])
     report: dict[str, Any] = {
         "n_decisions": len(stickers),
         "sends": int(data.rewards.sum()),
+        "by_surface": {
+            surface: {"decisions": int(mine.sum()), "sends": int(data.rewards[mine].sum())}
+            for surface in SURFACES
+            if (mine := surfaces == surface).any()
+        },
         "on_policy_sends_per_decision": float(data.rewards.sum(axis=1).mean()),
         "policies": {},
     }
@@ -265,7 +276,12 @@ def rerank_by_minute(stickers: Sequence[records_pb2.RewardedDecision]) -> dict[s
 def format_sticker_report(report: dict[str, Any]) -> str:
     lines = [
         f"sticker decisions: {report['n_decisions']}   sends: {report['sends']}   "
-        f"on-policy sends per suggestion list: {report['on_policy_sends_per_decision']:.4f}"
+        f"on-policy sends per suggestion list: {report['on_policy_sends_per_decision']:.4f}",
+        "  by surface: "
+        + ", ".join(
+            f"{surface} {entry['decisions']} lists, {entry['sends']} sends"
+            for surface, entry in report.get("by_surface", {}).items()
+        ),
     ]
     for name, entry in report["policies"].items():
         for estimator, e in entry["estimates"].items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tastemaker.records.surfaces import STICKER_SURFACES
 from tastemaker.v1 import records_pb2
 
 
@@ -34,7 +35,7 @@ def logged_pairs(decisions: Sequence[records_pb2.RewardedDecision], clip: float 
     for rewarded in decisions:
         decision = rewarded.decision
         message = decision.context.get("message", "")
-        if decision.surface != "stickers" or not message:
+        if decision.surface not in STICKER_SURFACES or not message:
             continue
         shown = {c.card_id: c.propensity for s in decision.shown for c in s.cards}
         for outcome in rewarded.outcomes:
