@@ -154,9 +154,13 @@ def test_sticker_retrain_gate_promote_and_hot_swap_from_demo_logs(settings: Sett
         deadline = time.monotonic() + 30
         while not versions[-1].startswith(candidate + "+") and time.monotonic() < deadline:
             time.sleep(0.2)
+        # phones fetch the promoted version's device bundle, exported when it was registered
+        with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
+            chunks = list(api_pb2_grpc.StickersStub(channel).GetDeviceBundle(api_pb2.GetDeviceBundleRequest()))
         stop.set()
         asker.join()
         assert versions[-1].startswith(candidate + "+"), versions[-5:]
+        assert chunks and chunks[0].version == f"{candidate}-device"
         assert not failures, failures[:3]
         assert len(read_export(logs)) > 0
     finally:

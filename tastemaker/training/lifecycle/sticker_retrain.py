@@ -29,6 +29,7 @@ from tastemaker.training.evaluation.ope import SNIPW
 from tastemaker.training.evaluation.sticker_ope import evaluate_stickers, sticker_decisions
 from tastemaker.training.lifecycle.registry import STICKERS_KIND, Registry, RegistryError
 from tastemaker.training.lifecycle.retrain import RetrainSummary, _fingerprint, gate_and_promote, gate_decision
+from tastemaker.training.modeling.device_export import export_device
 from tastemaker.v1 import records_pb2
 
 #: fewer held-out sticker decisions than this cannot separate two bundles
@@ -61,7 +62,7 @@ def retrain_stickers(
     say: Callable[[str], None] = print,
     train_options: dict[str, Any] | None = None,
 ) -> RetrainSummary:
-    from tastemaker.stickers.bundle import load_bundle, save_bundle
+    from tastemaker.stickers.bundle import DEVICE_BUNDLE, load_bundle, save_bundle
     from tastemaker.training.modeling.sticker_logs import logged_pairs
     from tastemaker.training.modeling.sticker_training import train_encoder
 
@@ -118,10 +119,16 @@ def retrain_stickers(
                 },
                 head=parent.head,
                 head_weight=parent.head_weight if parent.head is not None else 0.0,
+                prefixes=parent.prefixes,
             )  # fmt: skip
+            # the phone's copy is part of the version: GetDeviceBundle serves it once this one is promoted
+            device = export_device(
+                load_bundle(Path(tmp) / version), Path(tmp) / version / DEVICE_BUNDLE, [p.message for p in pairs]
+            )
             registry.register(Path(tmp) / version)
         trained = True
-        say(f"[3/4] trained and registered {version} in {result.seconds:.0f} s")
+        say(f"[3/4] trained and registered {version} in {result.seconds:.0f} s, with its device bundle "
+            f"({device.bytes:,} bytes)")  # fmt: skip
     else:
         say(f"[3/4] {version} is already registered (same settings and training decisions)")
 
