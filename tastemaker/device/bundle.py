@@ -11,8 +11,10 @@ A zip archive (the JSON members deflated, the arrays stored: they are quantised 
                          bucket is compact row k (1-based)
     stickers.npy         (n, e) int8 sticker vectors, stickers_scale.npy (n,) float32 their row scales
     stickers.json        the n sticker ids, packs and languages, in row order
-    head_rows.npy        (F,) int32, head_weights.npy (F, L) int8, head_scale.npy (F,) float32,
-    head_bias.npy        (L,) float32, head.json (labels) — only when the server bundle has a head
+    head_rows.npy        (F,) int32: the chat head's rows kept; head_codes.npy (F, L/4) uint8 over
+                         head_book.npy (L/4, 256, 4) float32, their weights product-quantised;
+                         head_bias.npy, head_prior.npy (L,) float32; head.json its labels — only
+                         when the server bundle has a head
     prefixes.json        typeahead: a word prefix → its likeliest whole word
 
 Every member is checked against the manifest's SHA-256 on load: a changed or truncated bundle is

@@ -92,6 +92,13 @@ def _dequantised(raw: DeviceBundleFile, values: str, scale: str) -> np.ndarray:
     return raw.array(values).astype(np.float32) * raw.array(scale)[:, None]
 
 
+def _decoded(raw: DeviceBundleFile, codes: str, book: str) -> np.ndarray:
+    """Product-quantised rows (n, m) uint8 codes over an (m, 256, w) codebook → (n, m·w) float16."""
+    codebook = raw.array(book)
+    pieces = raw.array(codes).astype(np.int64)
+    return codebook[np.arange(codebook.shape[0]), pieces].reshape(len(pieces), -1).astype(np.float16)
+
+
 def load_model(raw: DeviceBundleFile) -> DeviceModel:
     """The model of a read bundle; `DeviceBundleError` when its tokeniser or parts do not fit."""
     manifest = raw.manifest
@@ -104,7 +111,7 @@ def load_model(raw: DeviceBundleFile) -> DeviceModel:
         if manifest.get("head"):
             head = StickerHead(
                 rows=raw.array("head_rows.npy").astype(np.int64),
-                weights=_dequantised(raw, "head_weights.npy", "head_scale.npy").astype(np.float16),
+                weights=_decoded(raw, "head_codes.npy", "head_book.npy")[:, : len(raw.json("head.json"))],
                 bias=raw.array("head_bias.npy"),
                 labels=tuple(raw.json("head.json")),
                 prior=raw.array("head_prior.npy"),

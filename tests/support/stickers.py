@@ -16,7 +16,7 @@ MESSAGES = ["happy birthday yaar", "i love you so much", "pizza party tonight", 
 
 def random_bundle(directory: Path, texts: list[str], dim: int = 16, seed: int = 7) -> Path:
     """An untrained sticker bundle (random weights, no TensorFlow) over 300 real catalog stickers,
-    with a random chat head over the features of `texts` and the catalog's phrases; returns its
+    with a random chat head over the features of `texts`; returns its
     directory. For what does not depend on training: export, parity, the wire, the loop."""
     import numpy as np
 
@@ -42,7 +42,7 @@ def random_bundle(directory: Path, texts: list[str], dim: int = 16, seed: int = 
         trained_ids=tuple(s.sticker_id for s in stickers),
     )
     learned = texts + [p for s in stickers for p in sticker_text(s)][:3000]
-    rows = np.unique(np.concatenate([head_features(t) for t in learned]))
+    rows = np.unique(np.concatenate([head_features(t) for t in texts]))
     labels = tuple(s.sticker_id for s in stickers[:40])
     head = StickerHead(
         rows=rows,

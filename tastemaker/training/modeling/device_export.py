@@ -1,14 +1,15 @@
 """A server sticker bundle → a device bundle (`tastemaker/device/bundle.py`): the message tower as a
-LiteRT flatbuffer with an int8 feature table, the sticker vectors in int8, the chat head in int8,
-the tokeniser spec and a typeahead prefix table, within a byte budget.
+LiteRT flatbuffer over a product-quantised feature table, the sticker vectors in int8, the chat head
+product-quantised, the tokeniser spec and a typeahead prefix table, within a byte budget.
 
 The server's text table holds every one of 2^18 hash buckets (64 floats each, 64 MB); a phone gets
 the `K` rows that matter most, chosen from text the model learned from — the catalog's phrases and
 the training chat pairs, never the evaluation chat set — by how often each feature occurs there
 times its learned pooling weight, as many as the budget allows. A feature outside them weighs
-nothing on the device (as padding does). Each kept row is int8 with its own scale; the pooling,
-the projection and the normalisation run in the flatbuffer exactly as `StickerEncoder.messages`.
-The head keeps its rows likewise (int8, a scale per row).
+nothing on the device (as padding does). The kept rows are product-quantised (`PQ_SUBSPACES` bytes a
+row, after `balanced_rotation`, folded into the projection), the pooling weights a byte each; the
+pooling, the projection and the normalisation run in the flatbuffer as `StickerEncoder.messages`.
+The head keeps its rows likewise, product-quantised (a byte per `HEAD_PQ_WIDTH` stickers).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ ENCODER_SHARE = 0.7
 #: product quantisation of the encoder's rows: bytes per row (4 dimensions a byte), centroids each
 PQ_SUBSPACES = 16
 PQ_CENTROIDS = 256
+#: the chat head's rows: stickers a code (a byte per 4 stickers' weights)
+HEAD_PQ_WIDTH = 4
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,23 @@ def product_quantise(table: np.ndarray, subspaces: int, seed: int = 0) -> tuple[
     return codes, book
 
 
+def balanced_rotation(table: np.ndarray, subspaces: int) -> np.ndarray:
+    """An orthonormal (d, d) rotation R for product quantisation (as OPQ's non-parametric start):
+    the rows' principal axes, dealt to the subspaces so each gets a like share of the variance
+    (the largest axis to the first, the next to the second, … then back), so no subspace's 256
+    centroids are spent on a direction with nothing in it."""
+    centred = table - table.mean(axis=0)
+    variance, axes = np.linalg.eigh(centred.T @ centred / max(1, len(table) - 1))
+    order = np.argsort(-variance)
+    width = table.shape[1] // subspaces
+    slots: list[list[int]] = [[] for _ in range(subspaces)]
+    for rank, axis in enumerate(order):
+        lap, at = divmod(rank, subspaces)
+        slots[at if lap % 2 == 0 else subspaces - 1 - at].append(int(axis))
+    columns = [axis for slot in slots for axis in slot[:width]]
+    return axes[:, columns].astype(np.float32)
+
+
 def weight_levels(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(codes uint8 in 1..255, levels (256,) float32 with levels[0] = 0 for padding): each pooling
     weight replaced by the nearest of 255 levels at its distribution's quantiles."""
@@ -132,7 +152,9 @@ def encoder_flatbuffer(bundle: Bundle, rows: np.ndarray, subspaces: int = PQ_SUB
     product-quantised (`subspaces` bytes each), their pooling weights one byte each."""
     tf = require("tensorflow", "ml", "exporting the device encoder")
     encoder = bundle.encoder
-    codes, book = product_quantise(encoder.text_table[rows].astype(np.float32), subspaces)
+    table = encoder.text_table[rows].astype(np.float32)
+    rotation = balanced_rotation(table, subspaces)
+    codes, book = product_quantise(table @ rotation, subspaces)
     weight_codes, levels = weight_levels(_softplus(encoder.text_weight[rows].astype(np.float64)))
     width = book.shape[2]
     table_codes = tf.constant(np.vstack([np.zeros((1, subspaces), np.uint8), codes]))
@@ -140,7 +162,8 @@ def encoder_flatbuffer(bundle: Bundle, rows: np.ndarray, subspaces: int = PQ_SUB
     codebook = tf.constant(book.reshape(subspaces * PQ_CENTROIDS, width))
     row_weights = tf.constant(np.concatenate([[0], weight_codes]).astype(np.uint8))
     weight_table = tf.constant(levels)
-    project = tf.constant(encoder.message_w.astype(np.float32))
+    # pool(T R) Rᵀ W = pool(T) W: the rotation folds into the projection
+    project = tf.constant((rotation.T @ encoder.message_w.astype(np.float32)).astype(np.float32))
     bias = tf.constant(encoder.message_b.astype(np.float32))
     dim = subspaces * width
 
@@ -225,13 +248,18 @@ def export_device(
     if head is not None:
         labels = len(head.labels)
         room = budget_bytes - fixed - len(members["encoder.tflite"]) - len(members["encoder_rows.npy"])
-        keep = head_rows(bundle, learned, max(0, int(room // (labels + 4 + 4)) - 1))
+        # product-quantised like the encoder's rows (4 stickers' weights a byte): 4× the rows of int8
+        pieces = -(-labels // HEAD_PQ_WIDTH)
+        book_bytes = pieces * PQ_CENTROIDS * HEAD_PQ_WIDTH * 4
+        keep = head_rows(bundle, learned, max(0, int((room - book_bytes) // (pieces + 4)) - 1))
         kept_head = len(keep)
-        q, scale = quantise_rows(head.weights[keep].astype(np.float32))
+        weights = np.zeros((len(keep), pieces * HEAD_PQ_WIDTH), dtype=np.float32)
+        weights[:, :labels] = head.weights[keep]
+        codes, book = product_quantise(weights, pieces)
         members |= {
             "head_rows.npy": array_bytes(head.rows[keep].astype(np.int32)),
-            "head_weights.npy": array_bytes(q),
-            "head_scale.npy": array_bytes(scale),
+            "head_codes.npy": array_bytes(codes),
+            "head_book.npy": array_bytes(book),
             "head_bias.npy": array_bytes(head.bias.astype(np.float32)),
             "head_prior.npy": array_bytes(head.prior.astype(np.float32)),
             "head.json": json.dumps(list(head.labels)).encode("utf-8"),
