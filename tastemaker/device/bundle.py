@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from tastemaker.stickers.checksummed import file_sha256
+
 FORMAT = "tastemaker.device-bundle/1"
 #: what the registry calls a device bundle
 KIND = "stickers-device"
@@ -82,14 +84,6 @@ def write_device_bundle(path: Path, manifest: Mapping[str, Any], members: Mappin
             archive.writestr(name, data, compress_type=kind)
     partial.replace(path)
     return file_sha256(path)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_device_bundle(path: Path) -> DeviceBundleFile:

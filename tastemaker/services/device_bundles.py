@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tastemaker.device.bundle import DeviceBundleError, file_sha256, read_device_bundle
+from tastemaker.device.bundle import DeviceBundleError, read_device_bundle
 from tastemaker.services.errors import InvalidArgument
+from tastemaker.stickers.checksummed import file_sha256
 from tastemaker.v1 import api_pb2
 
 #: a chunk's bytes at most (well under gRPC's 4 MiB message limit)

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256 in hex, read a megabyte at a time."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -38,8 +39,8 @@ def save_arrays(
     digests = {}
     for key, array in (mapped or {}).items():
         np.save(directory / f"{key}.npy", np.ascontiguousarray(array), allow_pickle=False)
-        digests[key] = _sha256(directory / f"{key}.npy")
-    full = {**manifest, "sha256": _sha256(directory / f"{name}.npz")} | ({"mapped": digests} if digests else {})
+        digests[key] = file_sha256(directory / f"{key}.npy")
+    full = {**manifest, "sha256": file_sha256(directory / f"{name}.npz")} | ({"mapped": digests} if digests else {})
     (directory / "manifest.json").write_text(json.dumps(full, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
@@ -63,7 +64,7 @@ def load_arrays(
     for key, expected in manifest.get("mapped", {}).items():
         path = directory / f"{key}.npy"
         try:
-            if _sha256(path) != expected:
+            if file_sha256(path) != expected:
                 raise error(f"{directory}: {key}.npy does not match its checksum")
             out[key] = np.load(path, mmap_mode="r", allow_pickle=False)
         except OSError as exc:
