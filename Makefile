@@ -10,7 +10,7 @@ OBP_STAMP := $(OBP_VENV)/.installed-$(shell cat tests/obp/requirements.txt | cks
 export TASTEMAKER_OBD_DIR ?=
 export TASTEMAKER_TWEETEVAL_DIR ?=
 
-.PHONY: setup obp-venv stickers-catalog chat-corpus sticker-model deploy-schemas run test lint codegen bench clean
+.PHONY: setup obp-venv stickers-catalog chat-corpus sticker-model device-bundle deploy-schemas run test lint codegen bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,14 @@ $(STICKER_MODEL)/manifest.json: $(CATALOG) $(CHAT_CORPUS)
 	@rm -rf $(STICKER_MODEL) && mv $(STICKER_MODEL).partial $(STICKER_MODEL)
 
 sticker-model: $(STICKER_MODEL)/manifest.json
+
+## device-bundle: the demo model's device bundle (LiteRT encoder, int8/PQ stickers and head; ≤ 5 MB), which
+## serve streams over GetDeviceBundle and `tastemaker device suggest --bundle` answers from
+DEVICE_BUNDLE := $(STICKER_MODEL)/device-bundle.zip
+$(DEVICE_BUNDLE): $(STICKER_MODEL)/manifest.json
+	$(BIN)/tastemaker stickers export-device --model $(STICKER_MODEL) --out $(DEVICE_BUNDLE)
+
+device-bundle: $(DEVICE_BUNDLE)
 
 ## deploy-schemas: the Compose Specification's JSON schema, as shipped in docker-compose 1.29.2's wheel
 ## (the package no longer installs here, its wheel still downloads; only the schema file is used)

@@ -191,6 +191,11 @@ def sticker_service_for(
     except (EncoderError, ValueError, OSError) as exc:
         raise ConfigError(f"{setting}: {source}: {exc}") from exc
     log.info("stickers: encoder %s, %d stickers (from %s)", bundle.encoder.version, len(bundle.index.index), source)
+    device = bundle.device_bundle
+    if device is not None and device.is_file():
+        log.info("stickers: GetDeviceBundle serves %s (%d bytes)", device, device.stat().st_size)
+    else:
+        log.info("stickers: no device bundle beside the model (`tastemaker stickers export-device --model %s`)", source)
     # read under the pseudonym the stream processor stores the user under (TASTEMAKER_USER_ID_KEY)
     store = FeatureStore(client, namespace=settings.redis_namespace, pseudonyms=log_policy_of(settings).pseudonyms)
 
