@@ -136,6 +136,8 @@ class Serving:
     stickers: StickerService | None = None
     #: set on stop: ends the background watchers
     stopping: threading.Event = field(default_factory=threading.Event)
+    #: ReportDeviceDecisions beside the sticker model (None without one)
+    device_decisions: DeviceDecisionIntake | None = None
 
     def stop(self, grace_s: float = 5.0) -> None:
         self.stopping.set()
@@ -361,7 +363,7 @@ def build_serving(
         stopping.set()
         publisher.close()
         raise
-    return Serving(server, home, feedback, publisher, breaker, stickers, stopping)
+    return Serving(server, home, feedback, publisher, breaker, stickers, stopping, device_decisions)
 
 
 def build_stream_processor(

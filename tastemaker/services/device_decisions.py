@@ -20,8 +20,10 @@ or sends of stickers it did not show. A batch over `MAX_DEVICE_DECISIONS` is INV
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
@@ -30,6 +32,7 @@ import numpy as np
 from tastemaker.bandits import epsilon_greedy
 from tastemaker.bandits.strategies import EpsilonGreedy
 from tastemaker.messaging.codec import PROTOBUF_HEADERS
+from tastemaker.rate_limited_log import RateLimitedLog
 from tastemaker.records.feature_vector import sticker_names
 from tastemaker.records.ids import DecisionIds
 from tastemaker.records.surfaces import STICKERS_DEVICE
@@ -50,12 +53,18 @@ from tastemaker.services.security import current_client
 from tastemaker.stickers.text import MAX_MESSAGE_CHARS, normalise
 from tastemaker.v1 import api_pb2, records_pb2
 
+log = logging.getLogger(__name__)
 #: how exactly an uploaded propensity must equal its exploration's (a float printed and parsed)
 PROPENSITY_TOLERANCE = 1e-9
 
 
 class Rejected(ValueError):
-    """One uploaded decision is refused; the message says why."""
+    """One uploaded decision is refused; the message says why, `kind` (too_old, foreign, malformed)
+    what the metric counts it as."""
+
+    def __init__(self, reason: str, kind: str = "malformed") -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 @dataclass
@@ -71,11 +80,13 @@ def _check(upload: api_pb2.DeviceDecision, now_ms: int, known: Container[str]) -
         raise Rejected(f"`device_decision_id` must be 1 to {MAX_ID_LENGTH} characters")
     age = now_ms - upload.served_at_ms
     if upload.served_at_ms <= 0 or age > MAX_DEVICE_DECISION_AGE_MS:
-        raise Rejected(f"too old: served {age // 3_600_000} h ago, at most {MAX_DEVICE_DECISION_AGE_MS // 3_600_000} h")
+        raise Rejected(
+            f"too old: served {age // 3_600_000} h ago, at most {MAX_DEVICE_DECISION_AGE_MS // 3_600_000} h", "too_old"
+        )
     if age < -MAX_DEVICE_CLOCK_AHEAD_MS:
         raise Rejected(f"`served_at_ms` is {-age // 1000} s ahead of the server's clock")
     if not upload.model_version.endswith("-device") or len(upload.model_version) > MAX_ID_LENGTH:
-        raise Rejected(f"foreign: model {upload.model_version[:64]!r} is not a device bundle")
+        raise Rejected(f"foreign: model {upload.model_version[:64]!r} is not a device bundle", "foreign")
     if upload.policy != EpsilonGreedy.name or not 0.0 <= upload.epsilon <= 1.0:
         raise Rejected(f"`policy` must be {EpsilonGreedy.name!r} with `epsilon` in [0, 1]")
     if len(upload.message) > MAX_MESSAGE_CHARS:
@@ -87,7 +98,9 @@ def _check(upload: api_pb2.DeviceDecision, now_ms: int, known: Container[str]) -
         raise Rejected("`candidate_scores` must be finite")
     unknown = [i for i in ids if i not in known]
     if unknown:
-        raise Rejected(f"foreign: {len(unknown)} candidate(s) unknown to this server, e.g. {unknown[0][:64]!r}")
+        raise Rejected(
+            f"foreign: {len(unknown)} candidate(s) unknown to this server, e.g. {unknown[0][:64]!r}", "foreign"
+        )
     shown = [s.sticker_id for s in upload.suggestions]
     if not 1 <= len(shown) <= min(MAX_STICKERS, len(ids)) or len(set(shown)) != len(shown):
         raise Rejected("`suggestions` must be 1 to k distinct stickers")
@@ -131,6 +144,9 @@ class DeviceDecisionIntake:
         self._log_policy = log_policy or LogPolicy()
         self._reward_window_ms = reward_window_ms
         self._clock_ms = clock_ms
+        #: uploaded decisions by fate: accepted, duplicate, rejected_<kind> (`tastemaker_device_decisions`)
+        self.counts: Counter[str] = Counter()
+        self._rejections = RateLimitedLog(log)
 
     def report(self, request: api_pb2.ReportDeviceDecisionsRequest) -> UploadResult:
         check_id("user_id", request.user_id)
@@ -144,13 +160,17 @@ class DeviceDecisionIntake:
                 _check(upload, now_ms, known)
             except Rejected as exc:
                 result.rejected.append((index, upload.device_decision_id[:MAX_ID_LENGTH], str(exc)))
+                self.counts[f"rejected_{exc.kind}"] += 1
+                self._rejections.warning("device decision %d from client %r rejected: %s", index, client, exc)
                 continue
             if upload.device_decision_id in seen or not self._claim(client, upload.device_decision_id):
                 result.duplicates += 1
+                self.counts["duplicate"] += 1
                 continue
             seen.add(upload.device_decision_id)
             self._publish_one(request.user_id, upload, client, now_ms)
             result.accepted += 1
+            self.counts["accepted"] += 1
         return result
 
     def _publish_one(self, user_id: str, upload: api_pb2.DeviceDecision, client: str, now_ms: int) -> None:

@@ -79,6 +79,15 @@ class ServingCollector(Collector):
             "tastemaker_feature_reads_skipped", "Requests served without reading features (breaker open)",
             value=serving.breaker.short_circuited,
         )  # fmt: skip
+        if serving.device_decisions is not None:
+            device = CounterMetricFamily(
+                "tastemaker_device_decisions",
+                "Device suggestion lists uploaded (ReportDeviceDecisions), by fate",
+                labels=["result"],
+            )
+            for result in ("accepted", "duplicate", "rejected_too_old", "rejected_foreign", "rejected_malformed"):
+                device.add_metric([result], serving.device_decisions.counts[result])
+            yield device
         if self._workers is not None:
             restarts = CounterMetricFamily(
                 "tastemaker_worker_restarts", "Background loops restarted after dying", labels=["worker"]

@@ -101,6 +101,11 @@ def test_device_lists_are_joined_and_evaluated_once_under_their_surface(settings
                 decision_id=served.decision_id, item_id=served.suggestions[0].sticker_id, reward=1.0, event_type="send"
             ))  # fmt: skip
         serving.publisher.flush()
+        # the metric's counts: the second call's seven repeats are duplicates, its garbage rejected again
+        assert serving.device_decisions is not None
+        counts = serving.device_decisions.counts
+        assert (counts["accepted"], counts["duplicate"]) == (6, 8)
+        assert (counts["rejected_too_old"], counts["rejected_foreign"], counts["rejected_malformed"]) == (2, 2, 6)
     finally:
         serving.stop(grace_s=1)
 
