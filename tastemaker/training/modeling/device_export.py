@@ -33,6 +33,7 @@ from tastemaker.stickers.encoder import sticker_text
 from tastemaker.stickers.head import head_features
 from tastemaker.stickers.text import BUCKETS, MAX_FEATURES, features
 from tastemaker.stickers.typeahead import prefix_table
+from tastemaker.training.progress import progress
 
 #: the whole bundle at most (the issue's target: a model update a phone can take often)
 DEFAULT_BUDGET_BYTES = 5_000_000
@@ -103,7 +104,9 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, iterations: int
     return centroids, assigned
 
 
-def product_quantise(table: np.ndarray, subspaces: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def product_quantise(
+    table: np.ndarray, subspaces: int, seed: int = 0, label: str = "product quantisation"
+) -> tuple[np.ndarray, np.ndarray]:
     """(codes (n, subspaces) uint8, codebook (subspaces, 256, d / subspaces) float32): each row cut
     into `subspaces` pieces, each piece replaced by the nearest of 256 centroids learned on it."""
     n, dim = table.shape
@@ -113,7 +116,7 @@ def product_quantise(table: np.ndarray, subspaces: int, seed: int = 0) -> tuple[
     rng = np.random.default_rng(seed)
     codes = np.zeros((n, subspaces), dtype=np.uint8)
     book = np.zeros((subspaces, PQ_CENTROIDS, width), dtype=np.float32)
-    for m in range(subspaces):
+    for m in progress(range(subspaces), label, min_items=1):  # a bar on a terminal: tens of seconds in all
         centroids, assigned = kmeans(np.ascontiguousarray(table[:, m * width : (m + 1) * width]), PQ_CENTROIDS, rng)
         book[m, : len(centroids)] = centroids
         codes[:, m] = assigned
@@ -154,7 +157,7 @@ def encoder_flatbuffer(bundle: Bundle, rows: np.ndarray, subspaces: int = PQ_SUB
     encoder = bundle.encoder
     table = encoder.text_table[rows].astype(np.float32)
     rotation = balanced_rotation(table, subspaces)
-    codes, book = product_quantise(table @ rotation, subspaces)
+    codes, book = product_quantise(table @ rotation, subspaces, label=f"encoder: {len(rows):,} rows, k-means per piece")
     weight_codes, levels = weight_levels(_softplus(encoder.text_weight[rows].astype(np.float64)))
     width = book.shape[2]
     table_codes = tf.constant(np.vstack([np.zeros((1, subspaces), np.uint8), codes]))
@@ -255,7 +258,7 @@ def export_device(
         kept_head = len(keep)
         weights = np.zeros((len(keep), pieces * HEAD_PQ_WIDTH), dtype=np.float32)
         weights[:, :labels] = head.weights[keep]
-        codes, book = product_quantise(weights, pieces)
+        codes, book = product_quantise(weights, pieces, label=f"chat head: {len(keep):,} rows, k-means per piece")
         members |= {
             "head_rows.npy": array_bytes(head.rows[keep].astype(np.int32)),
             "head_codes.npy": array_bytes(codes),
