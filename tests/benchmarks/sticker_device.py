@@ -2,8 +2,9 @@
 
 1. Device bundles at 5 MB and uncapped (the ceiling: every feature row the model learned from,
    product-quantised): size, rows kept, parity with the server on the hand-written chat set's
-   tuning part and, apart, its held-out part (mean overlap of the device's top 10 with the server's greedy top 10; hit@10 of
-   each), and the device's p50/p99 per message on one thread (LiteRT + numpy; typeahead included).
+   tuning part and, apart, its held-out part (mean overlap of the device's top 10 with the
+   server's greedy top 10; hit@10 of each), and the device's p50/p99 per message on one thread
+   (LiteRT + numpy; typeahead included).
 2. Typeahead: each message cut at 40%, 60% and 80% of its characters, hit@10 of the server
    (`partial`) and the device beside the full message's, and the cut text encoded as typed
    (no completion) as the floor.
