@@ -25,6 +25,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         bootstrap=args.bootstrap,
         beam_args=args.beam_args,
         beam_output=args.beam_output,
+        runner=args.runner,
+        dask_scheduler=args.dask_scheduler,
+        dask_workers=args.dask_workers,
         estimate_propensities=args.estimate_propensities,
     )
     try:
@@ -91,8 +94,29 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         action="append",
         default=[],
         metavar="OPTION",
-        help="a Beam pipeline option, repeatable, e.g. --beam-arg=--runner=FlinkRunner "
-        "(default: in-process FnApiRunner)",
+        help="a Beam pipeline option, repeatable, e.g. --beam-arg=--runner=FlinkRunner to run elsewhere "
+        "than --runner's two",
+    )
+    ev.add_argument(
+        "--runner",
+        choices=("fnapi", "dask"),
+        default="fnapi",
+        help="--engine beam: where the pipeline runs. fnapi: Beam's in-process runner (default); dask: Beam's "
+        "DaskRunner on a dask.distributed cluster, the one at --dask-scheduler or a local one of --dask-workers "
+        "processes started for the run",
+    )
+    ev.add_argument(
+        "--dask-scheduler",
+        metavar="ADDR",
+        help="--runner dask: a running scheduler, e.g. tcp://10.0.0.5:8786 (its workers must read --logs and "
+        "--beam-output at the same paths)",
+    )
+    ev.add_argument(
+        "--dask-workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="--runner dask without --dask-scheduler: worker processes of the local cluster (default 2)",
     )
     ev.add_argument(
         "--beam-output",

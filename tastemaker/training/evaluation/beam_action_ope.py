@@ -12,7 +12,6 @@ self-normalised estimators) → side input → each estimator's per-round influe
 from __future__ import annotations
 
 import csv
-import glob
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,19 @@ import numpy as np
 from tastemaker.records.log_files import LogFormatError
 from tastemaker.training.evaluation.action_log import FOLDS, fold_table, row_key, row_text
 from tastemaker.training.evaluation.action_policies import DEFAULT_TEMPERATURE, PolicyError
-from tastemaker.training.evaluation.beam_ope import (
-    Moments,
+from tastemaker.training.evaluation.beam_io import (
+    NoSuchLog,
     beam,
-    combine_weight_sums,
-    normal_interval,
+    first_line,
+    match,
+    parquet_columns,
+    parquet_pieces,
+    read_parquet_piece,
+    read_text_piece,
     run_and_collect,
+    text_pieces,
 )
+from tastemaker.training.evaluation.beam_ope import Moments, combine_weight_sums, normal_interval
 from tastemaker.training.evaluation.log_readers import GENERIC, OBD, Layout
 from tastemaker.training.evaluation.ope import DROS, SwitchDR, diagnostics_from_sums, with_weights
 
@@ -226,9 +231,10 @@ def evaluate_action_log_with_beam(
     if unknown:
         raise ValueError(f"the Beam engine computes {', '.join(BEAM_ESTIMATORS)}; not {', '.join(unknown)}")
     layout = OBD if fmt == "obd" else GENERIC
-    files = sorted(glob.glob(path))
-    if not files:
-        raise LogFormatError(f"{path}: no such file")
+    try:
+        files = [name for name, _ in match(path)]
+    except NoSuchLog as exc:
+        raise LogFormatError(str(exc)) from None
     hint = 0
     if fmt == "obd":
         item_context = Path(files[0]).parent / "item_context.csv"
@@ -238,22 +244,21 @@ def evaluate_action_log_with_beam(
 
     def build(pipeline: beam.Pipeline) -> dict[str, beam.PCollection]:
         if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            names = pq.read_schema(files[0]).names
+            names = parquet_columns(files[0])
             rows = (
                 pipeline
-                | "read" >> beam.io.ReadFromParquet(path)
+                | "row groups" >> beam.Create(parquet_pieces(path))
+                | "read" >> beam.FlatMap(read_parquet_piece)
                 | "text" >> beam.Map(lambda r: {k: "" if v is None else str(v) for k, v in r.items()})
             )
         else:
-            with open(files[0], newline="", encoding="utf-8") as handle:
-                names = next(csv.reader(handle), [])
+            names = next(csv.reader([first_line(files[0])]), [])
             if not names:
                 raise LogFormatError(f"{files[0]}: empty file, no header")
             rows = (
                 pipeline
-                | "read" >> beam.io.ReadFromText(path, skip_header_lines=1)
+                | "byte ranges" >> beam.Create(text_pieces(path, skip_header_lines=1))
+                | "read" >> beam.FlatMap(read_text_piece)
                 | "csv" >> beam.Map(lambda line: _csv_values(line, names))
             )
         for column in layout.required:

@@ -14,33 +14,25 @@ passes: per-cell sums first (a side input), then each decision's influence.
 
 from __future__ import annotations
 
-import glob
-import json
-import shutil
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-
-from tastemaker.optional import MissingExtra
-
-try:
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-except ImportError as exc:  # pragma: no cover - depends on the install
-    raise MissingExtra(
-        "the Beam engine needs `apache_beam`, which is not installed: pip install 'tastemaker[beam]'"
-    ) from exc
-
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
 from tastemaker.records.activation import counted
 from tastemaker.records.log_files import LogFormatError, compact_rows
 from tastemaker.records.logged_page import LoggedPage
+from tastemaker.training.evaluation.beam_io import (
+    beam,
+    parquet_pieces,
+    read_parquet_piece,
+    read_text_piece,
+    run_and_collect,
+    text_pieces,
+)
 from tastemaker.training.evaluation.evaluate import CASCADE_NEEDS_RERUN, slate_data, slot_data, target_propensity
 from tastemaker.training.evaluation.home_policies import logging_strategy, resolve
 from tastemaker.training.evaluation.home_reward_model import CellRewardModel, cascade_q, model_sums, q_arrays
@@ -48,9 +40,6 @@ from tastemaker.training.evaluation.ope import DROS, SwitchDR, diagnostics_from_
 from tastemaker.v1 import records_pb2
 
 Cell = tuple[int, int]
-#: the runner without --beam-arg=--runner=…: Beam's in-process runner. (DirectRunner now first
-#: fetches a Prism binary from GitHub at run time, and falls back to this one where it cannot.)
-DEFAULT_RUNNER = "FnApiRunner"
 #: One decision under one key (a policy, or a policy and a page estimator, or a policy's DR terms):
 #: (key, offset, [(cell, weight, value), ...]) over its shown cells. Its IPW-form value is
 #: offset + Σ w·value; its self-normalised form normalises each cell's weights.
@@ -254,9 +243,11 @@ def read_rewarded(pipeline: beam.Pipeline, paths: str) -> beam.PCollection:
     """Rewarded decisions from `tastemaker logs export` files: JSON lines, or Parquet (a path or glob
     ending in .parquet: each row's serialized `record`), rows compacted as the in-memory reader does."""
     if paths.endswith(".parquet"):
-        rows = pipeline | "read" >> beam.io.ReadFromParquet(paths, columns=["record"])
+        groups = pipeline | "row groups" >> beam.Create(parquet_pieces(paths))
+        rows = groups | "read" >> beam.FlatMap(read_parquet_piece, ["record"])
         return rows | "parse" >> beam.FlatMap(_parse_record)
-    return pipeline | "read" >> beam.io.ReadFromText(paths) | "parse" >> beam.FlatMap(_parse)
+    pieces = pipeline | "byte ranges" >> beam.Create(text_pieces(paths))
+    return pieces | "read" >> beam.FlatMap(read_text_piece) | "parse" >> beam.FlatMap(_parse)
 
 
 def run(tagged: beam.PCollection, policies: Sequence[str], model_based: bool = False) -> dict[str, beam.PCollection]:
@@ -336,13 +327,13 @@ class _ModelTerms(beam.DoFn):  # type: ignore[misc]
                 ((int(j // columns), int(j % columns)), float(wj), float(ej))
                 for j, wj, ej in zip(shown, w, e, strict=True)
             ]
-            yield beam.pvalue.TaggedOutput("dr", (f"{policy}{_SEP}dr", direct, cells))
-            yield (policy, "dm"), direct
-            yield (policy, "switch-dr"), direct + float((np.where(w <= switch.tau, w, 0.0) * e).sum())
-            yield (policy, "dr-os"), direct + float((dros.lambda_ * w / (w**2 + dros.lambda_) * e).sum())
+            yield "dr", (f"{policy}{_SEP}dr", direct, cells)
+            yield "value", ((policy, "dm"), direct)
+            yield "value", ((policy, "switch-dr"), direct + float((np.where(w <= switch.tau, w, 0.0) * e).sum()))
+            yield "value", ((policy, "dr-os"), direct + float((dros.lambda_ * w / (w**2 + dros.lambda_) * e).sum()))
             cascade = self._cascade_dr(page, home_policy) if logging_strategy(rewarded.decision) else None
             if cascade is not None:
-                yield (policy, "cascade-dr"), cascade
+                yield "value", ((policy, "cascade-dr"), cascade)
 
     def _cascade_dr(self, logged: LoggedPage, policy: Any) -> float | None:
         """Σ_l w_l (r_l − q̂_l) + w_l−1 q̄_l over the page's rows (`ope.CascadeDR`); None when the
@@ -365,11 +356,15 @@ def run_model_based(
     """DM, DR, SNDR, Switch-DR and DR-OS: fit the cell model from summed statistics (a side input),
     then reuse the IPW/SNIPW machinery on the DR elements (IPW form = DR, self-normalised = SNDR)."""
     sums = decisions | "model statistics" >> beam.FlatMap(model_sums) | "sum statistics" >> beam.CombinePerKey(_add2)
-    terms = decisions | "model terms" >> beam.ParDo(_ModelTerms(policies), beam.pvalue.AsDict(sums)).with_outputs(
-        "dr", main="values"
+    # one output stream, split by its tag (DaskRunner merges a multi-output ParDo's outputs into one)
+    terms = decisions | "model terms" >> beam.ParDo(_ModelTerms(policies), beam.pvalue.AsDict(sums))
+    dr_elements = terms | "dr terms" >> beam.Filter(lambda t: t[0] == "dr") | "dr element" >> beam.Map(lambda t: t[1])
+    values = (
+        terms
+        | "value terms" >> beam.Filter(lambda t: t[0] == "value")
+        | "model value" >> beam.Map(lambda t: t[1])
+        | "model value moments" >> beam.CombinePerKey(Moments())
     )
-    dr_elements = terms.dr
-    values = terms.values | "model value moments" >> beam.CombinePerKey(Moments())
     dr, dr_sums, sndr = _weighting_streams(dr_elements, n, "dr ")
     return {"model_values": values, "dr": dr, "dr_sums": dr_sums, "sndr": sndr}
 
@@ -395,41 +390,6 @@ def _weighting(
         normal_interval(first, first[1] / first[0], alpha),
         normal_interval(shifted, total / count + value, alpha),
     )
-
-
-def _tagged(name: str) -> Any:
-    return lambda value: json.dumps([name, value])
-
-
-def run_and_collect(
-    build: Callable[[beam.Pipeline], dict[str, beam.PCollection]],
-    pipeline_args: Sequence[str] = (),
-    output_prefix: str | None = None,
-) -> dict[str, list[Any]]:
-    """Build and run a pipeline (in this process on Beam's FnApiRunner unless `pipeline_args` say
-    otherwise: DirectRunner would first try to download a Prism binary from GitHub) whose named
-    results are written as JSON lines under `output_prefix` (a temporary directory by default; on
-    a distributed runner a path the workers and this process share, e.g. gs://…), then read back."""
-    workdir = None
-    if output_prefix is None:
-        workdir = tempfile.mkdtemp(prefix="tastemaker-beam-")
-        output_prefix = str(Path(workdir) / "sums")
-    options = PipelineOptions(list(pipeline_args) or [f"--runner={DEFAULT_RUNNER}"])
-    try:
-        with beam.Pipeline(options=options) as pipeline:
-            outputs = build(pipeline)
-            tagged = [pcoll | f"tag {name}" >> beam.Map(_tagged(name)) for name, pcoll in outputs.items()]
-            _ = tagged | "merge" >> beam.Flatten() | "write" >> beam.io.WriteToText(output_prefix)
-        collected: dict[str, list[Any]] = {}
-        for shard in sorted(glob.glob(output_prefix + "*")):
-            with open(shard, encoding="utf-8") as lines:
-                for line in lines:
-                    name, value = json.loads(line)
-                    collected.setdefault(name, []).append(value)
-        return collected
-    finally:
-        if workdir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def evaluate_with_beam(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from tastemaker.training.evaluation.action_log import ActionLog
+from tastemaker.training.evaluation.beam_runners import Runner
 from tastemaker.training.evaluation.ope import OffPolicyEstimator, estimator_by_name
 from tastemaker.v1 import records_pb2
 
@@ -47,8 +48,15 @@ class EvaluationJob:
     bootstrap: int = 0
     beam_args: Sequence[str] = field(default_factory=list)
     beam_output: str | None = None
+    #: where the beam engine runs: fnapi (in this process) or dask (`beam_runners`)
+    runner: str = "fnapi"
+    dask_scheduler: str | None = None
+    dask_workers: int = 2
     #: fit the logging policy's propensities from the log instead of reading them (action logs)
     estimate_propensities: bool = False
+
+    def beam_runner(self) -> Runner:
+        return Runner(self.runner, self.dask_scheduler, self.dask_workers)
 
     def family(self) -> str:
         """`rewarded` or `action`: a .parquet export of rewarded decisions counts as rewarded."""
@@ -84,6 +92,12 @@ def _check(job: EvaluationJob) -> None:
         raise EvaluationError(f"--bootstrap must be 0 or a number of resamples, got {job.bootstrap}")
     if job.bootstrap and job.engine == "beam":
         raise EvaluationError("--engine beam gives analytic intervals; --bootstrap is for --engine memory")
+    if job.engine != "beam" and (job.runner != "fnapi" or job.dask_scheduler is not None):
+        raise EvaluationError("--runner and --dask-scheduler are for --engine beam")
+    try:
+        job.beam_runner().check(job.beam_args)
+    except ValueError as exc:
+        raise EvaluationError(str(exc)) from None
     if job.estimate_propensities and (job.family() != "action" or job.engine != "memory"):
         raise EvaluationError(
             "--estimate-propensities is for action logs (--format obd, csv or parquet) with --engine memory: "
@@ -114,11 +128,13 @@ def _action(job: EvaluationJob, estimators: list[OffPolicyEstimator]) -> Evaluat
     try:
         if job.engine == "beam":
             from tastemaker.training.evaluation.beam_action_ope import evaluate_action_log_with_beam
+            from tastemaker.training.evaluation.beam_runners import pipeline_args
 
-            report = evaluate_action_log_with_beam(
-                str(job.logs), job.format, policies, [e.name for e in estimators],
-                pipeline_args=list(job.beam_args), output_prefix=job.beam_output,
-            )  # fmt: skip
+            with pipeline_args(job.beam_runner(), job.beam_args) as args:
+                report = evaluate_action_log_with_beam(
+                    str(job.logs), job.format, policies, [e.name for e in estimators],
+                    pipeline_args=args, output_prefix=job.beam_output,
+                )  # fmt: skip
             from tastemaker.training.evaluation.evaluate import format_report
 
             return EvaluationResult(report, format_report(report))
@@ -183,16 +199,21 @@ def _rewarded(
         unsupported = [e.name for e in estimators if e.name not in ("ipw", "snipw") and not e.needs_reward_model]
         if unsupported:
             raise EvaluationError(f"--engine beam does not compute {','.join(unsupported)}")
+        from tastemaker.training.evaluation.beam_io import NoSuchLog
         from tastemaker.training.evaluation.beam_ope import evaluate_with_beam
+        from tastemaker.training.evaluation.beam_runners import pipeline_args
 
         try:
-            report = evaluate_with_beam(
-                str(job.logs),
-                policies,
-                pipeline_args=list(job.beam_args),
-                output_prefix=job.beam_output,
-                model_based=any(e.needs_reward_model for e in estimators),
-            )
+            with pipeline_args(job.beam_runner(), job.beam_args) as args:
+                report = evaluate_with_beam(
+                    str(job.logs),
+                    policies,
+                    pipeline_args=args,
+                    output_prefix=job.beam_output,
+                    model_based=any(e.needs_reward_model for e in estimators),
+                )
+        except NoSuchLog as exc:
+            raise EvaluationError(f"--logs {exc}") from None
         except ValueError as exc:  # no home decisions in the files, or none that count
             raise EvaluationError(str(exc)) from None
         return EvaluationResult(report, format_report(report))
