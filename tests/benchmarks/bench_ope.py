@@ -3,8 +3,10 @@
 - rounds/s of IPW, SNIPW and DR (reward model given) in memory on one core, tastemaker vs OBP
   0.5.7 (its own venv, `make obp-venv`) on the same arrays — ours includes deriving the target's
   propensities and q̄ from OBP's (n, n_actions, len_list) arrays, and the interval;
-- Beam (in-process FnApiRunner) rounds/s over a generic CSV log of the same rounds (all seven estimators
-  per policy, cross-fitted model included), next to the in-memory engine reading the same file.
+- Beam rounds/s over a generic CSV log of the same rounds (all seven estimators per policy,
+  cross-fitted model included), next to the in-memory engine reading the same file: on the
+  in-process FnApiRunner, and on the DaskRunner against a LocalCluster of 1 and of 2 worker
+  processes (cluster start-up excluded; on 2 cores the driver and the workers share them).
 
     make bench            # or: python -m tests.benchmarks.bench_ope --rounds 1000000
 """
@@ -24,6 +26,7 @@ import numpy as np  # noqa: E402
 
 from tastemaker.training.evaluation.action_eval import evaluate_action_log  # noqa: E402
 from tastemaker.training.evaluation.beam_action_ope import evaluate_action_log_with_beam  # noqa: E402
+from tastemaker.training.evaluation.beam_runners import Runner, pipeline_args  # noqa: E402
 from tastemaker.training.evaluation.log_readers import read_action_log  # noqa: E402
 from tastemaker.training.evaluation.ope import estimator_by_name  # noqa: E402
 from tests.support.obp import BanditArrays, obp_available, ours, run_obp  # noqa: E402
@@ -63,7 +66,7 @@ def bench_estimators(arrays: BanditArrays, repeat: int) -> None:
             print(f"{name:<10}{mine:>22,.0f}{'(no OBP venv)':>16}")
 
 
-def bench_beam(rounds: int, n_actions: int, len_list: int) -> None:
+def bench_beam(rounds: int, n_actions: int, len_list: int, dask_workers: tuple[int, ...] = (1, 2)) -> None:
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log.csv"
@@ -82,15 +85,25 @@ def bench_beam(rounds: int, n_actions: int, len_list: int) -> None:
         start = time.perf_counter()
         beam = evaluate_action_log_with_beam(str(path), "csv", ["greedy"], estimators)
         beam_s = time.perf_counter() - start
-    pairs = [
-        (beam["policies"]["greedy"]["estimates"][e]["value"], memory["policies"]["greedy"]["estimates"][e]["value"])
+        runs = [("Beam FnApiRunner", beam, beam_s)]
+        for workers in dask_workers:
+            with pipeline_args(Runner("dask", dask_workers=workers), []) as args:
+                start = time.perf_counter()
+                report = evaluate_action_log_with_beam(str(path), "csv", ["greedy"], estimators, pipeline_args=args)
+                runs.append((f"Beam Dask, {workers} worker{'s' * (workers > 1)}", report, time.perf_counter() - start))
+    worst = max(
+        abs(b - a) / max(abs(a), 1e-300)
+        for _, report, _ in runs
         for e in estimators
-    ]
-    worst = max(abs(b - a) / max(abs(a), 1e-300) for b, a in pairs)
+        for b, a in [(report["policies"]["greedy"]["estimates"][e]["value"],
+                      memory["policies"]["greedy"]["estimates"][e]["value"])]
+    )  # fmt: skip
     print(f"\nCSV log of {rounds:,} rounds → seven estimators for `greedy` (cross-fitted model), file read included")
-    print(f"{'engine':<22}{'seconds':>10}{'rounds/s':>12}")
+    print(f"{'engine':<22}{'seconds':>10}{'rounds/s':>12}{'':>9}")
     print(f"{'memory (numpy)':<22}{memory_s:>10.1f}{rounds / memory_s:>12,.0f}")
-    print(f"{'Beam FnApiRunner':<22}{beam_s:>10.1f}{rounds / beam_s:>12,.0f}")
+    for name, _, seconds in runs:
+        print(f"{name:<22}{seconds:>10.1f}{rounds / seconds:>12,.0f}{beam_s / seconds:>8.2f}×")
+    print(f"(× : against FnApiRunner; {os.cpu_count()} cores here, shared by the driver and the workers)")
     print(f"largest relative difference between the engines' estimates: {worst:.1e}")
 
 
@@ -101,9 +114,10 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=10)
     parser.add_argument("--positions", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dask-workers", type=int, nargs="*", default=[1, 2], help="Dask rows: worker processes")
     args = parser.parse_args()
     bench_estimators(synthetic(args.rounds, args.actions, args.positions), args.repeat)
-    bench_beam(args.beam_rounds, args.actions, args.positions)
+    bench_beam(args.beam_rounds, args.actions, args.positions, tuple(args.dask_workers))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ and sent to every partition's task — and everything else is Beam's own runner.
 `--runner=tastemaker.training.evaluation.dask_runner.DaskRunner` (`beam_runners.pipeline_args`
 does, for `evaluate --runner dask`).
 
+Two more amendments: a bundle's `finish_bundle` outputs are kept (Beam's drops them), so that
+`CombinePerKey` can run lifted — each partition combines its own elements per key before the
+shuffle, as Beam's other runners do — instead of sending every value of a key to one task.
+
 The runner translates only `Create`, `ParDo`, `GroupByKey` and `Flatten` (no `Read`, no `Write`,
 and a multi-output `ParDo` merges its outputs): the pipelines read through `beam_io` and tag
 their streams themselves, so they run unchanged on every runner.
@@ -21,8 +25,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from apache_beam import pvalue
-from apache_beam.pipeline import AppliedPTransform, PipelineVisitor
+from apache_beam.pipeline import AppliedPTransform, PipelineVisitor, PTransformOverride
 from apache_beam.runners.dask import dask_runner, transform_evaluator
+from apache_beam.transforms import core
+from apache_beam.transforms.combiners import LiftedCombinePerKey
 from apache_beam.transforms.sideinputs import SideInputMap
 from dask import delayed
 
@@ -43,61 +49,88 @@ def _concat(parts: Iterable[list[Any]]) -> list[Any]:
     return out
 
 
-def _apply_with_sides(
-    items: Iterable[Any], invoker_args: list[Any], invoker_kwargs: dict[str, Any], receivers: Any, sides: list[_Side],
-    *values: list[Any],
-) -> list[Any]:  # fmt: skip
-    """One partition through the DoFn, its side inputs built from the elements computed upstream."""
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """What a task needs to run one ParDo over a partition."""
+
+    fn: Any
+    window_fn: Any
+    label: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    sides: list[_Side]
+
+
+def _bundle(items: Iterable[Any], call: _Call, *side_values: list[Any]) -> list[Any]:
+    """One partition through the DoFn as one bundle, with receivers of its own; unlike Beam's
+    `apply_dofn_to_bundle`, what `finish_bundle` outputs is kept (a lifted combiner emits its
+    partial sums there), and the side inputs' views are built from their computed elements."""
     views = [
         SideInputMap(
             side.view_class,
             side.view_options,
             [transform_evaluator.get_windowed_value(v, side.window_mapping_fn) for v in elements],
         )
-        for side, elements in zip(sides, values, strict=True)
+        for side, elements in zip(call.sides, side_values, strict=True)
     ]
-    kwargs = {**invoker_kwargs, "side_inputs": views}
-    return transform_evaluator.apply_dofn_to_bundle(items, invoker_args, kwargs, receivers)
+    receivers = transform_evaluator.OneReceiver()
+    handler = transform_evaluator._OutputHandler(
+        window_fn=call.window_fn,
+        main_receivers=receivers[None],
+        tagged_receivers=receivers,
+        per_element_output_counter=None,
+        output_batch_converter=None,
+        process_yields_batches=False,
+        process_batch_yields_elements=False,
+    )
+    invoker = transform_evaluator.DoFnInvoker.create_invoker(
+        transform_evaluator.DoFnSignature(call.fn),
+        handler,
+        context=transform_evaluator.DoFnContext(call.label, state=None),
+        side_inputs=views or None,
+        input_args=call.args,
+        input_kwargs=call.kwargs,
+        user_state_context=None,
+        bundle_finalizer_param=transform_evaluator.DoFn.BundleFinalizerParam(),
+    )
+    invoker.invoke_setup()
+    invoker.invoke_start_bundle()
+    for item in items:
+        invoker.invoke_process(item)
+    invoker.invoke_finish_bundle()
+    invoker.invoke_teardown()
+    return [v.value for v in receivers.values]
 
 
 class _ParDo(transform_evaluator.ParDo):
-    """Beam's Dask `ParDo`, taking its side inputs as (spec, bag) pairs."""
+    """Beam's Dask `ParDo`, its side inputs given as (spec, bag) pairs (`_bundle`)."""
 
     def apply(self, input_bag: Any, side_inputs: Any = None) -> Any:
-        if not side_inputs:
-            return super().apply(input_bag, None)
         transform = self.transform
         args, kwargs = transform.raw_side_inputs
         main_input = next(iter(self.applied.main_inputs.values()))
         window_fn = main_input.windowing.windowfn if hasattr(main_input, "windowing") else None
-        receivers = transform_evaluator.OneReceiver()
-        invoker_args = [
-            transform_evaluator.DoFnSignature(transform.fn),
-            transform_evaluator._OutputHandler(
-                window_fn=window_fn,
-                main_receivers=receivers[None],
-                tagged_receivers=receivers,
-                per_element_output_counter=None,
-                output_batch_converter=None,
-                process_yields_batches=False,
-                process_batch_yields_elements=False,
-            ),
-        ]
-        invoker_kwargs = dict(
-            context=transform_evaluator.DoFnContext(transform.label, state=None),
-            input_args=list(args),
-            input_kwargs=kwargs,
-            user_state_context=None,
-            bundle_finalizer_param=transform_evaluator.DoFn.BundleFinalizerParam(),
-        )
-        sides = [spec for spec, _ in side_inputs]
+        side_inputs = side_inputs or []
+        call = _Call(transform.fn, window_fn, transform.label, list(args), kwargs, [spec for spec, _ in side_inputs])
         # each side input as one Delayed over the bag's partitions, their keys unchanged (a reduction
         # `Item` is optimised on its own first, which renames the fused upstream keys, so everything
         # upstream of the side input would be computed a second time)
-        items = [delayed(_concat, pure=True)(bag.to_delayed(optimize_graph=False)) for _, bag in side_inputs]
-        return input_bag.map(transform_evaluator.get_windowed_value, window_fn).map_partitions(
-            _apply_with_sides, invoker_args, invoker_kwargs, receivers, sides, *items
-        )
+        values = [delayed(_concat, pure=True)(bag.to_delayed(optimize_graph=False)) for _, bag in side_inputs]
+        windowed = input_bag.map(transform_evaluator.get_windowed_value, window_fn)
+        return windowed.map_partitions(_bundle, call, *values)
+
+
+class _LiftCombines(PTransformOverride):  # type: ignore[misc]
+    """`CombinePerKey` as Beam's `LiftedCombinePerKey`: each bundle combines its own elements per key
+    before the shuffle, which then carries (keys × partitions) accumulators instead of every
+    element (the DaskRunner would otherwise group every value of a key into one task)."""
+
+    def matches(self, applied: AppliedPTransform) -> bool:
+        return type(applied.transform) is core.CombinePerKey
+
+    def get_replacement_transform_for_applied_ptransform(self, applied: AppliedPTransform) -> Any:
+        transform = applied.transform
+        return LiftedCombinePerKey(transform.fn, transform.args, transform.kwargs)
 
 
 _TRANSLATIONS = {**transform_evaluator.TRANSLATIONS, transform_evaluator.apache_beam.ParDo: _ParDo}
@@ -134,6 +167,7 @@ class DaskRunner(dask_runner.DaskRunner):  # type: ignore[misc]
         return Visitor()
 
     def run_pipeline(self, pipeline: Any, options: Any) -> Any:
+        pipeline.replace_all([_LiftCombines()])
         started = super().run_pipeline(pipeline, options)
         return _Result(started.client, started.futures)
 
