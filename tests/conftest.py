@@ -21,6 +21,19 @@ from tastemaker.services.embedded import start_broker, start_redis
 from tests.support.redis_cluster import LocalCluster
 
 
+@pytest.fixture(scope="session", autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`serve` and `up` spool under the state directory by default: the tests' own, not the home's."""
+    path = tmp_path_factory.mktemp("state")
+    before = os.environ.get("TASTEMAKER_STATE_DIR")
+    os.environ["TASTEMAKER_STATE_DIR"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("TASTEMAKER_STATE_DIR", None)
+    else:
+        os.environ["TASTEMAKER_STATE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     configured = os.environ.get("TASTEMAKER_TEST_KAFKA_BOOTSTRAP")

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_check(sub)
     streams.add_events(sub)
     settings.add_settings(sub)
+    settings.add_keygen(sub)
     return parser
 
 

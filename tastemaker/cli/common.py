@@ -60,22 +60,38 @@ def run_worker(
     args: argparse.Namespace,
     build: Callable[[Settings], object],
     metrics: Callable[[Any], Collector] | None = None,
+    name: str = "stream worker",
 ) -> int:
-    """Build a stream worker, serve its metrics when asked (`metrics` makes its collector), and run
-    it until SIGINT/SIGTERM."""
+    """Build a stream worker — patiently, while its Redis or broker does not answer yet
+    (`services.patience`) — serve its metrics when asked (`metrics` makes its collector), and run it
+    until SIGINT/SIGTERM."""
+    from tastemaker.features.patience import start_patiently
     from tastemaker.services.bootstrap import prepare_topics
 
     settings = settings_of(args)
     require_infra(settings)
     port = metrics_port(args, settings) if metrics is not None else 0
-    prepare_topics(settings)
-    worker = build(settings)
+    stop = wait_for_signal()
+
+    def start() -> object:
+        from tastemaker.features.redis_connect import connect
+
+        prepare_topics(settings)  # the broker answers
+        probe = connect(settings.redis_url, socket_timeout=5.0)
+        try:
+            probe.ping()  # and Redis (a cluster client has reached a seed when it is built)
+        finally:
+            probe.close()
+        return build(settings)
+
+    worker = start_patiently(name, start, stop)
+    if worker is None:  # told to stop before it could start
+        return 0
     if port and metrics is not None:
         from tastemaker.features.metrics import serve_registry, worker_registry
 
         serve_registry(worker_registry(metrics(worker)), port, settings.metrics_host)
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
-    stop = wait_for_signal()
     worker.run(stop)  # type: ignore[attr-defined]
     return 0
 

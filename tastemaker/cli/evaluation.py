@@ -207,6 +207,7 @@ def _follow_propensities(args: argparse.Namespace) -> int:
             alpha=LIVE_ALPHA if args.alpha is None else args.alpha,
         ),
         metrics=lambda watch: watch,
+        name="propensity check",
     )
 
 

@@ -103,8 +103,9 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
         env = dict(os.environ)
         if settings.metrics_port:
             env["TASTEMAKER_METRICS_PORT"] = str(settings.metrics_port + i)
-        if settings.spool_path:  # one spool per worker: each sends only what it stored
-            env["TASTEMAKER_SPOOL_PATH"] = f"{settings.spool_path}.worker{i}"
+        spool = settings.spool_file()
+        if spool is not None:  # one spool per worker: each sends only what it stored
+            env["TASTEMAKER_SPOOL_PATH"] = f"{spool}.worker{i}"
         environments.append(env)
     return supervise([base] * args.workers, wait_for_signal(), environments=environments)
 

@@ -30,25 +30,30 @@ def cmd_features_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--metrics-port must be a free port number, got {args.metrics_port}")
     if args.processes == 1:
         if args.metrics_port is None:
-            return run_worker(args, build_stream_processor)
+            return run_worker(args, build_stream_processor, name="stream processor")
         from tastemaker.features.metrics import ProcessorMetrics
 
         metrics = ProcessorMetrics()
         metrics.serve(args.metrics_port, settings.metrics_host)
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, args.metrics_port)
-        return run_worker(args, lambda settings: build_stream_processor(settings, on_status=metrics.update))
+        return run_worker(
+            args, lambda settings: build_stream_processor(settings, on_status=metrics.update), name="stream processor"
+        )
+    from tastemaker.features.patience import start_patiently
     from tastemaker.services.bootstrap import prepare_topics
     from tastemaker.services.supervisor import supervise
 
     settings = settings_of(args)
     require_infra(settings)
-    prepare_topics(settings)
+    stop = wait_for_signal()
+    if start_patiently("stream processors", lambda: prepare_topics(settings) or True, stop) is None:
+        return 0
     command = [sys.executable, "-m", "tastemaker.cli", "features", "run", "--processes", "1"]
     commands = [
         command + ([] if args.metrics_port is None else ["--metrics-port", str(args.metrics_port + i)])
         for i in range(args.processes)
     ]
-    return supervise(commands, wait_for_signal())
+    return supervise(commands, stop)
 
 
 def cmd_features_get(args: argparse.Namespace) -> int:
@@ -128,6 +133,7 @@ def cmd_joiner_run(args: argparse.Namespace) -> int:
             JOINER_HELP,
             {"pending": ("Decisions waiting for their reward window", joiner.pending)},
         ),
+        name="reward joiner",
     )
 
 
@@ -136,7 +142,10 @@ def cmd_learner_run(args: argparse.Namespace) -> int:
     from tastemaker.services.bootstrap import build_learner
 
     return run_worker(
-        args, build_learner, metrics=lambda learner: StatsCollector("learner", lambda: learner.stats, LEARNER_HELP)
+        args,
+        build_learner,
+        metrics=lambda learner: StatsCollector("learner", lambda: learner.stats, LEARNER_HELP),
+        name="online learner",
     )
 
 

@@ -25,6 +25,7 @@ from tastemaker.features.dead_letters import DeadLetterLedger
 from tastemaker.features.events import EventRejected, decode_event
 from tastemaker.features.feature_writer import FeatureWriter, PendingApply
 from tastemaker.features.folding import Provenance
+from tastemaker.features.patience import unreachable
 from tastemaker.messaging.ports import Consumer, Record
 from tastemaker.v1 import records_pb2
 
@@ -168,8 +169,12 @@ class StreamProcessor:
         while not stop.is_set():
             try:
                 self.process_once()
-            except Exception:  # keep the stream going: rewind so the uncommitted batch is redelivered
-                log.exception("stream processor batch failed; rewinding to the last commit, retry in 1 s")
+            except Exception as exc:  # keep the stream going: rewind so the uncommitted batch is redelivered
+                if unreachable(exc):  # Redis or the broker away: one line, not a traceback a second
+                    log.warning("stream processor: %s: %s; rewinding to the last commit, retry in 1 s",
+                                type(exc).__name__, exc)  # fmt: skip
+                else:
+                    log.exception("stream processor batch failed; rewinding to the last commit, retry in 1 s")
                 stop.wait(1.0)
                 self._rewind()
         try:

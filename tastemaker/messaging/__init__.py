@@ -102,7 +102,27 @@ def group_lag(
     return lag(bootstrap_servers, group_id, topic, security=security)
 
 
+def broker_unreachable_errors() -> tuple[type[BaseException], ...]:
+    """What the installed Kafka clients raise when no broker answers (for a worker that waits)."""
+    kinds: list[type[BaseException]] = []
+    try:
+        from kafka import errors as kafka_errors
+
+        names = ("NoBrokersAvailable", "KafkaTimeoutError", "KafkaConnectionError", "BrokerNotAvailableError")
+        kinds += [getattr(kafka_errors, name) for name in names if hasattr(kafka_errors, name)]
+    except ImportError:  # pragma: no cover - depends on the install
+        pass
+    try:
+        from confluent_kafka import KafkaException
+
+        kinds.append(KafkaException)
+    except ImportError:  # pragma: no cover - depends on the install
+        pass
+    return tuple(kinds)
+
+
 __all__ = [
+    "broker_unreachable_errors",
     "ensure_topics",
     "group_lag",
     "read_topic_to_end",

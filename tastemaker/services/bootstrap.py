@@ -108,7 +108,7 @@ def log_policy_of(settings: Settings) -> LogPolicy:
 
 def decision_ids_of(settings: Settings) -> DecisionIds:
     """Signed decision ids when TASTEMAKER_DECISION_KEY is set (`records.ids`)."""
-    return DecisionIds(settings.decision_key.encode())
+    return DecisionIds(settings.decision_key_bytes())
 
 
 def fence_of(settings: Settings) -> Fence:
@@ -273,6 +273,18 @@ def shadow_for(settings: Settings) -> ShadowRunner | None:
         raise ConfigError(f"TASTEMAKER_SHADOW_MODEL: {exc}") from exc
 
 
+def _spool(settings: Settings) -> Spool | None:
+    path = settings.spool_file()
+    if path is None:
+        why = "TASTEMAKER_SPOOL_PATH=off" if settings.spool_path else "an ephemeral port (0) has no spool of its own"
+        log.warning(
+            "records wait for Kafka in memory (%s): at most %d, then dropped", why, settings.decision_queue_size
+        )
+        return None
+    log.info("records wait for Kafka in the spool %s", path)
+    return Spool(path, settings.spool_max_records)
+
+
 def build_serving(
     settings: Settings, catalog: Catalog | None = None, seed: int | None = None, reuse_port: bool = False
 ) -> Serving:
@@ -287,7 +299,7 @@ def build_serving(
     publisher = BackgroundPublisher(
         producer_for(settings, "tastemaker-serving"),
         max_queued=settings.decision_queue_size,
-        spool=Spool(Path(settings.spool_path), settings.spool_max_records) if settings.spool_path else None,
+        spool=_spool(settings),
     )
     shared = None
     hooks: list[Callable[[], None]] = []

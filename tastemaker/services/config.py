@@ -8,6 +8,7 @@ import math
 import os
 import textwrap
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from tastemaker.bandits.strategies import STRATEGY_PARAMETERS
@@ -133,7 +134,13 @@ class Settings:
     decision_key: str = setting(
         "",
         "Signs decision ids (>= 16 bytes, shared by every replica and the joiner): outcomes are taken only "
-        "for decisions served to the same client within the reward window. Empty: random ids, all accepted.",
+        "for decisions served to the same client within the reward window. Empty: random ids, all accepted "
+        "(`serve` beyond loopback then refuses to start without --insecure).",
+        SECURITY,
+    )
+    decision_key_file: str = setting(
+        "",
+        "A file holding the decision key instead (a mounted Secret; surrounding whitespace ignored).",
         SECURITY,
     )
     user_id_key: str = setting(
@@ -214,8 +221,15 @@ class Settings:
     )
     spool_path: str = setting(
         "",
-        "Keep records waiting for Kafka in this SQLite file instead of memory: crash-safe, survives a broker "
-        "outage and a restart.",
+        "The SQLite file where decision logs and outcomes wait for Kafka: crash-safe, survives a broker outage "
+        "and a restart. Empty: <state_dir>/spool-<grpc_port>.db (in memory when the port is 0: no later process "
+        "could find it). off: in memory, at most decision_queue_size records, the rest dropped and counted.",
+        RELIABILITY,
+    )
+    state_dir: str = setting(
+        "",
+        "Where `serve` and `up` keep what must outlive the process (the spool). Empty: $XDG_STATE_HOME/tastemaker, "
+        "else ~/.local/state/tastemaker.",
         RELIABILITY,
     )
     spool_max_records: int = setting(1_000_000, "Most records the spool holds.", RELIABILITY)
@@ -268,6 +282,10 @@ class Settings:
             raise ConfigError("TASTEMAKER_USER_ID_KEY must be at least 16 bytes")
         if self.decision_key and len(self.decision_key.encode()) < 16:
             raise ConfigError("TASTEMAKER_DECISION_KEY must be at least 16 bytes")
+        if self.decision_key.startswith(KEY_PLACEHOLDER):
+            raise ConfigError("TASTEMAKER_DECISION_KEY is still the placeholder: make one with `tastemaker keygen`")
+        if self.decision_key and self.decision_key_file:
+            raise ConfigError("TASTEMAKER_DECISION_KEY and TASTEMAKER_DECISION_KEY_FILE: set one, not both")
         if self.redis_wait_replicas < 0 or self.redis_wait_timeout_ms <= 0:
             raise ConfigError("TASTEMAKER_REDIS_WAIT_REPLICAS must be >= 0 and TASTEMAKER_REDIS_WAIT_TIMEOUT_MS > 0")
         if not 0 <= self.metrics_port <= 65535:
@@ -320,6 +338,38 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
+    def state_directory(self) -> Path:
+        if self.state_dir:
+            return Path(self.state_dir)
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(base) / "tastemaker"
+
+    def spool_file(self) -> Path | None:
+        """Where the publisher spools (None: in memory): TASTEMAKER_SPOOL_PATH, else the state
+        directory's file for this port; in memory when told `off` or when the port is 0."""
+        if self.spool_path == SPOOL_OFF:
+            return None
+        if self.spool_path:
+            return Path(self.spool_path)
+        if self.grpc_port == 0:
+            return None
+        return self.state_directory() / f"spool-{self.grpc_port}.db"
+
+    def decision_key_bytes(self) -> bytes:
+        """The decision key (b"": none), from TASTEMAKER_DECISION_KEY or the file _FILE names."""
+        if not self.decision_key_file:
+            return self.decision_key.encode()
+        try:
+            key = Path(self.decision_key_file).read_text(encoding="utf-8").strip().encode()
+        except OSError as exc:
+            raise ConfigError(f"TASTEMAKER_DECISION_KEY_FILE {self.decision_key_file}: {exc.strerror}") from None
+        if len(key) < 16 or key.startswith(KEY_PLACEHOLDER.encode()):
+            raise ConfigError(
+                f"TASTEMAKER_DECISION_KEY_FILE {self.decision_key_file}: not a key of at least 16 bytes "
+                "(make one with `tastemaker keygen`)"
+            )
+        return key
+
 
 def _boolean(raw: str) -> bool:
     lowered = raw.strip().lower()
@@ -341,6 +391,11 @@ class SettingDoc:
 
 
 SECRET_FIELDS = frozenset({"kafka_sasl_password", "decision_key", "user_id_key"})
+
+#: how the shipped manifests' placeholder secrets begin (refused as keys)
+KEY_PLACEHOLDER = "CHANGE-ME"
+#: TASTEMAKER_SPOOL_PATH's explicit opt-out: records wait in memory
+SPOOL_OFF = "off"
 
 
 def undocumented(cls: type = Settings) -> list[str]:

@@ -216,15 +216,22 @@ class CertificateFiles:
             signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
 
 
-def check_exposure(host: str, tls: bool, tokens: bool, insecure: bool) -> None:
-    """Refuse to listen beyond loopback without TLS and tokens, unless `insecure` says so."""
-    if host in LOOPBACK or insecure or (tls and tokens):
+def check_exposure(host: str, tls: bool, tokens: bool, insecure: bool, signed_ids: bool = True) -> None:
+    """Refuse to listen beyond loopback without TLS, tokens and signed decision ids, unless
+    `insecure` says so."""
+    if host in LOOPBACK or insecure or (tls and tokens and signed_ids):
         return
-    parts = (("TLS (TASTEMAKER_TLS_CERT/_KEY)", tls), ("tokens (TASTEMAKER_AUTH_TOKENS_FILE)", tokens))
+    parts = (
+        ("TLS (TASTEMAKER_TLS_CERT/_KEY)", tls),
+        ("tokens (TASTEMAKER_AUTH_TOKENS_FILE)", tokens),
+        ("a decision key (TASTEMAKER_DECISION_KEY or _FILE)", signed_ids),
+    )
     missing = [name for name, on in parts if not on]
+    listed = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
     raise SecurityError(
-        f"refusing to listen on {host} without {' and '.join(missing)}: anyone who can reach the port could rank, "
-        "report outcomes and steer training; configure them, or pass --insecure (TASTEMAKER_INSECURE=1) to do it anyway"
+        f"refusing to listen on {host} without {listed}: anyone who can reach the port could rank, report "
+        "outcomes (for made-up decision ids too) and steer training; configure them, or pass --insecure "
+        "(TASTEMAKER_INSECURE=1) to do it anyway"
     )
 
 
@@ -247,5 +254,6 @@ class ServerSecurity:
         auth = None
         if settings.auth_tokens_file:
             auth = AuthInterceptor(load_tokens(Path(settings.auth_tokens_file)), settings.open_reflection)
-        check_exposure(settings.grpc_host, certificates is not None, auth is not None, settings.insecure)
+        signed = bool(settings.decision_key or settings.decision_key_file)
+        check_exposure(settings.grpc_host, certificates is not None, auth is not None, settings.insecure, signed)
         return cls(certificates, auth)

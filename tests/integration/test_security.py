@@ -185,7 +185,9 @@ def test_a_bad_tokens_file_is_refused_with_its_line(
 
 
 def test_listening_beyond_loopback_needs_tls_and_tokens_or_insecure(settings: Settings, tmp_path: Path) -> None:
-    with pytest.raises(SecurityError, match="refusing to listen on 0.0.0.0 without TLS .* and tokens"):
+    with pytest.raises(
+        SecurityError, match="refusing to listen on 0.0.0.0 without TLS .*, tokens .* and a decision key"
+    ):
         build_serving(settings.with_(grpc_host="0.0.0.0"))
     serving = build_serving(settings.with_(grpc_host="0.0.0.0", insecure=True))
     serving.stop(grace_s=0)

@@ -60,7 +60,9 @@ class Load:
             time.sleep(0.01)
 
 
-def _server(settings: Settings, port: int, spool: Path) -> subprocess.Popen[bytes]:
+def _server(settings: Settings, port: int, spool: Path | None, state: Path | None = None) -> subprocess.Popen[bytes]:
+    """`tastemaker serve` on `port`; `spool` None: the default configuration (no TASTEMAKER_SPOOL_PATH),
+    with its state directory at `state`."""
     env = {
         **os.environ,
         "TASTEMAKER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -68,9 +70,13 @@ def _server(settings: Settings, port: int, spool: Path) -> subprocess.Popen[byte
         "TASTEMAKER_REDIS_NAMESPACE": settings.redis_namespace,
         "TASTEMAKER_TOPIC_PREFIX": settings.topic_prefix,
         "TASTEMAKER_GRPC_PORT": str(port),
-        "TASTEMAKER_SPOOL_PATH": str(spool),
         "TASTEMAKER_LOG_LEVEL": "WARNING",
     }
+    env.pop("TASTEMAKER_SPOOL_PATH", None)
+    if spool is not None:
+        env["TASTEMAKER_SPOOL_PATH"] = str(spool)
+    if state is not None:
+        env["TASTEMAKER_STATE_DIR"] = str(state)
     return subprocess.Popen([sys.executable, "-m", "tastemaker.cli", "serve"], env=env)
 
 
@@ -126,3 +132,66 @@ def test_a_broker_outage_and_a_server_sigkill_lose_and_duplicate_nothing(setting
     assert all(logged[d] == 1 for d in since_outage), Counter(logged[d] for d in since_outage)
     assert all(reported[o] == 1 for o in accepted), Counter(reported[o] for o in accepted)
     assert set(load.failures) <= {"UNAVAILABLE"}, Counter(load.failures)  # only while the server was down
+
+
+def test_the_default_configuration_loses_nothing_in_a_minute_long_outage(settings: Settings, tmp_path: Path) -> None:
+    """No TASTEMAKER_SPOOL_PATH: the broker SIGKILLed for 60 s under load from three callers, then back:
+    the records waited in the state directory's spool, and every decision answered since the broker
+    died reaches tastemaker.decisions exactly once, every accepted outcome tastemaker.outcomes once."""
+    broker = start_broker(log_dir=tmp_path)
+    broker_port = broker.port
+    settings = settings.with_(kafka_bootstrap=f"127.0.0.1:{broker_port}")
+    prepare_topics(settings)
+    topics = Topics(settings.topic_prefix)
+    port, state = free_port(), tmp_path / "state"
+    server = _server(settings, port, None, state)
+    loads = [Load(f"127.0.0.1:{port}") for _ in range(3)]
+    threads = [threading.Thread(target=load.run) for load in loads]
+    answered = lambda: sum(len(load.decisions) for load in loads)  # noqa: E731
+    logged: Counter[str] = Counter()
+    try:
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: answered() > 30, timeout_s=60, what="load on the server")
+        broker.process.send_signal(signal.SIGKILL)
+        broker.process.wait()
+        outage_began = time.time()
+        time.sleep(60)
+        assert (state / f"spool-{port}.db").is_file(), "the default configuration must spool to disk"
+        broker = start_broker(port=broker_port, log_dir=tmp_path)  # back, empty (memory storage)
+        prepare_topics(settings)
+        answered_again = answered()
+        wait_for(lambda: answered() > answered_again + 50, timeout_s=60, what="answers after the broker's return")
+        for load in loads:
+            load.stop.set()
+        for thread in threads:
+            thread.join(30)
+        since_outage = [d for load in loads for at, d in load.decisions if at > outage_began]
+
+        def all_logged() -> bool:
+            logged.clear()
+            logged.update(
+                records_pb2.DecisionLog.FromString(r.value).decision_id
+                for r in records_on(settings.kafka_bootstrap, topics.decisions)
+            )
+            return all(logged[d] for d in since_outage)
+
+        wait_for(all_logged, timeout_s=240, what="the spool to drain onto tastemaker.decisions")
+    finally:
+        for load in loads:
+            load.stop.set()
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+    try:
+        reported = Counter(
+            records_pb2.Outcome.FromString(r.value).outcome_id
+            for r in records_on(settings.kafka_bootstrap, topics.outcomes)
+        )
+    finally:
+        broker.stop()
+    accepted = [o for load in loads for at, o in load.outcomes if at > outage_began]
+    assert len(since_outage) > 300
+    assert all(logged[d] == 1 for d in since_outage), Counter(logged[d] for d in since_outage)
+    assert all(reported[o] == 1 for o in accepted), Counter(reported[o] for o in accepted)
+    failures = [f for load in loads for f in load.failures]
+    assert set(failures) <= {"UNAVAILABLE"} and len(failures) < len(since_outage) / 10, Counter(failures)
