@@ -46,7 +46,12 @@ def cmd_features_run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     require_infra(settings)
     stop = wait_for_signal()
-    if start_patiently("stream processors", lambda: prepare_topics(settings) or True, stop) is None:
+
+    def topics_ready() -> bool:
+        prepare_topics(settings)
+        return True
+
+    if start_patiently("stream processors", topics_ready, stop) is None:
         return 0
     command = [sys.executable, "-m", "tastemaker.cli", "features", "run", "--processes", "1"]
     commands = [

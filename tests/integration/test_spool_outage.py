@@ -1,5 +1,6 @@
-"""No decision log or outcome lost while Kafka is down: a real `tastemaker serve` with a spool
-(TASTEMAKER_SPOOL_PATH) under steady RankHome + ReportOutcome load; its own Tansu broker is
+"""No decision log or outcome lost while Kafka is down. With the default configuration (the spool in
+the state directory): the broker away for 60 s under three callers' load. With TASTEMAKER_SPOOL_PATH:
+a real `tastemaker serve` under steady RankHome + ReportOutcome load; its own Tansu broker is
 SIGKILLed for 30 s, the load goes on (answered from the spool), the server is SIGKILLed too while
 records wait, the broker comes back, the server restarts on the same spool: every decision answered after
 the broker died appears on tastemaker.decisions exactly once, every accepted outcome on

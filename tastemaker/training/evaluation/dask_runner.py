@@ -129,7 +129,7 @@ class _LiftCombines(PTransformOverride):  # type: ignore[misc]
         return type(applied.transform) is core.CombinePerKey
 
     def get_replacement_transform_for_applied_ptransform(self, applied: AppliedPTransform) -> Any:
-        transform = applied.transform
+        transform: Any = applied.transform
         return LiftedCombinePerKey(transform.fn, transform.args, transform.kwargs)
 
 
