@@ -13,6 +13,7 @@ of it and its id. Offsets are committed after Redis has the update.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastemaker.bandits.sticker_rerank import LEVEL as STICKER_LEVEL
-from tastemaker.bandits.sticker_rerank import rerank_features
+from tastemaker.bandits.sticker_rerank import RERANK_DIM, rerank_features
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
-from tastemaker.features.linear_store import LinearStateStore
+from tastemaker.features.linear_store import LinearStateStore, Rows
 from tastemaker.messaging.codec import UndecodableRecord, decode
 from tastemaker.messaging.ports import Consumer, Producer, Record
 from tastemaker.records.activation import counted
@@ -43,34 +44,64 @@ class LearnerStats:
     unactivated: int = 0
 
 
-def rows_of(rewarded: records_pb2.RewardedDecision) -> dict[str, list[tuple[np.ndarray, float, str]]]:
-    """The (x, reward, item id) rows one rewarded decision teaches each level."""
+def _linear(engagement: list[float], reward: list[float], items: list[str]) -> Rows:
+    """x = [1, log(1 + engagement)] per row."""
+    x = np.ones((len(items), 2))
+    x[:, 1] = np.log1p(np.asarray(engagement, dtype=np.float64))
+    return Rows(x, np.asarray(reward, dtype=np.float64), items)
+
+
+#: one level's rows as plain lists — engagement, reward, item — turned into `Rows` by `_linear`
+#: once per batch (building arrays per decision costs more than the learning itself)
+Lists = tuple[list[float], list[float], list[str]]
+
+
+def home_lists(rewarded: records_pb2.RewardedDecision) -> dict[str, Lists]:
+    """What one rewarded home decision teaches each level ("shelf", "card"), as lists."""
     decision = rewarded.decision
     vector = LoggedVector.of(decision)
     reward_of: dict[str, float] = defaultdict(float)
     for outcome in rewarded.outcomes:
         reward_of[outcome.item_id] += outcome.reward
-    out: dict[str, list[tuple[np.ndarray, float, str]]] = {"shelf": [], "card": []}
+    shelves: Lists = ([], [], [])
+    cards: Lists = ([], [], [])
     for shelf in decision.shown:
-        row_reward = reward_of[shelf.shelf_id] + sum(reward_of[c.card_id] for c in shelf.cards)
-        x = np.array([1.0, np.log1p(vector.value(SHELF, shelf.shelf_id))])
-        out["shelf"].append((x, row_reward, shelf.shelf_id))
-        for card in shelf.cards:
-            x = np.array([1.0, np.log1p(vector.value(CARD, card.card_id))])
-            out["card"].append((x, reward_of[card.card_id], card.card_id))
-    return out
+        card_ids = [c.card_id for c in shelf.cards]
+        card_rewards = [reward_of.get(c, 0.0) for c in card_ids]
+        shelves[0].append(vector.value(SHELF, shelf.shelf_id))
+        shelves[1].append(reward_of.get(shelf.shelf_id, 0.0) + sum(card_rewards))
+        shelves[2].append(shelf.shelf_id)
+        cards[0].extend(vector.value(CARD, c) for c in card_ids)
+        cards[1].extend(card_rewards)
+        cards[2].extend(card_ids)
+    return {"shelf": shelves, "card": cards}
 
 
-def sticker_rows_of(rewarded: records_pb2.RewardedDecision) -> list[tuple[np.ndarray, float, str]]:
-    """The (x, sends, sticker id) row of each suggestion one rewarded sticker decision showed, from
+def rows_of(rewarded: records_pb2.RewardedDecision) -> dict[str, Rows]:
+    """The rows one rewarded home decision teaches each level ("shelf", "card")."""
+    return {level: _linear(*lists) for level, lists in home_lists(rewarded).items()}
+
+
+def _unlearnable(lists: Lists) -> tuple[float, float, str] | None:
+    """The first row whose x or reward would not be finite (Redis refuses inf, and the posterior
+    must never hold it), or None."""
+    for engagement, reward, item in zip(*lists, strict=True):
+        if not (math.isfinite(engagement) and engagement > -1.0 and math.isfinite(reward)):
+            return engagement, reward, item
+    return None
+
+
+def sticker_rows_of(rewarded: records_pb2.RewardedDecision) -> Rows:
+    """The row (x, sends, sticker id) of each suggestion one rewarded sticker decision showed, from
     the model scores and sends it logged for its candidates."""
     decision = rewarded.decision
+    empty = Rows.empty(RERANK_DIM)
     if not decision.shown:
-        return []
+        return empty
     ids = list(decision.shown[0].card_candidates.item_ids)
     values = np.asarray(decision.feature_values, dtype=np.float64)
     if len(values) < 2 * len(ids):
-        return []
+        return empty
     position = np.zeros(len(ids))
     where = {sticker_id: i for i, sticker_id in enumerate(ids)}
     cards = [c for c in decision.shown[0].cards if c.card_id in where]
@@ -80,7 +111,8 @@ def sticker_rows_of(rewarded: records_pb2.RewardedDecision) -> list[tuple[np.nda
     sent: dict[str, float] = defaultdict(float)
     for outcome in rewarded.outcomes:
         sent[outcome.item_id] += outcome.reward
-    return [(x[where[c.card_id]], sent[c.card_id], c.card_id) for c in cards]
+    rows = [where[c.card_id] for c in cards]
+    return Rows(x[rows].reshape(len(rows), -1), np.array([sent[c.card_id] for c in cards]), [c.card_id for c in cards])
 
 
 class LinearLearner:
@@ -108,7 +140,9 @@ class LinearLearner:
         if not records:
             return 0
         skipped_before = self.stats.skipped
-        batches: dict[tuple[str, str, int], list[tuple[int, np.ndarray, float, str]]] = defaultdict(list)
+        # per (level, topic, partition): home levels' rows as lists (offsets beside them), stickers' as Rows
+        home: dict[tuple[str, str, int], tuple[list[int], Lists]] = {}
+        stickers: dict[tuple[str, str, int], list[tuple[int, Rows]]] = defaultdict(list)
         for record in records:
             rewarded = records_pb2.RewardedDecision()
             try:
@@ -122,18 +156,43 @@ class LinearLearner:
             if not counted(rewarded):  # deferred and never activated: the user did not see it
                 self.stats.unactivated += 1
                 continue
-            taught = rows_of(rewarded) if surface == "home" else {STICKER_LEVEL: sticker_rows_of(rewarded)}
-            bad = [r for rows in taught.values() for x, r, _ in rows if not (np.isfinite(x).all() and np.isfinite(r))]
-            if bad:  # e.g. a reward of inf: Redis refuses it, and the posterior must never hold it
-                self._dead_letter(record, f"cannot apply: non-finite reward or feature ({bad[0]!r})")
-                continue
+            if surface == "home":
+                home_taught = home_lists(rewarded)
+                unlearnable = (_unlearnable(lists) for lists in home_taught.values())
+                first_bad = next((row for row in unlearnable if row is not None), None)
+                if first_bad is not None:
+                    self._dead_letter(record, f"cannot apply: non-finite reward or feature ({first_bad!r})")
+                    continue
+                for level, (engagement, reward, items) in home_taught.items():
+                    row_offsets, (all_engagement, all_reward, all_items) = home.setdefault(
+                        (level, record.topic, record.partition), ([], ([], [], []))
+                    )
+                    row_offsets.extend([record.offset] * len(items))
+                    all_engagement.extend(engagement)
+                    all_reward.extend(reward)
+                    all_items.extend(items)
+            else:
+                sticker_rows = sticker_rows_of(rewarded)
+                if not sticker_rows.finite():
+                    row = next(r for r in sticker_rows if not (np.isfinite(r[0]).all() and np.isfinite(r[1])))
+                    self._dead_letter(record, f"cannot apply: non-finite reward or feature ({row!r})")
+                    continue
+                if len(sticker_rows):
+                    stickers[(STICKER_LEVEL, record.topic, record.partition)].append((record.offset, sticker_rows))
             self.stats.decisions += 1
-            for level, rows in taught.items():
-                batches[(level, record.topic, record.partition)].extend((record.offset, x, r, i) for x, r, i in rows)
-        for (level, topic, partition), batch in batches.items():
-            self.stats.rows_applied += self._stores[level].apply(level, topic, partition, batch)
+        applied: set[str] = set()
+        for (level, topic, partition), (home_offsets, lists) in home.items():
+            self.stats.rows_applied += self._stores[level].apply(
+                level, topic, partition, np.array(home_offsets), _linear(*lists)
+            )
+            applied.add(level)
+        for (level, topic, partition), batch in stickers.items():
+            sticker_offsets = np.repeat([offset for offset, _ in batch], [len(rows) for _, rows in batch])
+            concatenated = Rows.concat([rows for _, rows in batch], self._stores[level].dim)
+            self.stats.rows_applied += self._stores[level].apply(level, topic, partition, sticker_offsets, concatenated)
+            applied.add(level)
         for store in {id(s): s for s in self._stores.values()}.values():
-            store.fence({level for level, _, _ in batches if self._stores[level] is store})
+            store.fence({level for level in applied if self._stores[level] is store})
         if dead_letters := self.stats.skipped - skipped_before:
             self._producer.flush()
             log.warning("learner dead-lettered %d records of this batch", dead_letters)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import redis
@@ -30,6 +31,39 @@ from tastemaker.features import keys
 from tastemaker.features.redis_connect import Fence
 
 LEVELS = ("shelf", "card")
+
+
+@dataclass(frozen=True)
+class Rows:
+    """What a level learns from: one row per shown shelf, card or sticker — features `x` (n × dim),
+    `reward` (n) and the item each row is about. Iterating gives (x, reward, item) per row."""
+
+    x: np.ndarray
+    reward: np.ndarray
+    items: list[str]
+
+    @classmethod
+    def empty(cls, dim: int) -> Rows:
+        return cls(np.zeros((0, dim)), np.zeros(0), [])
+
+    @classmethod
+    def concat(cls, parts: Sequence[Rows], dim: int) -> Rows:
+        if not parts:
+            return cls.empty(dim)
+        return cls(
+            np.concatenate([p.x for p in parts]), np.concatenate([p.reward for p in parts]),
+            [item for p in parts for item in p.items],
+        )  # fmt: skip
+
+    def finite(self) -> bool:
+        return bool(np.isfinite(self.x).all() and np.isfinite(self.reward).all())
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, float, str]]:
+        return iter(zip(self.x, self.reward.tolist(), self.items, strict=True))
+
 
 _APPLY = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -117,49 +151,39 @@ class LinearStateStore:
             out[level] = (state, int(fields.get("version", 0)))
         return out
 
-    def apply(
-        self,
-        level: str,
-        topic: str,
-        partition: int,
-        rows: Iterable[tuple[int, np.ndarray, float, str]],
-        retries: int = 5,
-    ) -> int:
-        """Add the rows (offset, x, reward, item id) past this partition's watermark; returns how
-        many rows were applied (0 for a redelivered batch)."""
-        rows = list(rows)
+    def apply(self, level: str, topic: str, partition: int, offsets: np.ndarray, rows: Rows, retries: int = 5) -> int:
+        """Add the rows past this partition's watermark (`offsets[i]`: the offset of the rewarded
+        decision that taught row i); returns how many rows were applied (0 for a redelivered batch)."""
+        offsets = np.asarray(offsets, dtype=np.int64)
         key, watermark = keys.linear_state(self._ns, level), f"wm:{topic}:{partition}"
         for _ in range(retries):
             raw = self._redis.hget(key, watermark)
             seen = int(raw) if raw is not None else -1
-            fresh = [row for row in rows if row[0] > seen]
-            if not fresh:
+            keep = offsets > seen
+            if not keep.any():
                 return 0
-            x = np.array([row[1] for row in fresh], dtype=np.float64)
-            reward = np.array([row[2] for row in fresh], dtype=np.float64)
-            offsets = np.array([row[0] for row in fresh])
-            decisions = np.unique(offsets)  # sorted; each offset is one rewarded decision
+            x, reward, fresh = rows.x[keep], rows.reward[keep], offsets[keep]
+            decisions = np.unique(fresh)  # sorted; each offset is one rewarded decision
             # a row's weight: γ to the number of decisions after its own in this batch
-            weight = self.forget ** (len(decisions) - 1 - np.searchsorted(decisions, offsets))
+            weight = self.forget ** (len(decisions) - 1 - np.searchsorted(decisions, fresh))
             delta_a, delta_b = (x * weight[:, None]).T @ x, x.T @ (weight * reward)
             expected = "" if raw is None else raw.decode() if isinstance(raw, bytes) else str(raw)
             decay = repr(float(self.forget ** len(decisions)))
-            args: list[str | float] = [watermark, expected, int(offsets.max()), decay]
+            args: list[str | float] = [watermark, expected, int(fresh.max()), decay]
             pairs = [(f"a:{i}:{j}", delta_a[i, j]) for i in range(self.dim) for j in range(self.dim)]
             pairs += [(f"b:{i}", delta_b[i]) for i in range(self.dim)]
             args.append(len(pairs))
             for name, value in pairs:
                 args += [name, repr(float(value))]
-            item_sums: dict[str, list[float]] = {}
-            for (_, _, r, item), w in zip(fresh, weight.tolist(), strict=True):
-                sums = item_sums.setdefault(item, [0.0, 0.0])
-                sums[0] += w
-                sums[1] += w * r
-            args += [repr(float(self.forget)), len(decisions), len(item_sums)]
-            for item, (count, total) in item_sums.items():
+            items = [item for item, k in zip(rows.items, keep.tolist(), strict=True) if k]
+            names, which = np.unique(np.array(items, dtype=object), return_inverse=True)
+            counts = np.bincount(which, weights=weight, minlength=len(names))
+            totals = np.bincount(which, weights=weight * reward, minlength=len(names))
+            args += [repr(float(self.forget)), len(decisions), len(names)]
+            for item, count, total in zip(names.tolist(), counts.tolist(), totals.tolist(), strict=True):
                 args += [item, repr(count), repr(total)]
             if self._apply(keys=[key], args=args):
-                return len(fresh)
+                return int(keep.sum())
         raise RuntimeError(f"the {level} posterior kept changing under this learner: another learner owns {topic}")
 
 

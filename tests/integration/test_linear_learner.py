@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from tastemaker.features.learner import LinearLearner, rows_of
-from tastemaker.features.linear_store import LinearStateStore, SharedLinearStates
+from tastemaker.features.linear_store import LinearStateStore, Rows, SharedLinearStates
 from tastemaker.features.redis_connect import connect
 from tastemaker.features.topics import Topics
 from tastemaker.messaging import make_consumer, make_producer
@@ -106,16 +106,18 @@ def test_forgetting_in_redis_equals_one_discounted_update_per_decision(redis_url
     batches = [decisions[:7], decisions[7:8], decisions[8:40], decisions[40:]]
     offset = 0
     for batch in batches:
-        rows = []
+        parts, offsets = [], []
         for rewarded in batch:
             taught = rows_of(rewarded)["card"]
-            rows += [(offset, x, r, item) for x, r, item in taught]
-            expected.update(
-                np.array([x for x, _, _ in taught]), np.array([r for _, r, _ in taught]), [i for _, _, i in taught]
-            )
+            parts.append(taught)
+            offsets += [offset] * len(taught)
+            expected.update(taught.x, taught.reward, taught.items)
             offset += 1
-        assert store.apply("card", "t", 0, rows) == len(rows)
-        assert store.apply("card", "t", 0, rows) == 0  # redelivered: nothing twice, nothing forgotten twice
+        rows = Rows.concat(parts, 2)
+        assert store.apply("card", "t", 0, np.array(offsets), rows) == len(rows)
+        assert (
+            store.apply("card", "t", 0, np.array(offsets), rows) == 0
+        )  # redelivered: nothing twice, nothing forgotten twice
     state, _ = store.load()["card"]
     np.testing.assert_allclose(state.a, expected.a, rtol=1e-12)
     np.testing.assert_allclose(state.b, expected.b, rtol=1e-12, atol=1e-12)

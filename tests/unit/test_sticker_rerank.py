@@ -77,9 +77,9 @@ def _rewarded(ids: list[str], scores: list[float], sends: list[float], shown: li
 def test_the_learner_learns_one_row_per_suggestion_shown_from_what_the_decision_logged() -> None:
     rows = sticker_rows_of(_rewarded(["a", "b", "c"], [0.9, 0.5, 0.1], [0.0, 3.0, 1.0], ["b", "a"], ["a"]))
     assert [(r, i) for _, r, i in rows] == [(0.0, "b"), (1.0, "a")]
-    np.testing.assert_allclose(rows[0][0], [1.0, 1 / 2, np.log(4.0), 1.0])  # b: second by score, shown first
-    np.testing.assert_allclose(rows[1][0], [1.0, 1.0, 0.0, 1 / 2])  # a: first by score, shown second
-    assert sticker_rows_of(_rewarded(["a"], [0.9], [], ["a"], [])) == []  # values missing: nothing to learn
+    np.testing.assert_allclose(rows.x[0], [1.0, 1 / 2, np.log(4.0), 1.0])  # b: second by score, shown first
+    np.testing.assert_allclose(rows.x[1], [1.0, 1.0, 0.0, 1 / 2])  # a: first by score, shown second
+    assert len(sticker_rows_of(_rewarded(["a"], [0.9], [], ["a"], []))) == 0  # values missing: nothing to learn
 
 
 def test_the_report_compares_the_rerank_arms_in_the_first_and_last_whole_minute() -> None:

@@ -228,7 +228,7 @@ def evaluate_reranks(
     state = LinearState(RERANK_DIM)
     for rewarded in fit:
         if rows := sticker_rows_of(rewarded):
-            state.update(np.stack([x for x, _, _ in rows]), np.array([r for _, r, _ in rows]), [i for _, _, i in rows])
+            state.update(rows.x, rows.reward, rows.items)
     learned = LearnedReRank(state, min_rows=0)
 
     def learned_scores(decision: records_pb2.DecisionLog) -> np.ndarray:
