@@ -3,6 +3,8 @@ a real Redis, exactly once across redelivery, picked up by serving; bad records 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import redis
@@ -209,3 +211,70 @@ def test_sticker_sends_teach_the_sticker_rerank_exactly_once(settings: Settings)
     np.testing.assert_allclose(shared.states[LEVEL].a, a, rtol=1e-9)
     np.testing.assert_allclose(shared.states[LEVEL].b, b, rtol=1e-9, atol=1e-12)
     assert sum(n for n, _ in shared.states[LEVEL].items.values()) == 3 * len(decisions)
+
+
+def test_two_learners_in_one_group_one_sigkilled_mid_stream_count_nothing_twice(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Two `tastemaker learner run` processes share the rewarded topic's partitions; one is SIGKILLed
+    mid-stream and the other takes its partitions over: the posterior equals the recount of every
+    decision, each once (the per-partition watermark makes a redelivered batch a no-op)."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from tastemaker.messaging import group_lag
+    from tastemaker.services.bootstrap import consumer_group
+    from tests.support.processors import processor_env
+
+    prepare_topics(settings)
+    topics = Topics(settings.topic_prefix)
+    rng = np.random.default_rng(5)
+    decisions = [random_rewarded(i, rng) for i in range(3000)]
+    group = consumer_group(settings, "learner")
+
+    def produce() -> None:  # a stream that goes on while one learner dies: 100 decisions every 0.2 s
+        producer = make_producer("confluent", settings.kafka_bootstrap)
+        for i, rewarded in enumerate(decisions):
+            producer.send(topics.rewarded, rewarded.SerializeToString(), key=str(i).encode(), headers=PROTOBUF_HEADERS)
+            if i % 100 == 99:
+                producer.flush()
+                time.sleep(0.2)
+        producer.flush()
+        producer.close()
+
+    def committed() -> int:
+        return sum(group_lag(settings.kafka_bootstrap, group, topics.rewarded)["committed"].values())
+
+    def learner(name: str) -> subprocess.Popen[bytes]:
+        with (tmp_path / f"{name}.log").open("ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "tastemaker.cli", "learner", "run"],
+                env={**processor_env(settings), "TASTEMAKER_LOG_LEVEL": "INFO"}, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    first, second = learner("first"), learner("second")
+    stream = threading.Thread(target=produce)
+    try:
+        for name in ("first", "second"):
+            log = tmp_path / f"{name}.log"
+            wait_for(lambda: "linear learner started" in log.read_text() or None, timeout_s=60, what=name)  # noqa: B023
+        time.sleep(3.0)  # both in the group
+        stream.start()
+        wait_for(lambda: committed() > 300, timeout_s=90, what="the learners to start committing")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        stream.join(60)
+        wait_for(lambda: committed() == len(decisions), timeout_s=120, what="the survivor to learn everything")
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(30)
+    loaded = LinearStateStore(connect(settings.redis_url), settings.redis_namespace).load()
+    for level in ("shelf", "card"):
+        a, b = _recount(decisions, level)
+        np.testing.assert_allclose(loaded[level][0].a, a, rtol=1e-9)
+        np.testing.assert_allclose(loaded[level][0].b, b, rtol=1e-9, atol=1e-12)
