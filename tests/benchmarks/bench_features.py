@@ -1,7 +1,8 @@
 """The stream processor against its floor, per Kafka client, in one run on one broker:
 
 - events/s of one processor (Redis writes included) vs raw consumption of the same topic by
-  the same client library, and their ratio;
+  the same client library, and their ratio; beside them a ceiling: raw consumption that also
+  decodes and validates each record (what any per-record Python processor must do at least);
 - Redis round trips per batch;
 - freshness: produce → visible in Redis, p50/p99, at 50% of the processor's measured rate;
 - feature-read latency for 1 and for 100 users;
@@ -14,16 +15,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import redis
 
 from tastemaker.features import keys
 from tastemaker.features.dead_letters import DeadLetterLedger
+from tastemaker.features.events import EventRejected, decode_event
 from tastemaker.features.feature_writer import FeatureWriter
 from tastemaker.features.processor import StreamProcessor
 from tastemaker.features.redis_connect import connect
@@ -61,6 +65,24 @@ def _raw_rate(client: str, bootstrap: str, topic: str, n: int, max_batch: int) -
         records = consumer.poll(0.5, max_batch)
         if records and not started:
             started = time.perf_counter()
+        seen += len(records)
+    rate = n / (time.perf_counter() - started)
+    consumer.close()
+    return rate
+
+
+def _decode_rate(client: str, bootstrap: str, topic: str, n: int, max_batch: int) -> float:
+    """Raw consumption that also decodes and validates every record (rejects included): the
+    ceiling of a processor that handles records one by one in Python."""
+    consumer = make_consumer(client, bootstrap, [topic], f"decode-{uuid.uuid4().hex[:8]}")
+    seen, started = 0, 0.0
+    while seen < n:
+        records = consumer.poll(0.5, max_batch)
+        if records and not started:
+            started = time.perf_counter()
+        for record in records:
+            with contextlib.suppress(EventRejected):
+                decode_event(record.value, record.headers)
         seen += len(records)
     rate = n / (time.perf_counter() - started)
     consumer.close()
@@ -105,6 +127,13 @@ def _freshness(client: str, bootstrap: str, redis_url: str, topic: str, rate: fl
     processor.close()
     producer.close()
     return np.array(latencies)
+
+
+def _feature_bytes(redis_url: str, namespace: str, users: list[str]) -> float:
+    """Mean bytes Redis holds per user's feature hash (`MEMORY USAGE`, every field sampled)."""
+    connection = redis.Redis.from_url(redis_url)
+    sizes = [connection.memory_usage(keys.user_features(namespace, user), samples=0) or 0 for user in users]
+    return float(np.mean(sizes))
 
 
 def _read_latency(redis_url: str, namespace: str, users: list[str], reps: int = 300) -> dict[str, float]:
@@ -167,6 +196,9 @@ def main() -> None:
     parser.add_argument(
         "--max-batch", type=int, default=2000, help="records per poll, for the processor and the raw consumer alike"
     )
+    parser.add_argument(
+        "--json", type=Path, metavar="OUT", help="also write the measured rates as JSON (for capacity.py)"
+    )
     args = parser.parse_args()
     result: dict[str, object] = {"events": args.events, "max_batch": args.max_batch}
     with EmbeddedStack() as stack:
@@ -175,8 +207,11 @@ def main() -> None:
         producer = make_producer("confluent", stack.kafka_bootstrap)
         expected = produce_stream(producer, topic, args.events, malformed_share=0.01, seed=1)
         producer.close()
+        sample = read_topic_to_end(stack.kafka_bootstrap, topic, timeout_s=30)[:5000]
+        result["event_bytes"] = float(np.mean([len(r.value) for r in sample]))
         for client in KAFKA_CLIENTS:
             raw = _raw_rate(client, stack.kafka_bootstrap, topic, args.events, args.max_batch)
+            ceiling = _decode_rate(client, stack.kafka_bootstrap, topic, args.events, args.max_batch)
             namespace = f"bench-{client}"
             processor = _processor(client, stack.kafka_bootstrap, stack.redis_url, topic, namespace, args.max_batch)
             processed = _processor_rate(processor, args.events)
@@ -187,16 +222,31 @@ def main() -> None:
             )
             result[client] = {
                 "raw_consume_per_s": raw,
+                "raw_and_decode_per_s": ceiling,
                 "processor_events_per_s": processed,
                 "ratio_to_raw": processed / raw,
+                "ceiling_ratio_to_raw": ceiling / raw,
                 "redis_round_trips_per_batch": round_trips,
                 "freshness_at_half_rate_p50_ms": float(np.percentile(fresh, 50) * 1e3),
                 "freshness_at_half_rate_p99_ms": float(np.percentile(fresh, 99) * 1e3),
                 "feature_read": _read_latency(stack.redis_url, namespace, sorted(expected.users)),
+                "feature_bytes_per_user": _feature_bytes(stack.redis_url, namespace, sorted(expected.users)),
             }
         result["ranking_read_20x20"] = _ranking_reads(stack.redis_url)
         result["redis_cluster"] = _cluster_rows(stack.kafka_bootstrap, topic, args.events, args.max_batch, expected)
     print(json.dumps(result, indent=2))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    print(f"\nstream processor vs raw consumption, {args.events:,} events, same run (target ≥ 0.5× raw):")
+    header = f"{'client':<16}{'raw/s':>10}{'raw+decode/s':>14}{'processor/s':>13}"
+    print(f"{header}{'processor × raw':>17}{'ceiling × raw':>15}")
+    for client in KAFKA_CLIENTS:
+        row = result[client]
+        print(
+            f"{client:<16}{row['raw_consume_per_s']:>10,.0f}{row['raw_and_decode_per_s']:>14,.0f}"  # type: ignore[index]
+            f"{row['processor_events_per_s']:>13,.0f}{row['ratio_to_raw']:>16.2f}×{row['ceiling_ratio_to_raw']:>14.2f}×"  # type: ignore[index]
+        )
     single = result["confluent"]
     print(f"\nstream processor (confluent-kafka), {args.events:,} events, same run:")
     print(f"{'redis':<28}{'events/s':>10}{'× one Redis':>13}{'read 1 user p50 ms':>20}")

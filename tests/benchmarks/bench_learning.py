@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 import uuid
@@ -74,6 +75,9 @@ def _learner_rate(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decisions", type=int, default=20_000)
+    parser.add_argument(
+        "--json", type=Path, metavar="OUT", help="also write the measured rates as JSON (for capacity.py)"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     with EmbeddedStack() as stack:
@@ -104,6 +108,12 @@ def main() -> None:
     for kind, (raw, rate, rows_rate) in rates.items():
         print(f"{kind:<18}{raw:>15,.0f}{rate:>13,.0f}{rate / raw:>7.2f}{rows_rate:>11,.0f}{rate / TARGET:>9.2f}×")
     print(f"(target: {TARGET:,} rewarded decisions/s per process)")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        measured = {
+            k: {"raw_per_s": raw, "decisions_per_s": rate, "rows_per_s": rows} for k, (raw, rate, rows) in rates.items()
+        }
+        args.json.write_text(json.dumps(measured, indent=2))
     print(f"serving refresh of the posterior: p50 {np.percentile(refresh, 50) * 1e3:.2f} ms, "
           f"p99 {np.percentile(refresh, 99) * 1e3:.2f} ms; every process serves an update within the "
           f"refresh interval ({SharedLinearStates(store).refresh_s:.0f} s) plus that")  # fmt: skip

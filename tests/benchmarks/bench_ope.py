@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -66,7 +67,9 @@ def bench_estimators(arrays: BanditArrays, repeat: int) -> None:
             print(f"{name:<10}{mine:>22,.0f}{'(no OBP venv)':>16}")
 
 
-def bench_beam(rounds: int, n_actions: int, len_list: int, dask_workers: tuple[int, ...] = (1, 2)) -> None:
+def bench_beam(
+    rounds: int, n_actions: int, len_list: int, dask_workers: tuple[int, ...] = (1, 2)
+) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log.csv"
@@ -105,6 +108,9 @@ def bench_beam(rounds: int, n_actions: int, len_list: int, dask_workers: tuple[i
         print(f"{name:<22}{seconds:>10.1f}{rounds / seconds:>12,.0f}{beam_s / seconds:>8.2f}×")
     print(f"(× : against FnApiRunner; {os.cpu_count()} cores here, shared by the driver and the workers)")
     print(f"largest relative difference between the engines' estimates: {worst:.1e}")
+    rows = {"memory (numpy)": {"seconds": memory_s, "rounds_per_s": rounds / memory_s}}
+    rows.update({name: {"seconds": seconds, "rounds_per_s": rounds / seconds} for name, _, seconds in runs})
+    return rows
 
 
 def main() -> None:
@@ -115,9 +121,15 @@ def main() -> None:
     parser.add_argument("--positions", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dask-workers", type=int, nargs="*", default=[1, 2], help="Dask rows: worker processes")
+    parser.add_argument(
+        "--json", type=Path, metavar="OUT", help="also write the measured rates as JSON (for capacity.py)"
+    )
     args = parser.parse_args()
     bench_estimators(synthetic(args.rounds, args.actions, args.positions), args.repeat)
-    bench_beam(args.beam_rounds, args.actions, args.positions, tuple(args.dask_workers))
+    engines = bench_beam(args.beam_rounds, args.actions, args.positions, tuple(args.dask_workers))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(engines, indent=2))
 
 
 if __name__ == "__main__":

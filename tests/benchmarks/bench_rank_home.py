@@ -23,6 +23,7 @@ import json
 import time
 from collections.abc import Callable
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -361,6 +362,9 @@ def main() -> None:
     parser.add_argument("--show", default="10x10", help="shelves x cards asked for")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--json", type=Path, metavar="OUT", help="also write the measured rates as JSON (for capacity.py)"
+    )
     args = parser.parse_args()
     shelves, cards = (int(x) for x in args.candidates.split("x"))
     show_shelves, show_cards = (int(x) for x in args.show.split("x"))
@@ -376,7 +380,6 @@ def main() -> None:
     with EmbeddedStack(settings0.kafka_bootstrap, settings0.redis_url) as stack:
         n_features = _warm_user(stack.redis_url, settings0.redis_namespace, request)
         import tempfile
-        from pathlib import Path
 
         from tests.support.redis_cluster import LocalCluster
 
@@ -545,6 +548,9 @@ def main() -> None:
         result[f"rank only {strategy}"] = {"p50_ms": ms(times, 50), "p99_ms": ms(times, 99)}
     print(_softmax_new_contexts())
     print(json.dumps(result))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
