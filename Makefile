@@ -10,7 +10,7 @@ OBP_STAMP := $(OBP_VENV)/.installed-$(shell cat tests/obp/requirements.txt | cks
 export TASTEMAKER_OBD_DIR ?=
 export TASTEMAKER_TWEETEVAL_DIR ?=
 
-.PHONY: setup obp-venv stickers-catalog chat-corpus sticker-model device-bundle deploy-schemas run test lint codegen bench clean
+.PHONY: setup obp-venv stickers-catalog chat-corpus sticker-model device-bundle deploy-schemas run test lint codegen bench capacity clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -96,6 +96,17 @@ codegen: setup
 	$(BIN)/python -m tastemaker.codegen
 
 ## bench: ratios against floors measured in the same run
+## capacity: the benchmark runs docs/capacity.md is computed from, then docs/capacity.md (~20 min)
+CAPACITY := .cache/capacity
+capacity: setup obp-venv stickers-catalog
+	$(BIN)/python -m tests.benchmarks.bench_rank_home --json $(CAPACITY)/rank_home.json
+	$(BIN)/python -m tests.benchmarks.bench_features --json $(CAPACITY)/features.json
+	$(BIN)/python -m tests.benchmarks.bench_learning --decisions 40000 --json $(CAPACITY)/learning.json
+	$(BIN)/python -m tests.benchmarks.bench_ope --rounds 200000 --beam-rounds 200000 --json $(CAPACITY)/ope.json
+	test ! -d .cache/stickers/model || $(BIN)/python -m tests.benchmarks.bench_stickers --model .cache/stickers/model \
+		--sections grpc --json $(CAPACITY)/stickers.json
+	$(BIN)/python -m tests.benchmarks.capacity --measured $(CAPACITY) --out docs/capacity.md
+
 bench: setup obp-venv stickers-catalog
 	$(BIN)/python -m tests.benchmarks.bench_rank_home $(ARGS)
 	$(BIN)/python -m tests.benchmarks.bench_features $(ARGS)

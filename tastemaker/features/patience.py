@@ -6,6 +6,7 @@ A mistake in the configuration is not retried: it fails at once, as before."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -22,7 +23,9 @@ MAX_PAUSE_S = 30.0
 
 def _unreachable_types() -> tuple[type[BaseException], ...]:
     """The exceptions that mean "the other side does not answer" for the clients installed."""
-    kinds: list[type[BaseException]] = [OSError, TimeoutError]
+    # a refused or reset connection, a timeout, a name that does not resolve yet (a Service being
+    # created); not any OSError: a missing certificate file is a mistake, not a wait
+    kinds: list[type[BaseException]] = [ConnectionError, TimeoutError, socket.gaierror]
     try:
         from redis import exceptions as redis_errors
 

@@ -36,6 +36,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -409,7 +410,7 @@ def end_to_end(bundle: Bundle, stickers: list[Sticker], size: int, requests: int
           f"p99 {np.percentile(ms, 99):.2f} ms over {requests} requests")  # fmt: skip
 
 
-def grpc_vs_echo(bundle_dir: Path, stickers: list[Sticker], requests: int = 1000) -> None:
+def grpc_vs_echo(bundle_dir: Path, stickers: list[Sticker], requests: int = 1000) -> dict[str, float]:
     """SuggestStickers over gRPC against a bare gRPC echo of the same request and response bytes,
     same machine, same run; the decision log published to the embedded broker by each Kafka
     adapter in turn (kafka-python's sender is a Python thread: it competes with the request for
@@ -464,6 +465,11 @@ def grpc_vs_echo(bundle_dir: Path, stickers: list[Sticker], requests: int = 1000
         print(
             f"  decision log by {client:<13} p50 {p50:.2f} ms, p99 {p99:.2f} ms, p99 − echo's {p99 - echo_p99:.2f} ms"
         )
+    # one caller, one call at a time: a lower bound on what a worker answers per second
+    return {
+        "suggest_req_s": float(1.0 / np.mean(served["confluent"])),
+        "suggest_p50_ms": float(np.median(served["confluent"]) * 1e3),
+    }
 
 
 def train_default(catalog: Path, workdir: Path, epochs: int | None) -> Path:
@@ -506,6 +512,9 @@ def main() -> None:
         default="tweeteval,quality,chat,grpc,device,e2e,ann",
         help="which to run, comma-separated (default: all seven)",
     )
+    parser.add_argument(
+        "--json", type=Path, metavar="OUT", help="grpc section: write the SuggestStickers rate as JSON (capacity.py)"
+    )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
     with tempfile.TemporaryDirectory() as tmp:
@@ -526,7 +535,10 @@ def main() -> None:
         if "chat" in sections:
             chat_quality(bundle)
         if "grpc" in sections:
-            grpc_vs_echo(bundle_dir, stickers)
+            rate = grpc_vs_echo(bundle_dir, stickers)
+            if args.json is not None:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps(rate, indent=2))
         if "device" in sections:
             from tests.benchmarks.sticker_device import device_section
 

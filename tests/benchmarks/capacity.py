@@ -4,6 +4,8 @@
     python -m tests.benchmarks.bench_features --json .cache/capacity/features.json
     python -m tests.benchmarks.bench_learning --json .cache/capacity/learning.json
     python -m tests.benchmarks.bench_ope --json .cache/capacity/ope.json
+    python -m tests.benchmarks.bench_stickers --model .cache/stickers/model --sections grpc \
+        --json .cache/capacity/stickers.json      # optional: the chat app's sticker serving rows
     python -m tests.benchmarks.capacity --measured .cache/capacity --out docs/capacity.md
 
 Every per-process rate comes from those files (measured on this machine; each says so in the
@@ -126,7 +128,8 @@ def plan(workload: Workload, measured: dict[str, Any], sizes: dict[str, float]) 
         if per_worker:
             rows.append((
                 "serve workers (stickers)", f"{_ceil(suggestions / (per_worker * UTILISATION)):,}",
-                f"measured {per_worker:,.0f} SuggestStickers/s per worker at {UTILISATION:.0%}; extrapolated",
+                f"measured {per_worker:,.0f} SuggestStickers/s per worker (one caller, one call at a time: a lower "
+                f"bound) at {UTILISATION:.0%}; extrapolated",
             ))  # fmt: skip
         else:
             rows.append(("serve workers (stickers)", "not computed", "no SuggestStickers rate measured (see below)"))

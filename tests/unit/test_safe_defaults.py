@@ -105,3 +105,4 @@ def test_a_mistake_is_not_waited_for_and_a_stop_ends_the_wait() -> None:
 
     assert start_patiently("learner", down, stop, first_pause_s=5.0) is None
     assert unreachable(TimeoutError()) and not unreachable(KeyError("x"))
+    assert not unreachable(FileNotFoundError(2, "No such file", "/etc/kafka/ca.pem"))  # a mistake, not a wait
