@@ -63,7 +63,7 @@ def run_worker(
     name: str = "stream worker",
 ) -> int:
     """Build a stream worker — patiently, while its Redis or broker does not answer yet
-    (`services.patience`) — serve its metrics when asked (`metrics` makes its collector), and run it
+    (`features.patience`) — serve its metrics when asked (`metrics` makes its collector), and run it
     until SIGINT/SIGTERM."""
     from tastemaker.features.patience import start_patiently
     from tastemaker.services.bootstrap import prepare_topics

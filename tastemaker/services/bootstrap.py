@@ -275,11 +275,14 @@ def shadow_for(settings: Settings) -> ShadowRunner | None:
 
 def _spool(settings: Settings) -> Spool | None:
     path = settings.spool_file()
-    if path is None:
-        why = "TASTEMAKER_SPOOL_PATH=off" if settings.spool_path else "an ephemeral port (0) has no spool of its own"
+    if path is None and settings.spool_path:  # told `off`: the operator's choice, said at every start
         log.warning(
-            "records wait for Kafka in memory (%s): at most %d, then dropped", why, settings.decision_queue_size
+            "TASTEMAKER_SPOOL_PATH=off: records wait for Kafka in memory, at most %d, then dropped",
+            settings.decision_queue_size,
         )
+        return None
+    if path is None:
+        log.info("an ephemeral port (0) has no spool of its own: records wait for Kafka in memory")
         return None
     log.info("records wait for Kafka in the spool %s", path)
     return Spool(path, settings.spool_max_records)
