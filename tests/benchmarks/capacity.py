@@ -60,8 +60,9 @@ def _load(directory: Path, name: str) -> dict[str, Any]:
 
 
 def record_sizes() -> dict[str, float]:
-    """Bytes on the wire of a packed 20×20 → 10×10 home decision log, an outcome, and a sticker
-    decision log of 50 candidates — built with the serving code here."""
+    """Bytes on the wire of a packed 20×20 → 10×10 home decision log (ranked by the serving code,
+    mean of 50 pages), an outcome, and a sticker decision log of 50 candidates, 8 shown, with its
+    message as context (sticker decisions are not packed) — built here."""
     import numpy as np
 
     from tastemaker.bandits.simulator import SimulatedWorld
@@ -85,7 +86,8 @@ def record_sizes() -> dict[str, float]:
     )
     sticker = records_pb2.DecisionLog(
         decision_id="0" * 48, user_id="user-123456", surface="stickers", served_at_ms=1_790_000_000_000,
-        feature_values=list(np.random.default_rng(0).random(100)),
+        feature_values=list(np.random.default_rng(0).random(100)), client_id="chat-app", reward_window_ms=30_000,
+        context={"message": "haha that was so funny yaar, see you tomorrow at the party", "language": "en"},
     )  # fmt: skip
     shelf = sticker.shown.add(shelf_id="stickers")
     shelf.card_candidates.item_ids.extend(f"emoji-{i:04x}" for i in range(50))
@@ -218,7 +220,7 @@ def _measured(directory: Path) -> dict[str, Any]:
     return out
 
 
-def render(measured: dict[str, Any], sizes: dict[str, float], commit: str) -> str:
+def render(measured: dict[str, Any], sizes: dict[str, float], commit: str, directory: Path) -> str:
     lines = [
         "# Capacity plan",
         "",
@@ -239,8 +241,9 @@ def render(measured: dict[str, Any], sizes: dict[str, float], commit: str) -> st
     lines += [
         "## What saturates first",
         "",
-        _saturation(measured),
+        _saturation(measured, sizes),
         "",
+        *_scaling(directory),
         "## Inputs",
         "",
         "```json",
@@ -263,17 +266,47 @@ def _describe(workload: Workload) -> str:
     )
 
 
-def _saturation(measured: dict[str, Any]) -> str:
-    return (
-        f"Per process, the stream processor ({measured['processor_events_s']:,.0f} events/s) is the stage "
-        "furthest from what its input asks on the chat workload (it needs the most processes), and serving "
-        f"({measured['rank_home_req_s']:,.0f} RankHome/s a worker) on the music workload: both are CPU in "
-        "Python, both scale out (consumer-group members; `serve --workers` and replicas). The learner "
-        f"({measured['learner_decisions_s']:,.0f} decisions/s) needs a handful of processes at most. Redis "
-        "saturates on memory before commands for the music workload's users; Kafka's bytes are small "
-        "beside either. The OPE job is the slowest per row (Beam's per-element overhead on the DaskRunner) "
-        "but runs offline: a day's logs fit a night on a few dozen workers."
+def _saturation(measured: dict[str, Any], sizes: dict[str, float]) -> str:
+    """Per workload: which process count is largest, and what bounds Redis — read off the plans."""
+    lines = []
+    counted = ("serve workers (home)", "serve workers (stickers)", "stream processors", "learners")
+    for workload in (MUSIC, CHAT):
+        rows = {what: value for what, value, _ in plan(workload, measured, sizes)}
+        counts = {
+            what: int(rows[what].replace(",", "")) for what in counted if rows.get(what, "").replace(",", "").isdigit()
+        }
+        largest = max(counts, key=counts.__getitem__)
+        memory_gb = float(rows["Redis memory (features)"].split()[0].replace(",", ""))
+        by_memory = _ceil(memory_gb / REDIS_GB_PER_MASTER)
+        bound = "memory" if by_memory >= int(rows["Redis Cluster masters"].replace(",", "")) else "commands/s"
+        lines.append(
+            f"- **{workload.name}**: {largest} first ({counts[largest]:,} processes, the most of any stage); "
+            f"Redis is bound by {bound}."
+        )
+    lines.append(
+        "- Every process count above is CPU-bound Python scaling out by processes (consumer-group members, "
+        "`serve --workers` and replicas); Kafka's bytes are small beside a broker's; the OPE job runs offline."
     )
+    return "\n".join(lines)
+
+
+def _scaling(directory: Path) -> list[str]:
+    path = directory / "scaling.json"
+    if not path.is_file():
+        return []
+    measured = json.loads(path.read_text())
+    lines = [
+        "## Scaling measured here (`bench_scaling`)",
+        "",
+        "1 and 2 processes in one consumer group, 4 partitions, on this 2-core VM (shared with the broker, "
+        "Redis and the producer: what the cores allow, not what a second machine would add).",
+        "",
+        "| Workers | 1 process /s | 2 processes /s | × one |",
+        "|---|---|---|---|",
+    ]
+    for name, rates in measured.items():
+        lines.append(f"| {name} | {rates['1']:,.0f} | {rates['2']:,.0f} | {rates['2'] / rates['1']:.2f}× |")
+    return [*lines, ""]
 
 
 def main() -> None:
@@ -283,7 +316,7 @@ def main() -> None:
     args = parser.parse_args()
     measured = _measured(args.measured)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    args.out.write_text(render(measured, record_sizes(), commit or "unknown"))
+    args.out.write_text(render(measured, record_sizes(), commit or "unknown", args.measured))
     print(f"wrote {args.out}")
 
 

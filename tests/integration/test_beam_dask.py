@@ -26,7 +26,9 @@ from tests.unit.test_beam_ope import _same, logs  # noqa: E402, F401 - the share
 
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, scheduler_kwargs={"dashboard": False}
+    ) as cluster:
         yield cluster.scheduler_address
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 import uuid
@@ -31,6 +32,10 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     raise MissingExtra(
         "the Beam engine needs `apache_beam`, which is not installed: pip install 'tastemaker[beam]'"
     ) from exc
+
+# Beam logs every string annotation it cannot resolve (this package's `from __future__ import
+# annotations`) at INFO, a line per transform: noise in `evaluate`'s output
+logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(logging.WARNING)
 
 #: a text file is split into pieces of at most this many bytes, and into at least `PIECES_PER_FILE`
 #: pieces of at least `MIN_PIECE_BYTES` (so one large file still spreads over the workers)

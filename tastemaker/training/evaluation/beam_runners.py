@@ -61,9 +61,12 @@ def pipeline_args(runner: Runner, beam_args: Sequence[str]) -> Iterator[list[str
         yield [*options, f"--dask_client_address={runner.dask_scheduler}", *beam_args]
         return
     log.info("starting a Dask LocalCluster of %d worker processes", runner.dask_workers)
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
     with LocalCluster(
-        n_workers=runner.dask_workers, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
+        n_workers=runner.dask_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        scheduler_kwargs={"dashboard": False},  # no web server: this cluster lives for one run
+    ) as cluster:  # fmt: skip
         yield [*options, f"--dask_client_address={cluster.scheduler_address}", *beam_args]
 
 
