@@ -3,6 +3,7 @@
 - rounds/s of IPW, SNIPW and DR (reward model given) in memory on one core, tastemaker vs OBP
   0.5.7 (its own venv, `make obp-venv`) on the same arrays — ours includes deriving the target's
   propensities and q̄ from OBP's (n, n_actions, len_list) arrays, and the interval;
+- Beam decisions/s over a rewarded home log (20 × 20 → 10 × 10 pages, the three default policies);
 - Beam rounds/s over a generic CSV log of the same rounds (all seven estimators per policy,
   cross-fitted model included), next to the in-memory engine reading the same file: on the
   in-process FnApiRunner, and on the DaskRunner against a LocalCluster of 1 and of 2 worker
@@ -113,6 +114,42 @@ def bench_beam(
     return rows
 
 
+def bench_home_beam(decisions: int, dask_workers: tuple[int, ...] = (1,)) -> dict[str, dict[str, float]]:
+    """Rewarded home decisions (20 × 20 candidates → 10 × 10 shown, ε-greedy logs) through the home
+    pipeline — IPW and SNIPW per cell, page and cascade for the three default policies — on
+    FnApiRunner and on Dask: decisions/s, each policy re-run on every page."""
+    from tastemaker.bandits.simulator import SimulatedWorld
+    from tastemaker.bandits.strategies import EpsilonGreedy
+    from tastemaker.records.log_files import write_jsonl
+    from tastemaker.training.evaluation.beam_ope import evaluate_with_beam
+    from tastemaker.training.evaluation.home_policies import DEFAULT_POLICIES
+    from tests.support.simulated import home_service, rewarded_logs
+
+    world = SimulatedWorld(n_shelves=20, cards_per_shelf=20, seed=3)
+    service = home_service(world, strategy=EpsilonGreedy(0.1), shelves=10, cards=10)
+    logs = rewarded_logs(service, world, decisions, users=200)
+    rows: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(4):  # four shards, as an export split over files
+            write_jsonl(logs[i::4], Path(tmp) / f"rewarded-{i}.jsonl")
+        paths = str(Path(tmp) / "rewarded-*.jsonl")
+        start = time.perf_counter()
+        evaluate_with_beam(paths, list(DEFAULT_POLICIES))
+        rows["Beam FnApiRunner"] = {"seconds": time.perf_counter() - start}
+        for workers in dask_workers:
+            with pipeline_args(Runner("dask", dask_workers=workers), []) as args:
+                start = time.perf_counter()
+                evaluate_with_beam(paths, list(DEFAULT_POLICIES), pipeline_args=args)
+                rows[f"Beam Dask, {workers} worker{'s' * (workers > 1)}"] = {"seconds": time.perf_counter() - start}
+    print(f"\nRewarded home log of {decisions:,} decisions (20×20 → 10×10 pages) → IPW and SNIPW, cell, page and "
+          f"cascade, for {len(DEFAULT_POLICIES)} policies")  # fmt: skip
+    print(f"{'engine':<22}{'seconds':>10}{'decisions/s':>13}")
+    for name, row in rows.items():
+        row["decisions_per_s"] = decisions / row["seconds"]
+        print(f"{name:<22}{row['seconds']:>10.1f}{row['decisions_per_s']:>13,.0f}")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=1_000_000)
@@ -122,14 +159,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dask-workers", type=int, nargs="*", default=[1, 2], help="Dask rows: worker processes")
     parser.add_argument(
+        "--home-decisions", type=int, default=2000, help="rewarded home decisions for the home pipeline"
+    )
+    parser.add_argument(
         "--json", type=Path, metavar="OUT", help="also write the measured rates as JSON (for capacity.py)"
     )
     args = parser.parse_args()
     bench_estimators(synthetic(args.rounds, args.actions, args.positions), args.repeat)
     engines = bench_beam(args.beam_rounds, args.actions, args.positions, tuple(args.dask_workers))
+    home = bench_home_beam(args.home_decisions, tuple(args.dask_workers))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(engines, indent=2))
+        args.json.write_text(json.dumps({"action_log": engines, "home": home}, indent=2))
 
 
 if __name__ == "__main__":

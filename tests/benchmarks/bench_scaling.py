@@ -46,6 +46,9 @@ class _Recorder:
     def send(self, topic: str, value: bytes, key: bytes | None = None, headers: dict[str, bytes] | None = None) -> None:
         self.sent.append((topic, value, key, headers or {}))
 
+    def flush(self, timeout_s: float = 0.0) -> None:
+        pass
+
 
 def _events(n: int) -> list[tuple[bytes, bytes | None, dict[str, bytes]]]:
     recorder = _Recorder()
