@@ -153,11 +153,9 @@ def plan(workload: Workload, measured: dict[str, Any], sizes: dict[str, float]) 
     decision_bytes = pages * sizes["home_decision_bytes"] + suggestions * sizes["sticker_decision_bytes"]
     outcome_bytes = outcomes * sizes["outcome_bytes"]
     event_bytes = events * measured["event_bytes"]
-    rows.append((
-        "Kafka in, decisions (packed)", f"{decision_bytes / 1e6:,.1f} MB/s",
-        f"{sizes['home_decision_bytes']:,.0f} B a home page, {sizes['sticker_decision_bytes']:,.0f} B a sticker "
-        "decision (built here)",
-    ))  # fmt: skip
+    kinds = [f"{sizes['home_decision_bytes']:,.0f} B a home page (packed)"] if pages else []
+    kinds += [f"{sizes['sticker_decision_bytes']:,.0f} B a sticker decision"] if suggestions else []
+    rows.append(("Kafka in, decisions", f"{decision_bytes / 1e6:,.1f} MB/s", f"{', '.join(kinds)} (built here)"))
     rows.append((
         "Kafka in, outcomes", f"{outcome_bytes / 1e6:,.1f} MB/s",
         f"{workload.outcomes_per_decision} outcomes a decision (assumed), {sizes['outcome_bytes']:.0f} B each",
@@ -197,6 +195,9 @@ def plan(workload: Workload, measured: dict[str, Any], sizes: dict[str, float]) 
     else:  # sticker suggestions: one ranked list each, like an action log's rounds (a proxy)
         per_day, ope = workload.suggestions_per_day, measured["ope_action_rows_s_per_worker"]
         source = f"proxy: {ope:,.0f} action-log rows/s on one Dask worker (bench_ope; sticker OPE runs in memory today)"
+    rows.append((
+        "OPE worker-hours a day of logs", f"{per_day / ope / 3600:,.0f}", f"{source}; extrapolated",
+    ))  # fmt: skip
     for workers in (32, 128, 512):
         hours = per_day / (ope * workers) / 3600
         rows.append((
@@ -273,25 +274,32 @@ def _describe(workload: Workload) -> str:
 
 
 def _saturation(measured: dict[str, Any], sizes: dict[str, float]) -> str:
-    """Per workload: which process count is largest, and what bounds Redis — read off the plans."""
+    """Per workload: the stage that needs the most cores (the OPE job counted as always-on workers:
+    its worker-hours a day ÷ 24), and what bounds Redis — read off the plans."""
     lines = []
     counted = ("serve workers (home)", "serve workers (stickers)", "stream processors", "learners")
     for workload in (MUSIC, CHAT):
         rows = {what: value for what, value, _ in plan(workload, measured, sizes)}
         counts = {
-            what: int(rows[what].replace(",", "")) for what in counted if rows.get(what, "").replace(",", "").isdigit()
+            what: float(rows[what].replace(",", "")) for what in counted if what in rows and rows[what][0].isdigit()
         }
+        counts["the OPE job (worker-hours a day ÷ 24)"] = (
+            float(rows["OPE worker-hours a day of logs"].replace(",", "")) / 24
+        )
         largest = max(counts, key=counts.__getitem__)
         memory_gb = float(rows["Redis memory (features)"].split()[0].replace(",", ""))
         by_memory = _ceil(memory_gb / REDIS_GB_PER_MASTER)
         bound = "memory" if by_memory >= int(rows["Redis Cluster masters"].replace(",", "")) else "commands/s"
+        others = ", ".join(
+            f"{what} {n:,.0f}" for what, n in sorted(counts.items(), key=lambda kv: -kv[1]) if what != largest
+        )
         lines.append(
-            f"- **{workload.name}**: {largest} first ({counts[largest]:,} processes, the most of any stage); "
+            f"- **{workload.name}**: {largest} needs the most cores ({counts[largest]:,.0f}; then {others}); "
             f"Redis is bound by {bound}."
         )
     lines.append(
-        "- Every process count above is CPU-bound Python scaling out by processes (consumer-group members, "
-        "`serve --workers` and replicas); Kafka's bytes are small beside a broker's; the OPE job runs offline."
+        "- Each of these is CPU-bound Python that scales out by processes (consumer-group members, "
+        "`serve --workers` and replicas, Dask workers); Kafka's bytes are small beside one broker's."
     )
     return "\n".join(lines)
 
