@@ -11,6 +11,7 @@ from tastemaker.cli.common import (
     load_rewarded,
     run_worker,
 )
+from tastemaker.training.evaluation.beam_runners import DEFAULT_DASK_WORKERS
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -114,9 +115,10 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     ev.add_argument(
         "--dask-workers",
         type=int,
-        default=2,
+        default=DEFAULT_DASK_WORKERS,
         metavar="N",
-        help="--runner dask without --dask-scheduler: worker processes of the local cluster (default 2)",
+        help=f"--runner dask without --dask-scheduler: worker processes of the local cluster (default "
+        f"{DEFAULT_DASK_WORKERS})",
     )
     ev.add_argument(
         "--beam-output",

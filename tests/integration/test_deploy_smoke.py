@@ -33,16 +33,39 @@ pytestmark = pytest.mark.integration
 COMPOSE = Path(__file__).resolve().parents[2] / "deploy" / "compose.yaml"
 
 
+#: the stack's shared keys volume, mounted here in every container that reads the decision key
+KEYS = "/var/lib/tastemaker/keys"
+
+
+def _one_shots(disk: Path) -> list[tuple[str, list[str]]]:
+    """(name, argv) of the services that run once before the others (`restart: "no"`: keygen), the
+    shared keys volume a folder of `disk`."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    return [
+        (
+            name,
+            [
+                sys.executable,
+                "-m",
+                "tastemaker.cli",
+                *(a.replace(KEYS, str(disk / "keys")) for a in service["command"]),
+            ],
+        )
+        for name, service in services.items()
+        if str(service.get("image", "")).startswith("tastemaker-") and service.get("restart") == "no"
+    ]
+
+
 def _processes(settings: Settings, disk: Path) -> list[tuple[str, list[str], dict[str, str], list[int], int]]:
     """(name, argv, environment, metrics ports, gRPC port or 0) for each process the stack runs
     (`serve --workers N` is N servers on one port, worker i with metrics on PORT + i)."""
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     out = []
     for name, service in services.items():
-        if not str(service.get("image", "")).startswith("tastemaker-"):
+        if not str(service.get("image", "")).startswith("tastemaker-") or service.get("restart") == "no":
             continue
         for replica in range(service.get("deploy", {}).get("replicas", 1)):
-            env = {k: str(v) for k, v in service["environment"].items()}
+            env = {k: str(v).replace(KEYS, str(disk / "keys")) for k, v in service["environment"].items()}
             # what differs between containers and local processes: addresses, ports, isolation
             command = service["command"]
             workers = int(command[command.index("--workers") + 1]) if "--workers" in command else 1
@@ -81,6 +104,13 @@ def test_the_compose_stack_closes_the_loop_as_local_processes(
         "features-0", "joiner-0", "learner-0", "propensity-check-0", "serve-0", "serve-1"
     ]  # fmt: skip
     base = {k: v for k, v in os.environ.items() if not k.startswith("TASTEMAKER_")}
+    # keygen first, as compose orders it: the decision key every replica and the joiner read
+    assert [name for name, _ in _one_shots(tmp_path)] == ["keygen"]
+    for name, argv in _one_shots(tmp_path):
+        assert subprocess.run(argv, env=base, timeout=60).returncode == 0, name
+    key = (tmp_path / "keys" / "decision-key").read_text().strip()
+    signed = [name for name, _, env, _, _ in processes if env.get("TASTEMAKER_DECISION_KEY_FILE")]
+    assert len(key) == 64 and sorted(signed) == ["joiner-0", "serve-0", "serve-1"], signed
     running = {name: subprocess.Popen(argv, env={**base, **env}) for name, argv, env, _, _ in processes}
     try:
         for name, _, _, metrics_ports, _ in processes:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tastemaker.training.evaluation.action_log import ActionLog
-from tastemaker.training.evaluation.beam_runners import Runner
+from tastemaker.training.evaluation.beam_runners import DEFAULT_DASK_WORKERS, Runner
 from tastemaker.training.evaluation.ope import OffPolicyEstimator, estimator_by_name
 from tastemaker.v1 import records_pb2
 
@@ -51,7 +51,7 @@ class EvaluationJob:
     #: where the beam engine runs: fnapi (in this process) or dask (`beam_runners`)
     runner: str = "fnapi"
     dask_scheduler: str | None = None
-    dask_workers: int = 2
+    dask_workers: int = DEFAULT_DASK_WORKERS
     #: fit the logging policy's propensities from the log instead of reading them (action logs)
     estimate_propensities: bool = False
 
