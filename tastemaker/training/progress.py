@@ -15,12 +15,17 @@ T = TypeVar("T")
 MIN_ITEMS = 2_000
 
 
+def watched() -> IO[str] | None:
+    """stderr when a person is watching it (a terminal, unless TASTEMAKER_PROGRESS=0; or
+    TASTEMAKER_PROGRESS=1), else None: where progress goes."""
+    wanted = os.environ.get("TASTEMAKER_PROGRESS", "auto")
+    return sys.stderr if wanted == "1" or (wanted == "auto" and sys.stderr.isatty()) else None
+
+
 def progress(items: Sequence[T], label: str, stream: IO[str] | None = None, min_items: int = MIN_ITEMS) -> Iterator[T]:
-    """Yield `items`, drawing `label  42% 4,200/10,000  1.3 s` on `stream` (default: stderr when it
-    is a terminal and TASTEMAKER_PROGRESS is not 0)."""
+    """Yield `items`, drawing `label  42% 4,200/10,000  1.3 s` on `stream` (default: `watched()`)."""
     if stream is None:
-        wanted = os.environ.get("TASTEMAKER_PROGRESS", "auto")
-        stream = sys.stderr if wanted == "1" or (wanted == "auto" and sys.stderr.isatty()) else None
+        stream = watched()
     total = len(items)
     if stream is None or total < min_items:
         yield from items
@@ -43,10 +48,7 @@ class TrainingProgress:
     that a job's log shows the same numbers. TASTEMAKER_PROGRESS=0 keeps the terminal quiet."""
 
     def __init__(self, label: str, epochs: int, steps_per_epoch: int, stream: IO[str] | None = None) -> None:
-        if stream is None:
-            wanted = os.environ.get("TASTEMAKER_PROGRESS", "auto")
-            stream = sys.stderr if wanted == "1" or (wanted == "auto" and sys.stderr.isatty()) else None
-        self._stream = stream
+        self._stream = stream if stream is not None else watched()
         self._label = label
         self._epochs = epochs
         self._steps = max(1, steps_per_epoch)

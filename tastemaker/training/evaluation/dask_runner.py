@@ -20,6 +20,7 @@ their streams themselves, so they run unchanged on every runner.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 from collections.abc import Iterable
 from typing import Any
@@ -31,6 +32,8 @@ from apache_beam.transforms import core
 from apache_beam.transforms.combiners import LiftedCombinePerKey
 from apache_beam.transforms.sideinputs import SideInputMap
 from dask import delayed
+
+from tastemaker.training.progress import watched
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +181,13 @@ class _Result(dask_runner.DaskRunnerResult):  # type: ignore[misc]
 
     def wait_until_finish(self, duration: Any = None) -> Any:
         try:
+            stream = watched()
+            if stream is not None and duration is None:  # Dask's own bar of the cluster's tasks, on stderr
+                from distributed import progress
+
+                with contextlib.redirect_stdout(stream):
+                    progress(self.futures)
+                stream.write("\n")
             return super().wait_until_finish(duration)
         finally:
             self.client.close()
