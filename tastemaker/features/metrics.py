@@ -63,6 +63,11 @@ class ProcessorMetrics:
         )  # fmt: skip
         self._lag = Gauge("tastemaker_features_consumer_lag", "Records not yet consumed", registry=self.registry)
         self._rate = Gauge("tastemaker_features_events_per_second", "Recent consume rate", registry=self.registry)
+        self._failures = Counter(
+            "tastemaker_features_failed_batches",
+            "Batches that failed (Redis or the broker away) and were rewound for redelivery",
+            registry=self.registry,
+        )
         self._seen = ProcessorStats()
 
     def update(self, stats: ProcessorStats) -> None:
@@ -70,6 +75,8 @@ class ProcessorMetrics:
             delta = getattr(stats, outcome) - getattr(self._seen, outcome)
             if delta > 0:
                 self._events.labels(outcome).inc(delta)
+        if stats.failures > self._seen.failures:
+            self._failures.inc(stats.failures - self._seen.failures)
         self._seen = ProcessorStats(**vars(stats))
         self._lag.set(stats.lag)
         self._rate.set(stats.events_per_s)

@@ -39,6 +39,8 @@ class ProcessorStats:
     duplicates: int = 0
     rejected: int = 0
     batches: int = 0
+    #: batches that failed (Redis or the broker away, ...) and were rewound to be redelivered
+    failures: int = 0
     events_per_s: float = 0.0
     lag: int = -1
 
@@ -170,6 +172,9 @@ class StreamProcessor:
             try:
                 self.process_once()
             except Exception as exc:  # keep the stream going: rewind so the uncommitted batch is redelivered
+                self.stats.failures += 1
+                if self._on_status is not None:  # the metric moves even while Redis is away
+                    self._on_status(self.stats)
                 if unreachable(exc):  # Redis or the broker away: one line, not a traceback a second
                     log.warning("stream processor: %s: %s; rewinding to the last commit, retry in 1 s",
                                 type(exc).__name__, exc)  # fmt: skip

@@ -106,3 +106,13 @@ def test_a_mistake_is_not_waited_for_and_a_stop_ends_the_wait() -> None:
     assert start_patiently("learner", down, stop, first_pause_s=5.0) is None
     assert unreachable(TimeoutError()) and not unreachable(KeyError("x"))
     assert not unreachable(FileNotFoundError(2, "No such file", "/etc/kafka/ca.pem"))  # a mistake, not a wait
+
+
+def test_a_failed_batch_shows_in_the_processors_metrics() -> None:
+    from tastemaker.features.metrics import ProcessorMetrics
+    from tastemaker.features.processor import ProcessorStats
+
+    metrics = ProcessorMetrics()
+    metrics.update(ProcessorStats(failures=2))
+    metrics.update(ProcessorStats(failures=3))
+    assert metrics.registry.get_sample_value("tastemaker_features_failed_batches_total") == 3
