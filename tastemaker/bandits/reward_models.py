@@ -5,7 +5,8 @@ directory lives in `tastemaker.models.artifacts`.
 
 An artifact directory holds `manifest.json` (format, kind, version, the feature columns, the
 SHA-256 of every other file) and the weights: `weights.npz` (numpy arrays, loaded without pickle)
-for `logistic` and `dnn` (trained in TensorFlow, served here in numpy) and `banditnet` (a policy
+for `logistic`, `dnn` and `fm` (a second-order factorization machine; all three trained in
+TensorFlow, served here in numpy) and `banditnet` (a policy
 learned directly from the logs, `training/modeling/policy_learning.py`), or `ydf/` for `gbt`
 (gradient-boosted trees trained and served by YDF). Serving never imports TensorFlow.
 """
@@ -22,7 +23,7 @@ from tastemaker.bandits.engagement_model import EngagementLinearModel
 from tastemaker.bandits.reward_features import encode, feature_names
 
 FORMAT = "tastemaker.reward-model/1"
-KINDS = ("logistic", "dnn", "gbt", "banditnet")
+KINDS = ("logistic", "dnn", "fm", "gbt", "banditnet")
 
 
 class RewardModel(Protocol):
@@ -97,6 +98,24 @@ class DenseModel(_EncodedScorer):
             if i < len(self.layers) - 1:
                 h = np.maximum(h, 0.0)
         return _sigmoid(h[:, 0])
+
+
+@dataclass(frozen=True)
+class FactorizationMachine(_EncodedScorer):
+    """A second-order factorization machine (Rendle 2010), in numpy: P(click) =
+    σ(w₀ + w·x + Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j), the pairwise term computed as
+    ½ Σ_f [(Σ_i v_if x_i)² − Σ_i v_if² x_i²]. Every pair of columns (item × context × position …)
+    interacts through k factors, so one user's context can prefer other items than another's."""
+
+    version: str
+    w0: float
+    w: np.ndarray  # (d,)
+    v: np.ndarray  # (d, k)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        projected = x @ self.v
+        pairwise = 0.5 * (projected**2 - (x**2) @ (self.v**2)).sum(axis=1)
+        return _sigmoid(self.w0 + x @ self.w + pairwise)
 
 
 @dataclass(frozen=True)

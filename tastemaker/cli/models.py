@@ -16,6 +16,8 @@ from tastemaker.cli.common import (
 def cmd_train_reward_model(args: argparse.Namespace) -> int:
     if args.epochs <= 0:
         raise UsageError(f"--epochs must be positive, got {args.epochs}")
+    if args.factors < 1:
+        raise UsageError(f"--factors must be at least 1, got {args.factors}")
     rewarded = load_rewarded(args)
     from tastemaker.training.modeling.reward_training import train_reward_model
 
@@ -23,7 +25,7 @@ def cmd_train_reward_model(args: argparse.Namespace) -> int:
         clip = args.ips_clip if args.ips_clip is not None else (10.0 if args.targets == "dr" else 0.0)
         trained = train_reward_model(
             args.kind, rewarded, args.out, version=args.version, epochs=args.epochs, ips_clip=clip or None,
-            targets=args.targets,
+            targets=args.targets, factors=args.factors,
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
@@ -154,13 +156,17 @@ def add_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     train_sub = train.add_subparsers(dest="train_command", required=True, metavar="WHAT")
     reward_model = train_sub.add_parser(
         "reward-model",
-        help="the home reward model: logistic or dnn (TensorFlow, served in numpy) or gbt (YDF)",
+        help="the home reward model: logistic, dnn or fm (TensorFlow, served in numpy) or gbt (YDF)",
     )
     reward_model.add_argument(
         "--kind",
-        choices=("logistic", "dnn", "gbt", "banditnet"),
+        choices=("logistic", "dnn", "fm", "gbt", "banditnet"),
         required=True,
-        help="banditnet: the policy learned directly (self-normalised IPS with the Lagrangian trick)",
+        help="fm: a second-order factorization machine (every pair of feature columns interacts through "
+        "--factors factors); banditnet: the policy learned directly (self-normalised IPS with the Lagrangian trick)",
+    )
+    reward_model.add_argument(
+        "--factors", type=int, default=8, help="the factorization machine's factors per column (kind fm; default 8)"
     )
     reward_model.add_argument(
         "--logs", type=Path, help="rewarded decisions (.jsonl or .parquet export); default: the topic"

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tastemaker.bandits.reward_features import WIDTH, feature_names
-from tastemaker.bandits.reward_models import FORMAT, KINDS, DenseModel, RewardModel, TreesModel
+from tastemaker.bandits.reward_models import FORMAT, KINDS, DenseModel, FactorizationMachine, RewardModel, TreesModel
 from tastemaker.optional import require
 
 
@@ -63,6 +63,12 @@ def load_reward_model(directory: Path) -> RewardModel:
         ydf = require("ydf", "ml", "serving a gbt reward model")
         ydf.verbose(0)  # no "Loading model from ..." on every load
         return TreesModel(version, ydf.load_model(str(directory / "ydf")))
+    if manifest["kind"] == "fm":
+        with np.load(directory / "weights.npz", allow_pickle=False) as weights:
+            w0, w, v = float(weights["w0"]), weights["w"], weights["v"]
+        if w.shape != (WIDTH,) or v.ndim != 2 or v.shape[0] != WIDTH:
+            raise ArtifactError(f"{directory}: weights do not fit {WIDTH} input columns")
+        return FactorizationMachine(version, w0, w, v)
     with np.load(directory / "weights.npz", allow_pickle=False) as weights:
         count = len(weights.files) // 2
         layers = tuple((weights[f"w{i}"], weights[f"b{i}"]) for i in range(count))

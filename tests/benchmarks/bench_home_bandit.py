@@ -14,12 +14,14 @@ all policies on the same users, seeds and clock:
    to the bench) or an explanation chosen per user by a third strategy; against popularity,
    uniform random and two oracles (hidden tastes with the best single explanation, and with each
    user's own best: their ratio is the most choosing per user can give).
+4. The contextual-bandit bake-off on scikit-learn's bundled data sets (`bakeoff.py`).
 3. One choice per round (the top shelf), against Vowpal Wabbit `--cb_explore_adf --epsilon 0.1`
    with the same features (shelf id, log engagement, log popularity) and the same exploration
    budget: ε-greedy (ε = 0.1) over a ridge regression, LinUCB and Thompson. Ratio to VW.
 
     make bench   # or: python -m tests.benchmarks.bench_home_bandit --rounds 4000
     python -m tests.benchmarks.bench_home_bandit --sections rich   # one table
+    python -m tests.benchmarks.bench_home_bandit --sections bakeoff   # the bake-off (`bakeoff.py`)
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from tastemaker.bandits.strategies import (
     Strategy,
     Thompson,
 )
+from tests.benchmarks import bakeoff
 
 ROWS, COLUMNS, USERS = 4, 4, 100
 
@@ -436,8 +439,9 @@ def main() -> None:
     parser.add_argument("--forget", type=float, default=0.99, help="the linear models' forgetting factor γ")
     parser.add_argument("--width", type=int, default=62, help="OnlineFeatures' hashed width (richer world)")
     parser.add_argument(
-        "--sections", default="pages,rich,top-shelf", help="comma-separated: pages, rich, top-shelf, bakeoff"
+        "--sections", default="pages,rich,top-shelf,bakeoff", help="comma-separated: pages, rich, top-shelf, bakeoff"
     )
+    parser.add_argument("--bakeoff-seeds", default="1,2,3,4,5", help="comma-separated shuffles per bake-off data set")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     sections = set(args.sections.split(","))
@@ -445,6 +449,8 @@ def main() -> None:
         run_pages(args.rounds, seeds[0], args.drift, args.forget)
     if "rich" in sections:
         run_rich_pages(args.rounds, seeds[0], args.drift, args.width)
+    if "bakeoff" in sections:
+        bakeoff.run([int(s) for s in args.bakeoff_seeds.split(",")])
     if "top-shelf" not in sections:
         return
     runs = [run_single_choice(args.rounds, seed, args.drift, args.forget) for seed in seeds]

@@ -34,7 +34,7 @@ def logs() -> list[records_pb2.RewardedDecision]:
                          context=lambda i: {"device": "ios" if i % 2 else "web"})  # fmt: skip
 
 
-@pytest.mark.parametrize("kind", ["logistic", "dnn", "gbt"])
+@pytest.mark.parametrize("kind", ["logistic", "dnn", "fm", "gbt"])
 def test_trained_served_and_swapped_by_configuration(kind: str, logs, tmp_path: Path) -> None:
     trained = train_reward_model(kind, logs, tmp_path / kind, version=f"{kind}-test", epochs=3)
     assert trained.metrics["heldout_auc"] > 0.55, trained.metrics  # it learned something (position, items)
@@ -70,7 +70,7 @@ def test_a_changed_artifact_is_refused(logs, tmp_path: Path) -> None:
         load_reward_model(tmp_path / "nothing-here")
 
 
-@pytest.mark.parametrize("kind", ["dnn", "gbt"])
+@pytest.mark.parametrize("kind", ["dnn", "fm", "gbt"])
 def test_serving_never_imports_tensorflow(kind: str, logs, tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -101,3 +101,21 @@ def test_train_from_the_command_line(logs, tmp_path: Path, capsys: pytest.Captur
     assert load_reward_model(out).version == "lr-cli"
     assert main(["train", "reward-model", "--kind", "logistic", "--logs", str(export), "--out", str(out),
                  "--epochs", "0"]) == 2  # fmt: skip
+    assert main(["train", "reward-model", "--kind", "fm", "--logs", str(export), "--out", str(out),
+                 "--factors", "0"]) == 2  # fmt: skip
+    assert main(["train", "reward-model", "--kind", "fm", "--logs", str(export), "--out", str(out),
+                 "--epochs", "1", "--factors", "3", "--version", "fm-cli"]) == 0  # fmt: skip
+    served = load_reward_model(out)
+    assert served.version == "fm-cli" and served.v.shape[1] == 3  # type: ignore[attr-defined]
+
+
+def test_the_factorization_machine_is_the_sum_over_every_pair_of_columns() -> None:
+    from tastemaker.bandits.reward_models import FactorizationMachine
+
+    rng = np.random.default_rng(0)
+    x, w, v = rng.normal(size=(5, 7)), rng.normal(size=7), rng.normal(size=(7, 3))
+    model = FactorizationMachine("fm", 0.3, w, v)
+    logits = [
+        0.3 + row @ w + sum(v[i] @ v[j] * row[i] * row[j] for i in range(7) for j in range(i + 1, 7)) for row in x
+    ]
+    np.testing.assert_allclose(model.predict(x), 1.0 / (1.0 + np.exp(-np.array(logits))), rtol=1e-12)

@@ -1,12 +1,13 @@
-"""Batch training of the home reward models from rewarded decisions: logistic regression and a
-deep network in TensorFlow (exported as numpy weights), gradient-boosted trees with YDF.
+"""Batch training of the home reward models from rewarded decisions: logistic regression, a deep
+network and a factorization machine in TensorFlow (exported as numpy weights), gradient-boosted
+trees with YDF.
 
 Rows: every shown shelf (label: a click anywhere in its row) and every shown card (label: a click
 on it), with the features `reward_features.encode` builds from what the decision logged. A fifth
 of the decisions (by a hash of the decision id) is held out for the log loss and AUC written to
 the manifest.
 
-    tastemaker train reward-model --kind logistic|dnn|gbt --logs rewarded.parquet --out models/rm-1
+    tastemaker train reward-model --kind logistic|dnn|fm|gbt --logs rewarded.parquet --out models/rm-1
 """
 
 from __future__ import annotations
@@ -98,6 +99,52 @@ def _tensorflow_dense(
     return weights, reference
 
 
+def _tensorflow_fm(
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray, factors: int, epochs: int, seed: int, loss: str
+) -> tuple[dict[str, Any], Callable[[np.ndarray], np.ndarray]]:
+    """A second-order factorization machine as a Keras layer (`reward_models.FactorizationMachine`
+    serves the same formula in numpy): its weights and TensorFlow's own prediction."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf = require("tensorflow", "ml", "training an fm reward model")
+    keras = require("tf_keras", "ml", "training an fm reward model")
+
+    tf.keras.utils.set_random_seed(seed)
+    width = x.shape[1]
+
+    class Pairwise(keras.layers.Layer):  # type: ignore[misc,name-defined]
+        def build(self, input_shape: Any) -> None:
+            self.w0 = self.add_weight(name="w0", shape=(1,), initializer="zeros")
+            self.w = self.add_weight(name="w", shape=(width, 1), initializer="zeros")
+            self.v = self.add_weight(
+                name="v", shape=(width, factors), initializer=keras.initializers.RandomNormal(stddev=0.05, seed=seed)
+            )
+
+        def call(self, rows: Any) -> Any:
+            projected = tf.matmul(rows, self.v)
+            squares = tf.matmul(rows * rows, self.v * self.v)
+            pairwise = 0.5 * tf.reduce_sum(projected * projected - squares, axis=1, keepdims=True)
+            return tf.sigmoid(self.w0 + tf.matmul(rows, self.w) + pairwise)
+
+    layer = Pairwise()
+    model = keras.Sequential([keras.layers.Input((width,)), layer])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=loss)
+    model.fit(
+        x.astype(np.float32), y.astype(np.float32), sample_weight=weight.astype(np.float32),
+        epochs=epochs, batch_size=256, verbose=0,
+    )  # fmt: skip
+    arrays = {
+        "w0": layer.w0.numpy().astype(np.float64).reshape(()),
+        "w": layer.w.numpy().astype(np.float64).reshape(-1),
+        "v": layer.v.numpy().astype(np.float64),
+    }
+
+    def reference(rows: np.ndarray) -> np.ndarray:
+        return model(rows.astype(np.float32), training=False).numpy().reshape(-1).astype(np.float64)
+
+    return arrays, reference
+
+
 def _ydf_trees(
     x: np.ndarray, y: np.ndarray, weight: np.ndarray, seed: int, directory: Path, regression: bool
 ) -> Callable[[np.ndarray], np.ndarray]:
@@ -132,17 +179,21 @@ def train_reward_model(
     ips_clip: float | None = None,
     extra_manifest: dict[str, Any] | None = None,
     targets: str = "ips",
+    factors: int = 8,
 ) -> Trained:
     """`targets="ips"`: the shown items' clicks, each row weighted by min(1/propensity, ips_clip)
     (counterfactual training: the rows the logging policy rarely showed count as much as the ones
     it favoured; `ips_clip=None`: unweighted). `targets="dr"`: doubly robust pseudo-outcomes over
-    shown and sampled unshown candidates (`dr_targets.py`, clipped at `ips_clip`), regressed on."""
+    shown and sampled unshown candidates (`dr_targets.py`, clipped at `ips_clip`), regressed on.
+    `factors`: the factorization machine's k (kind "fm" only)."""
     if kind not in KINDS:
         raise ValueError(f"unknown reward model kind {kind!r}; known: {', '.join(KINDS)}")
     if targets not in TARGETS:
         raise ValueError(f"unknown training targets {targets!r}; known: {', '.join(TARGETS)}")
     if targets == "dr" and kind == "banditnet":
         raise ValueError("banditnet learns a policy from the logged propensities itself; use --targets ips")
+    if not factors >= 1:
+        raise ValueError(f"the factorization machine needs at least 1 factor, got {factors}")
     if ips_clip is not None and not ips_clip >= 1:
         raise ValueError(f"the IPS clip must be at least 1, got {ips_clip}")
     x, y, held, propensity = training_rows(decisions)
@@ -170,6 +221,10 @@ def train_reward_model(
 
         def reference(rows: np.ndarray) -> np.ndarray:
             return 1.0 / (1.0 + np.exp(-(rows @ theta)))
+    elif kind == "fm":
+        loss = "mean_squared_error" if targets == "dr" else "binary_crossentropy"
+        fm_arrays, reference = _tensorflow_fm(train_x, train_y, train_w, factors, epochs, seed, loss)
+        np.savez(out / "weights.npz", **fm_arrays)
     else:
         hidden = () if kind == "logistic" else (32, 16)
         loss = "mean_squared_error" if targets == "dr" else "binary_crossentropy"
@@ -182,5 +237,7 @@ def train_reward_model(
         p = reference(x[held])
         metrics.update({"heldout_log_loss": log_loss(y[held], p), "heldout_auc": auc(y[held], p)})
     training = {"kind": kind, "epochs": epochs, "seed": seed, "ips_clip": ips_clip, "targets": targets}
+    if kind == "fm":
+        training["factors"] = factors
     write_manifest(out, kind, version, {"metrics": metrics, "training": training, **(extra_manifest or {})})
     return Trained(out, version, reference, metrics)
