@@ -3,7 +3,14 @@
 `draw_page` scores the candidate shelves with the reward model, draws the shelf row, scores the
 chosen shelves' cards in one call and draws every card row (`rows.rank_rows`, all at once when no
 card is a candidate of two shown shelves; else row by row, so a card shown higher up leaves the
-rows below). It returns a `HomePage`: the rows with their ids, positions, scores and propensities.
+rows below); then, for each shown shelf with explanation variants, it scores the shelf under each
+(the reward model sees the explanation) and draws one (one more row of `rank_rows`, k = 1), so the
+page shows (shelf, explanation) pairs with P(pair at row j) = P(shelf at j)·P(explanation | shelf).
+It returns a `HomePage`: the rows with their ids, positions, scores and propensities.
+
+What the linear strategies see of a candidate (`PageInputs.online`): [1, log(1 + engagement)], or
+`OnlineFeatures` (the request's context and the user's activity crossed with the caller's
+candidate features and the explanation, hashed to a fixed width).
 Everything else a request makes — the packed and the written-out decision log, the response, the
 metrics, the shadow's judgement — is derived from that one value.
 """
@@ -16,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastemaker.bandits.catalog import ShelfCandidates
+from tastemaker.bandits.online_features import OnlineFeatures
+from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.bandits.reward_models import RewardModel
 from tastemaker.bandits.rows import rank_rows
 from tastemaker.bandits.strategies import Candidates, Placement, Strategy, rank_with_constraints
@@ -42,6 +51,12 @@ class PageRow:
     card_propensities: tuple[float, ...]
     #: P(this row's cards exactly as shown | the shelf)
     cards_ranking_propensity: float
+    #: the explanation the row is shown under ("" when the shelf has none), P(it | the shelf), and
+    #: every explanation variant of the shelf with its score
+    explanation_id: str = ""
+    explanation_propensity: float = 1.0
+    explanation_candidates: tuple[str, ...] = ()
+    explanation_scores: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,8 @@ class HomePage:
         for row in self.rows:
             out.append(row.propensity)
             out.extend(row.card_propensities)
+            if row.explanation_id:
+                out.append(row.explanation_propensity)
         return out
 
 
@@ -82,6 +99,44 @@ class PageInputs:
     #: 0-based row → shelf id that must be there
     pinned: tuple[tuple[int, str], ...] = ()
     excluded: frozenset[str] = frozenset()
+    #: what the linear strategies see (None: [1, log(1 + engagement)]; module docstring), and the
+    #: context they see (the one the decision log keeps, so the learner sees the same; None: `context`)
+    online: OnlineFeatures | None = None
+    online_context: Mapping[str, str] | None = None
+
+    def linear_rows(
+        self,
+        level: str,
+        ids: Sequence[str],
+        engagement: np.ndarray,
+        features: Sequence[Mapping[str, float]],
+        explanations: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """The linear strategies' rows for these candidates (`online_rows`)."""
+        context = self.context if self.online_context is None else self.online_context
+        return online_rows(self.online, level, ids, engagement, context, features, self.counts, explanations)
+
+
+def user_features(counts: np.ndarray) -> dict[str, float]:
+    """The user's activity as `OnlineFeatures` crosses it: log(1 + count) per event type seen."""
+    return {f"count:{t}": float(np.log1p(c)) for t, c in zip(COUNT_TYPES, counts.tolist(), strict=True) if c > 0}
+
+
+def online_rows(
+    online: OnlineFeatures | None,
+    level: str,
+    ids: Sequence[str],
+    engagement: np.ndarray,
+    context: Mapping[str, str],
+    features: Sequence[Mapping[str, float]],
+    counts: np.ndarray,
+    explanations: Sequence[str] | None = None,
+) -> np.ndarray:
+    """What the linear strategies see of each candidate — serving's and the learner's one way:
+    [1, log(1 + engagement)] without `online`, else its encoding (with the user's `counts`)."""
+    if online is None:
+        return linear_features(engagement)
+    return online.encode(level, ids, engagement, context, features, user_features(counts), explanations)
 
 
 def float32_scores(scores: np.ndarray) -> np.ndarray:
@@ -101,14 +156,20 @@ def draw_page(
     card_strategy: Strategy,
     inputs: PageInputs,
     rng: np.random.Generator,
+    explanation_strategy: Strategy | None = None,
 ) -> HomePage:
-    """Score with `model`, explore with the strategies, and lay out the page with every propensity."""
+    """Score with `model`, explore with the strategies (the explanations with `explanation_strategy`,
+    by default the shelves'), and lay out the page with every propensity."""
     shelves = inputs.shelves
     shelf_ids = tuple(s.shelf_id for s in shelves)
     shelf_scores = float32_scores(
         model.score_level("shelf", inputs.counts, list(shelf_ids), inputs.shelf_engagement, inputs.context)
     )
-    shelf_candidates = Candidates(shelf_ids, shelf_scores, linear_features(inputs.shelf_engagement))
+    shelf_candidates = Candidates(
+        shelf_ids,
+        shelf_scores,
+        inputs.linear_rows("shelf", shelf_ids, inputs.shelf_engagement, [s.features for s in shelves]),
+    )
     if inputs.pinned or inputs.excluded:
         placement = rank_with_constraints(
             shelf_strategy, shelf_candidates, inputs.max_shelves, rng, dict(inputs.pinned), inputs.excluded
@@ -118,13 +179,48 @@ def draw_page(
     index_of = {shelf_id: i for i, shelf_id in enumerate(shelf_ids)}
     chosen = [index_of[shelf_id] for shelf_id in placement.ids]
     rows, card_placements = _card_rows(model, card_strategy, inputs, chosen, rng)
+    explained = _explanations(model, explanation_strategy or shelf_strategy, inputs, chosen, rng)
     page_rows = tuple(
-        _row(chosen[r], shelf_id, position, float(shelf_scores[chosen[r]]), propensity, rows[r], card_placements[r])
+        _row(
+            chosen[r],
+            shelf_id,
+            position,
+            float(shelf_scores[chosen[r]]),
+            propensity,
+            rows[r],
+            card_placements[r],
+            explained.get(r),
+        )  # fmt: skip
         for r, (shelf_id, position, propensity) in enumerate(
             zip(placement.ids, placement.positions, placement.propensities.tolist(), strict=True)
         )
     )
     return HomePage(page_rows, placement.ranking_probability, shelf_scores, placement.pinned, model.version)
+
+
+def _explanations(
+    model: RewardModel, strategy: Strategy, inputs: PageInputs, chosen: list[int], rng: np.random.Generator
+) -> dict[int, tuple[Candidates, Placement]]:
+    """For each shown row whose shelf has explanation variants: the variants scored (the shelf as
+    the reward model sees it under each) and one drawn; all rows in one pass (`rank_rows`, k = 1)."""
+    rows: list[int] = [r for r, i in enumerate(chosen) if inputs.shelves[i].explanation_ids]
+    if not rows:
+        return {}
+    candidates = []
+    for r in rows:
+        shelf = inputs.shelves[chosen[r]]
+        variants = shelf.explanation_ids
+        engagement = np.full(len(variants), inputs.shelf_engagement[chosen[r]])
+        scores = float32_scores(
+            model.score_level(
+                "shelf", inputs.counts, [shelf.shelf_id] * len(variants), engagement, inputs.context,
+                explanations=variants,
+            )
+        )  # fmt: skip
+        x = inputs.linear_rows("explanation", variants, engagement, [shelf.features] * len(variants), variants)
+        candidates.append(Candidates(variants, scores, x))
+    placements = rank_rows(strategy, candidates, 1, rng)
+    return {r: (c, p) for r, c, p in zip(rows, candidates, placements, strict=True)}
 
 
 def _card_rows(
@@ -138,7 +234,10 @@ def _card_rows(
         np.concatenate([inputs.card_engagement[i] for i in chosen]) if chosen else np.zeros(0, dtype=np.float64)
     )
     flat_scores = float32_scores(model.score_level("card", inputs.counts, flat_ids, flat_engagement, inputs.context))
-    flat_features = linear_features(flat_engagement)
+    flat_features = inputs.linear_rows(
+        "card", flat_ids, flat_engagement,
+        [inputs.shelves[i].card_features.get(card_id, {}) for i in chosen for card_id in inputs.shelves[i].card_ids],
+    )  # fmt: skip
     starts = np.cumsum([0] + [len(cards) for cards in card_lists])
 
     def row(r: int, skip: frozenset[str] | set[str]) -> Candidates:
@@ -172,7 +271,9 @@ def _row(
     propensity: float,
     candidates: Candidates,
     cards: Placement,
+    explained: tuple[Candidates, Placement] | None,
 ) -> PageRow:
+    variants, said = explained if explained is not None else (Candidates((), np.zeros(0)), None)
     return PageRow(
         shelf=shelf,
         shelf_id=shelf_id,
@@ -186,4 +287,8 @@ def _row(
         shown_card_scores=tuple(cards.scores[c] for c in cards.ids),
         card_propensities=tuple(cards.propensities.tolist()),
         cards_ranking_propensity=cards.ranking_probability,
+        explanation_id=said.ids[0] if said is not None else "",
+        explanation_propensity=float(said.propensities[0]) if said is not None else 1.0,
+        explanation_candidates=variants.ids,
+        explanation_scores=tuple(variants.scores.tolist()),
     )

@@ -4,6 +4,8 @@ decision log) and at serving time (from the feature store), numpy only.
 Columns: log(1 + the user's count of each event type); log(1 + the user's engagement with the
 candidate); the level (0 shelf, 1 card); crosses (engagement × level, engagement × the user's
 log total activity); the candidate id and each context key=value hashed into one-hot buckets;
+the explanation a row is shown under hashed into its own buckets (none: all zero; a model with
+pairwise terms, the factorization machine, learns item × explanation × context from these);
 the position one-hot (training sees where the item was shown, which absorbs position bias;
 serving scores every candidate at position 0).
 """
@@ -31,9 +33,10 @@ COUNT_TYPES = (
 )
 ID_BUCKETS = 64
 CONTEXT_BUCKETS = 16
+EXPLANATION_BUCKETS = 8
 POSITIONS = 8
 LEVELS = ("shelf", "card")
-WIDTH = len(COUNT_TYPES) + 4 + ID_BUCKETS + CONTEXT_BUCKETS + POSITIONS
+WIDTH = len(COUNT_TYPES) + 4 + ID_BUCKETS + CONTEXT_BUCKETS + EXPLANATION_BUCKETS + POSITIONS
 
 
 def _bucket(text: str, buckets: int) -> int:
@@ -45,6 +48,7 @@ def feature_names() -> list[str]:
     names += ["log_engagement", "is_card", "log_engagement_x_card", "log_engagement_x_activity"]
     names += [f"id_{b}" for b in range(ID_BUCKETS)]
     names += [f"context_{b}" for b in range(CONTEXT_BUCKETS)]
+    names += [f"explanation_{b}" for b in range(EXPLANATION_BUCKETS)]
     names += [f"position_{p}" for p in range(POSITIONS)]
     return names
 
@@ -56,8 +60,10 @@ def encode(
     level: str,
     context: Mapping[str, str] | None = None,
     positions: np.ndarray | None = None,
+    explanations: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Rows (len(ids), WIDTH) for one request's candidates at one level."""
+    """Rows (len(ids), WIDTH) for one request's candidates at one level, row i shown under
+    `explanations[i]` when given ("": none)."""
     n = len(ids)
     out = np.zeros((n, WIDTH))
     log_counts = np.log1p(np.asarray(counts, dtype=np.float64))
@@ -75,6 +81,10 @@ def encode(
     for key, value in (context or {}).items():
         out[:, base + _bucket(f"{key}={value}", CONTEXT_BUCKETS)] = 1.0
     base += CONTEXT_BUCKETS
+    for i, explanation in enumerate(explanations or ()):
+        if explanation:
+            out[i, base + _bucket(f"explanation={explanation}", EXPLANATION_BUCKETS)] = 1.0
+    base += EXPLANATION_BUCKETS
     position = (
         np.zeros(n, dtype=int) if positions is None else np.minimum(np.asarray(positions, dtype=int), POSITIONS - 1)
     )

@@ -37,8 +37,10 @@ class RewardModel(Protocol):
         ids: Sequence[str],
         engagement: np.ndarray,
         context: Mapping[str, str] | None = None,
+        explanations: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """Scores (higher is better) of one request's candidates at one level (shelf or card)."""
+        """Scores (higher is better) of one request's candidates at one level (shelf or card),
+        each shown under `explanations[i]` when given."""
         ...
 
 
@@ -59,6 +61,7 @@ class EngagementScorer:
         ids: Sequence[str],
         engagement: np.ndarray,
         context: Mapping[str, str] | None = None,
+        explanations: Sequence[str] | None = None,
     ) -> np.ndarray:
         return self.model.score(engagement)
 
@@ -80,8 +83,9 @@ class _EncodedScorer:
         ids: Sequence[str],
         engagement: np.ndarray,
         context: Mapping[str, str] | None = None,
+        explanations: Sequence[str] | None = None,
     ) -> np.ndarray:
-        return self.predict(encode(counts, engagement, ids, level, context))
+        return self.predict(encode(counts, engagement, ids, level, context, explanations=explanations))
 
 
 @dataclass(frozen=True)

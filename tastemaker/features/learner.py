@@ -3,8 +3,12 @@ rewarded sticker decisions → the sticker re-rank's (`bandits/sticker_rerank.py
 
 For every shown shelf, a row x = [1, log(1 + the user's engagement with the shelf)] with the row's
 reward (clicks on the shelf and its cards) and the shelf's id (its own term, `LinearState`); for
-every shown card, x from the card's engagement with its own reward and id. Engagement comes from
-the feature vector the decision logged, so the model learns from exactly what the ranker saw.
+every shown card, x from the card's engagement with its own reward and id; for every shelf shown
+under an explanation, a row of level "explanation" from the shelf's engagement with the row's
+reward and the explanation's id. Engagement comes from the feature vector the decision logged,
+so the model learns from exactly what the ranker saw. With `online` (`OnlineFeatures`, serving's
+TASTEMAKER_LINEAR_FEATURES=context) x is instead `page.online_rows` of what the decision logged:
+its context, the user's activity, the caller's candidate features and the explanation.
 For every suggested sticker, x = `sticker_rerank.rerank_features` of what was logged (its
 model-score rank, the user's sends of it, the position it was shown at), with reward the sends
 of it and its id. Offsets are committed after Redis has the update.
@@ -20,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tastemaker.bandits.online_features import OnlineFeatures
+from tastemaker.bandits.page import online_rows
 from tastemaker.bandits.sticker_rerank import LEVEL as STICKER_LEVEL
 from tastemaker.bandits.sticker_rerank import RERANK_DIM, rerank_features
 from tastemaker.features.dead_letters import dead_letter, send_dead_letter
@@ -65,21 +71,59 @@ def home_lists(rewarded: records_pb2.RewardedDecision) -> dict[str, Lists]:
         reward_of[outcome.item_id] += outcome.reward
     shelves: Lists = ([], [], [])
     cards: Lists = ([], [], [])
+    explanations: Lists = ([], [], [])
     for shelf in decision.shown:
         card_ids = [c.card_id for c in shelf.cards]
         card_rewards = [reward_of.get(c, 0.0) for c in card_ids]
-        shelves[0].append(vector.value(SHELF, shelf.shelf_id))
-        shelves[1].append(reward_of.get(shelf.shelf_id, 0.0) + sum(card_rewards))
+        engagement = vector.value(SHELF, shelf.shelf_id)
+        row_reward = reward_of.get(shelf.shelf_id, 0.0) + sum(card_rewards)
+        shelves[0].append(engagement)
+        shelves[1].append(row_reward)
         shelves[2].append(shelf.shelf_id)
         cards[0].extend(vector.value(CARD, c) for c in card_ids)
         cards[1].extend(card_rewards)
         cards[2].extend(card_ids)
-    return {"shelf": shelves, "card": cards}
+        if shelf.explanation_id:
+            explanations[0].append(engagement)
+            explanations[1].append(row_reward)
+            explanations[2].append(shelf.explanation_id)
+    return {"shelf": shelves, "card": cards, "explanation": explanations}
 
 
-def rows_of(rewarded: records_pb2.RewardedDecision) -> dict[str, Rows]:
-    """The rows one rewarded home decision teaches each level ("shelf", "card")."""
-    return {level: _linear(*lists) for level, lists in home_lists(rewarded).items()}
+def rows_of(rewarded: records_pb2.RewardedDecision, online: OnlineFeatures | None = None) -> dict[str, Rows]:
+    """The rows one rewarded home decision teaches each level ("shelf", "card", "explanation"): over
+    [1, log(1 + engagement)], or with `online` its encoding of what the decision logged."""
+    lists = home_lists(rewarded)
+    if online is None:
+        return {level: _linear(*level_lists) for level, level_lists in lists.items()}
+    decision = rewarded.decision
+    vector = LoggedVector.of(decision)
+    counts, context = vector.counts(), dict(decision.context)
+    candidates = {s.shelf_id: s for s in decision.candidates}
+    x: dict[str, list[np.ndarray]] = {"shelf": [], "card": [], "explanation": []}
+    for shelf in decision.shown:
+        logged = candidates.get(shelf.shelf_id)
+        features = dict(logged.features) if logged is not None else {}
+        engagement = np.array([vector.value(SHELF, shelf.shelf_id)])
+        x["shelf"].append(online_rows(online, "shelf", [shelf.shelf_id], engagement, context, [features], counts))
+        card_ids = [c.card_id for c in shelf.cards]
+        own = logged.card_features if logged is not None else {}
+        card_features = [dict(own[c].values) if c in own else {} for c in card_ids]
+        card_engagement = np.array([vector.value(CARD, c) for c in card_ids], dtype=np.float64)
+        x["card"].append(online_rows(online, "card", card_ids, card_engagement, context, card_features, counts))
+        if shelf.explanation_id:
+            said = [shelf.explanation_id]
+            x["explanation"].append(
+                online_rows(online, "explanation", said, engagement, context, [features], counts, said)
+            )
+    return {
+        level: Rows(
+            np.concatenate(x[level]) if x[level] else np.zeros((0, online.dim)),
+            np.asarray(lists[level][1], dtype=np.float64),
+            lists[level][2],
+        )
+        for level in x
+    }
 
 
 def _unlearnable(lists: Lists) -> tuple[float, float, str] | None:
@@ -123,12 +167,15 @@ class LinearLearner:
         producer: Producer,
         dlq_topic: str,
         sticker_store: LinearStateStore | None = None,
+        online: OnlineFeatures | None = None,
     ) -> None:
         """`sticker_store`: the sticker re-rank's posterior (its own features); None: sticker
-        decisions are not learned from."""
+        decisions are not learned from. `online`: learn on `OnlineFeatures` (as serving ranks with
+        them under TASTEMAKER_LINEAR_FEATURES=context), not on [1, log(1 + engagement)]."""
         self._consumer = consumer
         self._store = store
-        self._stores = {"shelf": store, "card": store}
+        self._online = online
+        self._stores = {"shelf": store, "card": store, "explanation": store}
         if sticker_store is not None:
             self._stores[STICKER_LEVEL] = sticker_store
         self._producer = producer
@@ -143,6 +190,7 @@ class LinearLearner:
         # per (level, topic, partition): home levels' rows as lists (offsets beside them), stickers' as Rows
         home: dict[tuple[str, str, int], tuple[list[int], Lists]] = {}
         stickers: dict[tuple[str, str, int], list[tuple[int, Rows]]] = defaultdict(list)
+        encoded: dict[tuple[str, str, int], list[tuple[int, Rows]]] = defaultdict(list)  # home, with `online`
         for record in records:
             rewarded = records_pb2.RewardedDecision()
             try:
@@ -156,7 +204,16 @@ class LinearLearner:
             if not counted(rewarded):  # deferred and never activated: the user did not see it
                 self.stats.unactivated += 1
                 continue
-            if surface == "home":
+            if surface == "home" and self._online is not None:
+                taught = rows_of(rewarded, self._online)
+                bad = next((level for level, rows in taught.items() if not rows.finite()), None)
+                if bad is not None:
+                    self._dead_letter(record, f"cannot apply: non-finite reward or feature at level {bad}")
+                    continue
+                for level, rows in taught.items():
+                    if len(rows):
+                        encoded[(level, record.topic, record.partition)].append((record.offset, rows))
+            elif surface == "home":
                 home_taught = home_lists(rewarded)
                 unlearnable = (_unlearnable(lists) for lists in home_taught.values())
                 first_bad = next((row for row in unlearnable if row is not None), None)
@@ -164,6 +221,8 @@ class LinearLearner:
                     self._dead_letter(record, f"cannot apply: non-finite reward or feature ({first_bad!r})")
                     continue
                 for level, (engagement, reward, items) in home_taught.items():
+                    if not items:
+                        continue
                     row_offsets, (all_engagement, all_reward, all_items) = home.setdefault(
                         (level, record.topic, record.partition), ([], ([], [], []))
                     )
@@ -186,7 +245,7 @@ class LinearLearner:
                 level, topic, partition, np.array(home_offsets), _linear(*lists)
             )
             applied.add(level)
-        for (level, topic, partition), batch in stickers.items():
+        for (level, topic, partition), batch in (*stickers.items(), *encoded.items()):
             sticker_offsets = np.repeat([offset for offset, _ in batch], [len(rows) for _, rows in batch])
             concatenated = Rows.concat([rows for _, rows in batch], self._stores[level].dim)
             self.stats.rows_applied += self._stores[level].apply(level, topic, partition, sticker_offsets, concatenated)

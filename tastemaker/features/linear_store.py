@@ -30,7 +30,8 @@ from tastemaker.bandits.strategies import LinearState
 from tastemaker.features import keys
 from tastemaker.features.redis_connect import Fence
 
-LEVELS = ("shelf", "card")
+#: the home levels: shelves, cards, and the explanation a shown shelf is shown under
+LEVELS = ("shelf", "card", "explanation")
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,10 @@ class LinearStateStore:
         ridge: float = 1.0,
         forget: float = 1.0,
         fence: Fence | None = None,
+        variant: str = "",
     ) -> None:
+        """`variant`: a name for the feature set (the levels' hashes become `linear:<level>/<variant>`),
+        so posteriors over different features never mix."""
         if not 0.0 < forget <= 1.0:
             raise ValueError(f"`forget` must be in (0, 1], got {forget}")
         self._redis = client
@@ -123,16 +127,20 @@ class LinearStateStore:
         self.forget = forget
         self._apply = client.register_script(_APPLY)
         self._fence = fence or Fence()
+        self._variant = variant
+
+    def key(self, level: str) -> str:
+        return keys.linear_state(self._ns, f"{level}/{self._variant}" if self._variant else level)
 
     def fence(self, levels: Iterable[str]) -> None:
         """Replicas hold these levels' applied updates (`redis_connect.Fence`; no-op when off)."""
-        self._fence(self._redis, [keys.linear_state(self._ns, level) for level in levels])
+        self._fence(self._redis, [self.key(level) for level in levels])
 
     def load(self, levels: Sequence[str] = LEVELS) -> dict[str, tuple[LinearState, int]]:
         """Each level's posterior and version, in one round trip."""
         pipe = self._redis.pipeline(transaction=False)
         for level in levels:
-            pipe.hgetall(keys.linear_state(self._ns, level))
+            pipe.hgetall(self.key(level))
         out = {}
         for level, raw in zip(levels, pipe.execute(), strict=True):
             fields = {k.decode(): v.decode() for k, v in raw.items()}
@@ -155,7 +163,7 @@ class LinearStateStore:
         """Add the rows past this partition's watermark (`offsets[i]`: the offset of the rewarded
         decision that taught row i); returns how many rows were applied (0 for a redelivered batch)."""
         offsets = np.asarray(offsets, dtype=np.int64)
-        key, watermark = keys.linear_state(self._ns, level), f"wm:{topic}:{partition}"
+        key, watermark = self.key(level), f"wm:{topic}:{partition}"
         for _ in range(retries):
             raw = self._redis.hget(key, watermark)
             seen = int(raw) if raw is not None else -1

@@ -122,6 +122,8 @@ def packed_home_page(
     """The packed page of a home decision over the candidate `shelves`: its feature vector (in
     `home_names` order), the shelves it ranked (indices) with their scores, and the shown rows;
     None when it cannot be packed exactly (then the caller writes it out)."""
+    if has_extras(shelves):
+        return None
     table = _table(shelves)
     shelf_scores = _float32(np.asarray(ranked_scores, dtype=np.float64))
     if table is None or shelf_scores is None:
@@ -199,9 +201,22 @@ def logged_shelves(rows: Sequence[PageRow]) -> list[records_pb2.LoggedShelf]:
             ],
             cards_ranking_propensity=row.cards_ranking_propensity,
             card_candidates=records_pb2.CandidateScores(item_ids=row.card_candidates, scores=row.card_scores.tolist()),
+            explanation_id=row.explanation_id,
+            explanation_propensity=row.explanation_propensity if row.explanation_id else 0.0,
+            explanation_candidates=(
+                records_pb2.CandidateScores(item_ids=row.explanation_candidates, scores=row.explanation_scores)
+                if row.explanation_id
+                else None
+            ),
         )
         for row in rows
     ]
+
+
+def has_extras(shelves: Sequence[ShelfCandidates]) -> bool:
+    """Whether any candidate shelf carries explanation variants or caller features: the packed
+    layout does not hold them, so such a decision is logged written out."""
+    return any(s.explanation_ids or s.features or s.card_features for s in shelves)
 
 
 def pack(decision: records_pb2.DecisionLog) -> records_pb2.DecisionLog:
@@ -209,6 +224,10 @@ def pack(decision: records_pb2.DecisionLog) -> records_pb2.DecisionLog:
     written-out home decision or would not unpack to exactly itself."""
     if decision.surface != "home" or decision.layout != LAYOUT_WRITTEN_OUT or decision.HasField("packed"):
         return decision
+    if any(s.explanation_ids or s.features or s.card_features for s in decision.candidates) or any(
+        s.explanation_id for s in decision.shown
+    ):
+        return decision  # explanations and caller features stay written out
     shelves = tuple(ShelfCandidates(s.shelf_id, tuple(s.card_ids)) for s in decision.candidates)
     shelf_index = {s.shelf_id: i for i, s in reversed(list(enumerate(shelves)))}
     if len(shelf_index) != len(shelves) or list(decision.feature_names) != home_names(

@@ -14,6 +14,7 @@ import redis
 
 from tastemaker.bandits.catalog import Catalog
 from tastemaker.bandits.engagement_model import EngagementLinearModel
+from tastemaker.bandits.online_features import OnlineFeatures
 from tastemaker.bandits.reward_models import EngagementScorer, RewardModel
 from tastemaker.bandits.simulator import SimulatedWorld
 from tastemaker.bandits.sticker_rerank import LEVEL as STICKER_LEVEL
@@ -146,8 +147,8 @@ class Serving:
 
 
 def strategy_for(settings: Settings, level: str, shared: SharedLinearStates | None = None) -> Strategy:
-    """The configured exploration strategy for one level (shelves or cards); linear strategies rank
-    with that level's shared posterior over the candidate features [1, log(1 + engagement)]."""
+    """The configured exploration strategy for one level (shelves, cards or explanations); linear
+    strategies rank with that level's shared posterior (over `online_features_of(settings)`)."""
     parameters = {
         "epsilon": settings.epsilon,
         "temperature": settings.temperature,
@@ -155,7 +156,8 @@ def strategy_for(settings: Settings, level: str, shared: SharedLinearStates | No
         "scale": settings.thompson_scale,
         "gamma": settings.squarecb_gamma,
     }
-    state = shared.states[level] if shared is not None else LinearState(dim=2)
+    online = online_features_of(settings)
+    state = shared.states[level] if shared is not None else LinearState(dim=2 if online is None else online.dim)
     return strategy_from(settings.strategy, parameters, state)
 
 
@@ -307,7 +309,7 @@ def build_serving(
     shared = None
     hooks: list[Callable[[], None]] = []
     if settings.strategy in LINEAR:
-        shared = SharedLinearStates(LinearStateStore(client, settings.redis_namespace))
+        shared = SharedLinearStates(home_linear_store(settings, client))
         shared.maybe_refresh()
         hooks.append(shared.maybe_refresh)  # pick up the shared posterior, at most once a second
     built: list[HomeRankingService] = []  # the service below, once built, for the watcher's swaps
@@ -333,6 +335,8 @@ def build_serving(
         model=reward_model_for(settings),
         strategy=strategy_for(settings, "shelf", shared),
         card_strategy=strategy_for(settings, "card", shared),
+        explanation_strategy=strategy_for(settings, "explanation", shared),
+        online=online_features_of(settings),
         propensity_floor=settings.propensity_floor,
         before_rank=before_rank if hooks else None,
         shadow=shadow_for(settings),
@@ -457,12 +461,24 @@ def build_learner(settings: Settings) -> LinearLearner:
         "tastemaker-learner",
         kafka_security_of(settings),
     )
-    store = LinearStateStore(
-        redis_client(settings), settings.redis_namespace, forget=settings.linear_forget, fence=fence_of(settings)
-    )
+    store = home_linear_store(settings, redis_client(settings))
     producer = producer_for(settings, "tastemaker-learner")
     stickers = sticker_linear_store(settings, redis_client(settings)) if settings.sticker_rerank != "static" else None
-    return LinearLearner(consumer, store, producer, topics.events_dlq, stickers)
+    return LinearLearner(consumer, store, producer, topics.events_dlq, stickers, online_features_of(settings))
+
+
+def online_features_of(settings: Settings) -> OnlineFeatures | None:
+    """What the linear strategies learn on (TASTEMAKER_LINEAR_FEATURES): None for [1, log(1 + engagement)]."""
+    return OnlineFeatures(settings.linear_width) if settings.linear_features == "context" else None
+
+
+def home_linear_store(settings: Settings, client: redis.Redis) -> LinearStateStore:
+    """The home levels' shared posterior: of width 2, or `OnlineFeatures`' under a key of its own."""
+    online = online_features_of(settings)
+    return LinearStateStore(
+        client, settings.redis_namespace, dim=2 if online is None else online.dim, forget=settings.linear_forget,
+        fence=fence_of(settings), variant="" if online is None else f"context{online.width}",
+    )  # fmt: skip
 
 
 def sticker_linear_store(settings: Settings, client: redis.Redis) -> LinearStateStore:

@@ -48,6 +48,8 @@ def unknown_variables(environ: dict[str, str]) -> list[str]:
 
 
 STRATEGIES = tuple(STRATEGY_PARAMETERS)
+#: what the linear strategies learn on (`bandits.page.online_rows`)
+LINEAR_FEATURES = ("engagement", "context")
 
 
 def setting(default: Any, help: str, section: str) -> Any:
@@ -163,6 +165,15 @@ class Settings:
         "last 1,000 decisions weigh), applied by the learner.",
         HOME,
     )
+    linear_features: str = setting(
+        "engagement",
+        "What linucb and thompson learn on: engagement ([1, log(1 + the user's engagement)] per candidate) or "
+        "context (also the request's context and the user's activity crossed with the caller's candidate "
+        "features and the explanation, hashed to TASTEMAKER_LINEAR_WIDTH columns; a posterior of its own in Redis). "
+        "Serving and the learner must agree.",
+        HOME,
+    )
+    linear_width: int = setting(62, "The hashed columns of TASTEMAKER_LINEAR_FEATURES=context, 1 to 254.", HOME)
     propensity_floor: float = setting(
         0.0, "Least probability of any candidate at any position, in [0, 0.1] (0: no floor).", HOME
     )
@@ -259,6 +270,12 @@ class Settings:
             raise ConfigError(f"TASTEMAKER_SQUARECB_GAMMA must be a finite number >= 0, got {self.squarecb_gamma}")
         if not 0.0 < self.linear_forget <= 1.0:
             raise ConfigError(f"TASTEMAKER_LINEAR_FORGET must be in (0, 1], got {self.linear_forget}")
+        if self.linear_features not in LINEAR_FEATURES:
+            raise ConfigError(
+                f"TASTEMAKER_LINEAR_FEATURES must be one of {', '.join(LINEAR_FEATURES)}, got {self.linear_features!r}"
+            )
+        if not 1 <= self.linear_width <= 254:
+            raise ConfigError(f"TASTEMAKER_LINEAR_WIDTH must be in [1, 254], got {self.linear_width}")
         if not 0.0 <= self.propensity_floor <= 0.1:
             raise ConfigError(f"TASTEMAKER_PROPENSITY_FLOOR must be in [0, 0.1], got {self.propensity_floor}")
         if not 0 <= self.grpc_port <= 65535:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastemaker.bandits.catalog import Catalog, ShelfCandidates
+from tastemaker.bandits.online_features import OnlineFeatures
 from tastemaker.bandits.page import HomePage, PageInputs, draw_page
 from tastemaker.bandits.reward_features import COUNT_TYPES
 from tastemaker.bandits.reward_models import RewardModel
@@ -72,6 +73,8 @@ class HomeRankingService:
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         card_strategy: Strategy | None = None,
         propensity_floor: float = 0.0,
+        explanation_strategy: Strategy | None = None,
+        online: OnlineFeatures | None = None,
         before_rank: Callable[[], None] | None = None,
         shadow: ShadowRunner | None = None,
         breaker: CircuitBreaker | None = None,
@@ -82,6 +85,8 @@ class HomeRankingService:
         self._model = model
         self._shelf_strategy = with_floor(strategy, propensity_floor)
         self._card_strategy = with_floor(card_strategy or strategy, propensity_floor)
+        self._explanation_strategy = with_floor(explanation_strategy or strategy, propensity_floor)
+        self._online = online
         self._before_rank = before_rank
         self._shadow = shadow
         self._publish = publish
@@ -136,16 +141,21 @@ class HomeRankingService:
             max_cards=request.max_cards_per_shelf or self._default_max_cards,
             pinned=request.pinned,
             excluded=request.excluded,
+            online=self._online,
+            online_context=self._log_policy.context(request.context) if self._online is not None else None,
         )
         model = self._model  # one version scores the whole request, even if a swap lands meanwhile
-        page = draw_page(model, self._shelf_strategy, self._card_strategy, inputs, self._rng)
+        page = draw_page(
+            model, self._shelf_strategy, self._card_strategy, inputs, self._rng, self._explanation_strategy
+        )
         not_free = request.excluded | {shelf_id for _, shelf_id in request.pinned}
         free = [i for i, s in enumerate(shelves) if s.shelf_id not in not_free]
         served, shadow = page, None
         if self._shadow is not None:
             candidate = draw_page(
-                self._shadow.model, self._shelf_strategy, self._card_strategy, inputs, self._shadow.rng
-            )
+                self._shadow.model, self._shelf_strategy, self._card_strategy, inputs, self._shadow.rng,
+                self._explanation_strategy,
+            )  # fmt: skip
             shadow = self._shadow.judge(candidate, logged_shelves(candidate.rows), page.shelf_scores, free)
             if self._shadow.serves_candidate():  # an apprentice that agrees often enough takes over
                 served = candidate
@@ -202,16 +212,26 @@ class HomeRankingService:
             decision.layout = LAYOUT_PACKED
             decision.packed.CopyFrom(packed)
             return decision
-        # not exactly packable (a control character in an id): written out
+        # not exactly packable (a control character in an id; explanations or caller features): written out
         decision.feature_names.extend(
             feature_vector_names([s.shelf_id for s in shelves], [c for s in shelves for c in s.card_ids])
         )
         decision.feature_values.extend(values.tolist())
-        decision.candidates.extend(api_pb2.Shelf(shelf_id=s.shelf_id, card_ids=s.card_ids) for s in shelves)
+        decision.candidates.extend(candidate_shelf(s) for s in shelves)
         decision.shelf_candidates.item_ids.extend(shelves[i].shelf_id for i in free)
         decision.shelf_candidates.scores.extend(page.shelf_scores[free].tolist())
         decision.shown.extend(logged_shelves(page.rows))
         return decision
+
+
+def candidate_shelf(shelf: ShelfCandidates) -> api_pb2.Shelf:
+    """A candidate shelf as the written-out decision log holds it (with its explanations and features)."""
+    message = api_pb2.Shelf(shelf_id=shelf.shelf_id, card_ids=shelf.card_ids, explanation_ids=shelf.explanation_ids)
+    if shelf.features:
+        message.features.update(shelf.features)
+    for card_id, features in shelf.card_features.items():
+        message.card_features[card_id].values.update(features)
+    return message
 
 
 @dataclass(frozen=True)
@@ -240,6 +260,8 @@ def rank_home_response(served: ServedPage) -> api_pb2.RankHomeResponse:
                     for c, cs, cp in zip(row.cards, row.shown_card_scores, row.card_propensities, strict=True)
                 ],
                 position=row.position,
+                explanation_id=row.explanation_id,
+                explanation_propensity=row.explanation_propensity if row.explanation_id else 0.0,
             )
             for row in page.rows
         ],

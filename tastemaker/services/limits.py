@@ -6,6 +6,7 @@ one Kafka record: a request over these limits gets INVALID_ARGUMENT naming the f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from tastemaker.services.errors import InvalidArgument
@@ -20,6 +21,13 @@ MAX_TOTAL_CARDS = 5_000
 MAX_SHELVES = 100
 MAX_CARDS_PER_SHELF = 100
 MAX_EXCLUDED_IDS = 5_000
+#: RankHome: explanation variants per shelf; the caller's numeric features per shelf or card, their
+#: names' length, their values' magnitude, and in all per request
+MAX_EXPLANATIONS = 16
+MAX_FEATURES = 64
+MAX_FEATURE_NAME_LENGTH = 64
+MAX_FEATURE_MAGNITUDE = 1e9
+MAX_TOTAL_FEATURES = 50_000
 #: RankHome and SuggestStickers: request context
 MAX_CONTEXT_ENTRIES = 64
 MAX_CONTEXT_KEY_LENGTH = 64
@@ -56,6 +64,19 @@ def check_count(field: str, value: int, maximum: int, zero_means: str = "the ser
     """A requested count in [0, maximum] (0 = `zero_means`)."""
     if not 0 <= value <= maximum:
         raise InvalidArgument(field, f"must be in [0, {maximum}] (0 = {zero_means}), got {value}")
+
+
+def check_features(field: str, features: Mapping[str, float]) -> None:
+    """A candidate's numeric features: at most MAX_FEATURES, named, finite and bounded."""
+    if len(features) > MAX_FEATURES:
+        raise InvalidArgument(field, f"has more than {MAX_FEATURES} features")
+    for name, value in features.items():
+        if not name or len(name) > MAX_FEATURE_NAME_LENGTH:
+            raise InvalidArgument(f"{field}[{name[:32]!r}]", f"name must be 1 to {MAX_FEATURE_NAME_LENGTH} characters")
+        if not math.isfinite(value) or abs(value) > MAX_FEATURE_MAGNITUDE:
+            raise InvalidArgument(
+                f"{field}[{name!r}]", f"must be a finite number within ±{MAX_FEATURE_MAGNITUDE:g}, got {value}"
+            )
 
 
 def check_context(field: str, context: Mapping[str, str]) -> None:

@@ -18,13 +18,16 @@ from tastemaker.services.limits import (
     MAX_CARDS_PER_SHELF,
     MAX_EVENT_TYPE_LENGTH,
     MAX_EXCLUDED_IDS,
+    MAX_EXPLANATIONS,
     MAX_ID_LENGTH,
     MAX_SHELF_CANDIDATES,
     MAX_SHELVES,
     MAX_STICKERS,
     MAX_TOTAL_CARDS,
+    MAX_TOTAL_FEATURES,
     check_context,
     check_count,
+    check_features,
     check_id,
 )
 from tastemaker.stickers.catalog import LANGUAGES
@@ -47,6 +50,28 @@ class HomeRequest:
     deferred: bool = False
 
 
+def _check_extras(i: int, shelf: api_pb2.Shelf, cards: tuple[str, ...]) -> int:
+    """Check shelf `i`'s explanation variants and features; returns how many features it carries."""
+    explanations = list(shelf.explanation_ids)
+    if len(explanations) > MAX_EXPLANATIONS:
+        raise InvalidArgument(f"candidates[{i}].explanation_ids", f"has more than {MAX_EXPLANATIONS} explanations")
+    if len(set(explanations)) != len(explanations):
+        raise InvalidArgument(f"candidates[{i}].explanation_ids", "has duplicate explanation ids")
+    for j, explanation in enumerate(explanations):
+        check_id(f"candidates[{i}].explanation_ids[{j}]", explanation)
+    check_features(f"candidates[{i}].features", shelf.features)
+    count = len(shelf.features)
+    known = set(cards)
+    for card_id, features in shelf.card_features.items():
+        if card_id not in known:
+            raise InvalidArgument(
+                f"candidates[{i}].card_features[{card_id[:64]!r}]", "is not one of the shelf's card_ids"
+            )
+        check_features(f"candidates[{i}].card_features[{card_id!r}]", features.values)
+        count += len(features.values)
+    return count
+
+
 def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
     """Validate a RankHomeRequest against `limits`; errors name the offending field."""
     check_id("user_id", request.user_id)
@@ -58,7 +83,7 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
     check_id("request_id", request.request_id, required=False)
     shelves = []
     seen: set[str] = set()
-    total_cards = 0
+    total_cards = total_features = 0
     for i, shelf in enumerate(request.candidates):
         shelf_id = shelf.shelf_id
         if not shelf_id or len(shelf_id) > MAX_ID_LENGTH:  # the field name is formatted only on errors
@@ -80,6 +105,17 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
         if min(lengths) == 0 or max(lengths) > MAX_ID_LENGTH:  # then find the first bad one, to name it
             for j, card_id in enumerate(cards):
                 check_id(f"candidates[{i}].card_ids[{j}]", card_id)
+        if shelf.explanation_ids or shelf.features or shelf.card_features:
+            total_features += _check_extras(i, shelf, cards)
+            if total_features > MAX_TOTAL_FEATURES:
+                raise InvalidArgument("candidates", f"carry more than {MAX_TOTAL_FEATURES} features in all")
+            shelves.append(
+                ShelfCandidates(
+                    shelf_id, cards, tuple(shelf.explanation_ids), dict(shelf.features),
+                    {card: dict(f.values) for card, f in shelf.card_features.items()},
+                )
+            )  # fmt: skip
+            continue
         shelves.append(ShelfCandidates(shelf_id, cards))
     pinned: dict[int, str] = {}
     for i, pin in enumerate(request.pinned_shelves):

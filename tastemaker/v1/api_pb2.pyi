@@ -7,12 +7,45 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Shelf(_message.Message):
-    __slots__ = ("shelf_id", "card_ids")
+    __slots__ = ("shelf_id", "card_ids", "explanation_ids", "features", "card_features")
+    class FeaturesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class CardFeaturesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Features
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Features, _Mapping]] = ...) -> None: ...
     SHELF_ID_FIELD_NUMBER: _ClassVar[int]
     CARD_IDS_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    CARD_FEATURES_FIELD_NUMBER: _ClassVar[int]
     shelf_id: str
     card_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, shelf_id: _Optional[str] = ..., card_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    explanation_ids: _containers.RepeatedScalarFieldContainer[str]
+    features: _containers.ScalarMap[str, float]
+    card_features: _containers.MessageMap[str, Features]
+    def __init__(self, shelf_id: _Optional[str] = ..., card_ids: _Optional[_Iterable[str]] = ..., explanation_ids: _Optional[_Iterable[str]] = ..., features: _Optional[_Mapping[str, float]] = ..., card_features: _Optional[_Mapping[str, Features]] = ...) -> None: ...
+
+class Features(_message.Message):
+    __slots__ = ("values",)
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.ScalarMap[str, float]
+    def __init__(self, values: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class RankHomeRequest(_message.Message):
     __slots__ = ("user_id", "context", "candidates", "max_shelves", "max_cards_per_shelf", "request_id", "pinned_shelves", "excluded_item_ids", "defer_activation")
@@ -62,18 +95,22 @@ class RankedCard(_message.Message):
     def __init__(self, card_id: _Optional[str] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ...) -> None: ...
 
 class RankedShelf(_message.Message):
-    __slots__ = ("shelf_id", "score", "propensity", "cards", "position")
+    __slots__ = ("shelf_id", "score", "propensity", "cards", "position", "explanation_id", "explanation_propensity")
     SHELF_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     PROPENSITY_FIELD_NUMBER: _ClassVar[int]
     CARDS_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_PROPENSITY_FIELD_NUMBER: _ClassVar[int]
     shelf_id: str
     score: float
     propensity: float
     cards: _containers.RepeatedCompositeFieldContainer[RankedCard]
     position: int
-    def __init__(self, shelf_id: _Optional[str] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[RankedCard, _Mapping]]] = ..., position: _Optional[int] = ...) -> None: ...
+    explanation_id: str
+    explanation_propensity: float
+    def __init__(self, shelf_id: _Optional[str] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[RankedCard, _Mapping]]] = ..., position: _Optional[int] = ..., explanation_id: _Optional[str] = ..., explanation_propensity: _Optional[float] = ...) -> None: ...
 
 class RankHomeResponse(_message.Message):
     __slots__ = ("decision_id", "shelves", "policy", "model_version")

@@ -92,7 +92,7 @@ class LoggedCard(_message.Message):
     def __init__(self, card_id: _Optional[str] = ..., position: _Optional[int] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ...) -> None: ...
 
 class LoggedShelf(_message.Message):
-    __slots__ = ("shelf_id", "position", "score", "propensity", "cards", "cards_ranking_propensity", "card_candidates")
+    __slots__ = ("shelf_id", "position", "score", "propensity", "cards", "cards_ranking_propensity", "card_candidates", "explanation_id", "explanation_propensity", "explanation_candidates")
     SHELF_ID_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,9 @@ class LoggedShelf(_message.Message):
     CARDS_FIELD_NUMBER: _ClassVar[int]
     CARDS_RANKING_PROPENSITY_FIELD_NUMBER: _ClassVar[int]
     CARD_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_PROPENSITY_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     shelf_id: str
     position: int
     score: float
@@ -107,7 +110,10 @@ class LoggedShelf(_message.Message):
     cards: _containers.RepeatedCompositeFieldContainer[LoggedCard]
     cards_ranking_propensity: float
     card_candidates: CandidateScores
-    def __init__(self, shelf_id: _Optional[str] = ..., position: _Optional[int] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[LoggedCard, _Mapping]]] = ..., cards_ranking_propensity: _Optional[float] = ..., card_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ...) -> None: ...
+    explanation_id: str
+    explanation_propensity: float
+    explanation_candidates: CandidateScores
+    def __init__(self, shelf_id: _Optional[str] = ..., position: _Optional[int] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ..., cards: _Optional[_Iterable[_Union[LoggedCard, _Mapping]]] = ..., cards_ranking_propensity: _Optional[float] = ..., card_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ..., explanation_id: _Optional[str] = ..., explanation_propensity: _Optional[float] = ..., explanation_candidates: _Optional[_Union[CandidateScores, _Mapping]] = ...) -> None: ...
 
 class DecisionLog(_message.Message):
     __slots__ = ("decision_id", "request_id", "user_id", "surface", "served_at_ms", "policy", "model_version", "exploration", "context", "feature_names", "feature_values", "candidates", "shelf_candidates", "shown", "ranking_propensity", "max_shelves", "max_cards_per_shelf", "reward_window_ms", "pinned_shelves", "excluded_item_ids", "shadow", "client_id", "layout", "packed", "deferred")
