@@ -37,6 +37,9 @@ class LoggedPage:
     cells: dict[str, tuple[int, int]]
     #: the logged feature vector, by name
     vector: LoggedVector
+    #: per shown row: the explanation variants with their logged scores and the shown one's index
+    #: (None for a row shown without an explanation)
+    explanations: tuple[tuple[Candidates, int] | None, ...] = ()
 
     @property
     def decision(self) -> records_pb2.DecisionLog:
@@ -68,6 +71,7 @@ class LoggedPage:
             card_index=tuple(card_index),
             cells=cells,
             vector=LoggedVector.of(decision),
+            explanations=tuple(_explanation(shelf) for shelf in decision.shown),
         )
 
     @classmethod
@@ -90,11 +94,20 @@ class LoggedPage:
 
 def shown_cells(decision: records_pb2.DecisionLog) -> Iterable[tuple[tuple[int, int], str, float]]:
     """((row, column), item, its logged propensity in that cell) for every shown shelf and card; a
-    card's propensity is its shelf's times its own."""
+    card's propensity is its shelf's times its own. A shelf shown under an explanation is the
+    (shelf, explanation) pair: its row's propensities include P(explanation | shelf)."""
     for shelf in decision.shown:
-        yield (shelf.position, 0), shelf.shelf_id, shelf.propensity
+        p_shelf = shelf.propensity * (shelf.explanation_propensity if shelf.explanation_id else 1.0)
+        yield (shelf.position, 0), shelf.shelf_id, p_shelf
         for card in shelf.cards:
-            yield (shelf.position, 1 + card.position), card.card_id, shelf.propensity * card.propensity
+            yield (shelf.position, 1 + card.position), card.card_id, p_shelf * card.propensity
+
+
+def _explanation(shelf: records_pb2.LoggedShelf) -> tuple[Candidates, int] | None:
+    if not shelf.explanation_id:
+        return None
+    ids = tuple(shelf.explanation_candidates.item_ids)
+    return Candidates(ids, np.asarray(shelf.explanation_candidates.scores)), ids.index(shelf.explanation_id)
 
 
 def pages_of(decisions: Iterable[records_pb2.RewardedDecision | LoggedPage]) -> list[LoggedPage]:

@@ -104,6 +104,10 @@ def target_propensity(decisions: Sequence[Logged], policy: str | HomePolicy, lab
                 p_shelf = 1.0
             else:
                 p_shelf = shelf_marginals[page.shelf_index[shelf.shelf_id], slot_of_row[shelf.position]]
+            explained = policy.explanation_candidates(page, r)
+            if explained is not None:  # the (shelf, explanation) pair
+                variants, shown = explained
+                p_shelf *= strategy.marginals(variants, 1)[shown, 0]
             out[i, shelf.position, 0] = p_shelf
             card_marginals = strategy.marginals(policy.card_candidates(page, r), len(shelf.cards))
             card_index = page.card_index[r]
@@ -125,7 +129,10 @@ def prefix_probabilities(decision: records_pb2.DecisionLog | LoggedPage, policy:
     if strategy is None:  # logged: only the whole page's probability is known
         out = np.full(len(logged.shown), np.nan)
         if len(out):
-            out[-1] = logged.ranking_propensity * float(np.prod([s.cards_ranking_propensity for s in logged.shown]))
+            out[-1] = logged.ranking_propensity * float(
+                np.prod([s.cards_ranking_propensity * (s.explanation_propensity if s.explanation_id else 1.0)
+                         for s in logged.shown])
+            )  # fmt: skip
         return out
     slot_of_row = page.slot_of_row
     shelf_candidates = policy.shelf_candidates(page)
@@ -137,6 +144,9 @@ def prefix_probabilities(decision: records_pb2.DecisionLog | LoggedPage, policy:
         card_index = page.card_index[k]
         card_order = np.array([card_index[c.card_id] for c in shelf.cards], dtype=int)
         cards_so_far *= strategy.ranking_probability(policy.card_candidates(page, k), card_order)
+        explained = policy.explanation_candidates(page, k)
+        if explained is not None:
+            cards_so_far *= strategy.ranking_probability(explained[0], np.array([explained[1]]))
         free_so_far += shelf.position in slot_of_row
         shelves = strategy.ranking_probability(shelf_candidates, order[:free_so_far]) if free_so_far else 1.0
         out[k] = shelves * cards_so_far

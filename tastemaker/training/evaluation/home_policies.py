@@ -77,6 +77,21 @@ class HomePolicy:
             return logged
         return Candidates(logged.ids, _rescore(self.model, page, "card", logged.ids))
 
+    def explanation_candidates(self, page: LoggedPage, row: int) -> tuple[Candidates, int] | None:
+        """The explanation variants of the page's `row`-th shown shelf with their scores under this
+        policy, and the index of the one shown; None when the row had no explanation."""
+        logged = page.explanations[row] if row < len(page.explanations) else None
+        if logged is None or self.model is None:
+            return logged
+        variants, shown = logged
+        shelf_id = page.decision.shown[row].shelf_id
+        engagement = np.full(len(variants.ids), _engagement(page, "shelf", [shelf_id])[0])
+        scores = self.model.score_level(
+            "shelf", page.vector.counts(), [shelf_id] * len(variants.ids), engagement, dict(page.decision.context),
+            explanations=variants.ids,
+        )  # fmt: skip
+        return Candidates(variants.ids, scores), shown
+
     def candidate_cards(self, page: LoggedPage, shelf_id: str) -> Candidates:
         """Every candidate card of a candidate shelf, shown or not, with its score under this policy:
         logged scores where the shelf was shown; else the logged model's (or this policy's model's)

@@ -13,6 +13,9 @@ and `retrain`'s validation, which stops on a failure).
    cell); the threshold is Bonferroni-corrected so that correct logs raise a false alarm with
    probability at most `alpha` over the whole check. A strategy that
    shows something other than what it logs fails it even when every logged number is self-consistent.
+
+A shelf shown under an explanation is the (shelf, explanation) pair: both checks test the pair's
+propensity (the shelf's times P(explanation | shelf)), and the frequencies count each pair apart.
 """
 
 from __future__ import annotations
@@ -146,9 +149,18 @@ def _context(decision: records_pb2.DecisionLog) -> bytes:
         repr(list(decision.shelf_candidates.item_ids)), np.asarray(decision.shelf_candidates.scores).tobytes().hex(),
         repr([(p.shelf_id, p.position) for p in decision.pinned_shelves]), repr(sorted(decision.excluded_item_ids)),
         repr((decision.max_shelves, decision.max_cards_per_shelf)), decision.model_version,
-        repr([(s.shelf_id, list(s.card_ids)) for s in decision.candidates]),
+        repr([(s.shelf_id, list(s.card_ids), list(s.explanation_ids)) for s in decision.candidates]),
     ]  # fmt: skip
     return hashlib.blake2b("\x1f".join(parts).encode()).digest()
+
+
+def _explained_cells(decision: records_pb2.DecisionLog) -> list[tuple[tuple[int, int], str, float]]:
+    """`shown_cells`, each item named with the explanation its row was shown under (a pair is one action)."""
+    said = {s.position: s.explanation_id for s in decision.shown}
+    return [
+        (cell, f"{item} under {said[cell[0]]!r}" if said[cell[0]] else item, p)
+        for cell, item, p in shown_cells(decision)
+    ]
 
 
 def frequencies(
@@ -168,7 +180,7 @@ def frequencies(
         logged: dict[tuple[str, int, int], float] = {}
         moved = False
         for decision in members:
-            for (row, column), item, p in shown_cells(decision):
+            for (row, column), item, p in _explained_cells(decision):
                 shown[(item, row, column)] += 1
                 moved = moved or abs(logged.setdefault((item, row, column), p) - p) > EXACT
         if moved:  # one context has one propensity per cell: these differ in what the log does not say

@@ -7,6 +7,9 @@ there, its propensity and its label.
   anywhere in the shelf's row.
 - A card group's cells are one shown shelf's columns: propensity = P(card at that column | the
   shelf shown at its row), `outer_propensity` = the shelf's, label = a click on the card.
+
+A shelf shown under an explanation is the (shelf, explanation) pair: its rows and its cards' rows
+carry the explanation (`reward_features.encode`), and every propensity includes P(explanation | shelf).
 """
 
 from __future__ import annotations
@@ -45,11 +48,16 @@ class LevelGroup:
     cells: tuple[Cell, ...]
     #: the propensity of the choice this group sits in (a card group's shelf); 1 for shelves
     outer_propensity: float = 1.0
+    #: item → the explanation it was shown under (a card group: its shelf's, for every candidate)
+    explanations: dict[str, str] | None = None
 
     def encode(self, ids: Sequence[str], positions: Sequence[int]) -> np.ndarray:
         """Feature rows, shape (len(ids), WIDTH), for `ids` at `positions`."""
         engagement = np.array([self.engagement.get(i, 0.0) for i in ids])
-        return encode(self.counts, engagement, list(ids), self.level, self.context, np.asarray(positions))
+        said = [self.explanations.get(i, "") for i in ids] if self.explanations else None
+        return encode(
+            self.counts, engagement, list(ids), self.level, self.context, np.asarray(positions), explanations=said
+        )
 
     def shown_rows(self) -> np.ndarray:
         return self.encode([c.item_id for c in self.cells], [c.position for c in self.cells])
@@ -81,14 +89,16 @@ def level_groups(decisions: Sequence[records_pb2.RewardedDecision]) -> Iterator[
         clicked = {o.item_id for o in rewarded.outcomes if o.reward > 0}
         shelves = list(decision.shown)
         shelf_ids = list(decision.shelf_candidates.item_ids) or [s.shelf_id for s in shelves]
+        said = {s.shelf_id: s.explanation_id for s in shelves if s.explanation_id}
         yield LevelGroup(
             decision.decision_id, held, "shelf", tuple(shelf_ids),
             dict(zip(shelf_ids, vector.engagement(SHELF, shelf_ids).tolist(), strict=True)), counts, context,
             tuple(
-                Cell(s.shelf_id, s.position, s.propensity,
+                Cell(s.shelf_id, s.position, s.propensity * _explained(s),
                      float(s.shelf_id in clicked or any(c.card_id in clicked for c in s.cards)))
                 for s in shelves
             ),
+            explanations=said or None,
         )  # fmt: skip
         for shelf in shelves:
             if not shelf.cards:
@@ -98,8 +108,14 @@ def level_groups(decisions: Sequence[records_pb2.RewardedDecision]) -> Iterator[
                 decision.decision_id, held, "card", tuple(card_ids),
                 dict(zip(card_ids, vector.engagement(CARD, card_ids).tolist(), strict=True)), counts, context,
                 tuple(Cell(c.card_id, c.position, c.propensity, float(c.card_id in clicked)) for c in shelf.cards),
-                outer_propensity=shelf.propensity,
+                outer_propensity=shelf.propensity * _explained(shelf),
+                explanations={c: shelf.explanation_id for c in card_ids} if shelf.explanation_id else None,
             )  # fmt: skip
+
+
+def _explained(shelf: records_pb2.LoggedShelf) -> float:
+    """P(the explanation the shelf was shown under | the shelf); 1 when it had none."""
+    return shelf.explanation_propensity if shelf.explanation_id else 1.0
 
 
 def training_rows(
