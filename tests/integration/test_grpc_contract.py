@@ -30,6 +30,29 @@ def test_rank_home_through_reflection_without_generated_code(channel: grpc.Chann
     assert all(0 < shelf.propensity <= 1 for shelf in response.shelves)
 
 
+def test_rank_home_answers_which_explanation_each_shelf_is_shown_under(channel: grpc.Channel) -> None:
+    variants = ["because-you-played", "new-release"]
+    candidates = [
+        api_pb2.Shelf(
+            shelf_id=f"s{i}",
+            card_ids=[f"s{i}c{j}" for j in range(4)],
+            explanation_ids=variants if i % 2 else [],
+            features={"freshness": i / 4},
+            card_features={f"s{i}c0": api_pb2.Features(values={"editorial": 1.0})},
+        )  # fmt: skip
+        for i in range(4)
+    ]
+    response = api_pb2_grpc.HomeRankingStub(channel).RankHome(
+        api_pb2.RankHomeRequest(user_id="explained", candidates=candidates, max_shelves=4), timeout=10
+    )
+    assert len(response.shelves) == 4
+    for shelf in response.shelves:
+        if int(shelf.shelf_id[1:]) % 2:
+            assert shelf.explanation_id in variants and 0 < shelf.explanation_propensity <= 1
+        else:
+            assert shelf.explanation_id == "" and shelf.explanation_propensity == 0
+
+
 def test_health_reports_serving(channel: grpc.Channel) -> None:
     stub = health_pb2_grpc.HealthStub(channel)
     for service in ("", "tastemaker.v1.HomeRanking", "tastemaker.v1.Feedback"):
@@ -76,6 +99,27 @@ def test_the_health_command_exits_0_only_while_serving(serving, capsys: pytest.C
                 candidates=[api_pb2.Shelf(shelf_id="s", card_ids=["a"]), api_pb2.Shelf(shelf_id="s", card_ids=["b"])],
             ),
             "`candidates[1].shelf_id` repeats",
+        ),
+        (
+            api_pb2.RankHomeRequest(
+                user_id="u", candidates=[api_pb2.Shelf(shelf_id="s", card_ids=["a"], explanation_ids=["e", "e"])]
+            ),
+            "`candidates[0].explanation_ids` has duplicate",
+        ),
+        (
+            api_pb2.RankHomeRequest(
+                user_id="u", candidates=[api_pb2.Shelf(shelf_id="s", card_ids=["a"], features={"x": float("nan")})]
+            ),
+            "`candidates[0].features['x']` must be a finite number",
+        ),
+        (
+            api_pb2.RankHomeRequest(
+                user_id="u",
+                candidates=[
+                    api_pb2.Shelf(shelf_id="s", card_ids=["a"], card_features={"b": api_pb2.Features(values={"x": 1})})
+                ],
+            ),
+            "`candidates[0].card_features['b']` is not one of the shelf's card_ids",
         ),
     ],
 )

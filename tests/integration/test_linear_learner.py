@@ -278,3 +278,78 @@ def test_two_learners_in_one_group_one_sigkilled_mid_stream_count_nothing_twice(
         a, b = _recount(decisions, level)
         np.testing.assert_allclose(loaded[level][0].a, a, rtol=1e-9)
         np.testing.assert_allclose(loaded[level][0].b, b, rtol=1e-9, atol=1e-12)
+
+
+def _explained(rewarded: records_pb2.RewardedDecision, i: int) -> records_pb2.RewardedDecision:
+    """`random_rewarded` with a context, the caller's candidate features and shelves shown under explanations."""
+    decision = rewarded.decision
+    decision.context["hour"] = ("morning", "night")[i % 2]
+    decision.feature_names.extend(["count:play"])
+    decision.feature_values.extend([float(i % 4)])
+    for shelf in decision.shown:
+        candidate = decision.candidates.add(shelf_id=shelf.shelf_id, card_ids=[c.card_id for c in shelf.cards])
+        candidate.features["freshness"] = (i % 5) / 5
+        candidate.card_features[shelf.cards[0].card_id].values["editorial"] = 1.0
+        if i % 3:
+            variants = ["because-you-played", "new-release"]
+            candidate.explanation_ids.extend(variants)
+            shelf.explanation_id = variants[i % 2]
+            shelf.explanation_propensity = 0.5
+            shelf.explanation_candidates.item_ids.extend(variants)
+            shelf.explanation_candidates.scores.extend([0.1, 0.2])
+    return rewarded
+
+
+def test_context_features_learned_exactly_once_and_shared_by_replicas(settings: Settings) -> None:
+    """TASTEMAKER_LINEAR_FEATURES=context: the learner learns every level (shelf, card, explanation)
+    on `OnlineFeatures` of what each decision logged, into a posterior of its own width and key,
+    exactly once across a replay of the whole topic; two serving replicas load the same model."""
+    from dataclasses import replace
+
+    from tastemaker.bandits.online_features import OnlineFeatures
+    from tastemaker.services.bootstrap import home_linear_store
+
+    settings = replace(settings, linear_features="context", linear_width=14)
+    online = OnlineFeatures(14)
+    prepare_topics(settings)
+    topics = Topics(settings.topic_prefix)
+    rng = np.random.default_rng(3)
+    decisions = [_explained(random_rewarded(i, rng), i) for i in range(120)]
+    producer = make_producer("kafka-python", settings.kafka_bootstrap)
+    for i, rewarded in enumerate(decisions):
+        producer.send(topics.rewarded, rewarded.SerializeToString(), key=str(i).encode(), headers=PROTOBUF_HEADERS)
+    producer.flush()
+    learner = build_learner(settings)
+    try:
+        _drain(learner, len(decisions))
+    finally:
+        learner.close()
+    store = home_linear_store(settings, connect(settings.redis_url))
+    assert store.dim == online.dim
+    loaded = store.load()
+    for level in ("shelf", "card", "explanation"):
+        a, b = np.eye(online.dim), np.zeros(online.dim)
+        for rewarded in decisions:
+            rows = rows_of(rewarded, online)[level]
+            a += rows.x.T @ rows.x
+            b += rows.x.T @ rows.reward
+        np.testing.assert_allclose(loaded[level][0].a, a, rtol=1e-9)
+        np.testing.assert_allclose(loaded[level][0].b, b, rtol=1e-9, atol=1e-12)
+    assert set(loaded["explanation"][0].items) == {"because-you-played", "new-release"}
+    # the engagement-only posterior (its own key) is untouched
+    assert LinearStateStore(connect(settings.redis_url), settings.redis_namespace).load()["shelf"][1] == 0
+
+    replay = LinearLearner(
+        make_consumer("kafka-python", settings.kafka_bootstrap, [topics.rewarded], f"{settings.topic_prefix}.ctx"),
+        store, make_producer("kafka-python", settings.kafka_bootstrap), topics.events_dlq, online=online,
+    )  # fmt: skip
+    try:
+        _drain(replay, len(decisions))
+    finally:
+        replay.close()
+    assert replay.stats.rows_applied == 0
+    replicas = [SharedLinearStates(home_linear_store(settings, connect(settings.redis_url)), 0.0) for _ in range(2)]
+    for replica in replicas:
+        replica.maybe_refresh()
+    np.testing.assert_allclose(replicas[0].states["card"].theta(), replicas[1].states["card"].theta())
+    np.testing.assert_allclose(replicas[0].states["card"].theta(), loaded["card"][0].theta())
