@@ -217,7 +217,10 @@ class HomeRankingService:
             feature_vector_names([s.shelf_id for s in shelves], [c for s in shelves for c in s.card_ids])
         )
         decision.feature_values.extend(values.tolist())
-        decision.candidates.extend(candidate_shelf(s) for s in shelves)
+        if request.candidates and len(request.candidate_messages) == len(shelves):
+            decision.candidates.extend(request.candidate_messages)  # as the request sent them
+        else:
+            decision.candidates.extend(candidate_shelf(s) for s in shelves)
         decision.shelf_candidates.item_ids.extend(shelves[i].shelf_id for i in free)
         decision.shelf_candidates.scores.extend(page.shelf_scores[free].tolist())
         decision.shown.extend(logged_shelves(page.rows))

@@ -7,7 +7,9 @@ one Kafka record: a request over these limits gets INVALID_ARGUMENT naming the f
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from tastemaker.services.errors import InvalidArgument
 
@@ -77,6 +79,21 @@ def check_features(field: str, features: Mapping[str, float]) -> None:
             raise InvalidArgument(
                 f"{field}[{name!r}]", f"must be a finite number within ±{MAX_FEATURE_MAGNITUDE:g}, got {value}"
             )
+
+
+def features_look_valid(maps: Sequence[Mapping[str, float]]) -> bool:
+    """Every map within `check_features`' bounds, checked in bulk (False: find the first bad one
+    with `check_features`, which names it)."""
+    if not maps or max(map(len, maps)) > MAX_FEATURES:
+        return not maps
+    names = [name for features in maps for name in features]
+    if not names:
+        return True
+    lengths = list(map(len, names))
+    if min(lengths) == 0 or max(lengths) > MAX_FEATURE_NAME_LENGTH:
+        return False
+    values = np.fromiter((v for features in maps for v in features.values()), dtype=np.float64, count=len(names))
+    return bool(np.all(np.abs(values) <= MAX_FEATURE_MAGNITUDE))  # NaN compares False
 
 
 def check_context(field: str, context: Mapping[str, str]) -> None:

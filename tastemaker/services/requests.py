@@ -29,6 +29,7 @@ from tastemaker.services.limits import (
     check_count,
     check_features,
     check_id,
+    features_look_valid,
 )
 from tastemaker.stickers.catalog import LANGUAGES
 from tastemaker.stickers.text import MAX_MESSAGE_CHARS
@@ -48,28 +49,35 @@ class HomeRequest:
     excluded: frozenset[str] = frozenset()
     #: deferred activation: the decision counts only once `Feedback.Activate` names it
     deferred: bool = False
+    #: the candidates as the request sent them (the written-out decision log copies these)
+    candidate_messages: tuple[api_pb2.Shelf, ...] = ()
 
 
 def _check_extras(i: int, shelf: api_pb2.Shelf, cards: tuple[str, ...]) -> int:
-    """Check shelf `i`'s explanation variants and features; returns how many features it carries."""
+    """Check shelf `i`'s explanation variants and features; returns how many features it carries.
+    The features are checked in bulk (hundreds of cards each carry a map); the slow path that
+    names the offending one runs only once something is wrong."""
     explanations = list(shelf.explanation_ids)
     if len(explanations) > MAX_EXPLANATIONS:
         raise InvalidArgument(f"candidates[{i}].explanation_ids", f"has more than {MAX_EXPLANATIONS} explanations")
     if len(set(explanations)) != len(explanations):
         raise InvalidArgument(f"candidates[{i}].explanation_ids", "has duplicate explanation ids")
     for j, explanation in enumerate(explanations):
-        check_id(f"candidates[{i}].explanation_ids[{j}]", explanation)
-    check_features(f"candidates[{i}].features", shelf.features)
-    count = len(shelf.features)
-    known = set(cards)
-    for card_id, features in shelf.card_features.items():
-        if card_id not in known:
-            raise InvalidArgument(
-                f"candidates[{i}].card_features[{card_id[:64]!r}]", "is not one of the shelf's card_ids"
-            )
-        check_features(f"candidates[{i}].card_features[{card_id!r}]", features.values)
-        count += len(features.values)
-    return count
+        if not explanation or len(explanation) > MAX_ID_LENGTH:
+            check_id(f"candidates[{i}].explanation_ids[{j}]", explanation)
+    maps = {f"candidates[{i}].features": shelf.features}
+    if shelf.card_features:
+        known = set(cards)
+        for card_id, features in shelf.card_features.items():
+            if card_id not in known:
+                raise InvalidArgument(
+                    f"candidates[{i}].card_features[{card_id[:64]!r}]", "is not one of the shelf's card_ids"
+                )
+            maps[f"candidates[{i}].card_features[{card_id!r}]"] = features.values
+    if not features_look_valid(list(maps.values())):
+        for field, features in maps.items():
+            check_features(field, features)
+    return sum(map(len, maps.values()))
 
 
 def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
@@ -109,10 +117,11 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
             total_features += _check_extras(i, shelf, cards)
             if total_features > MAX_TOTAL_FEATURES:
                 raise InvalidArgument("candidates", f"carry more than {MAX_TOTAL_FEATURES} features in all")
+            # the request's own maps, read-only from here on (copying hundreds of them costs more than ranking)
             shelves.append(
                 ShelfCandidates(
-                    shelf_id, cards, tuple(shelf.explanation_ids), dict(shelf.features),
-                    {card: dict(f.values) for card, f in shelf.card_features.items()},
+                    shelf_id, cards, tuple(shelf.explanation_ids), shelf.features,
+                    {card: f.values for card, f in shelf.card_features.items()},
                 )
             )  # fmt: skip
             continue
@@ -143,6 +152,7 @@ def parse_rank_home(request: api_pb2.RankHomeRequest) -> HomeRequest:
         pinned=tuple(sorted(pinned.items())),
         excluded=frozenset(request.excluded_item_ids),
         deferred=request.defer_activation,
+        candidate_messages=tuple(request.candidates),
     )
 
 

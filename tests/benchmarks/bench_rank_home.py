@@ -175,6 +175,49 @@ def _request(shelves: int, cards: int, show_shelves: int, show_cards: int) -> ap
     )
 
 
+EXPLANATIONS = ("because-you-played", "popular-near-you", "new-release")
+
+
+def _rich_request(request: api_pb2.RankHomeRequest) -> api_pb2.RankHomeRequest:
+    """The same request with 3 explanation variants and 8 features per shelf, 2 features per card,
+    and a context (hour, device, country): what #32's RankHome carries."""
+    rich = api_pb2.RankHomeRequest()
+    rich.CopyFrom(request)
+    rich.context.update({"hour": "21", "device": "tv", "country": "se"})
+    for s, shelf in enumerate(rich.candidates):
+        shelf.explanation_ids.extend(EXPLANATIONS)
+        shelf.features.update({f"embedding_{j}": ((s + j) % 7) / 7 for j in range(6)})
+        shelf.features.update({"freshness": s / 20, "editorial": 1.0})
+        for c, card in enumerate(shelf.card_ids):
+            shelf.card_features[card].values.update({"freshness": c / 20, "editorial": (c % 3) / 3})
+    return rich
+
+
+def _rich_rows(settings0: Settings, stack: EmbeddedStack, plain: api_pb2.RankHomeRequest, n: int, threads: int,
+               seconds: float) -> dict[str, tuple[np.ndarray, float, np.ndarray, float]]:  # fmt: skip
+    """Per (strategy, linear features): the plain request's and the rich one's latencies and
+    throughput, on one server, back to back."""
+    rich = _rich_request(plain)
+    out = {}
+    for strategy, features in (("epsilon-greedy", "engagement"), ("linucb", "engagement"), ("linucb", "context")):
+        settings = settings0.with_(
+            kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, kafka_client="confluent",
+            strategy=strategy, linear_features=features,
+        )  # fmt: skip
+        prepare_topics(settings)
+        serving = build_serving(settings, seed=0)
+        serving.server.start()
+        with grpc.insecure_channel(f"127.0.0.1:{serving.server.port}") as channel:
+            rank = api_pb2_grpc.HomeRankingStub(channel).RankHome
+            measured = []
+            for request in (plain, rich):
+                _time_calls(rank, request, 100)
+                measured += [_time_calls(rank, request, n), _throughput(rank, request, threads, seconds)]
+        serving.stop(grace_s=1)
+        out[f"{strategy}, {features} features"] = tuple(measured)
+    return out  # type: ignore[return-value]
+
+
 def _warm_user(redis_url: str, namespace: str, request: api_pb2.RankHomeRequest, events: int = 3000) -> int:
     """Give the request's user a history (plays and card clicks across its shelves and cards), so the
     ranker reads and scores real per-shelf and per-card features, as for an active user. Returns the
@@ -434,6 +477,7 @@ def main() -> None:
             if ceiling:
                 unranked.stop()
         cluster.stop()
+        with_extras = _rich_rows(settings0, stack, request, args.requests, args.threads, args.seconds)
         for workers in (1, 2):  # whole processes, a connection per caller: what `serve --workers` adds
             settings = settings0.with_(
                 kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, kafka_client="confluent"
@@ -529,6 +573,20 @@ def main() -> None:
             f"{name:<38}{sizes['written_out']:>12.0f}{sizes['packed']:>8.0f}{sizes['zstd_alone']:>11.0f}"
             f"{sizes['zstd']:>8.0f}{sizes['lz4']:>8.0f}"
         )
+    print(
+        "\nWith explanations and caller features: the same servers answer the request above and the same "
+        "with 3 explanations and 8 features per shelf, 2 per card and a 3-key context (target: within 20%)"
+    )
+    print(f"{'server':<38}{'plain p50':>10}{'rich p50':>10}{'plain req/s':>12}{'rich req/s':>11}{'rich ÷ plain':>13}")
+    for name, (plain_times, plain_rate, rich_times, rich_rate) in with_extras.items():
+        print(
+            f"{name:<38}{ms(plain_times, 50):>10.2f}{ms(rich_times, 50):>10.2f}{plain_rate:>12.0f}{rich_rate:>11.0f}"
+            f"{rich_rate / plain_rate:>12.2f}×"
+        )
+        result[f"explanations+features {name}"] = {
+            "plain_p50_ms": ms(plain_times, 50), "rich_p50_ms": ms(rich_times, 50),
+            "plain_rps": plain_rate, "rich_rps": rich_rate,
+        }  # fmt: skip
     vw_ms = ms(vw_predict, 50)
     print(
         f"\nOne page in-process with the user's features already read (no Redis, no Kafka), p50 of {peers}: "
