@@ -231,7 +231,7 @@ def add_retrain(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--sticker-epochs", type=int, help="stickers: training epochs (default: `stickers train`'s)"
     )
     retrain_parser.add_argument("--logs", type=Path, help="rewarded decisions (.jsonl/.parquet); default: the topic")
-    retrain_parser.add_argument("--kind", choices=("logistic", "dnn", "gbt", "banditnet"), default="gbt")
+    retrain_parser.add_argument("--kind", choices=("logistic", "dnn", "fm", "gbt", "banditnet"), default="gbt")
     retrain_parser.add_argument("--holdout-share", type=float, default=0.3, help="later share held out for the gate")
     retrain_parser.add_argument("--epochs", type=int, default=5)
     retrain_parser.add_argument("--ips-clip", type=float, default=10.0, help="importance-weight clip (0: unweighted)")

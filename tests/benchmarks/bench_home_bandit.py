@@ -11,13 +11,14 @@ all policies on the same users, seeds and clock:
    explanation it is shown under): the linear strategies over today's features, then over
    `OnlineFeatures` (context crossed with the candidate and with its content embedding, the user's
    taste profile crossed with it), with one explanation for everyone (the best on average, known
-   to the bench) or an explanation chosen per user by a third strategy; against popularity,
+   to the bench), chosen as RankHome chooses it (a term per explanation, crossed with the context)
+   or chosen per user (a term per user and explanation); against popularity,
    uniform random and two oracles (hidden tastes with the best single explanation, and with each
    user's own best: their ratio is the most choosing per user can give).
-4. The contextual-bandit bake-off on scikit-learn's bundled data sets (`bakeoff.py`).
 3. One choice per round (the top shelf), against Vowpal Wabbit `--cb_explore_adf --epsilon 0.1`
    with the same features (shelf id, log engagement, log popularity) and the same exploration
    budget: ε-greedy (ε = 0.1) over a ridge regression, LinUCB and Thompson. Ratio to VW.
+4. The contextual-bandit bake-off on scikit-learn's bundled data sets (`bakeoff.py`).
 
     make bench   # or: python -m tests.benchmarks.bench_home_bandit --rounds 4000
     python -m tests.benchmarks.bench_home_bandit --sections rich   # one table
@@ -226,7 +227,8 @@ class RichLinear:
     """Linear strategies on a shelf, a card and (per user) an explanation level. `features`:
     "today" ([1, log engagement, log popularity]), "context" (`OnlineFeatures` without the user's
     profile) or "context+user"; `explain`: "global" (the best explanation on average, for everyone)
-    or "per-user" (a LinUCB over each (user, explanation) with its own term, as items have)."""
+    "served" (as RankHome chooses: a LinUCB with a term per explanation, crossed with the context) or
+    "per-user" (a LinUCB over each (user, explanation) with its own term, as items have)."""
 
     def __init__(self, make: Callable[[int], Strategy], features: str, explain: str, width: int) -> None:
         self.encoder = OnlineFeatures(width)
@@ -263,6 +265,13 @@ class RichLinear:
                          history.card_clicks[s], context)  # fmt: skip
             cards = self.card.sample_order(Candidates(card_ids, np.zeros(len(card_ids)), xc), COLUMNS, rng)
             e, xe, key = 0, None, ""
+            if self.explain == "served":  # as RankHome does: a term per explanation, crossed with the context
+                xe = self.encoder.encode("explanation", EXPLANATIONS, np.zeros(len(EXPLANATIONS)), context,
+                                         [{} for _ in EXPLANATIONS], None, EXPLANATIONS)  # fmt: skip
+                e = int(
+                    self.explainer.sample_order(Candidates(EXPLANATIONS, np.zeros(len(EXPLANATIONS)), xe), 1, rng)[0]
+                )
+                xe, key = xe[[e]], EXPLANATIONS[e]
             if self.explain == "per-user":
                 rows, clicks = history.explained_rows[user], history.explained_clicks[user]
                 rates = {
@@ -321,6 +330,7 @@ def run_rich_pages(rounds: int, seed: int, drift: float, width: int) -> dict[str
         "linucb × today's features": learner(linucb, "today", "global"),
         "linucb × context": learner(linucb, "context", "global"),
         "linucb × context+user": learner(linucb, "context+user", "global"),
+        "linucb × context+user, served expl.": learner(linucb, "context+user", "served"),
         "linucb × context+user, per-user expl.": learner(linucb, "context+user", "per-user"),
         "thompson × context+user, per-user expl.": learner(thompson, "context+user", "per-user"),
     }

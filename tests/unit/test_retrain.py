@@ -109,3 +109,18 @@ def test_retrain_from_the_command_line(logs, tmp_path: Path, capsys: pytest.Capt
     buggy.decision.shown[0].propensity = 1.5
     bad.write_text("\n".join(json.dumps({"decision": {"decisionId": f"x{i}"}}) for i in range(3)))
     assert main(["retrain", "--registry", str(registry), "--logs", str(bad)]) == 2  # too few decisions
+
+
+def test_a_factorization_machine_goes_through_the_gate_like_the_others(logs, tmp_path: Path) -> None:
+    """`retrain --kind fm`: trained, judged by the gate against the current model and promoted
+    when better (here against the deliberately worse negated model)."""
+    registry = Registry(tmp_path / "registry")
+    seed_model = train_reward_model("logistic", logs, tmp_path / "seed", version="seed", epochs=3)
+    registry.register(_negated(seed_model.directory, tmp_path / "anti", "anti"))
+    registry.promote("anti")
+    summary = retrain(logs, registry, kind="fm", epochs=3, say=lambda line: None)
+    assert summary.version.startswith("fm-") and summary.gate["decision"] == "promote" and summary.promoted
+    holdout = sorted(logs, key=lambda d: d.decision.served_at_ms)[-HELD_OUT:]
+    assert true_value_of(load_reward_model(registry.path(summary.version)), holdout) > true_value_of(
+        load_reward_model(registry.path("anti")), holdout
+    )
