@@ -18,7 +18,7 @@ metrics, the shadow's judgement — is derived from that one value.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -109,10 +109,11 @@ class PageInputs:
         level: str,
         ids: Sequence[str],
         engagement: np.ndarray,
-        features: Sequence[Mapping[str, float]],
+        features: Sequence[Mapping[str, float]] | None,
         explanations: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """The linear strategies' rows for these candidates (`online_rows`)."""
+        """The linear strategies' rows for these candidates (`online_rows`; `features` may be None
+        when `online` is: [1, log(1 + engagement)] reads none)."""
         context = self.context if self.online_context is None else self.online_context
         return online_rows(self.online, level, ids, engagement, context, features, self.counts, explanations)
 
@@ -128,7 +129,7 @@ def online_rows(
     ids: Sequence[str],
     engagement: np.ndarray,
     context: Mapping[str, str],
-    features: Sequence[Mapping[str, float]],
+    features: Sequence[Mapping[str, float]] | None,
     counts: np.ndarray,
     explanations: Sequence[str] | None = None,
 ) -> np.ndarray:
@@ -168,7 +169,9 @@ def draw_page(
     shelf_candidates = Candidates(
         shelf_ids,
         shelf_scores,
-        inputs.linear_rows("shelf", shelf_ids, inputs.shelf_engagement, [s.features for s in shelves]),
+        inputs.linear_rows(
+            "shelf", shelf_ids, inputs.shelf_engagement, [s.features for s in shelves] if inputs.online else None
+        ),
     )
     if inputs.pinned or inputs.excluded:
         placement = rank_with_constraints(
@@ -236,7 +239,8 @@ def _card_rows(
     flat_scores = float32_scores(model.score_level("card", inputs.counts, flat_ids, flat_engagement, inputs.context))
     flat_features = inputs.linear_rows(
         "card", flat_ids, flat_engagement,
-        [inputs.shelves[i].card_features.get(card_id, {}) for i in chosen for card_id in inputs.shelves[i].card_ids],
+        [inputs.shelves[i].card_features.get(card_id, {}) for i in chosen for card_id in inputs.shelves[i].card_ids]
+        if inputs.online else None,
     )  # fmt: skip
     starts = np.cumsum([0] + [len(cards) for cards in card_lists])
 
@@ -273,8 +277,7 @@ def _row(
     cards: Placement,
     explained: tuple[Candidates, Placement] | None,
 ) -> PageRow:
-    variants, said = explained if explained is not None else (Candidates((), np.zeros(0)), None)
-    return PageRow(
+    row = PageRow(
         shelf=shelf,
         shelf_id=shelf_id,
         position=position,
@@ -287,8 +290,14 @@ def _row(
         shown_card_scores=tuple(cards.scores[c] for c in cards.ids),
         card_propensities=tuple(cards.propensities.tolist()),
         cards_ranking_propensity=cards.ranking_probability,
-        explanation_id=said.ids[0] if said is not None else "",
-        explanation_propensity=float(said.propensities[0]) if said is not None else 1.0,
+    )
+    if explained is None:
+        return row
+    variants, said = explained
+    return replace(
+        row,
+        explanation_id=said.ids[0],
+        explanation_propensity=float(said.propensities[0]),
         explanation_candidates=variants.ids,
         explanation_scores=tuple(variants.scores.tolist()),
     )

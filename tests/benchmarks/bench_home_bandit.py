@@ -320,6 +320,20 @@ def run_rich_pages(rounds: int, seed: int, drift: float, width: int) -> dict[str
 
         return page, (lambda *a: None)
 
+    def scored(strategy: Strategy):  # type: ignore[no-untyped-def]
+        """A strategy over the serving model's scores (log engagement), the best explanation for all."""
+
+        def page(user: str, history: RichHistory, context: dict[str, str], rng: np.random.Generator) -> RichPage:
+            world, shelf_eng, card_eng = history.world, history.shelf[user], history.card[user]
+            ids = tuple(str(i) for i in range(world.n_shelves))
+            out = []
+            for s in strategy.sample_order(Candidates(ids, np.log1p(shelf_eng)), ROWS, rng):
+                cards = Candidates(tuple(str(i) for i in range(world.cards_per_shelf)), np.log1p(card_eng[s]))
+                out.append((int(s), [int(c) for c in strategy.sample_order(cards, COLUMNS, rng)]))
+            return out, [0] * len(out)
+
+        return page, (lambda *a: None)
+
     def learner(make: Callable[[int], Strategy], features: str, explain: str):
         policy = RichLinear(make, features, explain, width)
         return policy.page, policy.learn
@@ -327,6 +341,8 @@ def run_rich_pages(rounds: int, seed: int, drift: float, width: int) -> dict[str
     policies = {
         "popularity": fixed(popularity, False),
         "uniform random": fixed(uniform, True),
+        "epsilon-greedy 0.1 × engagement model": scored(EpsilonGreedy(0.1)),
+        "softmax T=0.5 × engagement model": scored(Softmax(0.5)),
         "linucb × today's features": learner(linucb, "today", "global"),
         "linucb × context": learner(linucb, "context", "global"),
         "linucb × context+user": learner(linucb, "context+user", "global"),
