@@ -71,10 +71,17 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 class _EncodedScorer:
-    """Scores through `reward_features.encode` and the subclass's `predict`."""
+    """Scores through `reward_features.encode` and the subclass's `predict`; `columns` (when set)
+    picks, from what `encode` builds today, the columns the model was trained on (an artifact of an
+    earlier, narrower encoding keeps serving; `models.artifacts` sets it from the manifest)."""
+
+    columns: np.ndarray | None = None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def select(self, x: np.ndarray) -> np.ndarray:
+        return x if self.columns is None else x[:, self.columns]
 
     def score_level(
         self,
@@ -85,7 +92,7 @@ class _EncodedScorer:
         context: Mapping[str, str] | None = None,
         explanations: Sequence[str] | None = None,
     ) -> np.ndarray:
-        return self.predict(encode(counts, engagement, ids, level, context, explanations=explanations))
+        return self.predict(self.select(encode(counts, engagement, ids, level, context, explanations=explanations)))
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ class DenseModel(_EncodedScorer):
 
     version: str
     layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+    columns: np.ndarray | None = None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         h = x
@@ -115,6 +123,7 @@ class FactorizationMachine(_EncodedScorer):
     w0: float
     w: np.ndarray  # (d,)
     v: np.ndarray  # (d, k)
+    columns: np.ndarray | None = None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         projected = x @ self.v
@@ -128,11 +137,12 @@ class TreesModel(_EncodedScorer):
 
     version: str
     model: Any
+    columns: np.ndarray | None = None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return trees_click_probability(
-            self.model, {name: x[:, i].astype(np.float32) for i, name in enumerate(feature_names())}
-        )
+        """P(click) of rows `x` in the model's own columns (`select`ed)."""
+        names = feature_names() if self.columns is None else [feature_names()[i] for i in self.columns]
+        return trees_click_probability(self.model, {name: x[:, i].astype(np.float32) for i, name in enumerate(names)})
 
 
 def trees_click_probability(model: Any, columns: Mapping[str, np.ndarray]) -> np.ndarray:

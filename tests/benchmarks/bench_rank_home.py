@@ -180,7 +180,7 @@ EXPLANATIONS = ("because-you-played", "popular-near-you", "new-release")
 
 def _rich_request(request: api_pb2.RankHomeRequest) -> api_pb2.RankHomeRequest:
     """The same request with 3 explanation variants and 8 features per shelf, 2 features per card,
-    and a context (hour, device, country): what #32's RankHome carries."""
+    and a context (hour, device, country): what a RankHome with explanations carries."""
     rich = api_pb2.RankHomeRequest()
     rich.CopyFrom(request)
     rich.context.update({"hour": "21", "device": "tv", "country": "se"})

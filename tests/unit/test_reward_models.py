@@ -119,3 +119,40 @@ def test_the_factorization_machine_is_the_sum_over_every_pair_of_columns() -> No
         0.3 + row @ w + sum(v[i] @ v[j] * row[i] * row[j] for i in range(7) for j in range(i + 1, 7)) for row in x
     ]
     np.testing.assert_allclose(model.predict(x), 1.0 / (1.0 + np.exp(-np.array(logits))), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "fm"])
+def test_an_artifact_of_a_narrower_encoding_keeps_serving(kind: str, logs, tmp_path: Path) -> None:
+    """A model trained before the encoding grew columns (here: without the explanation columns)
+    is served on its own columns, picked by name from today's rows; one naming a column today's
+    encoding lacks is refused."""
+    import json
+
+    from tastemaker.bandits.reward_features import feature_names
+    from tastemaker.models.artifacts import write_manifest
+
+    trained = train_reward_model(kind, logs[:300], tmp_path / "new", epochs=1)
+    names = feature_names()
+    keep = np.array([i for i, name in enumerate(names) if not name.startswith("explanation_")])
+    old = tmp_path / "old"
+    old.mkdir()
+    with np.load(trained.directory / "weights.npz", allow_pickle=False) as weights:
+        arrays = {k: weights[k] for k in weights.files}
+    if kind == "fm":
+        arrays["w"], arrays["v"] = arrays["w"][keep], arrays["v"][keep]
+    else:
+        arrays["w0"] = arrays["w0"][keep]
+    np.savez(old / "weights.npz", **arrays)
+    write_manifest(old, kind, "narrow", {})
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["features"] = [names[i] for i in keep]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    served = load_reward_model(old)
+    x, _, _, _ = training_rows(logs[:50])  # no explanations: the dropped columns are all 0
+    np.testing.assert_allclose(served.predict(served.select(x)), trained.reference(x), atol=2e-5)  # type: ignore[attr-defined]
+    counts, engagement = np.zeros(10), np.array([1.0, 4.0])
+    assert served.score_level("shelf", counts, ["a", "b"], engagement).shape == (2,)
+    manifest["features"] = [*manifest["features"], "a_column_nobody_encodes"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="other feature columns"):
+        load_reward_model(old)
