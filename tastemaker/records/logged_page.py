@@ -71,7 +71,7 @@ class LoggedPage:
             card_index=tuple(card_index),
             cells=cells,
             vector=LoggedVector.of(decision),
-            explanations=tuple(_explanation(shelf) for shelf in decision.shown),
+            explanations=tuple(_explanation(decision.decision_id, shelf) for shelf in decision.shown),
         )
 
     @classmethod
@@ -103,11 +103,18 @@ def shown_cells(decision: records_pb2.DecisionLog) -> Iterable[tuple[tuple[int, 
             yield (shelf.position, 1 + card.position), card.card_id, p_shelf * card.propensity
 
 
-def _explanation(shelf: records_pb2.LoggedShelf) -> tuple[Candidates, int] | None:
+def _explanation(decision_id: str, shelf: records_pb2.LoggedShelf) -> tuple[Candidates, int] | None:
+    """A shown row's explanation variants with their logged scores, and the shown one's index."""
     if not shelf.explanation_id:
         return None
     ids = tuple(shelf.explanation_candidates.item_ids)
-    return Candidates(ids, np.asarray(shelf.explanation_candidates.scores)), ids.index(shelf.explanation_id)
+    scores = np.asarray(shelf.explanation_candidates.scores)
+    if shelf.explanation_id not in ids or len(scores) != len(ids):
+        raise ValueError(
+            f"decision {decision_id}: shelf {shelf.shelf_id!r} was shown under {shelf.explanation_id!r}, "
+            "which its logged explanation variants (with one score each) do not hold"
+        )
+    return Candidates(ids, scores), ids.index(shelf.explanation_id)
 
 
 def pages_of(decisions: Iterable[records_pb2.RewardedDecision | LoggedPage]) -> list[LoggedPage]:

@@ -53,7 +53,12 @@ def feature_vector(
 
 class HomeRankingService:
     """RankHome: the user's features (behind the breaker), the page drawn (`bandits.page`), its
-    decision log published, and the answer — each derived from the one drawn page."""
+    decision log published, and the answer — each derived from the one drawn page.
+
+    `explanation_strategy` draws each shown shelf's explanation; it must be the shelves' strategy
+    with the same parameters (only a linear strategy's posterior differs, its "explanation" level):
+    the log records one exploration, and replay re-runs it for both. `online`: what the linear
+    strategies see (`bandits.page.PageInputs.online`)."""
 
     #: appended to the strategy's name in `policy` when features are unavailable
     FALLBACK_SUFFIX = "/no-features"

@@ -233,3 +233,14 @@ def test_the_learner_learns_explanations_on_the_rows_serving_ranked_with(logs) -
         x = inputs.linear_rows("shelf", [shelf.shelf_id], engagement, [catalog[shelf.shelf_id].features])
         np.testing.assert_allclose(taught["shelf"].x[r], x[0])
     assert len(taught["explanation"]) == sum(1 for s in decision.shown if s.explanation_id)
+
+
+def test_a_log_whose_shown_explanation_is_not_among_its_variants_is_refused_clearly(logs) -> None:
+    from tastemaker.records.logged_page import LoggedPage
+
+    broken = records_pb2.RewardedDecision()
+    broken.CopyFrom(next(r for r in logs if any(s.explanation_id for s in r.decision.shown)))
+    shelf = next(s for s in broken.decision.shown if s.explanation_id)
+    shelf.explanation_id = "made-up"
+    with pytest.raises(ValueError, match="made-up"):
+        LoggedPage.of(broken)
