@@ -244,3 +244,24 @@ def test_a_log_whose_shown_explanation_is_not_among_its_variants_is_refused_clea
     shelf.explanation_id = "made-up"
     with pytest.raises(ValueError, match="made-up"):
         LoggedPage.of(broken)
+
+
+def test_retrain_learns_the_explanations_from_the_logs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`retrain` (validation, training, the gate) on logs with explanations: the trained model tells
+    the explanations apart (the simulated users look at "because-you-played" rows most on average)."""
+    from tastemaker.models.artifacts import load_reward_model
+    from tastemaker.training.lifecycle.registry import Registry
+    from tastemaker.training.lifecycle.retrain import retrain
+
+    logs = _logs(1500, users=30)
+    for i, rewarded in enumerate(logs):
+        rewarded.decision.served_at_ms = 1_000 * i
+    registry = Registry(tmp_path / "registry")
+    summary = retrain(logs, registry, kind="logistic", epochs=3, say=lambda line: None)
+    assert summary.trained
+    model = load_reward_model(registry.path(summary.version))
+    shelf = WORLD.shelf_id(0)
+    scores = model.score_level(
+        "shelf", np.zeros(10), [shelf] * 3, np.ones(3), {"hour": "night"}, explanations=EXPLANATIONS
+    )
+    assert len(set(np.round(scores, 6).tolist())) == 3
